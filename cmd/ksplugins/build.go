@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubestellar/ksplugins/internal/config"
+)
+
+func buildCommand() *cobra.Command {
+	s := config.FromEnv()
+	var out string
+	cmd := &cobra.Command{
+		Use:   "build <plugin-folder>",
+		Short: "Build a plugin folder into a native plugin this host can load",
+		Long: `Build a plugin folder into a .so built exactly as this host requires
+(same toolchain, flags and module versions), and copy it to --output
+(default: <plugin-dir>/<plugin-id>.so).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, _, err := newLogger(s.LogFormat, s.System.Debug)
+			if err != nil {
+				return err
+			}
+			_, b, err := newHost(s, log)
+			if err != nil {
+				return err
+			}
+			art, err := b.Build(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = filepath.Join(s.PluginDir, art.Manifest.ID+".so")
+			}
+			if err := copyFile(art.Path, out); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s -> %s (%s)\n", art.Manifest.ID, art.Manifest.Version, out, art.Digest)
+			return nil
+		},
+	}
+	addDirFlags(cmd, &s)
+	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write the .so")
+	return cmd
+}
+
+func copyFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*.so")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}

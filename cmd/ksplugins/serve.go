@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/spf13/cobra"
+
+	"github.com/kubestellar/ksplugins"
+	"github.com/kubestellar/ksplugins/internal/api"
+	"github.com/kubestellar/ksplugins/internal/auth"
+	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/config"
+	"github.com/kubestellar/ksplugins/internal/host"
+	"github.com/kubestellar/ksplugins/internal/runtime/native"
+	"github.com/kubestellar/ksplugins/internal/toolchain"
+)
+
+// addDirFlags binds the flags shared by serve and build.
+func addDirFlags(cmd *cobra.Command, s *config.Settings) {
+	f := cmd.Flags()
+	f.StringVar(&s.PluginDir, "plugin-dir", s.PluginDir, "directory for plugin files (PLUGIN_DIR)")
+	f.StringVar(&s.CacheDir, "cache-dir", s.CacheDir, "directory for the build cache (PLUGIN_CACHE_DIR)")
+	f.StringVar(&s.GoCmd, "go", s.GoCmd, "go command used to build plugins (KSPLUGINS_GO)")
+	f.BoolVar(&s.System.Debug, "debug", s.System.Debug, "debug logging (PLUGIN_DEBUG)")
+	f.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log format: text or json (KSPLUGINS_LOG_FORMAT)")
+}
+
+func serveCommand() *cobra.Command {
+	s := config.FromEnv()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the plugin host",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), s)
+		},
+	}
+	addDirFlags(cmd, &s)
+	f := cmd.Flags()
+	f.StringVar(&s.Addr, "addr", s.Addr, "listen address (KSPLUGINS_ADDR)")
+	f.StringVar(&s.DataDir, "data-dir", s.DataDir, "directory for the store and tokens (KSPLUGINS_DATA_DIR)")
+	f.StringVar(&s.System.SecurityMode, "security-mode", s.System.SecurityMode, "strict, normal or permissive (PLUGIN_SECURITY_MODE)")
+	return cmd
+}
+
+// newLogger returns the process logger and the level it can be switched by.
+func newLogger(format string, debug bool) (*slog.Logger, *slog.LevelVar, error) {
+	level := new(slog.LevelVar)
+	if debug {
+		level.Set(slog.LevelDebug)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), level, nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), level, nil
+	}
+	return nil, nil, fmt.Errorf("--log-format: must be text or json, got %q", format)
+}
+
+// newHost wires a Host with its builder and loader.
+func newHost(s config.Settings, log *slog.Logger) (*host.Host, *build.Builder, error) {
+	target, err := toolchain.Host()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !target.Bool("-trimpath") {
+		log.Warn("this binary was built without -trimpath: native plugins will not load; build it with `make build`")
+	}
+	b, err := build.New(build.Options{CacheDir: s.CacheDir, GoCmd: s.GoCmd, SDK: ksplugins.SDKSource(), Target: target, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	loader := native.NewLoader(filepath.Join(s.CacheDir, "loaded"), target)
+	return host.New(host.Options{Builder: b, Loader: loader, Logger: log}), b, nil
+}
+
+func serve(ctx context.Context, s config.Settings) error {
+	log, level, err := newLogger(s.LogFormat, s.System.Debug)
+	if err != nil {
+		return err
+	}
+	if problems := s.System.Validate(); len(problems) > 0 {
+		return fmt.Errorf("invalid settings: %s", problems[0])
+	}
+	for _, dir := range []string{s.DataDir, s.PluginDir, s.CacheDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	token, created, err := auth.AdminToken(s.DataDir, s.Token)
+	if err != nil {
+		return err
+	}
+	h, _, err := newHost(s, log)
+	if err != nil {
+		return err
+	}
+	gin.SetMode(gin.ReleaseMode)
+	srv, err := api.New(api.Options{Host: h, Token: token, System: s.System, LogLevel: level, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.Addr, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("ksplugins listening", "addr", ln.Addr().String(), "data_dir", s.DataDir, "cache_dir", s.CacheDir, "security_mode", s.System.SecurityMode)
+	if created {
+		fmt.Fprintf(os.Stderr, "\nAdmin token (shown once; stored in %s):\n\n  %s\n\nTry:\n\n  curl -H 'Authorization: Bearer %s' http://%s/api/plugins\n\n",
+			filepath.Join(s.DataDir, auth.TokenFile), token, token, displayAddr(ln.Addr()))
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err = httpSrv.Shutdown(shutdownCtx)
+	h.Close(shutdownCtx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func displayAddr(a net.Addr) string {
+	if tcp, ok := a.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("localhost:%d", tcp.Port)
+	}
+	return a.String()
+}

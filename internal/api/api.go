@@ -1,0 +1,371 @@
+// Package api is the server's HTTP surface: the management API under
+// /api/plugins (every route behind authentication), the catch-all that
+// serves plugin endpoints under /api/plugin-endpoints, and the errors they
+// return in the one shape of package apierr.
+//
+// The route table is fixed when the server starts: plugins come and go
+// behind the catch-all, so a plugin can never add or shadow a management
+// route.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kubestellar/ksplugins/internal/apierr"
+	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/config"
+	"github.com/kubestellar/ksplugins/internal/host"
+	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/internal/runtime/native"
+	"github.com/kubestellar/ksplugins/internal/toolchain"
+)
+
+// maxBody bounds a management request's JSON body.
+const maxBody = 1 << 20
+
+// Options configures a Server.
+type Options struct {
+	// Host runs the plugins.
+	Host *host.Host
+	// Token is the admin bearer token; required.
+	Token string
+	// System is the initial live configuration.
+	System config.System
+	// LogLevel is switched to debug when the configuration says so.
+	LogLevel *slog.LevelVar
+	// Logger is the server's logger.
+	Logger *slog.Logger
+}
+
+// Server serves the HTTP API.
+type Server struct {
+	host    *host.Host
+	token   [32]byte
+	level   *slog.LevelVar
+	log     *slog.Logger
+	started time.Time
+
+	mu  sync.RWMutex
+	sys config.System
+}
+
+// New returns a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Token == "" {
+		return nil, errors.New("api: a token is required")
+	}
+	if opts.LogLevel == nil {
+		opts.LogLevel = new(slog.LevelVar)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{
+		host:    opts.Host,
+		token:   sha256.Sum256([]byte(opts.Token)),
+		level:   opts.LogLevel,
+		log:     opts.Logger,
+		started: time.Now(),
+	}
+	s.applySystem(opts.System)
+	return s, nil
+}
+
+// Handler returns the server's routes.
+func (s *Server) Handler() http.Handler {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(gin.CustomRecovery(func(c *gin.Context, err any) {
+		s.log.Error("handler panicked", "path", c.Request.URL.Path, "panic", fmt.Sprint(err))
+		apierr.Write(c.Writer, http.StatusInternalServerError, "internal_error", "internal error", nil)
+	}))
+	r.NoRoute(func(c *gin.Context) {
+		apierr.Write(c.Writer, http.StatusNotFound, "not_found", "no route "+c.Request.URL.Path, nil)
+	})
+	r.NoMethod(func(c *gin.Context) {
+		apierr.Write(c.Writer, http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed on "+c.Request.URL.Path, nil)
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+
+	m := r.Group("/api/plugins", s.authenticate)
+	m.GET("", s.list)
+	m.POST("/load", s.load)
+	m.GET("/manifest-schema", func(c *gin.Context) { c.Data(http.StatusOK, "application/schema+json", manifest.Schema()) })
+	m.GET("/system/metrics", s.metrics)
+	m.GET("/system/configuration", s.getConfiguration)
+	m.PUT("/system/configuration", s.putConfiguration)
+	m.GET("/:id", s.get)
+	m.DELETE("/:id", s.unload)
+	m.POST("/:id/reload", s.reload)
+	m.POST("/:id/enable", s.enable)
+	m.POST("/:id/disable", s.disable)
+	m.GET("/:id/status", s.status)
+
+	r.Any(strings.TrimSuffix(host.EndpointPrefix, "/")+"/:id/*path", func(c *gin.Context) {
+		s.host.ServeEndpoint(c.Writer, c.Request, c.Param("id"), c.Param("path"))
+	})
+	return r
+}
+
+// authenticate requires the admin bearer token.
+func (s *Server) authenticate(c *gin.Context) {
+	const prefix = "Bearer "
+	h := c.GetHeader("Authorization")
+	if !strings.HasPrefix(h, prefix) {
+		c.Header("WWW-Authenticate", `Bearer realm="ksplugins"`)
+		apierr.Write(c.Writer, http.StatusUnauthorized, "unauthorized", "missing bearer token: send Authorization: Bearer <token>", nil)
+		c.Abort()
+		return
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(h[len(prefix):])))
+	if subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
+		c.Header("WWW-Authenticate", `Bearer realm="ksplugins", error="invalid_token"`)
+		apierr.Write(c.Writer, http.StatusUnauthorized, "unauthorized", "invalid token", nil)
+		c.Abort()
+		return
+	}
+	c.Next()
+}
+
+// decode reads a JSON body into v, naming the field that is wrong.
+func decode(c *gin.Context, v any, strict bool) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("body holds more than one JSON value")
+	}
+	if err == nil {
+		return true
+	}
+	var (
+		typeErr  *json.UnmarshalTypeError
+		syntax   *json.SyntaxError
+		tooLarge *http.MaxBytesError
+	)
+	var problem manifest.Problem
+	switch {
+	case errors.Is(err, io.EOF):
+		problem = manifest.Problem{Message: "body is empty; send a JSON object"}
+	case errors.As(err, &typeErr):
+		problem = manifest.Problem{Field: typeErr.Field, Message: fmt.Sprintf("must be %s, got JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
+	case errors.As(err, &syntax):
+		problem = manifest.Problem{Message: fmt.Sprintf("invalid JSON at byte %d: %v", syntax.Offset, err)}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		problem = manifest.Problem{Message: "invalid JSON: the body ends too early"}
+	case errors.As(err, &tooLarge):
+		apierr.Write(c.Writer, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("body is larger than %d bytes", tooLarge.Limit), nil)
+		return false
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		problem = manifest.Problem{Field: strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), Message: "unknown field"}
+	default:
+		problem = manifest.Problem{Message: err.Error()}
+	}
+	apierr.Write(c.Writer, http.StatusBadRequest, "invalid_request", problem.String(), []manifest.Problem{problem})
+	return false
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "a list"
+	case "map", "struct":
+		return "an object"
+	}
+	return "a number"
+}
+
+// fail writes err with the status its kind calls for.
+func (s *Server) fail(c *gin.Context, err error) {
+	var (
+		merr     *manifest.Error
+		berr     *build.Error
+		mismatch *toolchain.MismatchError
+		perr     *host.PluginError
+		oerr     *native.OpenError
+	)
+	switch {
+	case errors.As(err, &merr):
+		apierr.Write(c.Writer, http.StatusUnprocessableEntity, "invalid_manifest", err.Error(), merr.Problems)
+	case errors.As(err, &berr):
+		apierr.Write(c.Writer, http.StatusUnprocessableEntity, "build_failed", err.Error(), gin.H{"diagnostics": berr.Diagnostics, "output": berr.Output})
+	case errors.As(err, &mismatch):
+		apierr.Write(c.Writer, http.StatusUnprocessableEntity, "incompatible_plugin", err.Error(), gin.H{"what": mismatch.What, "plugin": mismatch.Plugin, "host": mismatch.Host})
+	case errors.As(err, &perr):
+		apierr.Write(c.Writer, http.StatusUnprocessableEntity, "plugin_failed", err.Error(), gin.H{"step": perr.Step})
+	case errors.As(err, &oerr):
+		apierr.Write(c.Writer, http.StatusUnprocessableEntity, "invalid_plugin", err.Error(), nil)
+	case errors.Is(err, host.ErrNotFound):
+		apierr.Write(c.Writer, http.StatusNotFound, "plugin_not_found", err.Error(), nil)
+	case errors.Is(err, host.ErrExists):
+		apierr.Write(c.Writer, http.StatusConflict, "plugin_exists", err.Error(), nil)
+	case errors.Is(err, host.ErrBusy):
+		apierr.Write(c.Writer, http.StatusConflict, "plugin_busy", err.Error(), nil)
+	case errors.Is(err, host.ErrBadSource):
+		apierr.Write(c.Writer, http.StatusBadRequest, "invalid_source", err.Error(), nil)
+	case errors.Is(err, context.DeadlineExceeded):
+		apierr.Write(c.Writer, http.StatusGatewayTimeout, "timeout", err.Error(), nil)
+	default:
+		s.log.Error("request failed", "path", c.Request.URL.Path, "err", err)
+		apierr.Write(c.Writer, http.StatusInternalServerError, "internal_error", err.Error(), nil)
+	}
+}
+
+func (s *Server) load(c *gin.Context) {
+	var req host.LoadRequest
+	if !decode(c, &req, false) {
+		return
+	}
+	info, err := s.host.Load(c.Request.Context(), req)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, info)
+}
+
+func (s *Server) list(c *gin.Context) {
+	plugins := s.host.List()
+	c.JSON(http.StatusOK, gin.H{"plugins": plugins, "count": len(plugins)})
+}
+
+func (s *Server) get(c *gin.Context) {
+	info, err := s.host.Get(c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, info)
+}
+
+func (s *Server) unload(c *gin.Context) {
+	id := c.Param("id")
+	if err := s.host.Unload(c.Request.Context(), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"id": id, "state": "unloaded"})
+}
+
+func (s *Server) reload(c *gin.Context) {
+	info, err := s.host.Reload(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, info)
+}
+
+func (s *Server) enable(c *gin.Context)  { s.setEnabled(c, true) }
+func (s *Server) disable(c *gin.Context) { s.setEnabled(c, false) }
+
+func (s *Server) setEnabled(c *gin.Context, on bool) {
+	info, err := s.host.SetEnabled(c.Param("id"), on)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, info)
+}
+
+func (s *Server) status(c *gin.Context) {
+	id := c.Param("id")
+	st, err := s.host.Status(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	info, err := s.host.Get(id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"id": id, "state": info.State, "enabled": info.Enabled, "status": st, "stats": info.Stats})
+}
+
+func (s *Server) metrics(c *gin.Context) {
+	plugins := s.host.List()
+	byState := map[host.State]int{}
+	perPlugin := map[string]host.Stats{}
+	var requests, errs int64
+	for _, p := range plugins {
+		byState[p.State]++
+		perPlugin[p.ID] = p.Stats
+		requests += p.Stats.Requests
+		errs += p.Stats.ServerErrors
+	}
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	c.JSON(http.StatusOK, gin.H{
+		"plugins":        gin.H{"total": len(plugins), "by_state": byState},
+		"requests_total": requests,
+		"errors_total":   errs,
+		"per_plugin":     perPlugin,
+		"plugin_metrics": s.host.Metrics(c.Request.Context()),
+		"process": gin.H{
+			"goroutines":       runtime.NumGoroutine(),
+			"heap_alloc_bytes": mem.HeapAlloc,
+			"sys_bytes":        mem.Sys,
+			"uptime_seconds":   time.Since(s.started).Seconds(),
+			"go_version":       runtime.Version(),
+		},
+	})
+}
+
+func (s *Server) system() config.System {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.sys
+}
+
+func (s *Server) applySystem(sys config.System) {
+	s.mu.Lock()
+	s.sys = sys
+	s.mu.Unlock()
+	if sys.Debug {
+		s.level.Set(slog.LevelDebug)
+	} else {
+		s.level.Set(slog.LevelInfo)
+	}
+}
+
+func (s *Server) getConfiguration(c *gin.Context) { c.JSON(http.StatusOK, s.system()) }
+
+// putConfiguration merges the body into the live configuration: fields not
+// sent keep their values. An invalid result changes nothing.
+func (s *Server) putConfiguration(c *gin.Context) {
+	next := s.system()
+	next.AllowedRepos = append([]string(nil), next.AllowedRepos...)
+	if !decode(c, &next, true) {
+		return
+	}
+	if problems := next.Validate(); len(problems) > 0 {
+		apierr.Write(c.Writer, http.StatusBadRequest, "invalid_configuration", (&manifest.Error{File: "configuration", Problems: problems}).Error(), problems)
+		return
+	}
+	s.applySystem(next)
+	s.log.Info("configuration changed", "security_mode", next.SecurityMode, "debug", next.Debug)
+	c.JSON(http.StatusOK, next)
+}

@@ -1,0 +1,154 @@
+package api
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kubestellar/ksplugins/internal/config"
+	"github.com/kubestellar/ksplugins/internal/host"
+)
+
+const token = "test-token"
+
+func newServer(t *testing.T) (*Server, http.Handler) {
+	t.Helper()
+	gin.SetMode(gin.TestMode)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := New(Options{Host: host.New(host.Options{Logger: log}), Token: token, System: config.DefaultSystem(), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, s.Handler()
+}
+
+type result struct {
+	status int
+	body   map[string]any
+	raw    string
+}
+
+func (r result) code() string {
+	e, _ := r.body["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func do(h http.Handler, method, path, body, auth string) result {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	r := result{status: rec.Code, raw: rec.Body.String()}
+	_ = json.Unmarshal(rec.Body.Bytes(), &r.body)
+	return r
+}
+
+// TestEveryManagementRouteNeedsToken walks the registered routes, so a route
+// added without authentication fails here.
+func TestEveryManagementRouteNeedsToken(t *testing.T) {
+	_, h := newServer(t)
+	routes := h.(*gin.Engine).Routes()
+	var checked int
+	for _, rt := range routes {
+		if !strings.HasPrefix(rt.Path, "/api/plugins") {
+			continue
+		}
+		path := strings.NewReplacer(":id", "some-plugin").Replace(rt.Path)
+		for _, auth := range []string{"", "Bearer wrong", "Basic " + token, "Bearer"} {
+			if r := do(h, rt.Method, path, "{}", auth); r.status != 401 || r.code() != "unauthorized" {
+				t.Errorf("%s %s with %q: got %d %s; want 401", rt.Method, rt.Path, auth, r.status, r.raw)
+			}
+		}
+		checked++
+	}
+	if checked < 12 {
+		t.Fatalf("checked %d management routes; the seed's API has at least 12", checked)
+	}
+	// Plugin endpoints are the plugins' own business.
+	if r := do(h, "GET", "/api/plugin-endpoints/ghost/x", "", ""); r.status != 404 || r.code() != "plugin_not_found" {
+		t.Fatalf("plugin endpoint without token: %d %s", r.status, r.raw)
+	}
+}
+
+func TestRequests(t *testing.T) {
+	_, h := newServer(t)
+	bearer := "Bearer " + token
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		code, contains           string
+	}{
+		{"list empty", "GET", "/api/plugins", "", 200, "", `"count":0`},
+		{"unknown plugin", "GET", "/api/plugins/ghost", "", 404, "plugin_not_found", ""},
+		{"unload unknown", "DELETE", "/api/plugins/ghost", "", 404, "plugin_not_found", ""},
+		{"reload unknown", "POST", "/api/plugins/ghost/reload", "", 404, "plugin_not_found", ""},
+		{"enable unknown", "POST", "/api/plugins/ghost/enable", "", 404, "plugin_not_found", ""},
+		{"status unknown", "GET", "/api/plugins/ghost/status", "", 404, "plugin_not_found", ""},
+		{"load empty body", "POST", "/api/plugins/load", "", 400, "invalid_request", "body is empty"},
+		{"load bad JSON", "POST", "/api/plugins/load", "{", 400, "invalid_request", "invalid JSON"},
+		{"load source not a string", "POST", "/api/plugins/load", `{"source": 7}`, 400, "invalid_request", "source: must be a string"},
+		{"load no source", "POST", "/api/plugins/load", `{}`, 400, "invalid_source", "source: is required"},
+		{"load missing path", "POST", "/api/plugins/load", `{"source": "/no/such/folder"}`, 400, "invalid_source", "no such file"},
+		{"load URL", "POST", "/api/plugins/load", `{"source": "https://github.com/x/y"}`, 400, "invalid_source", "only local"},
+		{"load not a plugin", "POST", "/api/plugins/load", `{"source": "."}`, 400, "invalid_source", "no plugin.yaml"},
+		{"schema", "GET", "/api/plugins/manifest-schema", "", 200, "", `"$schema"`},
+		{"metrics", "GET", "/api/plugins/system/metrics", "", 200, "", `"goroutines"`},
+		{"configuration", "GET", "/api/plugins/system/configuration", "", 200, "", `"security_mode":"normal"`},
+		{"unknown route", "GET", "/api/nothing", "", 404, "not_found", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(h, tt.method, tt.path, tt.body, bearer)
+			if r.status != tt.status || r.code() != tt.code || !strings.Contains(r.raw, tt.contains) {
+				t.Fatalf("got %d %s; want %d %q containing %q", r.status, r.raw, tt.status, tt.code, tt.contains)
+			}
+		})
+	}
+}
+
+func TestConfiguration(t *testing.T) {
+	s, h := newServer(t)
+	bearer := "Bearer " + token
+	before := s.system()
+
+	r := do(h, "PUT", "/api/plugins/system/configuration", `{"security_mode": "lax", "health": {"interval_seconds": 0}}`, bearer)
+	if r.status != 400 || r.code() != "invalid_configuration" || !strings.Contains(r.raw, "security_mode") || !strings.Contains(r.raw, "health.interval_seconds") {
+		t.Fatalf("invalid PUT: %d %s", r.status, r.raw)
+	}
+	r = do(h, "PUT", "/api/plugins/system/configuration", `{"no_such_field": 1}`, bearer)
+	if r.status != 400 || !strings.Contains(r.raw, "no_such_field") {
+		t.Fatalf("unknown field: %d %s", r.status, r.raw)
+	}
+	r = do(h, "PUT", "/api/plugins/system/configuration", `{"max_plugin_size": "big"}`, bearer)
+	if r.status != 400 || !strings.Contains(r.raw, "max_plugin_size: must be a number") {
+		t.Fatalf("wrong type: %d %s", r.status, r.raw)
+	}
+	if got := s.system(); got.SecurityMode != before.SecurityMode || got.Health != before.Health || got.MaxPluginSize != before.MaxPluginSize {
+		t.Fatalf("a refused PUT changed the configuration: %+v", got)
+	}
+
+	r = do(h, "PUT", "/api/plugins/system/configuration", `{"security_mode": "strict", "debug": true}`, bearer)
+	if r.status != 200 || r.body["security_mode"] != "strict" {
+		t.Fatalf("valid PUT: %d %s", r.status, r.raw)
+	}
+	got := s.system()
+	if got.SecurityMode != "strict" || !got.Debug || got.MaxPluginSize != before.MaxPluginSize {
+		t.Fatalf("after PUT: %+v", got)
+	}
+	if s.level.Level() != slog.LevelDebug {
+		t.Fatal("debug: true did not turn on debug logging")
+	}
+	r = do(h, "GET", "/api/plugins/system/configuration", "", bearer)
+	if r.body["security_mode"] != "strict" {
+		t.Fatalf("GET after PUT: %s", r.raw)
+	}
+}

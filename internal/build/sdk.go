@@ -1,0 +1,115 @@
+package build
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	"golang.org/x/mod/modfile"
+)
+
+const (
+	// compatModule is the seed-era module plugins may import.
+	compatModule = "github.com/kubestellar/ui"
+	// compatDir is where the compat package's source lives in the SDK tree.
+	compatDir = "sdk/compat/dynamic_plugins"
+)
+
+// sdkTree is the host module's SDK source, written out once per content so
+// that plugin builds can use it as a workspace module.
+type sdkTree struct {
+	// Digest identifies the source; it is part of every build key.
+	Digest string
+	// HostDir holds the host module (go.mod, go.sum, sdk/).
+	HostDir string
+	// CompatDir holds the generated module github.com/kubestellar/ui.
+	CompatDir string
+	// HostModule is the host's module path and GoVersion its go line.
+	HostModule, GoVersion string
+}
+
+// digestFS hashes every file of fsys, names and contents, in walk order
+// (lexical, so stable).
+func digestFS(fsys fs.FS) (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", p, len(data))
+		h.Write(data)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeSDK writes src under root/sdk/<digest> unless it is already there.
+// It writes to a temporary folder and renames it, so a reader never sees a
+// half-written tree.
+func writeSDK(root string, src fs.FS) (*sdkTree, error) {
+	digest, err := digestFS(src)
+	if err != nil {
+		return nil, fmt.Errorf("hash SDK source: %w", err)
+	}
+	gomod, err := fs.ReadFile(src, "go.mod")
+	if err != nil {
+		return nil, fmt.Errorf("read SDK go.mod: %w", err)
+	}
+	mf, err := modfile.ParseLax("go.mod", gomod, nil)
+	if err != nil || mf.Module == nil || mf.Go == nil {
+		return nil, fmt.Errorf("parse SDK go.mod: %v", err)
+	}
+	dir := filepath.Join(root, "sdk", digest[:16])
+	tree := &sdkTree{
+		Digest:     digest,
+		HostDir:    filepath.Join(dir, "host"),
+		CompatDir:  filepath.Join(dir, "compat"),
+		HostModule: mf.Module.Mod.Path,
+		GoVersion:  mf.Go.Version,
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return tree, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-sdk-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.CopyFS(filepath.Join(tmp, "host"), src); err != nil {
+		return nil, fmt.Errorf("write SDK source: %w", err)
+	}
+	// No requirement on the host module: in a workspace that would send the
+	// go command looking for a published version of it.
+	compatGoMod := fmt.Sprintf("module %s\n\ngo %s\n", compatModule, tree.GoVersion)
+	compatPkg, err := fs.Sub(src, compatDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.CopyFS(filepath.Join(tmp, "compat", path.Base(compatDir)), compatPkg); err != nil {
+		return nil, fmt.Errorf("write compat source: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "compat", "go.mod"), []byte(compatGoMod), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, statErr := os.Stat(dir); statErr == nil {
+			return tree, nil // another process wrote the same tree first
+		}
+		return nil, fmt.Errorf("install SDK source: %w", err)
+	}
+	return tree, nil
+}

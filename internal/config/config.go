@@ -1,0 +1,141 @@
+// Package config holds the server's settings: those fixed at start (from
+// flags and environment) and the live system configuration that operators
+// read and change through the API.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/kubestellar/ksplugins/internal/manifest"
+)
+
+// Security modes.
+const (
+	ModeStrict     = "strict"
+	ModeNormal     = "normal"
+	ModePermissive = "permissive"
+)
+
+// Settings are fixed for the life of the process.
+type Settings struct {
+	// Addr is the listen address (KSPLUGINS_ADDR, default ":4000").
+	Addr string
+	// DataDir holds the store and tokens (KSPLUGINS_DATA_DIR, default "./data").
+	DataDir string
+	// PluginDir holds plugin files (PLUGIN_DIR, default
+	// "./dynamic_plugins/cache"); `ksplugins build` writes there.
+	PluginDir string
+	// CacheDir holds the build cache (PLUGIN_CACHE_DIR, default
+	// "./dynamic_plugins/build_cache").
+	CacheDir string
+	// Token, when set, is the admin token (KSPLUGINS_TOKEN); otherwise one is
+	// generated at first start and kept in DataDir.
+	Token string
+	// GoCmd is the go command used for builds (KSPLUGINS_GO, default "go").
+	GoCmd string
+	// LogFormat is "text" or "json" (KSPLUGINS_LOG_FORMAT).
+	LogFormat string
+	// System is the initial live configuration.
+	System System
+}
+
+// FromEnv returns the settings given by the environment, with defaults.
+func FromEnv() Settings {
+	s := Settings{
+		Addr:      env("KSPLUGINS_ADDR", ":4000"),
+		DataDir:   env("KSPLUGINS_DATA_DIR", "./data"),
+		PluginDir: env("PLUGIN_DIR", "./dynamic_plugins/cache"),
+		CacheDir:  env("PLUGIN_CACHE_DIR", "./dynamic_plugins/build_cache"),
+		Token:     os.Getenv("KSPLUGINS_TOKEN"),
+		GoCmd:     env("KSPLUGINS_GO", "go"),
+		LogFormat: env("KSPLUGINS_LOG_FORMAT", "text"),
+		System:    DefaultSystem(),
+	}
+	s.System.SecurityMode = env("PLUGIN_SECURITY_MODE", ModeNormal)
+	s.System.Debug, _ = strconv.ParseBool(os.Getenv("PLUGIN_DEBUG"))
+	return s
+}
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// System is the live configuration, read and changed through
+// /api/plugins/system/configuration.
+type System struct {
+	// SecurityMode is strict, normal or permissive.
+	SecurityMode string `json:"security_mode"`
+	// AllowedRepos are globs of host/owner/repo that plugins may come from.
+	AllowedRepos []string `json:"allowed_repos"`
+	// MaxPluginSize bounds a plugin's archive, repository or artifact, in bytes.
+	MaxPluginSize int64 `json:"max_plugin_size"`
+	// EnableSandboxing runs plugins in the sandboxed tier.
+	EnableSandboxing bool `json:"enable_sandboxing"`
+	// ValidateChecksums verifies checksums given with a plugin.
+	ValidateChecksums bool `json:"validate_checksums"`
+	// Health holds the defaults for plugins whose manifest sets none.
+	Health HealthDefaults `json:"health"`
+	// Debug turns on debug logging.
+	Debug bool `json:"debug"`
+}
+
+// HealthDefaults are the health-check settings a manifest may override.
+type HealthDefaults struct {
+	IntervalSeconds  int `json:"interval_seconds"`
+	TimeoutSeconds   int `json:"timeout_seconds"`
+	FailureThreshold int `json:"failure_threshold"`
+}
+
+// DefaultSystem is the seed's default security configuration.
+func DefaultSystem() System {
+	return System{
+		SecurityMode:      ModeNormal,
+		AllowedRepos:      []string{"github.com/kubestellar/*"},
+		MaxPluginSize:     100 << 20,
+		EnableSandboxing:  true,
+		ValidateChecksums: true,
+		Health:            HealthDefaults{IntervalSeconds: 30, TimeoutSeconds: 5, FailureThreshold: 3},
+	}
+}
+
+// Validate returns every problem with s, each at its JSON field path.
+func (s System) Validate() []manifest.Problem {
+	var ps []manifest.Problem
+	bad := func(field, format string, args ...any) {
+		ps = append(ps, manifest.Problem{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	switch s.SecurityMode {
+	case ModeStrict, ModeNormal, ModePermissive:
+	default:
+		bad("security_mode", "must be one of strict, normal, permissive; got %q", s.SecurityMode)
+	}
+	for i, g := range s.AllowedRepos {
+		parts := strings.Split(g, "/")
+		if _, err := path.Match(g, ""); err != nil || len(parts) < 2 || len(parts) > 3 || strings.ContainsAny(g, " \\:") {
+			bad(fmt.Sprintf("allowed_repos[%d]", i), "must be a glob of host/owner[/repo], such as github.com/kubestellar/*; got %q", g)
+		}
+	}
+	if s.MaxPluginSize < 1<<10 || s.MaxPluginSize > 10<<30 {
+		bad("max_plugin_size", "must be between 1024 and %d bytes; got %d", int64(10<<30), s.MaxPluginSize)
+	}
+	h := s.Health
+	if h.IntervalSeconds < 1 || h.IntervalSeconds > 86400 {
+		bad("health.interval_seconds", "must be between 1 and 86400; got %d", h.IntervalSeconds)
+	}
+	if h.TimeoutSeconds < 1 || h.TimeoutSeconds > 3600 {
+		bad("health.timeout_seconds", "must be between 1 and 3600; got %d", h.TimeoutSeconds)
+	} else if h.TimeoutSeconds >= h.IntervalSeconds && h.IntervalSeconds >= 1 {
+		bad("health.timeout_seconds", "must be less than health.interval_seconds (%d); got %d", h.IntervalSeconds, h.TimeoutSeconds)
+	}
+	if h.FailureThreshold < 1 || h.FailureThreshold > 100 {
+		bad("health.failure_threshold", "must be between 1 and 100; got %d", h.FailureThreshold)
+	}
+	return ps
+}

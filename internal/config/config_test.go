@@ -1,0 +1,49 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mod    func(*System)
+		fields []string
+	}{
+		{"defaults", func(*System) {}, nil},
+		{"mode", func(s *System) { s.SecurityMode = "lax" }, []string{"security_mode"}},
+		{"repo glob", func(s *System) {
+			s.AllowedRepos = []string{"github.com/kubestellar/*", "kubestellar", "github.com/a/[b"}
+		}, []string{"allowed_repos[1]", "allowed_repos[2]"}},
+		{"size", func(s *System) { s.MaxPluginSize = 10 }, []string{"max_plugin_size"}},
+		{"interval", func(s *System) { s.Health.IntervalSeconds = 0 }, []string{"health.interval_seconds"}},
+		{"timeout not below interval", func(s *System) { s.Health.TimeoutSeconds = 30 }, []string{"health.timeout_seconds"}},
+		{"threshold", func(s *System) { s.Health.FailureThreshold = 0 }, []string{"health.failure_threshold"}},
+		{"several", func(s *System) { s.SecurityMode = ""; s.MaxPluginSize = 0 }, []string{"security_mode", "max_plugin_size"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := DefaultSystem()
+			tt.mod(&s)
+			var got []string
+			for _, p := range s.Validate() {
+				got = append(got, p.Field)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.fields, ",") {
+				t.Fatalf("problems at %v; want %v", got, tt.fields)
+			}
+		})
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	t.Setenv("PLUGIN_SECURITY_MODE", "strict")
+	t.Setenv("PLUGIN_DEBUG", "true")
+	t.Setenv("KSPLUGINS_ADDR", "127.0.0.1:9999")
+	t.Setenv("PLUGIN_DIR", "")
+	s := FromEnv()
+	if s.System.SecurityMode != "strict" || !s.System.Debug || s.Addr != "127.0.0.1:9999" || s.PluginDir != "./dynamic_plugins/cache" {
+		t.Fatalf("FromEnv = %+v", s)
+	}
+}

@@ -1,0 +1,301 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kubestellar/ksplugins/sdk"
+)
+
+// testPlugin is a real in-process plugin: the same contract a .so fulfils,
+// without the build, so the host's own logic can be tested alone.
+type testPlugin struct {
+	sdk.Base
+	id    string
+	reply string
+
+	mu    sync.Mutex
+	calls []string
+
+	failStep string        // lifecycle step that returns an error
+	block    chan struct{} // when set, /slow waits on it
+}
+
+func (p *testPlugin) record(step string) error {
+	p.mu.Lock()
+	p.calls = append(p.calls, step)
+	p.mu.Unlock()
+	if step == p.failStep {
+		return errors.New(step + " refused")
+	}
+	return nil
+}
+
+func (p *testPlugin) history() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.calls, ",")
+}
+
+func (p *testPlugin) Validate() error { return p.record("Validate") }
+func (p *testPlugin) Initialize(c map[string]interface{}) error {
+	_ = p.Base.Initialize(c)
+	return p.record("Initialize")
+}
+func (p *testPlugin) OnLoad() error   { return p.record("OnLoad") }
+func (p *testPlugin) OnUnload() error { return p.record("OnUnload") }
+func (p *testPlugin) Cleanup() error  { return p.record("Cleanup") }
+func (p *testPlugin) ValidateRequest(c *gin.Context) error {
+	if c.Query("reject") != "" {
+		return errors.New("rejected")
+	}
+	return nil
+}
+
+func (p *testPlugin) GetMetadata() sdk.PluginMetadata {
+	return sdk.PluginMetadata{ID: p.id, Name: p.id, Version: "1.0.0", Endpoints: []sdk.EndpointConfig{
+		{Path: "/hello", Method: "GET", Handler: "Hello"},
+		{Path: "/items/:name", Method: "PUT", Handler: "Item"},
+		{Path: "/panic", Method: "GET", Handler: "Panic"},
+		{Path: "/slow", Method: "GET", Handler: "Slow"},
+	}}
+}
+
+func (p *testPlugin) GetHandlers() map[string]gin.HandlerFunc {
+	return map[string]gin.HandlerFunc{
+		"Hello": func(c *gin.Context) { c.String(http.StatusOK, p.reply) },
+		"Item":  func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"name": c.Param("name")}) },
+		"Panic": func(c *gin.Context) { panic("boom") },
+		"Slow": func(c *gin.Context) {
+			<-p.block
+			c.String(http.StatusOK, "slow "+p.reply)
+		},
+	}
+}
+
+func newTestHost() *Host {
+	return New(Options{
+		CallTimeout:  time.Second,
+		DrainTimeout: time.Second,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+}
+
+func add(t *testing.T, h *Host, p *testPlugin) {
+	t.Helper()
+	in := &instance{impl: p, meta: p.GetMetadata(), loadedAt: time.Now()}
+	if _, err := h.register(context.Background(), Source{Kind: SourceFile, Location: "test"}, in, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type response struct {
+	status int
+	body   string
+	code   string
+}
+
+func serve(h *Host, method, id, path string) response {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(method, EndpointPrefix+id+path, nil)
+	p, _, _ := strings.Cut(path, "?")
+	h.ServeEndpoint(rec, req, id, p)
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &e)
+	return response{status: rec.Code, body: rec.Body.String(), code: e.Error.Code}
+}
+
+func TestDispatch(t *testing.T) {
+	h := newTestHost()
+	add(t, h, &testPlugin{id: "demo", reply: "hi"})
+	tests := []struct {
+		name, method, id, path string
+		status                 int
+		code, body             string
+	}{
+		{"handler", "GET", "demo", "/hello", 200, "", "hi"},
+		{"path parameter", "PUT", "demo", "/items/x1", 200, "", `{"name":"x1"}`},
+		{"wrong method", "POST", "demo", "/hello", 405, "method_not_allowed", ""},
+		{"unknown path", "GET", "demo", "/nope", 404, "endpoint_not_found", ""},
+		{"unknown plugin", "GET", "ghost", "/hello", 404, "plugin_not_found", ""},
+		{"panic", "GET", "demo", "/panic", 500, "plugin_panic", ""},
+		{"ValidateRequest", "GET", "demo", "/hello?reject=1", 400, "invalid_request", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := serve(h, tt.method, tt.id, tt.path)
+			if r.status != tt.status || r.code != tt.code || (tt.body != "" && r.body != tt.body) {
+				t.Fatalf("got %d %q %s; want %d %q %s", r.status, r.code, r.body, tt.status, tt.code, tt.body)
+			}
+		})
+	}
+	info, _ := h.Get("demo")
+	if info.Stats.Requests != 6 || info.Stats.ServerErrors != 1 || info.Stats.ClientErrors != 3 {
+		t.Fatalf("stats = %+v; want 6 requests, 1 server error, 3 client errors", info.Stats)
+	}
+}
+
+func TestEnableDisable(t *testing.T) {
+	h := newTestHost()
+	add(t, h, &testPlugin{id: "demo", reply: "hi"})
+	if _, err := h.SetEnabled("demo", false); err != nil {
+		t.Fatal(err)
+	}
+	if r := serve(h, "GET", "demo", "/hello"); r.status != 503 || r.code != "plugin_disabled" {
+		t.Fatalf("disabled: %+v", r)
+	}
+	if _, err := h.SetEnabled("demo", true); err != nil {
+		t.Fatal(err)
+	}
+	if r := serve(h, "GET", "demo", "/hello"); r.status != 200 {
+		t.Fatalf("enabled: %+v", r)
+	}
+	if _, err := h.SetEnabled("ghost", true); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("enable unknown: %v", err)
+	}
+}
+
+func TestLifecycleOrder(t *testing.T) {
+	h := newTestHost()
+	p := &testPlugin{id: "demo", reply: "hi"}
+	add(t, h, p)
+	if err := h.Unload(context.Background(), "demo"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.history(), "Validate,Initialize,OnLoad,OnUnload,Cleanup"; got != want {
+		t.Fatalf("calls = %s; want %s", got, want)
+	}
+	if r := serve(h, "GET", "demo", "/hello"); r.status != 404 {
+		t.Fatalf("after unload: %+v", r)
+	}
+}
+
+func TestFailedStartLeavesNoTrace(t *testing.T) {
+	for _, step := range []string{"Validate", "Initialize", "OnLoad"} {
+		t.Run(step, func(t *testing.T) {
+			h := newTestHost()
+			p := &testPlugin{id: "demo", failStep: step}
+			in := &instance{impl: p, meta: p.GetMetadata()}
+			_, err := h.register(context.Background(), Source{}, in, nil)
+			var perr *PluginError
+			if !errors.As(err, &perr) || perr.Step != step {
+				t.Fatalf("err = %v; want a PluginError at %s", err, step)
+			}
+			if !strings.HasSuffix(p.history(), step+",Cleanup") {
+				t.Fatalf("calls = %s; want Cleanup after the failed %s", p.history(), step)
+			}
+			if len(h.List()) != 0 {
+				t.Fatalf("plugin registered after failed start: %+v", h.List())
+			}
+		})
+	}
+}
+
+type hangingPlugin struct{ testPlugin }
+
+func (p *hangingPlugin) Initialize(map[string]interface{}) error { select {} }
+
+func TestHangingInitializeTimesOut(t *testing.T) {
+	h := newTestHost()
+	p := &hangingPlugin{testPlugin{id: "demo"}}
+	start := time.Now()
+	_, err := h.register(context.Background(), Source{}, &instance{impl: p, meta: p.GetMetadata()}, nil)
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v; want a deadline error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("register took %s; the call timeout is 1s", d)
+	}
+}
+
+// TestSwapDropsNoRequest swaps instances while clients keep calling: every
+// request is answered 200 by one version or the other, and requests in
+// flight on a retired instance finish before it is cleaned up.
+func TestSwapDropsNoRequest(t *testing.T) {
+	h := newTestHost()
+	first := &testPlugin{id: "demo", reply: "v0", block: make(chan struct{})}
+	add(t, h, first)
+	p := h.lookup("demo")
+
+	// A slow request holds the first instance through the swaps.
+	slow := make(chan response, 1)
+	go func() { slow <- serve(h, "GET", "demo", "/slow") }()
+	for first.inflightLoad(p) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var failures, served atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				r := serve(h, "GET", "demo", "/hello")
+				if r.status != 200 || !strings.HasPrefix(r.body, "v") {
+					failures.Add(1)
+				}
+				served.Add(1)
+			}
+		}()
+	}
+	var last *testPlugin
+	retired := make(chan struct{})
+	go func() {
+		defer close(retired)
+		p.op.Lock()
+		defer p.op.Unlock()
+		for i := 1; i <= 20; i++ {
+			last = &testPlugin{id: "demo", reply: "v" + string(rune('0'+i%10))}
+			in := &instance{impl: last, meta: last.GetMetadata()}
+			if err := h.replace(context.Background(), p, in, nil); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if strings.Contains(first.history(), "Cleanup") {
+		t.Fatal("first instance cleaned up while a request was still running on it")
+	}
+	close(first.block)
+	<-retired
+	cancel()
+	wg.Wait()
+	if r := <-slow; r.status != 200 || r.body != "slow v0" {
+		t.Fatalf("slow request: %+v", r)
+	}
+	if !strings.HasSuffix(first.history(), "OnUnload,Cleanup") {
+		t.Fatalf("first instance: %s", first.history())
+	}
+	if failures.Load() != 0 || served.Load() == 0 {
+		t.Fatalf("%d of %d requests failed during swaps", failures.Load(), served.Load())
+	}
+	if r := serve(h, "GET", "demo", "/hello"); r.body != last.reply {
+		t.Fatalf("after swaps: %q; want %q", r.body, last.reply)
+	}
+}
+
+// inflightLoad reports the requests running on the instance whose plugin is p.
+func (tp *testPlugin) inflightLoad(p *Plugin) int64 {
+	in := p.inst.Load()
+	if in == nil || in.impl != tp {
+		return 0
+	}
+	return in.inflight.Load()
+}

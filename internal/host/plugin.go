@@ -1,0 +1,131 @@
+package host
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/sdk"
+)
+
+// State is where a plugin is in its lifecycle.
+//
+//	           load                enable/disable
+//	(none) ──────────► loading ──► active ◄──────► disabled
+//	                      │          │                │
+//	                      ▼          └───── unload ───┴──► unloading ──► (gone)
+//	                   (gone)
+//
+// A failed first load leaves no trace. Reload keeps the state (active or
+// disabled) and swaps the instance underneath; a failed reload keeps the old
+// instance serving. StateFailed is for a plugin the host knows of but could
+// not bring up (for example when restoring it at start).
+type State string
+
+// The states of a plugin.
+const (
+	StateLoading   State = "loading"
+	StateActive    State = "active"
+	StateDisabled  State = "disabled"
+	StateFailed    State = "failed"
+	StateUnloading State = "unloading"
+)
+
+// SourceKind says where a plugin comes from.
+type SourceKind string
+
+// The kinds of source.
+const (
+	SourceFolder SourceKind = "folder" // a plugin folder, built by the host
+	SourceFile   SourceKind = "file"   // a prebuilt native .so file
+)
+
+// Source is where a plugin was loaded from, enough to load it again.
+type Source struct {
+	Kind     SourceKind `json:"kind"`
+	Location string     `json:"location"`
+	Version  string     `json:"version,omitempty"`
+}
+
+// Artifact identifies the code an instance runs.
+type Artifact struct {
+	Path          string        `json:"path"`
+	Digest        string        `json:"digest"`
+	BuildKey      string        `json:"build_key,omitempty"`
+	Cached        bool          `json:"cached"`
+	BuildDuration time.Duration `json:"build_duration_ns,omitempty"`
+}
+
+// Plugin is one installed plugin: its identity, state and current instance.
+type Plugin struct {
+	id string
+
+	// op serialises lifecycle operations (reload, enable, unload, ...) on
+	// this plugin; requests never take it.
+	op sync.Mutex
+
+	mu       sync.RWMutex
+	state    State
+	source   Source
+	lastErr  string
+	warnings []manifest.Problem
+
+	inst  atomic.Pointer[instance]
+	stats stats
+}
+
+func (p *Plugin) setState(s State) {
+	p.mu.Lock()
+	p.state = s
+	p.mu.Unlock()
+}
+
+func (p *Plugin) getState() State {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.state
+}
+
+// instance is one loaded copy of a plugin's code, with the router built from
+// its endpoints. Requests hold it through acquire/release so that a retired
+// instance is cleaned up only after the requests it was serving finish.
+type instance struct {
+	impl     sdk.KubestellarPlugin
+	meta     sdk.PluginMetadata
+	engine   *gin.Engine
+	artifact Artifact
+	loadedAt time.Time
+
+	inflight atomic.Int64
+	retired  atomic.Bool
+}
+
+// acquire reserves the instance for one request; false means it was retired
+// and the caller must look up the current instance again.
+func (in *instance) acquire() bool {
+	in.inflight.Add(1)
+	if in.retired.Load() {
+		in.inflight.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (in *instance) release() { in.inflight.Add(-1) }
+
+// drain marks the instance retired and waits until its requests finish or
+// the timeout passes; it returns how many are still running.
+func (in *instance) drain(timeout time.Duration) int64 {
+	in.retired.Store(true)
+	deadline := time.Now().Add(timeout)
+	for {
+		n := in.inflight.Load()
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -1,0 +1,153 @@
+package sdk
+
+import "fmt"
+
+// Plugin states, as reported in PluginStatus.State and PluginMetadata.Status.
+const (
+	StateLoading   = "loading"
+	StateLoaded    = "loaded"
+	StateError     = "error"
+	StateUnloading = "unloading"
+	StateUnloaded  = "unloaded"
+)
+
+// Health values, as reported in PluginStatus.Health.
+const (
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+	HealthUnknown   = "unknown"
+	HealthDegraded  = "degraded"
+)
+
+// Error codes used in PluginError.Code.
+const (
+	ErrorCodeValidation    = "VALIDATION_ERROR"
+	ErrorCodeDependency    = "DEPENDENCY_ERROR"
+	ErrorCodePermission    = "PERMISSION_ERROR"
+	ErrorCodeConfiguration = "CONFIGURATION_ERROR"
+	ErrorCodeRuntime       = "RUNTIME_ERROR"
+	ErrorCodeSecurity      = "SECURITY_ERROR"
+)
+
+// PluginMetadata describes a plugin. It is both what GetMetadata returns and
+// the shape of plugin.yaml.
+type PluginMetadata struct {
+	ID          string `json:"id" yaml:"id"`
+	Name        string `json:"name" yaml:"name"`
+	Version     string `json:"version" yaml:"version"`
+	Description string `json:"description" yaml:"description"`
+	Author      string `json:"author" yaml:"author"`
+	Homepage    string `json:"homepage,omitempty" yaml:"homepage,omitempty"`
+	Repository  string `json:"repository,omitempty" yaml:"repository,omitempty"`
+	License     string `json:"license,omitempty" yaml:"license,omitempty"`
+
+	Endpoints     []EndpointConfig       `json:"endpoints" yaml:"endpoints"`
+	UIComponents  []UIComponentConfig    `json:"ui_components,omitempty" yaml:"ui_components,omitempty"`
+	Dependencies  []string               `json:"dependencies,omitempty" yaml:"dependencies,omitempty"`
+	Permissions   []string               `json:"permissions,omitempty" yaml:"permissions,omitempty"`
+	Compatibility map[string]string      `json:"compatibility,omitempty" yaml:"compatibility,omitempty"`
+	Configuration map[string]interface{} `json:"configuration,omitempty" yaml:"configuration,omitempty"`
+	Security      SecurityConfig         `json:"security" yaml:"security"`
+	Health        HealthConfig           `json:"health" yaml:"health"`
+
+	// Filled in by the host, never read from plugin.yaml.
+	LoadedAt   string `json:"loaded_at,omitempty" yaml:"-"`
+	LoadedFrom string `json:"loaded_from,omitempty" yaml:"-"`
+	Status     string `json:"status,omitempty" yaml:"-"`
+}
+
+// EndpointConfig declares one HTTP endpoint of a plugin, served at
+// /api/plugin-endpoints/{plugin-id}{path}. Path may hold :name parameters
+// and one trailing *name wildcard.
+type EndpointConfig struct {
+	Path        string            `json:"path" yaml:"path"`
+	Method      string            `json:"method" yaml:"method"`
+	Handler     string            `json:"handler" yaml:"handler"`
+	Description string            `json:"description,omitempty" yaml:"description,omitempty"`
+	Middleware  []string          `json:"middleware,omitempty" yaml:"middleware,omitempty"`
+	RateLimit   *RateLimitConfig  `json:"rate_limit,omitempty" yaml:"rate_limit,omitempty"`
+	Auth        *AuthConfig       `json:"auth,omitempty" yaml:"auth,omitempty"`
+	Validation  *ValidationConfig `json:"validation,omitempty" yaml:"validation,omitempty"`
+}
+
+// UIComponentConfig declares a page or widget the plugin contributes to the UI.
+type UIComponentConfig struct {
+	Name        string            `json:"name" yaml:"name"`
+	Route       string            `json:"route" yaml:"route"`
+	Component   string            `json:"component" yaml:"component"`
+	Title       string            `json:"title,omitempty" yaml:"title,omitempty"`
+	Icon        string            `json:"icon,omitempty" yaml:"icon,omitempty"`
+	Description string            `json:"description,omitempty" yaml:"description,omitempty"`
+	Props       map[string]string `json:"props,omitempty" yaml:"props,omitempty"`
+	Permissions []string          `json:"permissions,omitempty" yaml:"permissions,omitempty"`
+}
+
+// SecurityConfig is what a plugin asks of the host's security policy.
+type SecurityConfig struct {
+	Checksum         string   `json:"checksum,omitempty" yaml:"checksum,omitempty"`
+	SignatureKey     string   `json:"signature_key,omitempty" yaml:"signature_key,omitempty"`
+	TrustedOrigins   []string `json:"trusted_origins,omitempty" yaml:"trusted_origins,omitempty"`
+	Sandboxed        bool     `json:"sandboxed" yaml:"sandboxed"`
+	NetworkAccess    bool     `json:"network_access" yaml:"network_access"`
+	FileSystemAccess bool     `json:"filesystem_access" yaml:"filesystem_access"`
+}
+
+// HealthConfig sets how the host checks a plugin's health.
+type HealthConfig struct {
+	Enabled         bool   `json:"enabled" yaml:"enabled"`
+	Endpoint        string `json:"endpoint,omitempty" yaml:"endpoint,omitempty"`
+	IntervalSeconds int    `json:"interval_seconds,omitempty" yaml:"interval_seconds,omitempty"`
+	TimeoutSeconds  int    `json:"timeout_seconds,omitempty" yaml:"timeout_seconds,omitempty"`
+}
+
+// RateLimitConfig limits the request rate of one endpoint.
+type RateLimitConfig struct {
+	Enabled      bool `json:"enabled" yaml:"enabled"`
+	RPM          int  `json:"rpm" yaml:"rpm"`
+	Burst        int  `json:"burst" yaml:"burst"`
+	WindowSizeMs int  `json:"window_ms,omitempty" yaml:"window_ms,omitempty"`
+}
+
+// AuthConfig says who may call one endpoint.
+type AuthConfig struct {
+	Required    bool     `json:"required" yaml:"required"`
+	Roles       []string `json:"roles,omitempty" yaml:"roles,omitempty"`
+	Permissions []string `json:"permissions,omitempty" yaml:"permissions,omitempty"`
+	Scopes      []string `json:"scopes,omitempty" yaml:"scopes,omitempty"`
+}
+
+// ValidationConfig describes what a valid request to one endpoint looks like.
+type ValidationConfig struct {
+	Schema      string                 `json:"schema,omitempty" yaml:"schema,omitempty"`
+	Rules       map[string]interface{} `json:"rules,omitempty" yaml:"rules,omitempty"`
+	Required    []string               `json:"required,omitempty" yaml:"required,omitempty"`
+	ContentType []string               `json:"content_type,omitempty" yaml:"content_type,omitempty"`
+}
+
+// PluginError is an error a plugin reports, with a machine-readable code.
+type PluginError struct {
+	Code      string                 `json:"code" yaml:"code"`
+	Message   string                 `json:"message" yaml:"message"`
+	Details   string                 `json:"details,omitempty" yaml:"details,omitempty"`
+	Timestamp string                 `json:"timestamp" yaml:"timestamp"`
+	Context   map[string]interface{} `json:"context,omitempty" yaml:"context,omitempty"`
+}
+
+// Error implements error.
+func (e *PluginError) Error() string {
+	if e.Details == "" {
+		return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	}
+	return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Details)
+}
+
+// PluginStatus is a plugin's report of its own state.
+type PluginStatus struct {
+	State        string                 `json:"state" yaml:"state"`
+	Health       string                 `json:"health" yaml:"health"`
+	LastCheck    string                 `json:"last_check" yaml:"last_check"`
+	Errors       []PluginError          `json:"errors,omitempty" yaml:"errors,omitempty"`
+	Metrics      map[string]interface{} `json:"metrics,omitempty" yaml:"metrics,omitempty"`
+	Uptime       string                 `json:"uptime" yaml:"uptime"`
+	RequestCount int64                  `json:"request_count" yaml:"request_count"`
+}

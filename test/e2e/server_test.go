@@ -1,0 +1,237 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kubestellar/ksplugins/internal/toolchain"
+)
+
+// fixture is shared by every test of the package: the server binary is built
+// once and the build cache is shared, so each plugin builds once per run.
+type fixture struct {
+	bin      string
+	cacheDir string
+	flags    []string // the host's build flags, for plugins built by hand
+	root     string   // the repository root
+}
+
+var shared struct {
+	once sync.Once
+	f    fixture
+	err  error
+}
+
+// setup builds the server with the test binary's own flags (so a -race test
+// run exercises race-built plugins) into a folder that lives for the run.
+func setup(t *testing.T) fixture {
+	t.Helper()
+	shared.once.Do(func() {
+		target, err := toolchain.Host()
+		if err != nil {
+			shared.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "ksplugins-e2e-")
+		if err != nil {
+			shared.err = err
+			return
+		}
+		root, err := filepath.Abs("../..")
+		if err != nil {
+			shared.err = err
+			return
+		}
+		f := fixture{bin: filepath.Join(dir, "ksplugins"), cacheDir: filepath.Join(dir, "cache"), flags: target.BuildFlags(), root: root}
+		args := append([]string{"build", "-o", f.bin}, f.flags...)
+		cmd := exec.Command("go", append(args, "./cmd/ksplugins")...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			shared.err = fmt.Errorf("build server: %v\n%s", err, out)
+			return
+		}
+		shared.f = f
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.f
+}
+
+// server is one running ksplugins process.
+type server struct {
+	t     *testing.T
+	url   string
+	token string
+	logs  *bytes.Buffer
+}
+
+func startServer(t *testing.T, f fixture) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	data := t.TempDir()
+	const token = "e2e-token"
+	cmd := exec.Command(f.bin, "serve", "--addr", addr, "--data-dir", data,
+		"--cache-dir", f.cacheDir, "--plugin-dir", filepath.Join(data, "plugins"))
+	cmd.Env = append(os.Environ(), "KSPLUGINS_TOKEN="+token)
+	cmd.Dir = f.root
+	logs := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = &syncWriter{w: logs}, &syncWriter{w: logs}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, url: "http://" + addr, token: token, logs: logs}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start: %v\n%s", err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// reply is a decoded response.
+type reply struct {
+	status int
+	body   map[string]any
+	raw    string
+}
+
+// errorCode returns the code of an error reply.
+func (r reply) errorCode() string {
+	e, _ := r.body["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+func (r reply) String() string { return fmt.Sprintf("%d %s", r.status, r.raw) }
+
+// call sends a request; auth adds the admin token.
+func (s *server) call(method, path string, body any, auth bool) reply {
+	s.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	return s.send(req)
+}
+
+// send sends a request and decodes the reply.
+func (s *server) send(req *http.Request) reply {
+	s.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, raw: strings.TrimSpace(string(data))}
+	_ = json.Unmarshal(data, &r.body)
+	return r
+}
+
+// api calls a management route with the token.
+func (s *server) api(method, path string, body any) reply {
+	s.t.Helper()
+	return s.call(method, path, body, true)
+}
+
+// endpoint calls a plugin endpoint.
+func (s *server) endpoint(method, id, path string) reply {
+	s.t.Helper()
+	return s.call(method, "/api/plugin-endpoints/"+id+path, nil, false)
+}
+
+// want fails the test unless r has the status (and, if given, the error code).
+func want(t *testing.T, what string, r reply, status int, code string) {
+	t.Helper()
+	if r.status != status || (code != "" && r.errorCode() != code) {
+		t.Fatalf("%s: got %s; want %d %s", what, r, status, code)
+	}
+}
+
+// copyPlugin copies a plugin folder into a fresh temporary folder.
+func copyPlugin(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), filepath.Base(src))
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// edit replaces old with new in a file, failing if old is not there.
+func edit(t *testing.T, path, old, new string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte(old)) {
+		t.Fatalf("%s does not contain %q", path, old)
+	}
+	if err := os.WriteFile(path, bytes.Replace(data, []byte(old), []byte(new), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// endpointWithHeader calls a plugin endpoint with one extra header.
+func (s *server) endpointWithHeader(method, id, path, key, value string) reply {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.url+"/api/plugin-endpoints/"+id+path, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set(key, value)
+	return s.send(req)
+}
