@@ -27,46 +27,50 @@ type fixture struct {
 	root     string   // the repository root
 }
 
-var shared struct {
-	once sync.Once
-	f    fixture
-	err  error
+// shared is set by TestMain before any test runs and read-only after.
+var shared fixture
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ksplugins-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := 1
+	if shared, err = newFixture(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+	} else {
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
-// setup builds the server with the test binary's own flags (so a -race test
-// run exercises race-built plugins) into a folder that lives for the run.
+// newFixture builds the server with the test binary's own flags (so a -race
+// test run exercises race-built plugins).
+func newFixture(dir string) (fixture, error) {
+	target, err := toolchain.Host()
+	if err != nil {
+		return fixture{}, err
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		return fixture{}, err
+	}
+	f := fixture{bin: filepath.Join(dir, "ksplugins"), cacheDir: filepath.Join(dir, "cache"), flags: target.BuildFlags(), root: root}
+	args := append([]string{"build", "-o", f.bin}, f.flags...)
+	cmd := exec.Command("go", append(args, "./cmd/ksplugins")...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fixture{}, fmt.Errorf("build server: %v\n%s", err, out)
+	}
+	return f, nil
+}
+
+// setup returns the shared fixture.
 func setup(t *testing.T) fixture {
 	t.Helper()
-	shared.once.Do(func() {
-		target, err := toolchain.Host()
-		if err != nil {
-			shared.err = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "ksplugins-e2e-")
-		if err != nil {
-			shared.err = err
-			return
-		}
-		root, err := filepath.Abs("../..")
-		if err != nil {
-			shared.err = err
-			return
-		}
-		f := fixture{bin: filepath.Join(dir, "ksplugins"), cacheDir: filepath.Join(dir, "cache"), flags: target.BuildFlags(), root: root}
-		args := append([]string{"build", "-o", f.bin}, f.flags...)
-		cmd := exec.Command("go", append(args, "./cmd/ksplugins")...)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			shared.err = fmt.Errorf("build server: %v\n%s", err, out)
-			return
-		}
-		shared.f = f
-	})
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	return shared.f
+	return shared
 }
 
 // server is one running ksplugins process.
