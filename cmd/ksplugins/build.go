@@ -26,7 +26,7 @@ func buildCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, b, err := newHost(s, log)
+			b, _, err := newBuilder(s, log)
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,8 +20,12 @@ import (
 	"github.com/kubestellar/ksplugins/internal/auth"
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
+	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/host"
+	"github.com/kubestellar/ksplugins/internal/metrics"
 	"github.com/kubestellar/ksplugins/internal/runtime/native"
+	"github.com/kubestellar/ksplugins/internal/store"
+	"github.com/kubestellar/ksplugins/internal/store/sqlite"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
 )
 
@@ -68,21 +73,17 @@ func newLogger(format string, debug bool) (*slog.Logger, *slog.LevelVar, error) 
 	return nil, nil, fmt.Errorf("--log-format: must be text or json, got %q", format)
 }
 
-// newHost wires a Host with its builder and loader.
-func newHost(s config.Settings, log *slog.Logger) (*host.Host, *build.Builder, error) {
+// newBuilder returns the plugin builder for this binary.
+func newBuilder(s config.Settings, log *slog.Logger) (*build.Builder, toolchain.Target, error) {
 	target, err := toolchain.Host()
 	if err != nil {
-		return nil, nil, err
+		return nil, target, err
 	}
 	if !target.Bool("-trimpath") {
 		log.Warn("this binary was built without -trimpath: native plugins will not load; build it with `make build`")
 	}
 	b, err := build.New(build.Options{CacheDir: s.CacheDir, GoCmd: s.GoCmd, SDK: ksplugins.SDKSource(), Target: target, Logger: log})
-	if err != nil {
-		return nil, nil, err
-	}
-	loader := native.NewLoader(filepath.Join(s.CacheDir, "loaded"), target)
-	return host.New(host.Options{Builder: b, Loader: loader, Logger: log}), b, nil
+	return b, target, err
 }
 
 func serve(ctx context.Context, s config.Settings) error {
@@ -102,14 +103,40 @@ func serve(ctx context.Context, s config.Settings) error {
 	if err != nil {
 		return err
 	}
-	h, _, err := newHost(s, log)
+	db, err := sqlite.Open(ctx, filepath.Join(s.DataDir, "ksplugins.db"))
 	if err != nil {
 		return err
 	}
-	gin.SetMode(gin.ReleaseMode)
-	srv, err := api.New(api.Options{Host: h, Token: token, System: s.System, LogLevel: level, Logger: log})
+	defer db.Close()
+	if err := storedSystem(ctx, db, &s.System, log); err != nil {
+		return err
+	}
+	b, target, err := newBuilder(s, log)
 	if err != nil {
 		return err
+	}
+	bus := events.NewBus(events.Options{Logger: log})
+	h := host.New(host.Options{
+		Store:   db,
+		Events:  bus,
+		Builder: b,
+		Loader:  native.NewLoader(filepath.Join(s.CacheDir, "loaded"), target),
+		Logger:  log,
+	})
+	gin.SetMode(gin.ReleaseMode)
+	srv, err := api.New(api.Options{
+		Host: h, Store: db, Events: bus, Builder: b, Metrics: metrics.NewRegistry(h, b),
+		Token: token, System: s.System, LogLevel: level, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	found, running, err := h.Restore(ctx)
+	if err != nil {
+		return err
+	}
+	if found > 0 {
+		log.Info("restored plugins", "stored", found, "running", running)
 	}
 
 	ln, err := net.Listen("tcp", s.Addr)
@@ -144,6 +171,29 @@ func serve(ctx context.Context, s config.Settings) error {
 		err = nil
 	}
 	return err
+}
+
+// storedSystem replaces sys with the configuration an operator saved
+// through the API, if any: it outlives restarts, flags and environment
+// only set the first one.
+func storedSystem(ctx context.Context, db store.Store, sys *config.System, log *slog.Logger) error {
+	data, err := db.Setting(ctx, api.SystemSetting)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	stored := *sys
+	if err := json.Unmarshal(data, &stored); err != nil {
+		return fmt.Errorf("read stored configuration: %w", err)
+	}
+	if problems := stored.Validate(); len(problems) > 0 {
+		return fmt.Errorf("stored configuration is invalid: %s", problems[0])
+	}
+	log.Info("using the configuration saved through the API", "security_mode", stored.SecurityMode)
+	*sys = stored
+	return nil
 }
 
 func displayAddr(a net.Addr) string {

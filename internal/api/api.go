@@ -24,23 +24,38 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kubestellar/ksplugins/internal/apierr"
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
+	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/host"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/runtime/native"
+	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
 )
 
 // maxBody bounds a management request's JSON body.
 const maxBody = 1 << 20
 
+// SystemSetting is the store key of the live system configuration.
+const SystemSetting = "system"
+
 // Options configures a Server.
 type Options struct {
 	// Host runs the plugins.
 	Host *host.Host
+	// Store persists the system configuration.
+	Store store.Store
+	// Events is the bus the host publishes to.
+	Events *events.Bus
+	// Builder reports build cache figures; may be nil.
+	Builder *build.Builder
+	// Metrics is served at /metrics in the Prometheus text format.
+	Metrics prometheus.Gatherer
 	// Token is the admin bearer token; required.
 	Token string
 	// System is the initial live configuration.
@@ -54,6 +69,10 @@ type Options struct {
 // Server serves the HTTP API.
 type Server struct {
 	host    *host.Host
+	store   store.Store
+	events  *events.Bus
+	builder *build.Builder
+	metrics prometheus.Gatherer
 	token   [32]byte
 	level   *slog.LevelVar
 	log     *slog.Logger
@@ -74,8 +93,18 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Host == nil || opts.Store == nil || opts.Events == nil {
+		return nil, errors.New("api: Host, Store and Events are required")
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = prometheus.NewRegistry()
+	}
 	s := &Server{
 		host:    opts.Host,
+		store:   opts.Store,
+		events:  opts.Events,
+		builder: opts.Builder,
+		metrics: opts.Metrics,
 		token:   sha256.Sum256([]byte(opts.Token)),
 		level:   opts.LogLevel,
 		log:     opts.Logger,
@@ -102,12 +131,15 @@ func (s *Server) Handler() http.Handler {
 	})
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)})))
 
 	m := r.Group("/api/plugins", s.authenticate)
 	m.GET("", s.list)
 	m.POST("/load", s.load)
 	m.GET("/manifest-schema", func(c *gin.Context) { c.Data(http.StatusOK, "application/schema+json", manifest.Schema()) })
-	m.GET("/system/metrics", s.metrics)
+	m.GET("/events", s.streamEvents)
+	m.GET("/health/summary", func(c *gin.Context) { c.JSON(http.StatusOK, s.host.HealthSummary()) })
+	m.GET("/system/metrics", s.systemMetrics)
 	m.GET("/system/configuration", s.getConfiguration)
 	m.PUT("/system/configuration", s.putConfiguration)
 	m.GET("/:id", s.get)
@@ -116,6 +148,8 @@ func (s *Server) Handler() http.Handler {
 	m.POST("/:id/enable", s.enable)
 	m.POST("/:id/disable", s.disable)
 	m.GET("/:id/status", s.status)
+	m.GET("/:id/configuration", s.pluginConfiguration)
+	m.PUT("/:id/configuration", s.putPluginConfiguration)
 
 	r.Any(strings.TrimSuffix(host.EndpointPrefix, "/")+"/:id/*path", func(c *gin.Context) {
 		s.host.ServeEndpoint(c.Writer, c.Request, c.Param("id"), c.Param("path"))
@@ -140,6 +174,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		c.Abort()
 		return
 	}
+	c.Request = c.Request.WithContext(host.WithActor(c.Request.Context(), "admin"))
 	c.Next()
 }
 
@@ -207,6 +242,12 @@ func (s *Server) fail(c *gin.Context, err error) {
 		oerr     *native.OpenError
 	)
 	switch {
+	case errors.Is(err, host.ErrInvalidConfig):
+		var problems any
+		if errors.As(err, &merr) {
+			problems = merr.Problems
+		}
+		apierr.Write(c.Writer, http.StatusBadRequest, "invalid_configuration", err.Error(), problems)
 	case errors.As(err, &merr):
 		apierr.Write(c.Writer, http.StatusUnprocessableEntity, "invalid_manifest", err.Error(), merr.Problems)
 	case errors.As(err, &berr):
@@ -282,7 +323,7 @@ func (s *Server) enable(c *gin.Context)  { s.setEnabled(c, true) }
 func (s *Server) disable(c *gin.Context) { s.setEnabled(c, false) }
 
 func (s *Server) setEnabled(c *gin.Context, on bool) {
-	info, err := s.host.SetEnabled(c.Param("id"), on)
+	info, err := s.host.SetEnabled(c.Request.Context(), c.Param("id"), on)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -305,25 +346,31 @@ func (s *Server) status(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"id": id, "state": info.State, "enabled": info.Enabled, "status": st, "stats": info.Stats})
 }
 
-func (s *Server) metrics(c *gin.Context) {
+// systemMetrics is the JSON view of the figures /metrics exposes.
+func (s *Server) systemMetrics(c *gin.Context) {
 	plugins := s.host.List()
 	byState := map[host.State]int{}
+	for _, st := range host.States() {
+		byState[st] = 0
+	}
 	perPlugin := map[string]host.Stats{}
-	var requests, errs int64
+	var requests, serverErrs, clientErrs uint64
 	for _, p := range plugins {
 		byState[p.State]++
 		perPlugin[p.ID] = p.Stats
 		requests += p.Stats.Requests
-		errs += p.Stats.ServerErrors
+		serverErrs += p.Stats.ServerErrors
+		clientErrs += p.Stats.ClientErrors
 	}
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
-	c.JSON(http.StatusOK, gin.H{
-		"plugins":        gin.H{"total": len(plugins), "by_state": byState},
-		"requests_total": requests,
-		"errors_total":   errs,
-		"per_plugin":     perPlugin,
-		"plugin_metrics": s.host.Metrics(c.Request.Context()),
+	out := gin.H{
+		"plugins":             gin.H{"total": len(plugins), "by_state": byState, "by_health": s.host.HealthSummary().Counts},
+		"requests_total":      requests,
+		"server_errors_total": serverErrs,
+		"client_errors_total": clientErrs,
+		"per_plugin":          perPlugin,
+		"plugin_metrics":      s.host.PluginMetrics(c.Request.Context(), 2*time.Second),
 		"process": gin.H{
 			"goroutines":       runtime.NumGoroutine(),
 			"heap_alloc_bytes": mem.HeapAlloc,
@@ -331,7 +378,11 @@ func (s *Server) metrics(c *gin.Context) {
 			"uptime_seconds":   time.Since(s.started).Seconds(),
 			"go_version":       runtime.Version(),
 		},
-	})
+	}
+	if s.builder != nil {
+		out["build_cache"] = s.builder.Stats()
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) system() config.System {
@@ -344,6 +395,13 @@ func (s *Server) applySystem(sys config.System) {
 	s.mu.Lock()
 	s.sys = sys
 	s.mu.Unlock()
+	s.host.SetHealthPolicy(host.HealthPolicy{
+		Interval:          time.Duration(sys.Health.IntervalSeconds) * time.Second,
+		Timeout:           time.Duration(sys.Health.TimeoutSeconds) * time.Second,
+		FailureThreshold:  sys.Health.FailureThreshold,
+		RecoveryThreshold: sys.Health.RecoveryThreshold,
+		OnUnhealthy:       sys.Health.OnUnhealthy,
+	})
 	if sys.Debug {
 		s.level.Set(slog.LevelDebug)
 	} else {
@@ -365,7 +423,16 @@ func (s *Server) putConfiguration(c *gin.Context) {
 		apierr.Write(c.Writer, http.StatusBadRequest, "invalid_configuration", (&manifest.Error{File: "configuration", Problems: problems}).Error(), problems)
 		return
 	}
+	data, err := json.Marshal(next)
+	if err == nil {
+		err = s.store.PutSetting(c.Request.Context(), SystemSetting, data)
+	}
+	if err != nil {
+		s.fail(c, fmt.Errorf("save configuration: %w", err))
+		return
+	}
 	s.applySystem(next)
-	s.log.Info("configuration changed", "security_mode", next.SecurityMode, "debug", next.Debug)
+	s.events.Publish(events.Event{Type: events.ConfigChanged, Actor: "admin", Message: "system configuration changed",
+		Details: map[string]any{"security_mode": next.SecurityMode, "debug": next.Debug}})
 	c.JSON(http.StatusOK, next)
 }

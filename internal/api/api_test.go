@@ -1,18 +1,22 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/kubestellar/ksplugins/internal/config"
+	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/host"
+	"github.com/kubestellar/ksplugins/internal/store/sqlite"
 )
 
 const token = "test-token"
@@ -21,7 +25,17 @@ func newServer(t *testing.T) (*Server, http.Handler) {
 	t.Helper()
 	gin.SetMode(gin.TestMode)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := New(Options{Host: host.New(host.Options{Logger: log}), Token: token, System: config.DefaultSystem(), Logger: log})
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := events.NewBus(events.Options{Logger: log})
+	h := host.New(host.Options{Store: db, Events: bus, Logger: log})
+	t.Cleanup(func() {
+		h.Close(context.Background())
+		db.Close()
+	})
+	s, err := New(Options{Host: h, Store: db, Events: bus, Token: token, System: config.DefaultSystem(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +117,12 @@ func TestRequests(t *testing.T) {
 		{"schema", "GET", "/api/plugins/manifest-schema", "", 200, "", `"$schema"`},
 		{"metrics", "GET", "/api/plugins/system/metrics", "", 200, "", `"goroutines"`},
 		{"configuration", "GET", "/api/plugins/system/configuration", "", 200, "", `"security_mode":"normal"`},
+		{"health summary", "GET", "/api/plugins/health/summary", "", 200, "", `"counts"`},
+		{"events list", "GET", "/api/plugins/events?since=0", "", 200, "", `"events":[]`},
+		{"events bad since", "GET", "/api/plugins/events?since=yesterday", "", 400, "invalid_request", "since:"},
+		{"plugin configuration unknown", "GET", "/api/plugins/ghost/configuration", "", 404, "plugin_not_found", ""},
+		{"put plugin configuration unknown", "PUT", "/api/plugins/ghost/configuration", `{"a": 1}`, 404, "plugin_not_found", ""},
+		{"put plugin configuration not an object", "PUT", "/api/plugins/ghost/configuration", `[1]`, 400, "invalid_request", "must be an object"},
 		{"unknown route", "GET", "/api/nothing", "", 404, "not_found", ""},
 	}
 	for _, tt := range tests {
@@ -146,6 +166,13 @@ func TestConfiguration(t *testing.T) {
 	}
 	if s.level.Level() != slog.LevelDebug {
 		t.Fatal("debug: true did not turn on debug logging")
+	}
+	stored, err := s.store.Setting(context.Background(), SystemSetting)
+	if err != nil || !strings.Contains(string(stored), `"security_mode":"strict"`) {
+		t.Fatalf("configuration not stored: %s %v", stored, err)
+	}
+	if e := s.events.Since(0); len(e) != 1 || e[0].Type != events.ConfigChanged {
+		t.Fatalf("events after PUT: %+v", e)
 	}
 	r = do(h, "GET", "/api/plugins/system/configuration", "", bearer)
 	if r.body["security_mode"] != "strict" {

@@ -72,6 +72,31 @@ type Builder struct {
 	sdk      *sdkTree
 	inflight map[string]*call
 	goOK     bool
+	stats    Stats
+}
+
+// Stats counts the builder's work since it started.
+type Stats struct {
+	// Builds ran the compiler; Failures of them failed.
+	Builds   uint64 `json:"builds"`
+	Failures uint64 `json:"failures"`
+	// Hits found the artifact already in the cache.
+	Hits uint64 `json:"hits"`
+	// Shared waited for an identical build already running.
+	Shared uint64 `json:"shared"`
+}
+
+// Stats returns the builder's counters.
+func (b *Builder) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stats
+}
+
+func (b *Builder) count(f func(*Stats)) {
+	b.mu.Lock()
+	f(&b.stats)
+	b.mu.Unlock()
 }
 
 type call struct {
@@ -167,6 +192,7 @@ func (b *Builder) Build(ctx context.Context, dir string) (*Artifact, error) {
 
 	b.mu.Lock()
 	if c, ok := b.inflight[key]; ok {
+		b.stats.Shared++
 		b.mu.Unlock()
 		select {
 		case <-c.done:
@@ -291,6 +317,7 @@ func (b *Builder) buildOnce(ctx context.Context, tree *sdkTree, dir, key string,
 	log := b.opts.Logger.With("plugin_id", md.ID, "dir", dir)
 	if art, err := b.Lookup(key); err == nil {
 		log.Debug("build cache hit", "key", key)
+		b.count(func(s *Stats) { s.Hits++ })
 		return art, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		log.Warn("build cache entry unusable; rebuilding", "key", key, "err", err)
@@ -321,7 +348,9 @@ func (b *Builder) buildOnce(ctx context.Context, tree *sdkTree, dir, key string,
 	out := filepath.Join(tmp, "plugin.so")
 	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
 	defer cancel()
+	b.count(func(s *Stats) { s.Builds++ })
 	if err := b.compile(ctx, tmp, src, out); err != nil {
+		b.count(func(s *Stats) { s.Failures++ })
 		if be := (*Error)(nil); errors.As(err, &be) {
 			be.Dir = dir
 		}

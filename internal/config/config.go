@@ -88,9 +88,13 @@ type System struct {
 
 // HealthDefaults are the health-check settings a manifest may override.
 type HealthDefaults struct {
-	IntervalSeconds  int `json:"interval_seconds"`
-	TimeoutSeconds   int `json:"timeout_seconds"`
-	FailureThreshold int `json:"failure_threshold"`
+	IntervalSeconds   int `json:"interval_seconds"`
+	TimeoutSeconds    int `json:"timeout_seconds"`
+	FailureThreshold  int `json:"failure_threshold"`
+	RecoveryThreshold int `json:"recovery_threshold"`
+	// OnUnhealthy is "flag" (keep serving, report it) or "disable" (stop
+	// serving until the plugin recovers).
+	OnUnhealthy string `json:"on_unhealthy"`
 }
 
 // DefaultSystem is the seed's default security configuration.
@@ -101,7 +105,7 @@ func DefaultSystem() System {
 		MaxPluginSize:     100 << 20,
 		EnableSandboxing:  true,
 		ValidateChecksums: true,
-		Health:            HealthDefaults{IntervalSeconds: 30, TimeoutSeconds: 5, FailureThreshold: 3},
+		Health:            HealthDefaults{IntervalSeconds: 30, TimeoutSeconds: 5, FailureThreshold: 3, RecoveryThreshold: 1, OnUnhealthy: "flag"},
 	}
 }
 
@@ -136,6 +140,12 @@ func (s System) Validate() []manifest.Problem {
 	}
 	if h.FailureThreshold < 1 || h.FailureThreshold > 100 {
 		bad("health.failure_threshold", "must be between 1 and 100; got %d", h.FailureThreshold)
+	}
+	if h.RecoveryThreshold < 1 || h.RecoveryThreshold > 100 {
+		bad("health.recovery_threshold", "must be between 1 and 100; got %d", h.RecoveryThreshold)
+	}
+	if h.OnUnhealthy != "flag" && h.OnUnhealthy != "disable" {
+		bad("health.on_unhealthy", "must be flag or disable; got %q", h.OnUnhealthy)
 	}
 	return ps
 }

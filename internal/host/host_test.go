@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/store/sqlite"
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
@@ -85,20 +89,49 @@ func (p *testPlugin) GetHandlers() map[string]gin.HandlerFunc {
 	}
 }
 
-func newTestHost() *Host {
-	return New(Options{
-		CallTimeout:  time.Second,
-		DrainTimeout: time.Second,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-}
-
-func add(t *testing.T, h *Host, p *testPlugin) {
+// newTestHost returns a host on a real store in a temporary folder.
+func newTestHost(t *testing.T) *Host {
 	t.Helper()
-	in := &instance{impl: p, meta: p.GetMetadata(), loadedAt: time.Now()}
-	if _, err := h.register(context.Background(), Source{Kind: SourceFile, Location: "test"}, in, nil); err != nil {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := New(Options{
+		Store:          db,
+		Events:         events.NewBus(events.Options{Logger: log}),
+		CallTimeout:    time.Second,
+		DrainTimeout:   time.Second,
+		RestartBackoff: 10 * time.Millisecond,
+		MaxRestarts:    3,
+		Logger:         log,
+	})
+	t.Cleanup(func() {
+		h.Close(context.Background())
+		db.Close()
+	})
+	return h
+}
+
+// add loads an in-process plugin as Load would a built one.
+func add(t *testing.T, h *Host, tp plugin) *Plugin {
+	t.Helper()
+	p, err := addErr(h, tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// plugin is what the tests load: a testPlugin or a type embedding one.
+type plugin interface {
+	sdk.KubestellarPlugin
+}
+
+func addErr(h *Host, tp plugin) (*Plugin, error) {
+	in := &instance{impl: tp, meta: tp.GetMetadata(), loadedAt: time.Now(), artifact: Artifact{Digest: "sha256:test"}}
+	p := &Plugin{id: in.meta.ID, state: StateLoading, enabled: true, source: Source{Kind: SourceFile, Location: "test"}}
+	return p, h.register(context.Background(), p, in, true)
 }
 
 type response struct {
@@ -120,7 +153,7 @@ func serve(h *Host, method, id, path string) response {
 }
 
 func TestDispatch(t *testing.T) {
-	h := newTestHost()
+	h := newTestHost(t)
 	add(t, h, &testPlugin{id: "demo", reply: "hi"})
 	tests := []struct {
 		name, method, id, path string
@@ -150,27 +183,27 @@ func TestDispatch(t *testing.T) {
 }
 
 func TestEnableDisable(t *testing.T) {
-	h := newTestHost()
+	h := newTestHost(t)
 	add(t, h, &testPlugin{id: "demo", reply: "hi"})
-	if _, err := h.SetEnabled("demo", false); err != nil {
+	if _, err := h.SetEnabled(context.Background(), "demo", false); err != nil {
 		t.Fatal(err)
 	}
 	if r := serve(h, "GET", "demo", "/hello"); r.status != 503 || r.code != "plugin_disabled" {
 		t.Fatalf("disabled: %+v", r)
 	}
-	if _, err := h.SetEnabled("demo", true); err != nil {
+	if _, err := h.SetEnabled(context.Background(), "demo", true); err != nil {
 		t.Fatal(err)
 	}
 	if r := serve(h, "GET", "demo", "/hello"); r.status != 200 {
 		t.Fatalf("enabled: %+v", r)
 	}
-	if _, err := h.SetEnabled("ghost", true); !errors.Is(err, ErrNotFound) {
+	if _, err := h.SetEnabled(context.Background(), "ghost", true); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("enable unknown: %v", err)
 	}
 }
 
 func TestLifecycleOrder(t *testing.T) {
-	h := newTestHost()
+	h := newTestHost(t)
 	p := &testPlugin{id: "demo", reply: "hi"}
 	add(t, h, p)
 	if err := h.Unload(context.Background(), "demo"); err != nil {
@@ -187,10 +220,9 @@ func TestLifecycleOrder(t *testing.T) {
 func TestFailedStartLeavesNoTrace(t *testing.T) {
 	for _, step := range []string{"Validate", "Initialize", "OnLoad"} {
 		t.Run(step, func(t *testing.T) {
-			h := newTestHost()
+			h := newTestHost(t)
 			p := &testPlugin{id: "demo", failStep: step}
-			in := &instance{impl: p, meta: p.GetMetadata()}
-			_, err := h.register(context.Background(), Source{}, in, nil)
+			_, err := addErr(h, p)
 			var perr *PluginError
 			if !errors.As(err, &perr) || perr.Step != step {
 				t.Fatalf("err = %v; want a PluginError at %s", err, step)
@@ -201,6 +233,9 @@ func TestFailedStartLeavesNoTrace(t *testing.T) {
 			if len(h.List()) != 0 {
 				t.Fatalf("plugin registered after failed start: %+v", h.List())
 			}
+			if recs, _ := h.store.Plugins(context.Background()); len(recs) != 0 {
+				t.Fatalf("record left after failed start: %+v", recs)
+			}
 		})
 	}
 }
@@ -210,10 +245,10 @@ type hangingPlugin struct{ testPlugin }
 func (p *hangingPlugin) Initialize(map[string]interface{}) error { select {} }
 
 func TestHangingInitializeTimesOut(t *testing.T) {
-	h := newTestHost()
+	h := newTestHost(t)
 	p := &hangingPlugin{testPlugin{id: "demo"}}
 	start := time.Now()
-	_, err := h.register(context.Background(), Source{}, &instance{impl: p, meta: p.GetMetadata()}, nil)
+	_, err := addErr(h, p)
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v; want a deadline error", err)
 	}
@@ -226,10 +261,9 @@ func TestHangingInitializeTimesOut(t *testing.T) {
 // request is answered 200 by one version or the other, and requests in
 // flight on a retired instance finish before it is cleaned up.
 func TestSwapDropsNoRequest(t *testing.T) {
-	h := newTestHost()
+	h := newTestHost(t)
 	first := &testPlugin{id: "demo", reply: "v0", block: make(chan struct{})}
-	add(t, h, first)
-	p := h.lookup("demo")
+	p := add(t, h, first)
 
 	// A slow request holds the first instance through the swaps.
 	slow := make(chan response, 1)
@@ -262,7 +296,7 @@ func TestSwapDropsNoRequest(t *testing.T) {
 		defer p.op.Unlock()
 		for i := 1; i <= 20; i++ {
 			last = &testPlugin{id: "demo", reply: "v" + string(rune('0'+i%10))}
-			in := &instance{impl: last, meta: last.GetMetadata()}
+			in := &instance{impl: last, meta: last.GetMetadata(), artifact: Artifact{Digest: "sha256:v" + strconv.Itoa(i)}}
 			if err := h.replace(context.Background(), p, in, nil); err != nil {
 				t.Error(err)
 				return

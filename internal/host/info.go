@@ -25,6 +25,8 @@ type Info struct {
 	Permissions []string             `json:"permissions"`
 	Metadata    sdk.PluginMetadata   `json:"metadata"`
 	Stats       Stats                `json:"stats"`
+	Health      Health               `json:"health"`
+	Config      map[string]any       `json:"configuration"`
 	LastError   string               `json:"last_error,omitempty"`
 	Warnings    []manifest.Problem   `json:"warnings,omitempty"`
 }
@@ -37,7 +39,7 @@ func (p *Plugin) info() Info {
 	info := Info{
 		ID:        p.id,
 		State:     p.state,
-		Enabled:   p.state == StateActive,
+		Enabled:   p.enabled,
 		Tier:      "native",
 		Source:    p.source,
 		BasePath:  EndpointPrefix + p.id,
@@ -53,6 +55,9 @@ func (p *Plugin) info() Info {
 		info.Name, info.Version, info.Description, info.Author = m.Name, m.Version, m.Description, m.Author
 		info.Artifact, info.LoadedAt, info.Metadata = in.artifact, in.loadedAt, m
 		info.Endpoints, info.Permissions = m.Endpoints, m.Permissions
+		p.mu.RLock()
+		info.Config = effectiveConfig(in.meta, p.config)
+		p.mu.RUnlock()
 	}
 	if info.Endpoints == nil {
 		info.Endpoints = []sdk.EndpointConfig{}
@@ -61,5 +66,6 @@ func (p *Plugin) info() Info {
 		info.Permissions = []string{}
 	}
 	info.Stats = p.stats.snapshot()
+	info.Health = p.health.snapshot()
 	return info
 }

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,10 +20,18 @@ import (
 //	                      ▼          └───── unload ───┴──► unloading ──► (gone)
 //	                   (gone)
 //
-// A failed first load leaves no trace. Reload keeps the state (active or
-// disabled) and swaps the instance underneath; a failed reload keeps the old
-// instance serving. StateFailed is for a plugin the host knows of but could
-// not bring up (for example when restoring it at start).
+//	restore ──► loading ──► active | disabled
+//	               │
+//	               ▼   retry with backoff
+//	            failed ─────────────────► active | disabled
+//	               │ MaxRestarts in a row
+//	               ▼
+//	           crash_loop  (until reload or unload)
+//
+// A failed first load leaves no trace. Reload keeps the desired state
+// (enabled or not) and swaps the instance underneath; a failed reload keeps
+// the old instance serving. A reload of a failed or crash_loop plugin is
+// how an operator retries it.
 type State string
 
 // The states of a plugin.
@@ -31,8 +40,14 @@ const (
 	StateActive    State = "active"
 	StateDisabled  State = "disabled"
 	StateFailed    State = "failed"
+	StateCrashLoop State = "crash_loop"
 	StateUnloading State = "unloading"
 )
+
+// States lists every state, for reports that show each one.
+func States() []State {
+	return []State{StateLoading, StateActive, StateDisabled, StateFailed, StateCrashLoop, StateUnloading}
+}
 
 // SourceKind says where a plugin comes from.
 type SourceKind string
@@ -69,12 +84,19 @@ type Plugin struct {
 
 	mu       sync.RWMutex
 	state    State
+	enabled  bool           // desired: serve requests when running
+	config   map[string]any // the operator's configuration; nil: the manifest's
 	source   Source
 	lastErr  string
 	warnings []manifest.Problem
+	// healthDisabled: the health policy, not an operator, disabled it.
+	healthDisabled bool
+	// stopHealth ends the plugin's health checker.
+	stopHealth context.CancelFunc
 
-	inst  atomic.Pointer[instance]
-	stats stats
+	inst   atomic.Pointer[instance]
+	stats  stats
+	health healthState
 }
 
 func (p *Plugin) setState(s State) {

@@ -81,9 +81,12 @@ func countRequests(p *Plugin) gin.HandlerFunc {
 		if route == "" {
 			route = "(unmatched)"
 		}
-		p.stats.record(c.Request.Method, route, c.Writer.Status(), time.Since(start))
+		p.stats.record(c.Request.Method, route, c.Writer.Status(), c.GetBool(panickedKey), time.Since(start))
 	}
 }
+
+// panickedKey marks, in the gin context, a request whose handler panicked.
+const panickedKey = "ksplugins.panicked"
 
 func recoverPanics(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -95,6 +98,7 @@ func recoverPanics(log *slog.Logger) gin.HandlerFunc {
 			if r == http.ErrAbortHandler {
 				panic(r) // the handler's own way to abort the connection
 			}
+			c.Set(panickedKey, true)
 			log.Error("plugin handler panicked", "path", c.Request.URL.Path, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			if !c.Writer.Written() {
 				apierr.Write(c.Writer, http.StatusInternalServerError, "plugin_panic", "the plugin failed while handling the request", nil)

@@ -1,85 +1,201 @@
 package host
 
 import (
-	"sort"
+	"math"
+	"slices"
+	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// stats counts one plugin's requests by endpoint. Counters are atomics so
-// the request path takes no lock once an endpoint has been seen.
+// LatencyBuckets are the upper bounds, in seconds, of the request latency
+// histogram: Prometheus's default buckets with a finer low end, since a
+// plugin call is often well under a millisecond.
+func LatencyBuckets() []float64 {
+	return []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+}
+
+// stats counts one plugin's requests by endpoint. It outlives instances: a
+// reload keeps the counts.
 type stats struct {
-	byEndpoint sync.Map // "METHOD /route" -> *counters
+	byEndpoint sync.Map // "METHOD route" -> *endpointStats
 }
 
-type counters struct {
-	requests, clientErrors, serverErrors atomic.Int64
-	totalNanos, maxNanos                 atomic.Int64
+// endpointStats counts one endpoint. A mutex, not atomics: a request takes
+// it once, for a few counter updates, and a snapshot sees them together.
+type endpointStats struct {
+	method, route string
+
+	mu       sync.Mutex
+	byStatus map[int]uint64
+	panics   uint64
+	count    uint64
+	sum      float64  // seconds
+	max      float64  // seconds
+	buckets  []uint64 // per LatencyBuckets bound, not cumulative; last is +Inf
 }
 
-func (s *stats) record(method, route string, status int, d time.Duration) {
+func (s *stats) record(method, route string, status int, panicked bool, d time.Duration) {
 	key := method + " " + route
 	v, ok := s.byEndpoint.Load(key)
 	if !ok {
-		v, _ = s.byEndpoint.LoadOrStore(key, &counters{})
+		v, _ = s.byEndpoint.LoadOrStore(key, &endpointStats{
+			method: method, route: route,
+			byStatus: map[int]uint64{},
+			buckets:  make([]uint64, len(LatencyBuckets())+1),
+		})
 	}
-	c := v.(*counters)
-	c.requests.Add(1)
-	switch {
-	case status >= 500:
-		c.serverErrors.Add(1)
-	case status >= 400:
-		c.clientErrors.Add(1)
+	e := v.(*endpointStats)
+	secs := d.Seconds()
+	bounds := LatencyBuckets()
+	i, _ := slices.BinarySearch(bounds, secs)
+	e.mu.Lock()
+	e.byStatus[status]++
+	if panicked {
+		e.panics++
 	}
-	n := int64(d)
-	c.totalNanos.Add(n)
-	for {
-		m := c.maxNanos.Load()
-		if n <= m || c.maxNanos.CompareAndSwap(m, n) {
-			break
-		}
-	}
+	e.count++
+	e.sum += secs
+	e.max = max(e.max, secs)
+	e.buckets[i]++
+	e.mu.Unlock()
 }
 
 // EndpointStats is a snapshot of one endpoint's counters.
 type EndpointStats struct {
-	Endpoint      string  `json:"endpoint"`
-	Requests      int64   `json:"requests"`
-	ClientErrors  int64   `json:"client_errors"`
-	ServerErrors  int64   `json:"server_errors"`
-	MeanLatencyMs float64 `json:"mean_latency_ms"`
-	MaxLatencyMs  float64 `json:"max_latency_ms"`
+	Method       string            `json:"method"`
+	Route        string            `json:"route"`
+	Requests     uint64            `json:"requests"`
+	ByStatus     map[string]uint64 `json:"by_status"`
+	ClientErrors uint64            `json:"client_errors"`
+	ServerErrors uint64            `json:"server_errors"`
+	Panics       uint64            `json:"panics"`
+	Latency      Latency           `json:"latency_ms"`
+	// SumSeconds and Buckets (cumulative counts per LatencyBuckets bound)
+	// feed the Prometheus histogram.
+	SumSeconds float64  `json:"-"`
+	Buckets    []uint64 `json:"-"`
+}
+
+// Latency summarises a latency distribution in milliseconds; percentiles are
+// interpolated within histogram buckets.
+type Latency struct {
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
 }
 
 // Stats is a snapshot of a plugin's counters.
 type Stats struct {
-	Requests     int64           `json:"requests"`
-	ClientErrors int64           `json:"client_errors"`
-	ServerErrors int64           `json:"server_errors"`
+	Requests     uint64          `json:"requests"`
+	ClientErrors uint64          `json:"client_errors"`
+	ServerErrors uint64          `json:"server_errors"`
+	Panics       uint64          `json:"panics"`
+	ErrorRate    float64         `json:"error_rate"`
 	Endpoints    []EndpointStats `json:"endpoints"`
 }
 
 func (s *stats) snapshot() Stats {
 	out := Stats{Endpoints: []EndpointStats{}}
-	s.byEndpoint.Range(func(k, v any) bool {
-		c := v.(*counters)
-		e := EndpointStats{
-			Endpoint:     k.(string),
-			Requests:     c.requests.Load(),
-			ClientErrors: c.clientErrors.Load(),
-			ServerErrors: c.serverErrors.Load(),
-			MaxLatencyMs: float64(c.maxNanos.Load()) / 1e6,
-		}
-		if e.Requests > 0 {
-			e.MeanLatencyMs = float64(c.totalNanos.Load()) / float64(e.Requests) / 1e6
-		}
+	s.byEndpoint.Range(func(_, v any) bool {
+		e := v.(*endpointStats).snapshot()
 		out.Requests += e.Requests
 		out.ClientErrors += e.ClientErrors
 		out.ServerErrors += e.ServerErrors
+		out.Panics += e.Panics
 		out.Endpoints = append(out.Endpoints, e)
 		return true
 	})
-	sort.Slice(out.Endpoints, func(i, j int) bool { return out.Endpoints[i].Endpoint < out.Endpoints[j].Endpoint })
+	if out.Requests > 0 {
+		out.ErrorRate = float64(out.ServerErrors) / float64(out.Requests)
+	}
+	slices.SortFunc(out.Endpoints, func(a, b EndpointStats) int {
+		if a.Route != b.Route {
+			return compare(a.Route, b.Route)
+		}
+		return compare(a.Method, b.Method)
+	})
 	return out
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (e *endpointStats) snapshot() EndpointStats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := EndpointStats{
+		Method: e.method, Route: e.route,
+		Requests: e.count, Panics: e.panics,
+		ByStatus:   make(map[string]uint64, len(e.byStatus)),
+		SumSeconds: e.sum,
+		Buckets:    make([]uint64, len(e.buckets)-1),
+	}
+	for code, n := range e.byStatus {
+		out.ByStatus[strconv.Itoa(code)] = n
+		switch {
+		case code >= 500:
+			out.ServerErrors += n
+		case code >= 400:
+			out.ClientErrors += n
+		}
+	}
+	var cum uint64
+	for i := range out.Buckets {
+		cum += e.buckets[i]
+		out.Buckets[i] = cum
+	}
+	if e.count > 0 {
+		out.Latency = Latency{
+			Mean: e.sum / float64(e.count) * 1000,
+			P50:  quantile(0.50, e.buckets, e.max) * 1000,
+			P95:  quantile(0.95, e.buckets, e.max) * 1000,
+			P99:  quantile(0.99, e.buckets, e.max) * 1000,
+			Max:  e.max * 1000,
+		}
+	}
+	return out
+}
+
+// quantile estimates the q-quantile from per-bucket counts (the last bucket
+// is +Inf), interpolating linearly inside the bucket, and never beyond the
+// largest value seen.
+func quantile(q float64, buckets []uint64, maxSeen float64) float64 {
+	var total uint64
+	for _, n := range buckets {
+		total += n
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := q * float64(total)
+	bounds := LatencyBuckets()
+	var cum float64
+	for i, n := range buckets {
+		if n == 0 {
+			continue
+		}
+		if cum+float64(n) >= rank {
+			lower := 0.0
+			if i > 0 {
+				lower = bounds[i-1]
+			}
+			upper := maxSeen
+			if i < len(bounds) {
+				upper = math.Min(bounds[i], maxSeen)
+			}
+			return lower + (upper-lower)*(rank-cum)/float64(n)
+		}
+		cum += float64(n)
+	}
+	return maxSeen
 }

@@ -78,10 +78,20 @@ type server struct {
 	t     *testing.T
 	url   string
 	token string
+	data  string
+	cmd   *exec.Cmd
 	logs  *bytes.Buffer
 }
 
+// startServer starts a server on a fresh data folder.
 func startServer(t *testing.T, f fixture) *server {
+	t.Helper()
+	return startServerAt(t, f, t.TempDir())
+}
+
+// startServerAt starts a server on the data folder data, with extra
+// environment variables.
+func startServerAt(t *testing.T, f fixture, data string, env ...string) *server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -89,21 +99,19 @@ func startServer(t *testing.T, f fixture) *server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	data := t.TempDir()
 	const token = "e2e-token"
 	cmd := exec.Command(f.bin, "serve", "--addr", addr, "--data-dir", data,
 		"--cache-dir", f.cacheDir, "--plugin-dir", filepath.Join(data, "plugins"))
-	cmd.Env = append(os.Environ(), "KSPLUGINS_TOKEN="+token)
+	cmd.Env = append(append(os.Environ(), "KSPLUGINS_TOKEN="+token), env...)
 	cmd.Dir = f.root
 	logs := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = &syncWriter{w: logs}, &syncWriter{w: logs}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, url: "http://" + addr, token: token, logs: logs}
+	s := &server{t: t, url: "http://" + addr, token: token, data: data, cmd: cmd, logs: logs}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		s.kill()
 		if t.Failed() {
 			t.Logf("server log:\n%s", logs.String())
 		}
@@ -119,6 +127,14 @@ func startServer(t *testing.T, f fixture) *server {
 			t.Fatalf("server did not start: %v\n%s", err, logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill stops the server with SIGKILL: no shutdown code runs.
+func (s *server) kill() {
+	if s.cmd.ProcessState == nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
 	}
 }
 

@@ -76,9 +76,23 @@ func (l *Loader) Open(path, digest string) (sdk.NewPluginFunc, error) {
 	return f, nil
 }
 
+// Pinned returns the loader's own copy of the plugin file with digest, if it
+// has one: the copy outlives the file it was made from, so a restart can
+// load the same code again without its source.
+func (l *Loader) Pinned(digest string) (string, bool) {
+	path := l.pinnedPath(digest)
+	if _, err := os.Stat(path); err != nil {
+		return "", false
+	}
+	return path, true
+}
+
+func (l *Loader) pinnedPath(digest string) string {
+	return filepath.Join(l.dir, strings.TrimPrefix(digest, "sha256:")+".so")
+}
+
 func (l *Loader) pin(path, digest string) (string, error) {
-	name := strings.TrimPrefix(digest, "sha256:") + ".so"
-	dst := filepath.Join(l.dir, name)
+	dst := l.pinnedPath(digest)
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}

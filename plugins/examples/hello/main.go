@@ -1,5 +1,6 @@
 // Command hello is the example plugin from the plugin system's README: it
-// answers GET /hello and greets by name on GET /greet/:name.
+// answers GET /hello and greets by name on GET /greet/:name, with the
+// greeting from its configuration.
 package main
 
 import (
@@ -50,5 +51,9 @@ func (p *MyPlugin) HelloHandler(c *gin.Context) {
 
 // GreetHandler answers GET /greet/:name.
 func (p *MyPlugin) GreetHandler(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"message": "Hello, " + c.Param("name") + "!"})
+	greeting, _ := p.Config()["greeting"].(string)
+	if greeting == "" {
+		greeting = "Hello"
+	}
+	c.JSON(http.StatusOK, gin.H{"message": greeting + ", " + c.Param("name") + "!"})
 }

@@ -1,0 +1,137 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/manifest"
+)
+
+// SetEnabled enables or disables a plugin. A disabled plugin stays loaded
+// and answers 503. The choice is recorded first and survives restarts.
+func (h *Host) SetEnabled(ctx context.Context, id string, enabled bool) (Info, error) {
+	p, err := h.get(id)
+	if err != nil {
+		return Info{}, err
+	}
+	p.op.Lock()
+	defer p.op.Unlock()
+	rec, err := h.store.Plugin(ctx, id)
+	if err != nil {
+		return Info{}, fmt.Errorf("set enabled %s: %w", id, err)
+	}
+	rec.Enabled = enabled
+	if err := h.store.PutPlugin(ctx, rec); err != nil {
+		return Info{}, fmt.Errorf("set enabled %s: %w", id, err)
+	}
+	p.mu.Lock()
+	p.enabled, p.healthDisabled = enabled, false
+	if p.state == StateActive || p.state == StateDisabled {
+		p.state = map[bool]State{true: StateActive, false: StateDisabled}[enabled]
+	}
+	p.mu.Unlock()
+	typ := map[bool]events.Type{true: events.Enabled, false: events.Disabled}[enabled]
+	h.publish(ctx, events.Event{Type: typ, PluginID: id, Message: fmt.Sprintf("plugin %s %s", id, typ)})
+	return p.info(), nil
+}
+
+// Config returns a plugin's effective configuration: the manifest's
+// defaults with the operator's values on top.
+func (h *Host) Config(id string) (map[string]any, error) {
+	p, err := h.get(id)
+	if err != nil {
+		return nil, err
+	}
+	in := p.inst.Load()
+	if in == nil {
+		return nil, fmt.Errorf("%w: plugin %s is %s", ErrBusy, id, p.getState())
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return effectiveConfig(in.meta, p.config), nil
+}
+
+// SetConfig replaces the operator's configuration of a plugin, records it
+// and hands the effective configuration to the plugin's OnConfigChange. If
+// the values do not fit the manifest, or the plugin refuses them, nothing
+// changes.
+func (h *Host) SetConfig(ctx context.Context, id string, config map[string]any) (map[string]any, error) {
+	p, err := h.get(id)
+	if err != nil {
+		return nil, err
+	}
+	p.op.Lock()
+	defer p.op.Unlock()
+	in := p.inst.Load()
+	if in == nil {
+		return nil, fmt.Errorf("%w: plugin %s is %s", ErrBusy, id, p.getState())
+	}
+	if problems := checkConfig(in.meta.Configuration, config); len(problems) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, &manifest.Error{File: "configuration", Problems: problems})
+	}
+	rec, err := h.store.Plugin(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("configure %s: %w", id, err)
+	}
+	previous := rec.Config
+	rec.Config = config
+	if err := h.store.PutPlugin(ctx, rec); err != nil {
+		return nil, fmt.Errorf("configure %s: %w", id, err)
+	}
+	effective := effectiveConfig(in.meta, config)
+	if err := call(ctx, h.opts.CallTimeout, func() error { return in.impl.OnConfigChange(maps.Clone(effective)) }); err != nil {
+		rec.Config = previous
+		if rerr := h.store.PutPlugin(context.WithoutCancel(ctx), rec); rerr != nil {
+			h.log.Error("restore configuration after refusal", "plugin_id", id, "err", rerr)
+		}
+		return nil, &PluginError{ID: id, Step: "OnConfigChange", Err: err}
+	}
+	p.mu.Lock()
+	p.config = config
+	p.mu.Unlock()
+	h.publish(ctx, events.Event{Type: events.ConfigChanged, PluginID: id, Message: "plugin " + id + " configuration changed",
+		Details: map[string]any{"keys": slices.Sorted(maps.Keys(config))}})
+	return effective, nil
+}
+
+// checkConfig checks operator values against the manifest's configuration:
+// when the manifest declares keys, only those keys, each with the JSON kind
+// of its default.
+func checkConfig(defaults, config map[string]any) []manifest.Problem {
+	if len(defaults) == 0 {
+		return nil
+	}
+	var problems []manifest.Problem
+	for _, k := range slices.Sorted(maps.Keys(config)) {
+		def, known := defaults[k]
+		field := "configuration." + k
+		switch {
+		case !known:
+			problems = append(problems, manifest.Problem{Field: field, Message: "unknown key; the manifest declares " + strings.Join(slices.Sorted(maps.Keys(defaults)), ", ")})
+		case def != nil && config[k] != nil && kindOf(def) != kindOf(config[k]):
+			problems = append(problems, manifest.Problem{Field: field, Message: fmt.Sprintf("must be a %s, like the default %v", kindOf(def), def)})
+		}
+	}
+	return problems
+}
+
+// kindOf names the JSON kind of a decoded value.
+func kindOf(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case float64, float32, int, int64, int32, uint64, uint32, uint:
+		return "number"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
+}

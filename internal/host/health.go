@@ -1,0 +1,286 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kubestellar/ksplugins/internal/events"
+)
+
+// HealthStatus is the host's judgement of a plugin's health.
+type HealthStatus string
+
+// The health statuses. A plugin starts unknown; one failed check makes it
+// degraded, FailureThreshold failures in a row unhealthy, and
+// RecoveryThreshold successes in a row healthy again.
+const (
+	HealthUnknown   HealthStatus = "unknown"
+	HealthHealthy   HealthStatus = "healthy"
+	HealthDegraded  HealthStatus = "degraded"
+	HealthUnhealthy HealthStatus = "unhealthy"
+)
+
+// What the host does when a plugin becomes unhealthy.
+const (
+	OnUnhealthyFlag    = "flag"    // keep serving, report it
+	OnUnhealthyDisable = "disable" // stop serving until it recovers
+)
+
+// HealthPolicy is how plugins are checked where their manifests say nothing.
+type HealthPolicy struct {
+	Interval          time.Duration
+	Timeout           time.Duration
+	FailureThreshold  int
+	RecoveryThreshold int
+	OnUnhealthy       string
+}
+
+// DefaultHealthPolicy is the seed's: every 30 s, 5 s to answer, unhealthy
+// after 3 failures.
+func DefaultHealthPolicy() HealthPolicy {
+	return HealthPolicy{Interval: 30 * time.Second, Timeout: 5 * time.Second, FailureThreshold: 3, RecoveryThreshold: 1, OnUnhealthy: OnUnhealthyFlag}
+}
+
+// healthHistory is how many recent checks a plugin remembers.
+const healthHistory = 20
+
+// HealthSample is one check's outcome.
+type HealthSample struct {
+	Time       time.Time `json:"time"`
+	OK         bool      `json:"ok"`
+	Error      string    `json:"error,omitempty"`
+	DurationMs float64   `json:"duration_ms"`
+}
+
+// Health is a snapshot of a plugin's health.
+type Health struct {
+	Status               HealthStatus   `json:"status"`
+	Checking             bool           `json:"checking"`
+	IntervalSeconds      float64        `json:"interval_seconds"`
+	TimeoutSeconds       float64        `json:"timeout_seconds"`
+	LastCheck            *time.Time     `json:"last_check,omitempty"`
+	LastError            string         `json:"last_error,omitempty"`
+	ConsecutiveFailures  int            `json:"consecutive_failures"`
+	ConsecutiveSuccesses int            `json:"consecutive_successes"`
+	Checks               uint64         `json:"checks"`
+	Failures             uint64         `json:"failures"`
+	History              []HealthSample `json:"history"`
+}
+
+// healthState is a plugin's health record, shared by its checker and readers.
+type healthState struct {
+	mu       sync.Mutex
+	h        Health
+	interval time.Duration
+	timeout  time.Duration
+	// busy is set while a Health call runs: a check that hangs is not
+	// started again on top of itself.
+	busy atomic.Bool
+}
+
+func (s *healthState) snapshot() Health {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.h
+	if out.Status == "" {
+		out.Status = HealthUnknown
+	}
+	out.History = append([]HealthSample{}, s.h.History...)
+	out.IntervalSeconds, out.TimeoutSeconds = s.interval.Seconds(), s.timeout.Seconds()
+	out.Checking = s.busy.Load()
+	return out
+}
+
+// observe records one check and returns the status before and after it.
+func (s *healthState) observe(sample HealthSample, pol HealthPolicy) (from, to HealthStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := &s.h
+	from = h.Status
+	if from == "" {
+		from = HealthUnknown
+	}
+	h.Checks++
+	h.LastCheck = &sample.Time
+	h.History = append(h.History, sample)
+	if len(h.History) > healthHistory {
+		h.History = h.History[len(h.History)-healthHistory:]
+	}
+	to = from
+	if sample.OK {
+		h.ConsecutiveSuccesses++
+		h.ConsecutiveFailures = 0
+		h.LastError = ""
+		switch {
+		case h.ConsecutiveSuccesses >= pol.RecoveryThreshold:
+			to = HealthHealthy
+		case from == HealthUnhealthy:
+			to = HealthDegraded
+		}
+	} else {
+		h.Failures++
+		h.ConsecutiveFailures++
+		h.ConsecutiveSuccesses = 0
+		h.LastError = sample.Error
+		switch {
+		case h.ConsecutiveFailures >= pol.FailureThreshold:
+			to = HealthUnhealthy
+		case from != HealthUnhealthy:
+			to = HealthDegraded
+		}
+	}
+	h.Status = to
+	return from, to
+}
+
+// SetHealthPolicy changes the defaults used by every later health check.
+func (h *Host) SetHealthPolicy(p HealthPolicy) {
+	h.policy.Store(&p)
+}
+
+func (h *Host) healthPolicy() HealthPolicy { return *h.policy.Load() }
+
+// watchHealth checks p's health at the interval its manifest asks for (or
+// the policy's) until ctx ends.
+func (h *Host) watchHealth(ctx context.Context, p *Plugin) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	first := true
+	for {
+		in := p.inst.Load()
+		pol := h.healthPolicy()
+		interval, timeout := pol.Interval, pol.Timeout
+		if in != nil {
+			if s := in.meta.Health.IntervalSeconds; s > 0 {
+				interval = time.Duration(s) * time.Second
+			}
+			if s := in.meta.Health.TimeoutSeconds; s > 0 {
+				timeout = time.Duration(s) * time.Second
+			}
+		}
+		timeout = min(timeout, interval)
+		p.health.mu.Lock()
+		p.health.interval, p.health.timeout = interval, timeout
+		p.health.mu.Unlock()
+		if first {
+			first = false
+			timer.Reset(interval)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		timer.Reset(interval)
+		if in := p.inst.Load(); in != nil && healthEnabled(in) {
+			h.checkHealth(ctx, p, in, timeout, pol)
+		}
+	}
+}
+
+// healthEnabled: checks run unless the manifest turns them off. A manifest
+// without a health section gets the defaults, as the seed promises
+// automatic monitoring.
+func healthEnabled(in *instance) bool {
+	hc := in.meta.Health
+	return hc.Enabled || (hc.Endpoint == "" && hc.IntervalSeconds == 0 && hc.TimeoutSeconds == 0)
+}
+
+// checkHealth runs one check: the plugin's Health(), then its health
+// endpoint if the manifest names one.
+func (h *Host) checkHealth(ctx context.Context, p *Plugin, in *instance, timeout time.Duration, pol HealthPolicy) {
+	start := time.Now()
+	var err error
+	if !p.health.busy.CompareAndSwap(false, true) {
+		err = errors.New("the previous health check is still running")
+	} else {
+		done := make(chan error, 1)
+		go func() {
+			defer p.health.busy.Store(false)
+			done <- probe(in)
+		}()
+		t := time.NewTimer(timeout)
+		select {
+		case err = <-done:
+		case <-t.C:
+			err = fmt.Errorf("no answer within %s", timeout)
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		t.Stop()
+	}
+	sample := HealthSample{Time: start.UTC(), OK: err == nil, DurationMs: float64(time.Since(start).Microseconds()) / 1000}
+	if err != nil {
+		sample.Error = err.Error()
+	}
+	from, to := p.health.observe(sample, pol)
+	if from == to {
+		return
+	}
+	h.publish(ctx, events.Event{Type: events.HealthChanged, PluginID: p.id, Actor: "system",
+		Message: fmt.Sprintf("plugin %s is %s", p.id, to),
+		Details: map[string]any{"from": string(from), "to": string(to), "error": sample.Error}})
+	h.applyHealthPolicy(ctx, p, to, pol)
+}
+
+// probe calls the plugin's health checks, recovering a panic.
+func probe(in *instance) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("Health panicked: %v", r)
+		}
+	}()
+	if err := in.impl.Health(); err != nil {
+		return err
+	}
+	if ep := in.meta.Health.Endpoint; ep != "" {
+		rec := httptest.NewRecorder()
+		in.engine.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, ep, nil))
+		if rec.Code >= 400 {
+			return fmt.Errorf("health endpoint %s answered %d", ep, rec.Code)
+		}
+	}
+	return nil
+}
+
+// applyHealthPolicy disables an unhealthy plugin when the policy says so,
+// and enables it again once it recovers.
+func (h *Host) applyHealthPolicy(ctx context.Context, p *Plugin, to HealthStatus, pol HealthPolicy) {
+	p.mu.Lock()
+	var change events.Type
+	switch {
+	case to == HealthUnhealthy && pol.OnUnhealthy == OnUnhealthyDisable && p.state == StateActive:
+		p.state, p.healthDisabled, change = StateDisabled, true, events.Disabled
+	case to == HealthHealthy && p.healthDisabled && p.state == StateDisabled:
+		p.state, p.healthDisabled, change = StateActive, false, events.Enabled
+	}
+	p.mu.Unlock()
+	if change != "" {
+		h.publish(ctx, events.Event{Type: change, PluginID: p.id, Actor: "system",
+			Message: fmt.Sprintf("plugin %s %s by the health policy", p.id, change), Details: map[string]any{"health": string(to)}})
+	}
+}
+
+// HealthSummary counts plugins by health and lists each.
+type HealthSummary struct {
+	Counts  map[HealthStatus]int `json:"counts"`
+	Plugins map[string]Health    `json:"plugins"`
+}
+
+// HealthSummary returns every plugin's health.
+func (h *Host) HealthSummary() HealthSummary {
+	out := HealthSummary{Counts: map[HealthStatus]int{HealthHealthy: 0, HealthDegraded: 0, HealthUnhealthy: 0, HealthUnknown: 0}, Plugins: map[string]Health{}}
+	for _, p := range h.all() {
+		hs := p.health.snapshot()
+		out.Counts[hs.Status]++
+		out.Plugins[p.id] = hs
+	}
+	return out
+}

@@ -1,0 +1,375 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/internal/store"
+	"github.com/kubestellar/ksplugins/sdk"
+)
+
+// LoadRequest asks for a plugin to be loaded.
+type LoadRequest struct {
+	// Source is a plugin folder or a native .so file.
+	Source string `json:"source"`
+	// Version, when set, must equal the plugin's version.
+	Version string `json:"version,omitempty"`
+}
+
+// Load loads a new plugin and starts serving it.
+func (h *Host) Load(ctx context.Context, req LoadRequest) (Info, error) {
+	src, err := resolveSource(req)
+	if err != nil {
+		return Info{}, err
+	}
+	in, warnings, err := h.instantiate(ctx, src)
+	if err != nil {
+		h.publish(ctx, events.Event{Type: events.Error, Message: "load failed: " + err.Error(), Details: map[string]any{"source": src.Location}})
+		return Info{}, err
+	}
+	p := &Plugin{id: in.meta.ID, state: StateLoading, enabled: true, source: src, warnings: warnings}
+	if err := h.register(ctx, p, in, true); err != nil {
+		h.publish(ctx, events.Event{Type: events.Error, PluginID: p.id, Message: "load failed: " + err.Error()})
+		return Info{}, err
+	}
+	h.publish(ctx, events.Event{Type: events.Loaded, PluginID: p.id, Message: fmt.Sprintf("plugin %s %s loaded", p.id, in.meta.Version),
+		Details: map[string]any{"version": in.meta.Version, "source": src.Location, "digest": in.artifact.Digest}})
+	return p.info(), nil
+}
+
+// register reserves p's id, records it (when record is set), starts in and
+// publishes it, or leaves no trace.
+func (h *Host) register(ctx context.Context, p *Plugin, in *instance, record bool) error {
+	h.mu.Lock()
+	if _, taken := h.plugins[p.id]; taken {
+		h.mu.Unlock()
+		return fmt.Errorf("load %s: %w: unload it first, or reload it", p.id, ErrExists)
+	}
+	h.plugins[p.id] = p
+	h.mu.Unlock()
+
+	p.op.Lock()
+	defer p.op.Unlock()
+	err := func() error {
+		if record {
+			if err := h.save(ctx, p, in); err != nil {
+				return err
+			}
+		}
+		if err := h.start(ctx, p, in); err != nil {
+			if record {
+				if derr := h.store.DeletePlugin(context.WithoutCancel(ctx), p.id); derr != nil {
+					h.log.Error("remove record of a failed load", "plugin_id", p.id, "err", derr)
+				}
+			}
+			return err
+		}
+		return nil
+	}()
+	if err != nil {
+		h.mu.Lock()
+		delete(h.plugins, p.id)
+		h.mu.Unlock()
+		return err
+	}
+	h.run(p, in)
+	h.log.Info("plugin loaded", "plugin_id", p.id, "version", in.meta.Version, "source", p.source.Location, "digest", in.artifact.Digest)
+	return nil
+}
+
+// run publishes a started instance of p and starts its health checker, if
+// it is not running yet. The caller holds p.op.
+func (h *Host) run(p *Plugin, in *instance) {
+	p.inst.Store(in)
+	p.mu.Lock()
+	p.lastErr = ""
+	if p.enabled {
+		p.state = StateActive
+	} else {
+		p.state = StateDisabled
+	}
+	start := p.stopHealth == nil
+	if start {
+		var ctx context.Context
+		ctx, p.stopHealth = context.WithCancel(h.ctx)
+		h.goBackground(func(context.Context) { h.watchHealth(ctx, p) })
+	}
+	p.mu.Unlock()
+}
+
+// save records p's desired state with in as its pinned artifact.
+func (h *Host) save(ctx context.Context, p *Plugin, in *instance) error {
+	p.mu.RLock()
+	rec := store.Plugin{
+		ID:             p.id,
+		SourceKind:     string(p.source.Kind),
+		SourceLocation: p.source.Location,
+		SourceVersion:  p.source.Version,
+		ArtifactPath:   in.artifact.Path,
+		ArtifactDigest: in.artifact.Digest,
+		BuildKey:       in.artifact.BuildKey,
+		Enabled:        p.enabled,
+		Config:         p.config,
+	}
+	p.mu.RUnlock()
+	if err := h.store.PutPlugin(ctx, rec); err != nil {
+		return fmt.Errorf("record plugin %s: %w", p.id, err)
+	}
+	return nil
+}
+
+// resolveSource checks a load request's source and says what kind it is.
+func resolveSource(req LoadRequest) (Source, error) {
+	loc := strings.TrimSpace(req.Source)
+	if loc == "" {
+		return Source{}, fmt.Errorf("%w: source: is required (a plugin folder or a .so file)", ErrBadSource)
+	}
+	if strings.Contains(loc, "://") {
+		return Source{}, fmt.Errorf("%w: source: %q: only local folders and .so files can be loaded by this version", ErrBadSource, loc)
+	}
+	abs, err := filepath.Abs(loc)
+	if err != nil {
+		return Source{}, fmt.Errorf("%w: source: %v", ErrBadSource, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return Source{}, fmt.Errorf("%w: source: %v", ErrBadSource, err)
+	}
+	switch {
+	case fi.IsDir():
+		if _, err := os.Stat(filepath.Join(abs, "plugin.yaml")); err != nil {
+			return Source{}, fmt.Errorf("%w: source: folder %s has no plugin.yaml", ErrBadSource, loc)
+		}
+		return Source{Kind: SourceFolder, Location: abs, Version: req.Version}, nil
+	case strings.HasSuffix(abs, ".so") && fi.Mode().IsRegular():
+		return Source{Kind: SourceFile, Location: abs, Version: req.Version}, nil
+	}
+	return Source{}, fmt.Errorf("%w: source: %s is neither a plugin folder nor a .so file", ErrBadSource, loc)
+}
+
+// instantiate runs lifecycle steps 1-3 for src: the new instance is ready to
+// start but nothing knows of it.
+func (h *Host) instantiate(ctx context.Context, src Source) (*instance, []manifest.Problem, error) {
+	var (
+		art      Artifact
+		declared *sdk.PluginMetadata
+		warnings []manifest.Problem
+	)
+	switch src.Kind {
+	case SourceFolder:
+		a, err := h.opts.Builder.Build(ctx, src.Location)
+		if err != nil {
+			return nil, nil, err
+		}
+		art, declared, warnings = artifactOf(a), a.Manifest, a.Warnings
+	case SourceFile:
+		digest, err := build.FileDigest(src.Location)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: source: %v", ErrBadSource, err)
+		}
+		art = Artifact{Path: src.Location, Digest: digest}
+	}
+	in, err := h.open(ctx, src, art, declared)
+	return in, warnings, err
+}
+
+func artifactOf(a *build.Artifact) Artifact {
+	return Artifact{Path: a.Path, Digest: a.Digest, BuildKey: a.Key, Cached: a.Cached, BuildDuration: a.Duration}
+}
+
+// open runs lifecycle steps 2-3 for a built artifact. declared is the
+// plugin.yaml the artifact was built from, when known.
+func (h *Host) open(ctx context.Context, src Source, art Artifact, declared *sdk.PluginMetadata) (*instance, error) {
+	newPlugin, err := h.opts.Loader.Open(art.Path, art.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", src.Location, err)
+	}
+	impl, err := callValue(ctx, h.opts.CallTimeout, (func() sdk.KubestellarPlugin)(newPlugin))
+	if err == nil && impl == nil {
+		err = errors.New("returned nil")
+	}
+	if err != nil {
+		return nil, &PluginError{ID: filepath.Base(src.Location), Step: sdk.PluginSymbol, Err: err}
+	}
+	meta, err := callValue(ctx, h.opts.CallTimeout, impl.GetMetadata)
+	if err != nil {
+		return nil, &PluginError{ID: filepath.Base(src.Location), Step: "GetMetadata", Err: err}
+	}
+	if declared != nil {
+		if meta.ID != declared.ID || meta.Version != declared.Version {
+			return nil, &manifest.Error{File: "plugin.yaml", Problems: []manifest.Problem{{
+				Field:   "id",
+				Message: fmt.Sprintf("plugin.yaml declares %s %s but GetMetadata returns %s %s", declared.ID, declared.Version, meta.ID, meta.Version),
+			}}}
+		}
+		meta = mergeDeclared(meta, declared)
+	} else if problems := manifest.Validate(&meta); len(problems) > 0 {
+		return nil, &manifest.Error{File: "GetMetadata", Problems: problems}
+	}
+	if src.Version != "" && strings.TrimPrefix(src.Version, "v") != strings.TrimPrefix(meta.Version, "v") {
+		return nil, fmt.Errorf("%w: version: %s is version %s, not %s", ErrBadSource, src.Location, meta.Version, src.Version)
+	}
+	return &instance{impl: impl, meta: meta, artifact: art, loadedAt: time.Now().UTC()}, nil
+}
+
+// mergeDeclared takes what plugin.yaml declares over what the code reports:
+// the manifest is what the operator reviewed.
+func mergeDeclared(reported sdk.PluginMetadata, declared *sdk.PluginMetadata) sdk.PluginMetadata {
+	m := *declared
+	if len(m.Configuration) == 0 {
+		m.Configuration = reported.Configuration
+	}
+	return m
+}
+
+// effectiveConfig is the manifest's configuration with the operator's on top.
+func effectiveConfig(meta sdk.PluginMetadata, overrides map[string]any) map[string]any {
+	config := maps.Clone(meta.Configuration)
+	if config == nil {
+		config = map[string]any{}
+	}
+	maps.Copy(config, overrides)
+	return config
+}
+
+// start runs lifecycle steps 5-6 for an instance of p.
+func (h *Host) start(ctx context.Context, p *Plugin, in *instance) error {
+	log := h.log.With("plugin_id", p.id)
+	engine, err := newRouter(p, in.impl, in.meta.Endpoints, log)
+	if err != nil {
+		return &PluginError{ID: p.id, Step: "GetHandlers", Err: err}
+	}
+	in.engine = engine
+	p.mu.RLock()
+	config := effectiveConfig(in.meta, p.config)
+	p.mu.RUnlock()
+	steps := []struct {
+		name string
+		fn   func() error
+	}{
+		{"Validate", in.impl.Validate},
+		{"Initialize", func() error { return in.impl.Initialize(config) }},
+		{"OnLoad", in.impl.OnLoad},
+	}
+	for _, s := range steps {
+		if err := call(ctx, h.opts.CallTimeout, s.fn); err != nil {
+			if cerr := call(ctx, h.opts.CallTimeout, in.impl.Cleanup); cerr != nil {
+				log.Warn("cleanup after failed start", "err", cerr)
+			}
+			return &PluginError{ID: p.id, Step: s.name, Err: err}
+		}
+	}
+	return nil
+}
+
+// retire stops an instance that no longer receives new requests: drain,
+// OnUnload, Cleanup.
+func (h *Host) retire(ctx context.Context, p *Plugin, in *instance) {
+	log := h.log.With("plugin_id", p.id)
+	if n := in.drain(h.opts.DrainTimeout); n > 0 {
+		log.Warn("requests still running after drain timeout", "requests", n, "timeout", h.opts.DrainTimeout)
+	}
+	if err := call(ctx, h.opts.CallTimeout, in.impl.OnUnload); err != nil {
+		log.Warn("OnUnload failed", "err", err)
+	}
+	if err := call(ctx, h.opts.CallTimeout, in.impl.Cleanup); err != nil {
+		log.Warn("Cleanup failed", "err", err)
+	}
+}
+
+// Unload stops a plugin and forgets it, stored state included.
+func (h *Host) Unload(ctx context.Context, id string) error {
+	p, err := h.get(id)
+	if err != nil {
+		return err
+	}
+	p.op.Lock()
+	defer p.op.Unlock()
+	if err := h.store.DeletePlugin(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("unload %s: %w", id, err)
+	}
+	h.mu.Lock()
+	if h.plugins[id] == p {
+		delete(h.plugins, id)
+	}
+	h.mu.Unlock()
+	p.mu.Lock()
+	p.state = StateUnloading
+	if p.stopHealth != nil {
+		p.stopHealth()
+	}
+	p.mu.Unlock()
+	if in := p.inst.Swap(nil); in != nil {
+		h.retire(ctx, p, in)
+	}
+	h.log.Info("plugin unloaded", "plugin_id", id)
+	h.publish(ctx, events.Event{Type: events.Unloaded, PluginID: id, Message: "plugin " + id + " unloaded"})
+	return nil
+}
+
+// Reload loads the plugin's source again and swaps the new instance in; on
+// any failure the old instance keeps serving and the error is returned.
+func (h *Host) Reload(ctx context.Context, id string) (Info, error) {
+	p, err := h.get(id)
+	if err != nil {
+		return Info{}, err
+	}
+	p.op.Lock()
+	defer p.op.Unlock()
+	p.mu.RLock()
+	src := p.source
+	p.mu.RUnlock()
+
+	start := time.Now()
+	in, warnings, err := h.instantiate(ctx, src)
+	if err == nil {
+		err = h.replace(ctx, p, in, warnings)
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.lastErr = err.Error()
+		p.mu.Unlock()
+		h.log.Warn("reload failed; previous version keeps serving", "plugin_id", id, "err", err)
+		h.publish(ctx, events.Event{Type: events.Error, PluginID: id, Message: "reload failed; previous version keeps serving: " + err.Error()})
+		return p.info(), fmt.Errorf("reload %s: %w", id, err)
+	}
+	d := time.Since(start)
+	h.log.Info("plugin reloaded", "plugin_id", id, "version", in.meta.Version, "digest", in.artifact.Digest, "duration", d.Round(time.Millisecond))
+	h.publish(ctx, events.Event{Type: events.Reloaded, PluginID: id, Message: fmt.Sprintf("plugin %s %s reloaded", id, in.meta.Version),
+		Details: map[string]any{"version": in.meta.Version, "digest": in.artifact.Digest, "duration_ms": d.Milliseconds()}})
+	return p.info(), nil
+}
+
+// replace starts a new instance of p, records it, swaps it in and retires
+// the old one. The caller holds p.op. On error the old instance is
+// untouched.
+func (h *Host) replace(ctx context.Context, p *Plugin, in *instance, warnings []manifest.Problem) error {
+	if in.meta.ID != p.id {
+		return &manifest.Error{File: "plugin.yaml", Problems: []manifest.Problem{{Field: "id", Message: fmt.Sprintf("changed from %s to %s; load it as a new plugin instead", p.id, in.meta.ID)}}}
+	}
+	if err := h.start(ctx, p, in); err != nil {
+		return err
+	}
+	if err := h.save(ctx, p, in); err != nil {
+		h.retire(ctx, p, in)
+		return err
+	}
+	old := p.inst.Load()
+	p.mu.Lock()
+	p.warnings = warnings
+	p.mu.Unlock()
+	h.run(p, in)
+	if old != nil {
+		h.retire(ctx, p, old)
+	}
+	return nil
+}

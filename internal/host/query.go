@@ -1,0 +1,66 @@
+package host
+
+import (
+	"context"
+	"time"
+
+	"github.com/kubestellar/ksplugins/sdk"
+)
+
+// List returns every plugin, sorted by id.
+func (h *Host) List() []Info {
+	ps := h.all()
+	out := make([]Info, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.info())
+	}
+	return out
+}
+
+// Get returns one plugin.
+func (h *Host) Get(id string) (Info, error) {
+	p, err := h.get(id)
+	if err != nil {
+		return Info{}, err
+	}
+	return p.info(), nil
+}
+
+// Status returns the plugin's own report of its status, with the host's
+// state and counters filled in.
+func (h *Host) Status(ctx context.Context, id string) (sdk.PluginStatus, error) {
+	p, err := h.get(id)
+	if err != nil {
+		return sdk.PluginStatus{}, err
+	}
+	st := sdk.PluginStatus{State: sdk.StateUnloaded, Health: sdk.HealthUnknown}
+	if in := p.inst.Load(); in != nil {
+		if st, err = callValue(ctx, h.opts.CallTimeout, in.impl.GetStatus); err != nil {
+			st = sdk.PluginStatus{State: sdk.StateError, Health: sdk.HealthUnknown,
+				Errors: []sdk.PluginError{{Code: sdk.ErrorCodeRuntime, Message: "GetStatus: " + err.Error(), Timestamp: time.Now().UTC().Format(time.RFC3339)}}}
+		}
+		if st.Uptime == "" {
+			st.Uptime = time.Since(in.loadedAt).Round(time.Second).String()
+		}
+	}
+	st.RequestCount = int64(p.stats.snapshot().Requests)
+	return st, nil
+}
+
+// PluginMetrics returns each running plugin's own GetMetrics, by id; a
+// plugin whose call fails or hangs reports the error instead.
+func (h *Host) PluginMetrics(ctx context.Context, timeout time.Duration) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, p := range h.all() {
+		in := p.inst.Load()
+		if in == nil {
+			continue
+		}
+		m, err := callValue(ctx, timeout, in.impl.GetMetrics)
+		if err != nil {
+			m = map[string]any{"error": err.Error()}
+		}
+		out[p.id] = m
+	}
+	return out
+}

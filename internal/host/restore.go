@@ -1,0 +1,150 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/store"
+	"github.com/kubestellar/ksplugins/sdk"
+)
+
+// Restore brings back every stored plugin from the local artifact cache,
+// without the network, in its stored state and configuration. A plugin
+// that does not come back is marked failed, with its reason, and retried in
+// the background; the others come up regardless. It returns how many
+// plugins it found and how many are running.
+func (h *Host) Restore(ctx context.Context) (found, running int, err error) {
+	recs, err := h.store.Plugins(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("restore: %w", err)
+	}
+	for _, rec := range recs {
+		p := &Plugin{
+			id:      rec.ID,
+			state:   StateLoading,
+			enabled: rec.Enabled,
+			config:  rec.Config,
+			source:  Source{Kind: SourceKind(rec.SourceKind), Location: rec.SourceLocation, Version: rec.SourceVersion},
+		}
+		h.mu.Lock()
+		h.plugins[p.id] = p
+		h.mu.Unlock()
+		if err := h.restoreOnce(ctx, p, rec); err != nil {
+			h.failed(ctx, p, err)
+			h.goBackground(func(ctx context.Context) { h.retryRestore(ctx, p, rec) })
+			continue
+		}
+		running++
+	}
+	return len(recs), running, nil
+}
+
+// restoreOnce opens the stored artifact of rec and starts it as p.
+func (h *Host) restoreOnce(ctx context.Context, p *Plugin, rec store.Plugin) error {
+	p.op.Lock()
+	defer p.op.Unlock()
+	if p.inst.Load() != nil {
+		return nil // an operator's reload got there first
+	}
+	art, declared, err := h.storedArtifact(rec)
+	if err != nil {
+		return err
+	}
+	in, err := h.open(ctx, p.source, art, declared)
+	if err != nil {
+		return err
+	}
+	if in.meta.ID != rec.ID {
+		return fmt.Errorf("stored artifact %s is plugin %s, not %s", art.Digest, in.meta.ID, rec.ID)
+	}
+	if err := h.start(ctx, p, in); err != nil {
+		return err
+	}
+	h.run(p, in)
+	h.log.Info("plugin restored", "plugin_id", p.id, "digest", art.Digest, "enabled", rec.Enabled)
+	h.publish(ctx, events.Event{Type: events.Loaded, PluginID: p.id, Actor: "system", Message: "plugin " + p.id + " restored",
+		Details: map[string]any{"version": in.meta.Version, "digest": art.Digest, "restored": true}})
+	return nil
+}
+
+// storedArtifact finds the exact code rec pins, in the local caches only:
+// the build cache entry (with its plugin.yaml), else the loader's copy by
+// digest.
+func (h *Host) storedArtifact(rec store.Plugin) (Artifact, *sdk.PluginMetadata, error) {
+	if rec.BuildKey != "" {
+		a, err := h.opts.Builder.Lookup(rec.BuildKey)
+		if err == nil && a.Digest == rec.ArtifactDigest {
+			return artifactOf(a), a.Manifest, nil
+		}
+	}
+	paths := []string{rec.ArtifactPath}
+	if path, ok := h.opts.Loader.Pinned(rec.ArtifactDigest); ok {
+		paths = append([]string{path}, paths...)
+	}
+	for _, path := range paths {
+		if digest, err := build.FileDigest(path); err == nil && digest == rec.ArtifactDigest {
+			return Artifact{Path: path, Digest: digest, BuildKey: rec.BuildKey, Cached: true}, nil, nil
+		}
+	}
+	return Artifact{}, nil, fmt.Errorf("artifact %s of plugin %s is no longer in the local cache: reload it from its source", rec.ArtifactDigest, rec.ID)
+}
+
+// failed marks p failed with err.
+func (h *Host) failed(ctx context.Context, p *Plugin, err error) {
+	p.mu.Lock()
+	p.state, p.lastErr = StateFailed, err.Error()
+	p.mu.Unlock()
+	h.log.Error("plugin failed to start", "plugin_id", p.id, "err", err)
+	h.publish(ctx, events.Event{Type: events.Error, PluginID: p.id, Actor: "system", Message: "plugin " + p.id + " failed to start: " + err.Error()})
+}
+
+// retryRestore retries a failed restore with exponential backoff, and marks
+// the plugin crash_loop after MaxRestarts failures in a row.
+func (h *Host) retryRestore(ctx context.Context, p *Plugin, rec store.Plugin) {
+	h.retry(ctx, p, func(ctx context.Context) error { return h.restoreOnce(ctx, p, rec) })
+}
+
+// retry runs attempt with exponential backoff until it succeeds, the plugin
+// is no longer failed (reloaded or unloaded), or MaxRestarts attempts fail.
+func (h *Host) retry(ctx context.Context, p *Plugin, attempt func(context.Context) error) {
+	wait := h.opts.RestartBackoff
+	for n := 1; n <= h.opts.MaxRestarts; n++ {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if p.getState() != StateFailed {
+			return
+		}
+		err := attempt(ctx)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return
+		}
+		p.mu.Lock()
+		p.lastErr = fmt.Sprintf("attempt %d of %d: %v", n, h.opts.MaxRestarts, err)
+		p.mu.Unlock()
+		h.log.Warn("plugin restart failed", "plugin_id", p.id, "attempt", n, "err", err, "next_wait", 2*wait)
+		wait = min(2*wait, time.Minute)
+	}
+	p.mu.Lock()
+	if p.state == StateFailed {
+		p.state = StateCrashLoop
+	}
+	state := p.state
+	p.mu.Unlock()
+	if state == StateCrashLoop {
+		h.publish(ctx, events.Event{Type: events.StateChanged, PluginID: p.id, Actor: "system",
+			Message: fmt.Sprintf("plugin %s failed to start %d times in a row; reload it to try again", p.id, h.opts.MaxRestarts),
+			Details: map[string]any{"state": string(StateCrashLoop)}})
+	}
+}

@@ -1,0 +1,47 @@
+package host
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+func TestStats(t *testing.T) {
+	var s stats
+	for i := range 100 {
+		s.record("GET", "/a", 200, false, time.Duration(i+1)*time.Millisecond) // 1..100 ms
+	}
+	s.record("GET", "/a", 404, false, time.Millisecond)
+	s.record("POST", "/b", 500, true, 3*time.Second)
+	snap := s.snapshot()
+	if snap.Requests != 102 || snap.ClientErrors != 1 || snap.ServerErrors != 1 || snap.Panics != 1 {
+		t.Fatalf("totals: %+v", snap)
+	}
+	if len(snap.Endpoints) != 2 || snap.Endpoints[0].Route != "/a" || snap.Endpoints[1].Method != "POST" {
+		t.Fatalf("endpoints: %+v", snap.Endpoints)
+	}
+	a := snap.Endpoints[0]
+	if a.ByStatus["200"] != 100 || a.ByStatus["404"] != 1 {
+		t.Fatalf("by status: %v", a.ByStatus)
+	}
+	if a.Buckets[len(a.Buckets)-1] != 101 {
+		t.Fatalf("cumulative buckets must end at the count: %v", a.Buckets)
+	}
+	// The true p50 is about 50 ms and p99 about 99 ms; buckets are coarse
+	// (25-50 ms, 50-100 ms) so allow the bucket's width.
+	if a.Latency.P50 < 25 || a.Latency.P50 > 60 || a.Latency.P99 < 90 || a.Latency.P99 > 100 || a.Latency.Max != 100 {
+		t.Fatalf("latency: %+v", a.Latency)
+	}
+	if math.Abs(a.Latency.Mean-(5050.0+1)/101) > 0.01 {
+		t.Fatalf("mean: %v", a.Latency.Mean)
+	}
+	if b := snap.Endpoints[1]; b.Latency.P50 < 2500 || b.Latency.P99 > 3000 || b.Latency.Max != 3000 {
+		t.Fatalf("single slow request: %+v", b.Latency)
+	}
+}
+
+func TestQuantileEmpty(t *testing.T) {
+	if q := quantile(0.5, make([]uint64, len(LatencyBuckets())+1), 0); q != 0 {
+		t.Fatalf("quantile of nothing = %v", q)
+	}
+}

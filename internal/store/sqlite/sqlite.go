@@ -1,0 +1,349 @@
+// Package sqlite is the embedded store.Store: one file next to the host,
+// no server to run, written through the pure-Go modernc.org/sqlite driver so
+// the host stays buildable without cgo.
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/kubestellar/ksplugins/internal/store"
+)
+
+var _ store.Store = (*DB)(nil)
+
+// DB is a store.Store backed by one SQLite file. It is safe for concurrent
+// use, also by several processes: each write is one transaction holding
+// SQLite's write lock, and writers queue on the busy timeout rather than
+// failing with SQLITE_BUSY.
+type DB struct {
+	db *sql.DB
+}
+
+// Open opens (creating if needed) the database at path and brings its schema
+// up to date, so that a DB is never handed out in a shape the code does not
+// expect. The file and its directory are private to the owner because the
+// plugins' configuration may hold secrets.
+func Open(ctx context.Context, path string) (*DB, error) {
+	db, err := open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func open(ctx context.Context, path string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	// Create the file ourselves: SQLite would make it world-readable, and
+	// its -wal and -shm files inherit the main file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	dsn, err := dsn(path)
+	if err != nil {
+		return nil, err
+	}
+	sdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	// WAL lets readers run beside the single writer; more connections than
+	// this only add writers waiting on the same lock.
+	sdb.SetMaxOpenConns(4)
+	sdb.SetMaxIdleConns(4)
+	db := &DB{db: sdb}
+	if err := db.migrate(ctx); err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// dsn builds a file: URI so that any path, even one holding '?' or '#',
+// reaches SQLite intact. The pragmas ride in the DSN because database/sql
+// opens connections behind our back and each one needs them.
+// _txlock=immediate takes the write lock at BEGIN, where busy_timeout can
+// wait for it, instead of failing with SQLITE_BUSY on a read-to-write
+// upgrade mid-transaction.
+func dsn(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	abs = filepath.ToSlash(abs)
+	if !strings.HasPrefix(abs, "/") {
+		abs = "/" + abs // a Windows drive letter: file:///C:/...
+	}
+	q := url.Values{
+		"_pragma": {
+			"busy_timeout(5000)",
+			"journal_mode(WAL)",
+			"foreign_keys(1)",
+			"synchronous(NORMAL)",
+		},
+		"_txlock": {"immediate"},
+	}
+	u := url.URL{Scheme: "file", Path: abs, RawQuery: q.Encode()}
+	return u.String(), nil
+}
+
+// Close releases the database; the file stays for the next Open.
+func (db *DB) Close() error {
+	return db.db.Close()
+}
+
+// migrations are the schema steps, applied in order; step i brings the
+// database to version i+1. Append only: a released step never changes,
+// since databases in the field have already run it.
+func migrations() []string {
+	return []string{
+		`CREATE TABLE plugins (
+			id              TEXT PRIMARY KEY,
+			source_kind     TEXT NOT NULL,
+			source_location TEXT NOT NULL,
+			source_version  TEXT NOT NULL,
+			artifact_path   TEXT NOT NULL,
+			artifact_digest TEXT NOT NULL,
+			build_key       TEXT NOT NULL DEFAULT '',
+			enabled         INTEGER NOT NULL,
+			config          TEXT,
+			installed_at    TEXT NOT NULL,
+			updated_at      TEXT NOT NULL
+		) STRICT;
+		CREATE TABLE settings (
+			key        TEXT PRIMARY KEY,
+			value      BLOB NOT NULL,
+			updated_at TEXT NOT NULL
+		) STRICT;`,
+	}
+}
+
+// migrate applies pending migrations one transaction each, so a crash leaves
+// the database at some whole version, never between two.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at TEXT NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	steps := migrations()
+	for {
+		more, err := db.migrateStep(ctx, steps)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// migrateStep applies the next pending step, if any, and reports whether it
+// did. The version is read inside the step's write transaction so that two
+// processes opening the same file cannot both apply it.
+func (db *DB) migrateStep(ctx context.Context, steps []string) (more bool, err error) {
+	err = db.write(ctx, func(tx *sql.Tx, now string) error {
+		var v int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		switch {
+		case v > len(steps):
+			return fmt.Errorf("database schema version %d is newer than this binary supports (%d)", v, len(steps))
+		case v == len(steps):
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, steps[v]); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v+1, now); err != nil {
+			return fmt.Errorf("record schema version %d: %w", v+1, err)
+		}
+		more = true
+		return nil
+	})
+	return more, err
+}
+
+// write runs fn as one transaction. BEGIN takes the write lock (see dsn)
+// and the clock is read only once it is held, so timestamps follow commit
+// order: a writer that waited cannot stamp an older time than the one it
+// overwrites.
+func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx, now string) error) error {
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t.UTC(), err
+}
+
+const pluginColumns = `id, source_kind, source_location, source_version, artifact_path,
+	artifact_digest, build_key, enabled, config, installed_at, updated_at`
+
+// Plugins returns every plugin, sorted by id.
+func (db *DB) Plugins(ctx context.Context) ([]store.Plugin, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT `+pluginColumns+` FROM plugins ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list plugins: %w", err)
+	}
+	defer rows.Close()
+	var ps []store.Plugin
+	for rows.Next() {
+		p, err := scanPlugin(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list plugins: %w", err)
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list plugins: %w", err)
+	}
+	return ps, nil
+}
+
+// Plugin returns one plugin, or an error wrapping store.ErrNotFound.
+func (db *DB) Plugin(ctx context.Context, id string) (store.Plugin, error) {
+	row := db.db.QueryRowContext(ctx, `SELECT `+pluginColumns+` FROM plugins WHERE id = ?`, id)
+	p, err := scanPlugin(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return store.Plugin{}, fmt.Errorf("get plugin %s: %w", id, err)
+	}
+	return p, nil
+}
+
+func scanPlugin(row interface{ Scan(...any) error }) (store.Plugin, error) {
+	var (
+		p                  store.Plugin
+		config             sql.NullString
+		installed, updated string
+	)
+	err := row.Scan(&p.ID, &p.SourceKind, &p.SourceLocation, &p.SourceVersion, &p.ArtifactPath,
+		&p.ArtifactDigest, &p.BuildKey, &p.Enabled, &config, &installed, &updated)
+	if err != nil {
+		return p, err
+	}
+	if config.Valid {
+		if err := json.Unmarshal([]byte(config.String), &p.Config); err != nil {
+			return p, fmt.Errorf("decode config of %s: %w", p.ID, err)
+		}
+	}
+	if p.InstalledAt, err = parseTime(installed); err != nil {
+		return p, fmt.Errorf("installed_at of %s: %w", p.ID, err)
+	}
+	if p.UpdatedAt, err = parseTime(updated); err != nil {
+		return p, fmt.Errorf("updated_at of %s: %w", p.ID, err)
+	}
+	return p, nil
+}
+
+// PutPlugin inserts or replaces a plugin with an upsert, so the first
+// install time survives a replace without a separate read.
+func (db *DB) PutPlugin(ctx context.Context, p store.Plugin) error {
+	var config any // NULL keeps "no config" distinct from an empty one
+	if p.Config != nil {
+		b, err := json.Marshal(p.Config)
+		if err != nil {
+			return fmt.Errorf("put plugin %s: encode config: %w", p.ID, err)
+		}
+		config = string(b)
+	}
+	err := db.write(ctx, func(tx *sql.Tx, now string) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO plugins (`+pluginColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(id) DO UPDATE SET
+				source_kind = excluded.source_kind,
+				source_location = excluded.source_location,
+				source_version = excluded.source_version,
+				artifact_path = excluded.artifact_path,
+				artifact_digest = excluded.artifact_digest,
+				build_key = excluded.build_key,
+				enabled = excluded.enabled,
+				config = excluded.config,
+				updated_at = excluded.updated_at`,
+			p.ID, p.SourceKind, p.SourceLocation, p.SourceVersion, p.ArtifactPath,
+			p.ArtifactDigest, p.BuildKey, p.Enabled, config, now, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("put plugin %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// DeletePlugin removes a plugin, or returns an error wrapping
+// store.ErrNotFound so callers can tell "already gone" from a failure.
+func (db *DB) DeletePlugin(ctx context.Context, id string) error {
+	err := db.write(ctx, func(tx *sql.Tx, _ string) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM plugins WHERE id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmp.Or(err, store.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete plugin %s: %w", id, err)
+	}
+	return nil
+}
+
+// Setting returns a named setting's value, or an error wrapping
+// store.ErrNotFound.
+func (db *DB) Setting(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := db.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get setting %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// PutSetting sets a named setting; a nil value is stored as empty, since a
+// setting that exists is never NULL.
+func (db *DB) PutSetting(ctx context.Context, key string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	err := db.write(ctx, func(tx *sql.Tx, now string) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+			key, value, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("put setting %s: %w", key, err)
+	}
+	return nil
+}
