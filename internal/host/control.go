@@ -112,26 +112,9 @@ func checkConfig(defaults, config map[string]any) []manifest.Problem {
 		switch {
 		case !known:
 			problems = append(problems, manifest.Problem{Field: field, Message: "unknown key; the manifest declares " + strings.Join(slices.Sorted(maps.Keys(defaults)), ", ")})
-		case def != nil && config[k] != nil && kindOf(def) != kindOf(config[k]):
-			problems = append(problems, manifest.Problem{Field: field, Message: fmt.Sprintf("must be a %s, like the default %v", kindOf(def), def)})
+		case def != nil && config[k] != nil && manifest.KindOf(def) != manifest.KindOf(config[k]):
+			problems = append(problems, manifest.Problem{Field: field, Message: fmt.Sprintf("must be a %s, like the default %v", manifest.KindOf(def), def)})
 		}
 	}
 	return problems
-}
-
-// kindOf names the JSON kind of a decoded value.
-func kindOf(v any) string {
-	switch v.(type) {
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case float64, float32, int, int64, int32, uint64, uint32, uint:
-		return "number"
-	case []any:
-		return "list"
-	case map[string]any:
-		return "object"
-	}
-	return fmt.Sprintf("%T", v)
 }

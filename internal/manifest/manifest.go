@@ -95,7 +95,7 @@ func Parse(data []byte) (*sdk.PluginMetadata, []Problem, error) {
 	}
 	root, ok := doc.(map[string]any)
 	if !ok {
-		msg := "must be a map, got " + kindOf(doc)
+		msg := "must be a map, got " + KindOf(doc)
 		if doc == nil {
 			msg = "empty document"
 		}
@@ -187,8 +187,8 @@ func (c *checker) conform(v any, t reflect.Type, path string) any {
 		return nil
 	}
 	mismatch := func(want string) any {
-		msg := "must be " + want + ", got " + kindOf(v)
-		if want == "a string" && (kindOf(v) == "number" || kindOf(v) == "boolean") {
+		msg := "must be " + want + ", got " + KindOf(v)
+		if want == "a string" && (KindOf(v) == "number" || KindOf(v) == "boolean") {
 			msg += " (quote it)"
 		}
 		c.errs = append(c.errs, Problem{path, msg})
@@ -258,8 +258,9 @@ func field(t reflect.Type, key string) (int, reflect.StructField, bool) {
 	return 0, reflect.StructField{}, false
 }
 
-// kindOf names a decoded JSON value's type as a manifest author knows it.
-func kindOf(v any) string {
+// KindOf names a decoded JSON value's type as a manifest author knows it:
+// string, number, boolean, list, map or null.
+func KindOf(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"

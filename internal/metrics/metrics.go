@@ -40,7 +40,7 @@ type collector struct {
 	builder *build.Builder
 
 	requests, duration, panics, state, health, info, custom, checks, checkFailures *prometheus.Desc
-	builds, buildFailures, cacheHits                                              *prometheus.Desc
+	builds, buildFailures, cacheHits                                               *prometheus.Desc
 }
 
 func newCollector(h *host.Host, b *build.Builder) *collector {
