@@ -29,5 +29,6 @@ func rootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCommand(), buildCommand())
+	root.AddCommand(clientCommands()...)
 	return root
 }

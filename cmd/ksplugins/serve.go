@@ -24,6 +24,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/host"
 	"github.com/kubestellar/ksplugins/internal/metrics"
 	"github.com/kubestellar/ksplugins/internal/runtime/native"
+	"github.com/kubestellar/ksplugins/internal/source"
 	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/internal/store/sqlite"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
@@ -115,12 +116,17 @@ func serve(ctx context.Context, s config.Settings) error {
 	if err != nil {
 		return err
 	}
+	sources, err := source.New(s.PluginDir)
+	if err != nil {
+		return err
+	}
 	bus := events.NewBus(events.Options{Logger: log})
 	h := host.New(host.Options{
 		Store:   db,
 		Events:  bus,
 		Builder: b,
 		Loader:  native.NewLoader(filepath.Join(s.CacheDir, "loaded"), target),
+		Sources: sources,
 		Logger:  log,
 	})
 	gin.SetMode(gin.ReleaseMode)

@@ -33,7 +33,11 @@ import (
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/host"
 	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/internal/policy"
 	"github.com/kubestellar/ksplugins/internal/runtime/native"
+	"github.com/kubestellar/ksplugins/internal/source"
+	"github.com/kubestellar/ksplugins/internal/source/archive"
+	"github.com/kubestellar/ksplugins/internal/source/git"
 	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
 )
@@ -138,6 +142,10 @@ func (s *Server) Handler() http.Handler {
 	m.POST("/load", s.load)
 	m.GET("/manifest-schema", func(c *gin.Context) { c.Data(http.StatusOK, "application/schema+json", manifest.Schema()) })
 	m.GET("/events", s.streamEvents)
+	m.POST("/upload", s.upload)
+	m.GET("/operations/:op", s.operation)
+	m.GET("/cache/info", s.cacheInfo)
+	m.DELETE("/cache", s.purgeCache)
 	m.GET("/health/summary", func(c *gin.Context) { c.JSON(http.StatusOK, s.host.HealthSummary()) })
 	m.GET("/system/metrics", s.systemMetrics)
 	m.GET("/system/configuration", s.getConfiguration)
@@ -145,6 +153,7 @@ func (s *Server) Handler() http.Handler {
 	m.GET("/:id", s.get)
 	m.DELETE("/:id", s.unload)
 	m.POST("/:id/reload", s.reload)
+	m.POST("/:id/update", s.update)
 	m.POST("/:id/enable", s.enable)
 	m.POST("/:id/disable", s.disable)
 	m.GET("/:id/status", s.status)
@@ -234,12 +243,25 @@ func jsonKind(goKind string) string {
 
 // fail writes err with the status its kind calls for.
 func (s *Server) fail(c *gin.Context, err error) {
+	status, code, details := s.classify(c.Request.URL.Path, err)
+	apierr.Write(c.Writer, status, code, err.Error(), details)
+}
+
+// classify maps an error to its HTTP status, code and details: the one
+// place that knows which failure is whose fault.
+func (s *Server) classify(path string, err error) (status int, code string, details any) {
 	var (
 		merr     *manifest.Error
 		berr     *build.Error
 		mismatch *toolchain.MismatchError
 		perr     *host.PluginError
 		oerr     *native.OpenError
+		aerr     *archive.Error
+		refusal  *policy.Refusal
+		serr     *source.Error
+		notFound *git.NotFoundError
+		authErr  *git.AuthError
+		fetchErr *source.FetchError
 	)
 	switch {
 	case errors.Is(err, host.ErrInvalidConfig):
@@ -247,36 +269,62 @@ func (s *Server) fail(c *gin.Context, err error) {
 		if errors.As(err, &merr) {
 			problems = merr.Problems
 		}
-		apierr.Write(c.Writer, http.StatusBadRequest, "invalid_configuration", err.Error(), problems)
+		return http.StatusBadRequest, "invalid_configuration", problems
 	case errors.As(err, &merr):
-		apierr.Write(c.Writer, http.StatusUnprocessableEntity, "invalid_manifest", err.Error(), merr.Problems)
+		return http.StatusUnprocessableEntity, "invalid_manifest", merr.Problems
+	case errors.As(err, &aerr):
+		return http.StatusBadRequest, "invalid_archive", gin.H{"rule": aerr.Rule, "entry": aerr.Entry}
+	case errors.As(err, &refusal):
+		if refusal.Rule == "max_plugin_size" {
+			return http.StatusRequestEntityTooLarge, "policy_refused", gin.H{"rule": refusal.Rule}
+		}
+		return http.StatusForbidden, "policy_refused", gin.H{"rule": refusal.Rule}
+	case errors.As(err, &notFound):
+		return http.StatusBadRequest, "version_not_found", gin.H{"field": "version"}
+	case errors.As(err, &authErr):
+		return http.StatusBadGateway, "repository_auth_failed", nil
+	case errors.As(err, &fetchErr):
+		return http.StatusBadGateway, "fetch_failed", nil
+	case errors.As(err, &serr):
+		return http.StatusBadRequest, "invalid_source", gin.H{"field": serr.Field}
 	case errors.As(err, &berr):
-		apierr.Write(c.Writer, http.StatusUnprocessableEntity, "build_failed", err.Error(), gin.H{"diagnostics": berr.Diagnostics, "output": berr.Output})
+		return http.StatusUnprocessableEntity, "build_failed", gin.H{"diagnostics": berr.Diagnostics, "output": berr.Output}
 	case errors.As(err, &mismatch):
-		apierr.Write(c.Writer, http.StatusUnprocessableEntity, "incompatible_plugin", err.Error(), gin.H{"what": mismatch.What, "plugin": mismatch.Plugin, "host": mismatch.Host})
+		return http.StatusUnprocessableEntity, "incompatible_plugin", gin.H{"what": mismatch.What, "plugin": mismatch.Plugin, "host": mismatch.Host}
 	case errors.As(err, &perr):
-		apierr.Write(c.Writer, http.StatusUnprocessableEntity, "plugin_failed", err.Error(), gin.H{"step": perr.Step})
+		return http.StatusUnprocessableEntity, "plugin_failed", gin.H{"step": perr.Step}
 	case errors.As(err, &oerr):
-		apierr.Write(c.Writer, http.StatusUnprocessableEntity, "invalid_plugin", err.Error(), nil)
+		return http.StatusUnprocessableEntity, "invalid_plugin", nil
 	case errors.Is(err, host.ErrNotFound):
-		apierr.Write(c.Writer, http.StatusNotFound, "plugin_not_found", err.Error(), nil)
+		return http.StatusNotFound, "plugin_not_found", nil
 	case errors.Is(err, host.ErrExists):
-		apierr.Write(c.Writer, http.StatusConflict, "plugin_exists", err.Error(), nil)
+		return http.StatusConflict, "plugin_exists", nil
 	case errors.Is(err, host.ErrBusy):
-		apierr.Write(c.Writer, http.StatusConflict, "plugin_busy", err.Error(), nil)
+		return http.StatusConflict, "plugin_busy", nil
 	case errors.Is(err, host.ErrBadSource):
-		apierr.Write(c.Writer, http.StatusBadRequest, "invalid_source", err.Error(), nil)
+		return http.StatusBadRequest, "invalid_source", nil
 	case errors.Is(err, context.DeadlineExceeded):
-		apierr.Write(c.Writer, http.StatusGatewayTimeout, "timeout", err.Error(), nil)
-	default:
-		s.log.Error("request failed", "path", c.Request.URL.Path, "err", err)
-		apierr.Write(c.Writer, http.StatusInternalServerError, "internal_error", err.Error(), nil)
+		return http.StatusGatewayTimeout, "timeout", nil
 	}
+	s.log.Error("request failed", "path", path, "err", err)
+	return http.StatusInternalServerError, "internal_error", nil
 }
 
 func (s *Server) load(c *gin.Context) {
 	var req host.LoadRequest
 	if !decode(c, &req, false) {
+		return
+	}
+	s.install(c, req)
+}
+
+// install runs an install: synchronously (201 with the plugin), or with
+// ?async=true in the background (202 with the operation to follow).
+func (s *Server) install(c *gin.Context, req host.LoadRequest) {
+	if c.Query("async") == "true" {
+		op := s.host.StartLoad(c.Request.Context(), req)
+		c.Header("Location", "/api/plugins/operations/"+op.ID)
+		c.JSON(http.StatusAccepted, s.renderOp(op))
 		return
 	}
 	info, err := s.host.Load(c.Request.Context(), req)
@@ -395,13 +443,7 @@ func (s *Server) applySystem(sys config.System) {
 	s.mu.Lock()
 	s.sys = sys
 	s.mu.Unlock()
-	s.host.SetHealthPolicy(host.HealthPolicy{
-		Interval:          time.Duration(sys.Health.IntervalSeconds) * time.Second,
-		Timeout:           time.Duration(sys.Health.TimeoutSeconds) * time.Second,
-		FailureThreshold:  sys.Health.FailureThreshold,
-		RecoveryThreshold: sys.Health.RecoveryThreshold,
-		OnUnhealthy:       sys.Health.OnUnhealthy,
-	})
+	s.host.SetSystem(sys)
 	if sys.Debug {
 		s.level.Set(slog.LevelDebug)
 	} else {
@@ -409,15 +451,20 @@ func (s *Server) applySystem(sys config.System) {
 	}
 }
 
-func (s *Server) getConfiguration(c *gin.Context) { c.JSON(http.StatusOK, s.system()) }
+func (s *Server) getConfiguration(c *gin.Context) { c.JSON(http.StatusOK, s.system().Redact()) }
 
 // putConfiguration merges the body into the live configuration: fields not
 // sent keep their values. An invalid result changes nothing.
 func (s *Server) putConfiguration(c *gin.Context) {
-	next := s.system()
+	current := s.system()
+	next := current
 	next.AllowedRepos = append([]string(nil), next.AllowedRepos...)
+	next.TrustedKeys = append([]string(nil), next.TrustedKeys...)
 	if !decode(c, &next, true) {
 		return
+	}
+	if next.RepositoryToken == config.Redacted {
+		next.RepositoryToken = current.RepositoryToken
 	}
 	if problems := next.Validate(); len(problems) > 0 {
 		apierr.Write(c.Writer, http.StatusBadRequest, "invalid_configuration", (&manifest.Error{File: "configuration", Problems: problems}).Error(), problems)
@@ -434,5 +481,5 @@ func (s *Server) putConfiguration(c *gin.Context) {
 	s.applySystem(next)
 	s.events.Publish(events.Event{Type: events.ConfigChanged, Actor: "admin", Message: "system configuration changed",
 		Details: map[string]any{"security_mode": next.SecurityMode, "debug": next.Debug}})
-	c.JSON(http.StatusOK, next)
+	c.JSON(http.StatusOK, next.Redact())
 }

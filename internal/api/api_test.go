@@ -13,10 +13,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/kubestellar/ksplugins"
+	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/host"
+	"github.com/kubestellar/ksplugins/internal/source"
 	"github.com/kubestellar/ksplugins/internal/store/sqlite"
+	"github.com/kubestellar/ksplugins/internal/toolchain"
 )
 
 const token = "test-token"
@@ -30,7 +34,19 @@ func newServer(t *testing.T) (*Server, http.Handler) {
 		t.Fatal(err)
 	}
 	bus := events.NewBus(events.Options{Logger: log})
-	h := host.New(host.Options{Store: db, Events: bus, Logger: log})
+	target, err := toolchain.Host()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := build.New(build.Options{CacheDir: t.TempDir(), SDK: ksplugins.SDKSource(), Target: target, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources, err := source.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := host.New(host.Options{Store: db, Events: bus, Builder: b, Sources: sources, Logger: log})
 	t.Cleanup(func() {
 		h.Close(context.Background())
 		db.Close()
@@ -112,13 +128,18 @@ func TestRequests(t *testing.T) {
 		{"load source not a string", "POST", "/api/plugins/load", `{"source": 7}`, 400, "invalid_request", "source: must be a string"},
 		{"load no source", "POST", "/api/plugins/load", `{}`, 400, "invalid_source", "source: is required"},
 		{"load missing path", "POST", "/api/plugins/load", `{"source": "/no/such/folder"}`, 400, "invalid_source", "no such file"},
-		{"load URL", "POST", "/api/plugins/load", `{"source": "https://github.com/x/y"}`, 400, "invalid_source", "only local"},
+		{"load URL not allowed", "POST", "/api/plugins/load", `{"source": "https://github.com/x/y"}`, 403, "policy_refused", "allowed_repos"},
+		{"load URL with credentials", "POST", "/api/plugins/load", `{"source": "https://u:p@github.com/kubestellar/y"}`, 400, "invalid_source", "credentials"},
+		{"upload not multipart", "POST", "/api/plugins/upload", `{}`, 400, "invalid_request", "multipart"},
+		{"unknown operation", "GET", "/api/plugins/operations/op-nope", "", 404, "operation_not_found", ""},
+		{"cache info", "GET", "/api/plugins/cache/info", "", 200, "", `"entries"`},
+		{"update unknown", "POST", "/api/plugins/ghost/update", `{"version": "v2"}`, 404, "plugin_not_found", ""},
 		{"load not a plugin", "POST", "/api/plugins/load", `{"source": "."}`, 400, "invalid_source", "no plugin.yaml"},
 		{"schema", "GET", "/api/plugins/manifest-schema", "", 200, "", `"$schema"`},
 		{"metrics", "GET", "/api/plugins/system/metrics", "", 200, "", `"goroutines"`},
 		{"configuration", "GET", "/api/plugins/system/configuration", "", 200, "", `"security_mode":"normal"`},
 		{"health summary", "GET", "/api/plugins/health/summary", "", 200, "", `"counts"`},
-		{"events list", "GET", "/api/plugins/events?since=0", "", 200, "", `"events":[]`},
+		{"events list", "GET", "/api/plugins/events?since=0", "", 200, "", `"last_id"`},
 		{"events bad since", "GET", "/api/plugins/events?since=yesterday", "", 400, "invalid_request", "since:"},
 		{"plugin configuration unknown", "GET", "/api/plugins/ghost/configuration", "", 404, "plugin_not_found", ""},
 		{"put plugin configuration unknown", "PUT", "/api/plugins/ghost/configuration", `{"a": 1}`, 404, "plugin_not_found", ""},

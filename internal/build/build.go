@@ -1,14 +1,18 @@
 // Package build turns a plugin folder into a native plugin (.so) that the
 // running host can load, and keeps the results in a content-addressed cache.
 //
-// A build runs in a Go workspace made of three modules: the plugin (a copy of
-// its folder, with a go.mod generated when it has none), the host's own SDK
-// source as embedded in the binary, and the seed-era compat module. The
-// workspace makes the SDK a main module, exactly as in the host's own build,
-// and the host's build flags are repeated, so the plugin shares identical
-// packages with the host. The main package is built from its file list,
-// which gives every distinct content its own plugin path: Go refuses to load
-// two plugins with the same path, and a rebuilt plugin must load again.
+// Go loads a plugin only when every package it shares with the host is
+// identical: same toolchain, same code-generation flags, same module
+// versions, same source file paths. So a build does not happen in the
+// plugin's own module, where Go's version selection could differ from the
+// host's, but inside a copy of the host module itself, carried in the
+// binary (ksplugins.SDKSource): the plugin's package main is copied to a
+// folder of that module named after the build key, the plugin's own
+// requirements are added to the copy's go.mod, its own packages (if it has
+// a go.mod) are provided by a replace directive, and the seed-era compat
+// module likewise. The host's flags are repeated. Every content gets its
+// own package path, hence its own plugin path, which Go requires to load a
+// changed plugin into a process that loaded an older one.
 //
 // The cache key covers everything that decides the output: the plugin's
 // files, the SDK source, the toolchain, and the host's settings and module
@@ -30,6 +34,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -37,6 +42,7 @@ import (
 	"time"
 
 	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/semver"
 
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
@@ -84,6 +90,8 @@ type Stats struct {
 	Hits uint64 `json:"hits"`
 	// Shared waited for an identical build already running.
 	Shared uint64 `json:"shared"`
+	// Tampered found a cache entry modified and rebuilt it.
+	Tampered uint64 `json:"tampered"`
 }
 
 // Stats returns the builder's counters.
@@ -248,12 +256,23 @@ func (b *Builder) key(tree *sdkTree, dir string) (string, error) {
 	for _, kv := range sortedPairs(t.Deps) {
 		fmt.Fprintf(h, "%s\x00", kv)
 	}
-	sum, err := digestFS(pluginFS{os.DirFS(dir)})
+	sum, err := TreeDigest(dir)
 	if err != nil {
 		return "", err
 	}
 	fmt.Fprintf(h, "%s\x00", sum)
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// TreeDigest is "sha256:" and the digest of a plugin folder's files as the
+// build sees them (hidden files and built plugins left out): the same files
+// give the same digest on any machine, so it can be checksummed and signed.
+func TreeDigest(dir string) (string, error) {
+	sum, err := digestFS(pluginFS{os.DirFS(dir)})
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", dir, err)
+	}
+	return "sha256:" + sum, nil
 }
 
 func sortedPairs(m map[string]string) []string {
@@ -290,6 +309,15 @@ func (b *Builder) artifactDir(key string) string {
 	return filepath.Join(b.opts.CacheDir, "native", key[:2], key)
 }
 
+// TamperedError is a cache entry whose file no longer has its recorded digest.
+type TamperedError struct {
+	Key, Path, Want, Got string
+}
+
+func (e *TamperedError) Error() string {
+	return fmt.Sprintf("cached artifact %s has digest %s, recorded %s: the cache was modified", e.Path, e.Got, e.Want)
+}
+
 // Lookup returns the cached artifact for key, if it is there and intact.
 func (b *Builder) Lookup(key string) (*Artifact, error) {
 	dir := b.artifactDir(key)
@@ -307,9 +335,11 @@ func (b *Builder) Lookup(key string) (*Artifact, error) {
 		return nil, err
 	}
 	if digest != art.Digest {
-		return nil, fmt.Errorf("artifact %s: %s has digest %s, recorded %s: the cache was modified", key, art.Path, digest, art.Digest)
+		return nil, &TamperedError{Key: key, Path: art.Path, Want: art.Digest, Got: digest}
 	}
 	art.Cached = true
+	now := time.Now()
+	_ = os.Chtimes(filepath.Join(dir, "artifact.json"), now, now) // least recently used goes first
 	return &art, nil
 }
 
@@ -321,6 +351,7 @@ func (b *Builder) buildOnce(ctx context.Context, tree *sdkTree, dir, key string,
 		return art, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		log.Warn("build cache entry unusable; rebuilding", "key", key, "err", err)
+		b.count(func(s *Stats) { s.Tampered++ })
 		if err := os.RemoveAll(b.artifactDir(key)); err != nil {
 			return nil, fmt.Errorf("build %s: remove bad cache entry: %w", dir, err)
 		}
@@ -338,18 +369,19 @@ func (b *Builder) buildOnce(ctx context.Context, tree *sdkTree, dir, key string,
 	}
 	defer os.RemoveAll(tmp)
 
-	src := filepath.Join(tmp, "plugin")
-	if err := os.CopyFS(src, pluginFS{os.DirFS(dir)}); err != nil {
-		return nil, fmt.Errorf("build %s: copy source: %w", dir, err)
-	}
-	if err := b.writeWorkspace(tmp, src, dir, tree, md.ID+"/b"+key[:12]); err != nil {
+	pkgDir, notes, err := b.prepareModule(tmp, dir, tree, key)
+	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", dir, err)
+	}
+	for _, n := range notes {
+		log.Warn("plugin requirement differs from the host's", "note", n)
+		warnings = append(warnings, manifest.Problem{Field: "go.mod", Message: n})
 	}
 	out := filepath.Join(tmp, "plugin.so")
 	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
 	defer cancel()
 	b.count(func(s *Stats) { s.Builds++ })
-	if err := b.compile(ctx, tmp, src, out); err != nil {
+	if err := b.compile(ctx, pkgDir, out); err != nil {
 		b.count(func(s *Stats) { s.Failures++ })
 		if be := (*Error)(nil); errors.As(err, &be) {
 			be.Dir = dir
@@ -399,80 +431,150 @@ func (b *Builder) install(tmp, so string, art *Artifact) error {
 	return nil
 }
 
-// writeWorkspace prepares the plugin copy's go.mod and the go.work beside it.
-// A plugin without a go.mod gets one whose module path is unique to the
-// build (name), so that even a build of the package rather than its files
-// gives each content its own plugin path.
-func (b *Builder) writeWorkspace(tmp, src, origDir string, tree *sdkTree, name string) error {
-	modPath := filepath.Join(src, "go.mod")
-	data, err := os.ReadFile(modPath)
+// prepareModule lays out the build: a copy of the host module under
+// tmp/host with the plugin's package main in a folder named after the key,
+// and the plugin's own module, if it has one, under tmp/module. It returns
+// the package folder, and notes on plugin requirements that differ from
+// the host's.
+func (b *Builder) prepareModule(tmp, dir string, tree *sdkTree, key string) (string, []string, error) {
+	hostDir := filepath.Join(tmp, "host")
+	if err := os.CopyFS(hostDir, b.opts.SDK); err != nil {
+		return "", nil, fmt.Errorf("copy SDK source: %w", err)
+	}
+	pkgDir := filepath.Join(hostDir, "plugin_"+key[:12])
+	if err := os.CopyFS(pkgDir, mainPackageFS{pluginFS{os.DirFS(dir)}}); err != nil {
+		return "", nil, fmt.Errorf("copy source: %w", err)
+	}
+	hostMod, err := os.ReadFile(filepath.Join(hostDir, "go.mod"))
+	if err != nil {
+		return "", nil, err
+	}
+	mf, err := modfile.Parse("go.mod", hostMod, nil)
+	if err != nil {
+		return "", nil, fmt.Errorf("SDK go.mod: %w", err)
+	}
+	if err := mf.AddRequire(compatModule, "v0.0.0"); err != nil {
+		return "", nil, err
+	}
+	if err := mf.AddReplace(compatModule, "", tree.CompatDir, ""); err != nil {
+		return "", nil, err
+	}
+	var notes []string
+	sums, err := os.ReadFile(filepath.Join(hostDir, "go.sum"))
+	if err != nil {
+		return "", nil, err
+	}
+	pluginMod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		data = fmt.Appendf(nil, "module ksplugins.local/%s\n\ngo %s\n", name, tree.GoVersion)
 	case err != nil:
-		return err
+		return "", nil, err
 	default:
-		if data, err = adaptGoMod(data, origDir, tree.HostModule); err != nil {
-			return err
+		modDir := filepath.Join(tmp, "module")
+		if err := os.CopyFS(modDir, pluginFS{os.DirFS(dir)}); err != nil {
+			return "", nil, fmt.Errorf("copy source: %w", err)
+		}
+		if notes, err = mergeGoMod(mf, pluginMod, dir, modDir, tree.HostModule, b.opts.Target.Deps); err != nil {
+			return "", nil, err
+		}
+		if pluginSums, err := os.ReadFile(filepath.Join(dir, "go.sum")); err == nil {
+			sums = append(append(sums, '\n'), pluginSums...)
 		}
 	}
-	if err := os.WriteFile(modPath, data, 0o644); err != nil {
-		return err
+	mf.Cleanup()
+	data, err := mf.Format()
+	if err != nil {
+		return "", nil, err
 	}
-	work := fmt.Sprintf("go %s\n\nuse (\n\t./plugin\n\t%s\n\t%s\n)\n", tree.GoVersion, tree.HostDir, tree.CompatDir)
-	return os.WriteFile(filepath.Join(tmp, "go.work"), []byte(work), 0o644)
+	if err := os.WriteFile(filepath.Join(hostDir, "go.mod"), data, 0o644); err != nil {
+		return "", nil, err
+	}
+	return pkgDir, notes, os.WriteFile(filepath.Join(hostDir, "go.sum"), sums, 0o644)
 }
 
-// adaptGoMod drops the plugin's requirements and replacements of the SDK
-// and compat modules, which the workspace provides (a requirement on a
-// workspace module at a version makes the go command look for that version),
-// and anchors relative replacements at the plugin's original folder.
-func adaptGoMod(data []byte, origDir, hostModule string) ([]byte, error) {
-	f, err := modfile.Parse("go.mod", data, nil)
+// mainPackageFS hides a plugin's go.mod and go.sum: its package main
+// becomes a package of the build module.
+type mainPackageFS struct{ fs.ReadDirFS }
+
+func (m mainPackageFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	entries, err := m.ReadDirFS.ReadDir(name)
+	if name != "." {
+		return entries, err
+	}
+	return slices.DeleteFunc(entries, func(e fs.DirEntry) bool { return e.Name() == "go.mod" || e.Name() == "go.sum" }), err
+}
+
+// mergeGoMod adds a plugin's go.mod to the build module's: its
+// requirements (the SDK's and compat's aside, which the build provides),
+// its own module replaced by its copy in modDir so its packages resolve,
+// and its replacements, relative ones anchored at its original folder.
+// It returns a note for each shared module the plugin wants at a version
+// other than the host's: a higher one will fail the build's check, by name.
+func mergeGoMod(mf *modfile.File, data []byte, origDir, modDir, hostModule string, hostDeps map[string]string) ([]string, error) {
+	pf, err := modfile.Parse("go.mod", data, nil)
 	if err != nil {
 		return nil, fmt.Errorf("go.mod: %w", err)
 	}
-	for _, r := range f.Require {
-		if r.Mod.Path == hostModule || r.Mod.Path == compatModule {
-			if err := f.DropRequire(r.Mod.Path); err != nil {
-				return nil, err
-			}
+	var notes []string
+	required := map[string]string{}
+	for _, r := range mf.Require {
+		required[r.Mod.Path] = r.Mod.Version
+	}
+	for _, r := range pf.Require {
+		p, v := r.Mod.Path, r.Mod.Version
+		if p == hostModule || p == compatModule {
+			continue
+		}
+		if hv := hostDeps[p]; semver.IsValid(hv) && semver.Compare(v, hv) > 0 {
+			notes = append(notes, fmt.Sprintf("go.mod requires %s %s, newer than the host's %s", p, v, hv))
+		}
+		if have, ok := required[p]; ok && semver.Compare(have, v) >= 0 {
+			continue
+		}
+		if err := mf.AddRequire(p, v); err != nil {
+			return nil, err
 		}
 	}
-	for _, r := range f.Replace {
-		switch {
-		case r.Old.Path == hostModule || r.Old.Path == compatModule:
-			if err := f.DropReplace(r.Old.Path, r.Old.Version); err != nil {
-				return nil, err
-			}
-		case r.New.Version == "" && !filepath.IsAbs(r.New.Path):
-			abs := filepath.Join(origDir, r.New.Path)
-			if err := f.AddReplace(r.Old.Path, r.Old.Version, abs, ""); err != nil {
-				return nil, err
-			}
+	if pf.Module != nil && pf.Module.Mod.Path != hostModule {
+		if err := mf.AddRequire(pf.Module.Mod.Path, "v0.0.0"); err != nil {
+			return nil, err
+		}
+		if err := mf.AddReplace(pf.Module.Mod.Path, "", modDir, ""); err != nil {
+			return nil, err
 		}
 	}
-	f.Cleanup()
-	return f.Format()
+	for _, r := range pf.Replace {
+		if r.Old.Path == hostModule || r.Old.Path == compatModule {
+			continue
+		}
+		target := r.New.Path
+		if r.New.Version == "" && !filepath.IsAbs(target) {
+			target = filepath.Join(origDir, target)
+		}
+		if err := mf.AddReplace(r.Old.Path, r.Old.Version, target, r.New.Version); err != nil {
+			return nil, err
+		}
+	}
+	return notes, nil
 }
 
 var diagnostic = regexp.MustCompile(`^(\S+\.go):\d+(:\d+)?: .+`)
 
-// compile runs build.sh when the plugin has one, else go build.
-func (b *Builder) compile(ctx context.Context, workDir, src, out string) error {
-	env := b.env(workDir, out)
+// compile runs build.sh when the plugin has one, else go build, in the
+// plugin's package folder of the build module.
+func (b *Builder) compile(ctx context.Context, pkgDir, out string) error {
+	env := b.env(out)
 	var cmd *exec.Cmd
-	if _, err := os.Stat(filepath.Join(src, "build.sh")); err == nil {
+	if _, err := os.Stat(filepath.Join(pkgDir, "build.sh")); err == nil {
 		cmd = exec.CommandContext(ctx, "bash", "build.sh")
 	} else {
-		files, err := mainFiles(src, b.opts.Target)
-		if err != nil {
+		if err := checkMain(pkgDir, b.opts.Target); err != nil {
 			return &Error{Err: err}
 		}
 		args := append([]string{"build", "-buildmode=plugin", "-o", out}, b.opts.Target.BuildFlags()...)
-		cmd = exec.CommandContext(ctx, b.opts.GoCmd, append(args, files...)...)
+		cmd = exec.CommandContext(ctx, b.opts.GoCmd, append(args, ".")...)
 	}
-	cmd.Dir = src
+	cmd.Dir = pkgDir
 	cmd.Env = env
 	// Run in its own process group so a timeout stops everything it started.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -505,10 +607,10 @@ func (b *Builder) compile(ctx context.Context, workDir, src, out string) error {
 
 // env is the build's whole environment: only what the go command needs,
 // nothing else of the server's.
-func (b *Builder) env(workDir, out string) []string {
+func (b *Builder) env(out string) []string {
 	env := []string{
-		"GOWORK=" + filepath.Join(workDir, "go.work"),
-		"GOFLAGS=-buildvcs=false",
+		"GOWORK=off",
+		"GOFLAGS=-buildvcs=false -mod=readonly",
 		"GOTOOLCHAIN=local",
 		"PLUGIN_OUTPUT=" + out,
 		"KSPLUGINS_BUILD_FLAGS=" + strings.Join(b.opts.Target.BuildFlags(), " "),
@@ -522,9 +624,10 @@ func (b *Builder) env(workDir, out string) []string {
 	return env
 }
 
-// mainFiles lists the Go files of the package main in dir, honouring build
-// constraints as the host's build would.
-func mainFiles(dir string, t toolchain.Target) ([]string, error) {
+// checkMain makes sure dir holds a package main, honouring build
+// constraints as the host's build would, so that a wrong package is a clear
+// error rather than the linker's.
+func checkMain(dir string, t toolchain.Target) error {
 	ctx := build.Default
 	ctx.CgoEnabled = true
 	if tags := t.Settings["-tags"]; tags != "" {
@@ -532,14 +635,12 @@ func mainFiles(dir string, t toolchain.Target) ([]string, error) {
 	}
 	pkg, err := ctx.ImportDir(dir, 0)
 	if err != nil {
-		return nil, fmt.Errorf("read plugin package: %w", err)
+		return fmt.Errorf("read plugin package: %w", err)
 	}
 	if pkg.Name != "main" {
-		return nil, fmt.Errorf("plugin package is %q; a plugin must be package main with func NewPlugin", pkg.Name)
+		return fmt.Errorf("plugin package is %q; a plugin must be package main with func NewPlugin", pkg.Name)
 	}
-	files := append(append([]string{}, pkg.GoFiles...), pkg.CgoFiles...)
-	sort.Strings(files)
-	return files, nil
+	return nil
 }
 
 // FileDigest returns "sha256:" and the hex SHA-256 of a file.

@@ -6,17 +6,24 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"golang.org/x/mod/modfile"
 )
 
-func TestAdaptGoMod(t *testing.T) {
-	in := `module example.com/p
+func TestMergeGoMod(t *testing.T) {
+	host, err := modfile.Parse("go.mod", []byte("module github.com/kubestellar/ksplugins\n\ngo 1.26.0\n\nrequire github.com/gin-gonic/gin v1.12.0\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugin := `module example.com/p
 
 go 1.26.0
 
 require (
-	github.com/gin-gonic/gin v1.12.0
+	github.com/gin-gonic/gin v1.13.0
 	github.com/kubestellar/ksplugins v0.0.0
 	github.com/kubestellar/ui v0.0.0
+	k8s.io/client-go v0.37.2
 )
 
 replace github.com/kubestellar/ksplugins => ../../..
@@ -25,26 +32,29 @@ replace github.com/kubestellar/ui => ../compat
 
 replace example.com/lib => ./lib
 
-replace example.com/abs => /opt/abs
-
 replace example.com/ver => example.com/fork v1.2.3
 `
-	out, err := adaptGoMod([]byte(in), "/src/p", "github.com/kubestellar/ksplugins")
+	notes, err := mergeGoMod(host, []byte(plugin), "/src/p", "/tmp/module", "github.com/kubestellar/ksplugins", map[string]string{"github.com/gin-gonic/gin": "v1.12.0"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	host.Cleanup()
+	out, _ := host.Format()
 	got := string(out)
-	for _, gone := range []string{"kubestellar/ksplugins", "kubestellar/ui", "../../..", "./lib"} {
+	for _, gone := range []string{"../../..", "../compat", "./lib", "github.com/kubestellar/ui"} {
 		if strings.Contains(got, gone) {
-			t.Errorf("result still has %q:\n%s", gone, got)
+			t.Errorf("result has %q:\n%s", gone, got)
 		}
 	}
-	for _, kept := range []string{"github.com/gin-gonic/gin v1.12.0", "example.com/lib => /src/p/lib", "example.com/abs => /opt/abs", "example.com/ver => example.com/fork v1.2.3"} {
+	for _, kept := range []string{"k8s.io/client-go v0.37.2", "github.com/gin-gonic/gin v1.13.0", "example.com/p v0.0.0", "example.com/p => /tmp/module", "example.com/lib => /src/p/lib", "example.com/ver => example.com/fork v1.2.3"} {
 		if !strings.Contains(got, kept) {
 			t.Errorf("result lacks %q:\n%s", kept, got)
 		}
 	}
-	if _, err := adaptGoMod([]byte("module"), "/src", "x"); err == nil {
+	if len(notes) != 1 || !strings.Contains(notes[0], "github.com/gin-gonic/gin v1.13.0, newer than the host's v1.12.0") {
+		t.Errorf("notes = %q; want one about gin", notes)
+	}
+	if _, err := mergeGoMod(host, []byte("module"), "/src", "/m", "x", nil); err == nil {
 		t.Error("a broken go.mod was accepted")
 	}
 }
@@ -64,7 +74,7 @@ func TestWriteSDK(t *testing.T) {
 	if tree.HostModule != "github.com/kubestellar/ksplugins" || tree.GoVersion != "1.26.0" {
 		t.Fatalf("tree = %+v", tree)
 	}
-	for _, f := range []string{filepath.Join(tree.HostDir, "sdk/plugin.go"), filepath.Join(tree.CompatDir, "dynamic_plugins/aliases.go")} {
+	for _, f := range []string{filepath.Join(tree.CompatDir, "dynamic_plugins/aliases.go")} {
 		if _, err := os.Stat(f); err != nil {
 			t.Fatal(err)
 		}

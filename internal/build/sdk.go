@@ -19,13 +19,11 @@ const (
 	compatDir = "sdk/compat/dynamic_plugins"
 )
 
-// sdkTree is the host module's SDK source, written out once per content so
-// that plugin builds can use it as a workspace module.
+// sdkTree is what every build of one SDK source shares: its digest, part
+// of every build key, and the compat module written out once.
 type sdkTree struct {
 	// Digest identifies the source; it is part of every build key.
 	Digest string
-	// HostDir holds the host module (go.mod, go.sum, sdk/).
-	HostDir string
 	// CompatDir holds the generated module github.com/kubestellar/ui.
 	CompatDir string
 	// HostModule is the host's module path and GoVersion its go line.
@@ -73,7 +71,6 @@ func writeSDK(root string, src fs.FS) (*sdkTree, error) {
 	dir := filepath.Join(root, "sdk", digest[:16])
 	tree := &sdkTree{
 		Digest:     digest,
-		HostDir:    filepath.Join(dir, "host"),
 		CompatDir:  filepath.Join(dir, "compat"),
 		HostModule: mf.Module.Mod.Path,
 		GoVersion:  mf.Go.Version,
@@ -89,11 +86,8 @@ func writeSDK(root string, src fs.FS) (*sdkTree, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := os.CopyFS(filepath.Join(tmp, "host"), src); err != nil {
-		return nil, fmt.Errorf("write SDK source: %w", err)
-	}
-	// No requirement on the host module: in a workspace that would send the
-	// go command looking for a published version of it.
+	// No requirement on the host module: the build module is the host
+	// module, so compat's imports of it resolve to the build's own packages.
 	compatGoMod := fmt.Sprintf("module %s\n\ngo %s\n", compatModule, tree.GoVersion)
 	compatPkg, err := fs.Sub(src, compatDir)
 	if err != nil {

@@ -5,12 +5,14 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path"
 	"strconv"
 	"strings"
 
 	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/internal/policy"
 )
 
 // Security modes.
@@ -84,6 +86,31 @@ type System struct {
 	Health HealthDefaults `json:"health"`
 	// Debug turns on debug logging.
 	Debug bool `json:"debug"`
+	// RepositoryBaseURL is where repository sources are fetched from:
+	// https://github.com/owner/repo is fetched from <base>/owner/repo.git,
+	// so a mirror or GitHub Enterprise serves the same sources.
+	RepositoryBaseURL string `json:"repository_base_url"`
+	// RepositoryToken authenticates fetches of private repositories. It is
+	// never returned by the API or logged.
+	RepositoryToken string `json:"repository_token,omitempty"`
+	// TrustedKeys are the ed25519 public keys ("ed25519:<base64>") whose
+	// signatures the host accepts.
+	TrustedKeys []string `json:"trusted_keys"`
+	// MaxCacheBytes bounds the build cache; the least recently used
+	// artifacts no installed plugin needs are evicted beyond it.
+	MaxCacheBytes int64 `json:"max_cache_bytes"`
+}
+
+// Redacted is how secrets appear in API answers; sending it back in a PUT
+// keeps the stored secret.
+const Redacted = "********"
+
+// Redact returns s with its secrets replaced by Redacted.
+func (s System) Redact() System {
+	if s.RepositoryToken != "" {
+		s.RepositoryToken = Redacted
+	}
+	return s
 }
 
 // HealthDefaults are the health-check settings a manifest may override.
@@ -106,6 +133,9 @@ func DefaultSystem() System {
 		EnableSandboxing:  true,
 		ValidateChecksums: true,
 		Health:            HealthDefaults{IntervalSeconds: 30, TimeoutSeconds: 5, FailureThreshold: 3, RecoveryThreshold: 1, OnUnhealthy: "flag"},
+		RepositoryBaseURL: "https://github.com",
+		TrustedKeys:       []string{},
+		MaxCacheBytes:     2 << 30,
 	}
 }
 
@@ -122,9 +152,20 @@ func (s System) Validate() []manifest.Problem {
 	}
 	for i, g := range s.AllowedRepos {
 		parts := strings.Split(g, "/")
-		if _, err := path.Match(g, ""); err != nil || len(parts) < 2 || len(parts) > 3 || strings.ContainsAny(g, " \\:") {
+		if _, err := path.Match(g, ""); err != nil || len(parts) < 2 || len(parts) > 3 || strings.ContainsAny(g, " \\") || strings.Contains(strings.Join(parts[1:], "/"), ":") {
 			bad(fmt.Sprintf("allowed_repos[%d]", i), "must be a glob of host/owner[/repo], such as github.com/kubestellar/*; got %q", g)
 		}
+	}
+	if u, err := url.Parse(s.RepositoryBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		bad("repository_base_url", "must be an http(s) URL without credentials, query or fragment, such as https://github.com; got %q", s.RepositoryBaseURL)
+	}
+	for i, k := range s.TrustedKeys {
+		if _, err := policy.ParsePublicKey(k); err != nil {
+			bad(fmt.Sprintf("trusted_keys[%d]", i), "must be an ed25519 public key as ed25519:<base64 of 32 bytes>: %v", err)
+		}
+	}
+	if s.MaxCacheBytes < 16<<20 {
+		bad("max_cache_bytes", "must be at least %d bytes; got %d", int64(16<<20), s.MaxCacheBytes)
 	}
 	if s.MaxPluginSize < 1<<10 || s.MaxPluginSize > 10<<30 {
 		bad("max_plugin_size", "must be between 1024 and %d bytes; got %d", int64(10<<30), s.MaxPluginSize)

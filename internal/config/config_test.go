@@ -20,6 +20,12 @@ func TestValidate(t *testing.T) {
 		{"interval", func(s *System) { s.Health.IntervalSeconds = 0 }, []string{"health.interval_seconds"}},
 		{"timeout not below interval", func(s *System) { s.Health.TimeoutSeconds = 30 }, []string{"health.timeout_seconds"}},
 		{"threshold", func(s *System) { s.Health.FailureThreshold = 0 }, []string{"health.failure_threshold"}},
+		{"base URL", func(s *System) { s.RepositoryBaseURL = "ssh://git@github.com" }, []string{"repository_base_url"}},
+		{"base URL with credentials", func(s *System) { s.RepositoryBaseURL = "https://u:p@github.com" }, []string{"repository_base_url"}},
+		{"trusted key", func(s *System) {
+			s.TrustedKeys = []string{"ed25519:" + strings.Repeat("A", 43) + "=", "ed25519:short"}
+		}, []string{"trusted_keys[1]"}},
+		{"cache size", func(s *System) { s.MaxCacheBytes = 1 }, []string{"max_cache_bytes"}},
 		{"several", func(s *System) { s.SecurityMode = ""; s.MaxPluginSize = 0 }, []string{"security_mode", "max_plugin_size"}},
 	}
 	for _, tt := range tests {
@@ -45,5 +51,16 @@ func TestFromEnv(t *testing.T) {
 	s := FromEnv()
 	if s.System.SecurityMode != "strict" || !s.System.Debug || s.Addr != "127.0.0.1:9999" || s.PluginDir != "./dynamic_plugins/cache" {
 		t.Fatalf("FromEnv = %+v", s)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	s := DefaultSystem()
+	if s.Redact().RepositoryToken != "" {
+		t.Fatal("an unset token must stay empty")
+	}
+	s.RepositoryToken = "ghp_secret"
+	if r := s.Redact(); r.RepositoryToken != Redacted || s.RepositoryToken != "ghp_secret" {
+		t.Fatalf("Redact: %q (original %q)", r.RepositoryToken, s.RepositoryToken)
 	}
 }

@@ -50,8 +50,11 @@ import (
 	"time"
 
 	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/policy"
 	"github.com/kubestellar/ksplugins/internal/runtime/native"
+	"github.com/kubestellar/ksplugins/internal/source"
 	"github.com/kubestellar/ksplugins/internal/store"
 )
 
@@ -90,6 +93,8 @@ type Options struct {
 	Builder *build.Builder
 	// Loader opens native plugin files.
 	Loader *native.Loader
+	// Sources fetches repositories and keeps uploads.
+	Sources *source.Fetcher
 	// CallTimeout bounds each call into plugin code; default 30s.
 	CallTimeout time.Duration
 	// DrainTimeout bounds how long an old instance's requests may run after
@@ -112,6 +117,8 @@ type Host struct {
 	store  store.Store
 	events *events.Bus
 	policy atomic.Pointer[HealthPolicy]
+	system atomic.Pointer[config.System]
+	ops    operations
 
 	// ctx bounds every background goroutine (health checkers, restarts);
 	// Close cancels it and waits for them.
@@ -143,8 +150,33 @@ func New(opts Options) *Host {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Host{opts: opts, log: opts.Logger, store: opts.Store, events: opts.Events, ctx: ctx, cancel: cancel, plugins: map[string]*Plugin{}}
-	h.SetHealthPolicy(DefaultHealthPolicy())
+	h.SetSystem(config.DefaultSystem())
 	return h
+}
+
+// SetSystem applies a new live configuration: health defaults and the
+// install policy of every later operation.
+func (h *Host) SetSystem(sys config.System) {
+	h.system.Store(&sys)
+	h.SetHealthPolicy(HealthPolicy{
+		Interval:          time.Duration(sys.Health.IntervalSeconds) * time.Second,
+		Timeout:           time.Duration(sys.Health.TimeoutSeconds) * time.Second,
+		FailureThreshold:  sys.Health.FailureThreshold,
+		RecoveryThreshold: sys.Health.RecoveryThreshold,
+		OnUnhealthy:       sys.Health.OnUnhealthy,
+	})
+}
+
+// installPolicy is the security policy that decides installs now.
+func (h *Host) installPolicy() policy.Policy {
+	sys := h.system.Load()
+	return policy.Policy{
+		Mode:              sys.SecurityMode,
+		AllowedRepos:      sys.AllowedRepos,
+		MaxPluginSize:     sys.MaxPluginSize,
+		ValidateChecksums: sys.ValidateChecksums,
+		TrustedKeys:       sys.TrustedKeys,
+	}
 }
 
 type actorKey struct{}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -16,35 +15,6 @@ import (
 	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/sdk"
 )
-
-// LoadRequest asks for a plugin to be loaded.
-type LoadRequest struct {
-	// Source is a plugin folder or a native .so file.
-	Source string `json:"source"`
-	// Version, when set, must equal the plugin's version.
-	Version string `json:"version,omitempty"`
-}
-
-// Load loads a new plugin and starts serving it.
-func (h *Host) Load(ctx context.Context, req LoadRequest) (Info, error) {
-	src, err := resolveSource(req)
-	if err != nil {
-		return Info{}, err
-	}
-	in, warnings, err := h.instantiate(ctx, src)
-	if err != nil {
-		h.publish(ctx, events.Event{Type: events.Error, Message: "load failed: " + err.Error(), Details: map[string]any{"source": src.Location}})
-		return Info{}, err
-	}
-	p := &Plugin{id: in.meta.ID, state: StateLoading, enabled: true, source: src, warnings: warnings}
-	if err := h.register(ctx, p, in, true); err != nil {
-		h.publish(ctx, events.Event{Type: events.Error, PluginID: p.id, Message: "load failed: " + err.Error()})
-		return Info{}, err
-	}
-	h.publish(ctx, events.Event{Type: events.Loaded, PluginID: p.id, Message: fmt.Sprintf("plugin %s %s loaded", p.id, in.meta.Version),
-		Details: map[string]any{"version": in.meta.Version, "source": src.Location, "digest": in.artifact.Digest}})
-	return p.info(), nil
-}
 
 // register reserves p's id, records it (when record is set), starts in and
 // publishes it, or leaves no trace.
@@ -114,6 +84,8 @@ func (h *Host) save(ctx context.Context, p *Plugin, in *instance) error {
 		SourceKind:     string(p.source.Kind),
 		SourceLocation: p.source.Location,
 		SourceVersion:  p.source.Version,
+		SourcePath:     p.source.Path,
+		SourcePin:      p.source.Pin,
 		ArtifactPath:   in.artifact.Path,
 		ArtifactDigest: in.artifact.Digest,
 		BuildKey:       in.artifact.BuildKey,
@@ -125,61 +97,6 @@ func (h *Host) save(ctx context.Context, p *Plugin, in *instance) error {
 		return fmt.Errorf("record plugin %s: %w", p.id, err)
 	}
 	return nil
-}
-
-// resolveSource checks a load request's source and says what kind it is.
-func resolveSource(req LoadRequest) (Source, error) {
-	loc := strings.TrimSpace(req.Source)
-	if loc == "" {
-		return Source{}, fmt.Errorf("%w: source: is required (a plugin folder or a .so file)", ErrBadSource)
-	}
-	if strings.Contains(loc, "://") {
-		return Source{}, fmt.Errorf("%w: source: %q: only local folders and .so files can be loaded by this version", ErrBadSource, loc)
-	}
-	abs, err := filepath.Abs(loc)
-	if err != nil {
-		return Source{}, fmt.Errorf("%w: source: %v", ErrBadSource, err)
-	}
-	fi, err := os.Stat(abs)
-	if err != nil {
-		return Source{}, fmt.Errorf("%w: source: %v", ErrBadSource, err)
-	}
-	switch {
-	case fi.IsDir():
-		if _, err := os.Stat(filepath.Join(abs, "plugin.yaml")); err != nil {
-			return Source{}, fmt.Errorf("%w: source: folder %s has no plugin.yaml", ErrBadSource, loc)
-		}
-		return Source{Kind: SourceFolder, Location: abs, Version: req.Version}, nil
-	case strings.HasSuffix(abs, ".so") && fi.Mode().IsRegular():
-		return Source{Kind: SourceFile, Location: abs, Version: req.Version}, nil
-	}
-	return Source{}, fmt.Errorf("%w: source: %s is neither a plugin folder nor a .so file", ErrBadSource, loc)
-}
-
-// instantiate runs lifecycle steps 1-3 for src: the new instance is ready to
-// start but nothing knows of it.
-func (h *Host) instantiate(ctx context.Context, src Source) (*instance, []manifest.Problem, error) {
-	var (
-		art      Artifact
-		declared *sdk.PluginMetadata
-		warnings []manifest.Problem
-	)
-	switch src.Kind {
-	case SourceFolder:
-		a, err := h.opts.Builder.Build(ctx, src.Location)
-		if err != nil {
-			return nil, nil, err
-		}
-		art, declared, warnings = artifactOf(a), a.Manifest, a.Warnings
-	case SourceFile:
-		digest, err := build.FileDigest(src.Location)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: source: %v", ErrBadSource, err)
-		}
-		art = Artifact{Path: src.Location, Digest: digest}
-	}
-	in, err := h.open(ctx, src, art, declared)
-	return in, warnings, err
 }
 
 func artifactOf(a *build.Artifact) Artifact {
@@ -215,7 +132,7 @@ func (h *Host) open(ctx context.Context, src Source, art Artifact, declared *sdk
 	} else if problems := manifest.Validate(&meta); len(problems) > 0 {
 		return nil, &manifest.Error{File: "GetMetadata", Problems: problems}
 	}
-	if src.Version != "" && strings.TrimPrefix(src.Version, "v") != strings.TrimPrefix(meta.Version, "v") {
+	if (src.Kind == SourceFolder || src.Kind == SourceFile) && src.Version != "" && strings.TrimPrefix(src.Version, "v") != strings.TrimPrefix(meta.Version, "v") {
 		return nil, fmt.Errorf("%w: version: %s is version %s, not %s", ErrBadSource, src.Location, meta.Version, src.Version)
 	}
 	return &instance{impl: impl, meta: meta, artifact: art, loadedAt: time.Now().UTC()}, nil

@@ -56,13 +56,22 @@ type SourceKind string
 const (
 	SourceFolder SourceKind = "folder" // a plugin folder, built by the host
 	SourceFile   SourceKind = "file"   // a prebuilt native .so file
+	SourceGit    SourceKind = "git"    // a repository at a version
+	SourceUpload SourceKind = "upload" // an uploaded archive
 )
 
 // Source is where a plugin was loaded from, enough to load it again.
 type Source struct {
-	Kind     SourceKind `json:"kind"`
-	Location string     `json:"location"`
-	Version  string     `json:"version,omitempty"`
+	Kind SourceKind `json:"kind"`
+	// Location is the folder, file or repository URL, or the upload id.
+	Location string `json:"location"`
+	// Version is what the operator asked for (a tag, branch or commit).
+	Version string `json:"version,omitempty"`
+	// Path is the plugin's folder inside a repository.
+	Path string `json:"path,omitempty"`
+	// Pin is what the version resolved to: the commit of a repository, the
+	// digest of an upload.
+	Pin string `json:"pin,omitempty"`
 }
 
 // Artifact identifies the code an instance runs.

@@ -28,7 +28,7 @@ func (h *Host) Restore(ctx context.Context) (found, running int, err error) {
 			state:   StateLoading,
 			enabled: rec.Enabled,
 			config:  rec.Config,
-			source:  Source{Kind: SourceKind(rec.SourceKind), Location: rec.SourceLocation, Version: rec.SourceVersion},
+			source:  Source{Kind: SourceKind(rec.SourceKind), Location: rec.SourceLocation, Version: rec.SourceVersion, Path: rec.SourcePath, Pin: rec.SourcePin},
 		}
 		h.mu.Lock()
 		h.plugins[p.id] = p

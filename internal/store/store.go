@@ -24,6 +24,11 @@ type Plugin struct {
 	SourceKind     string `json:"source_kind"`
 	SourceLocation string `json:"source_location"`
 	SourceVersion  string `json:"source_version,omitempty"`
+	// SourcePath is the plugin's folder inside a repository or archive.
+	SourcePath string `json:"source_path,omitempty"`
+	// SourcePin is what SourceVersion resolved to when it was installed:
+	// a commit SHA for a repository, an archive digest for an upload.
+	SourcePin string `json:"source_pin,omitempty"`
 	// ArtifactPath, ArtifactDigest ("sha256:<hex>") and BuildKey pin the
 	// exact code that was loaded.
 	ArtifactPath   string `json:"artifact_path"`

@@ -68,8 +68,14 @@ func FromBuildInfo(bi *debug.BuildInfo) Target {
 	return t
 }
 
+// moduleVersion is the version of m that was built in. A replacement by
+// the same module at another version (as the plugin builder pins shared
+// modules) is just that version.
 func moduleVersion(m *debug.Module) string {
 	if m.Replace != nil {
+		if m.Replace.Path == m.Path && m.Replace.Version != "" {
+			return m.Replace.Version
+		}
 		return m.Version + " => " + moduleVersion(m.Replace)
 	}
 	if m.Path != "" && m.Version == "" {

@@ -93,6 +93,12 @@ func startServer(t *testing.T, f fixture) *server {
 // environment variables.
 func startServerAt(t *testing.T, f fixture, data string, env ...string) *server {
 	t.Helper()
+	return startServerWith(t, f, data, f.cacheDir, env...)
+}
+
+// startServerWith starts a server on its own data and cache folders.
+func startServerWith(t *testing.T, f fixture, data, cacheDir string, env ...string) *server {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +107,7 @@ func startServerAt(t *testing.T, f fixture, data string, env ...string) *server 
 	ln.Close()
 	const token = "e2e-token"
 	cmd := exec.Command(f.bin, "serve", "--addr", addr, "--data-dir", data,
-		"--cache-dir", f.cacheDir, "--plugin-dir", filepath.Join(data, "plugins"))
+		"--cache-dir", cacheDir, "--plugin-dir", filepath.Join(data, "plugins"))
 	cmd.Env = append(append(os.Environ(), "KSPLUGINS_TOKEN="+token), env...)
 	cmd.Dir = f.root
 	logs := &bytes.Buffer{}

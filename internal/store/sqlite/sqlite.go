@@ -132,6 +132,8 @@ func migrations() []string {
 			value      BLOB NOT NULL,
 			updated_at TEXT NOT NULL
 		) STRICT;`,
+		`ALTER TABLE plugins ADD COLUMN source_path TEXT NOT NULL DEFAULT '';
+		ALTER TABLE plugins ADD COLUMN source_pin TEXT NOT NULL DEFAULT '';`,
 	}
 }
 
@@ -201,8 +203,8 @@ func parseTime(s string) (time.Time, error) {
 	return t.UTC(), err
 }
 
-const pluginColumns = `id, source_kind, source_location, source_version, artifact_path,
-	artifact_digest, build_key, enabled, config, installed_at, updated_at`
+const pluginColumns = `id, source_kind, source_location, source_version, source_path, source_pin,
+	artifact_path, artifact_digest, build_key, enabled, config, installed_at, updated_at`
 
 // Plugins returns every plugin, sorted by id.
 func (db *DB) Plugins(ctx context.Context) ([]store.Plugin, error) {
@@ -244,8 +246,8 @@ func scanPlugin(row interface{ Scan(...any) error }) (store.Plugin, error) {
 		config             sql.NullString
 		installed, updated string
 	)
-	err := row.Scan(&p.ID, &p.SourceKind, &p.SourceLocation, &p.SourceVersion, &p.ArtifactPath,
-		&p.ArtifactDigest, &p.BuildKey, &p.Enabled, &config, &installed, &updated)
+	err := row.Scan(&p.ID, &p.SourceKind, &p.SourceLocation, &p.SourceVersion, &p.SourcePath, &p.SourcePin,
+		&p.ArtifactPath, &p.ArtifactDigest, &p.BuildKey, &p.Enabled, &config, &installed, &updated)
 	if err != nil {
 		return p, err
 	}
@@ -276,19 +278,21 @@ func (db *DB) PutPlugin(ctx context.Context, p store.Plugin) error {
 	}
 	err := db.write(ctx, func(tx *sql.Tx, now string) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO plugins (`+pluginColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET
 				source_kind = excluded.source_kind,
 				source_location = excluded.source_location,
 				source_version = excluded.source_version,
+				source_path = excluded.source_path,
+				source_pin = excluded.source_pin,
 				artifact_path = excluded.artifact_path,
 				artifact_digest = excluded.artifact_digest,
 				build_key = excluded.build_key,
 				enabled = excluded.enabled,
 				config = excluded.config,
 				updated_at = excluded.updated_at`,
-			p.ID, p.SourceKind, p.SourceLocation, p.SourceVersion, p.ArtifactPath,
-			p.ArtifactDigest, p.BuildKey, p.Enabled, config, now, now)
+			p.ID, p.SourceKind, p.SourceLocation, p.SourceVersion, p.SourcePath, p.SourcePin,
+			p.ArtifactPath, p.ArtifactDigest, p.BuildKey, p.Enabled, config, now, now)
 		return err
 	})
 	if err != nil {

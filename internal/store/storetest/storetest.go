@@ -64,6 +64,8 @@ func sample(id string) store.Plugin {
 		SourceKind:     "folder",
 		SourceLocation: "/srv/plugins/" + id,
 		SourceVersion:  "v1.2.3",
+		SourcePath:     "plugins/hello",
+		SourcePin:      "0123456789abcdef0123456789abcdef01234567",
 		ArtifactPath:   "/var/cache/ksplugins/" + id + ".so",
 		ArtifactDigest: "sha256:0123456789abcdef",
 		BuildKey:       "go1.26-linux-amd64",

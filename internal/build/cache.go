@@ -1,0 +1,105 @@
+package build
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// CacheInfo describes the build cache.
+type CacheInfo struct {
+	Dir     string `json:"dir"`
+	Entries int    `json:"entries"`
+	Bytes   int64  `json:"bytes"`
+	Stats   Stats  `json:"stats"`
+}
+
+// entry is one artifact in the cache.
+type entry struct {
+	key   string
+	dir   string
+	bytes int64
+	used  time.Time
+}
+
+// entries lists the cache's artifacts.
+func (b *Builder) entries() ([]entry, error) {
+	var out []entry
+	root := filepath.Join(b.opts.CacheDir, "native")
+	shards, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, shard := range shards {
+		keys, err := os.ReadDir(filepath.Join(root, shard.Name()))
+		if err != nil {
+			continue
+		}
+		for _, k := range keys {
+			dir := filepath.Join(root, shard.Name(), k.Name())
+			meta, err := os.Stat(filepath.Join(dir, "artifact.json"))
+			if err != nil {
+				continue
+			}
+			e := entry{key: k.Name(), dir: dir, used: meta.ModTime()}
+			if so, err := os.Stat(filepath.Join(dir, "plugin.so")); err == nil {
+				e.bytes = so.Size() + meta.Size()
+			}
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// CacheInfo reports the cache's size and the builder's counters.
+func (b *Builder) CacheInfo() (CacheInfo, error) {
+	es, err := b.entries()
+	if err != nil {
+		return CacheInfo{}, fmt.Errorf("read build cache: %w", err)
+	}
+	info := CacheInfo{Dir: b.opts.CacheDir, Entries: len(es), Stats: b.Stats()}
+	for _, e := range es {
+		info.Bytes += e.bytes
+	}
+	return info, nil
+}
+
+// Evict removes the least recently used artifacts until the cache holds at
+// most maxBytes, never one whose key is in keep (artifacts that installed
+// plugins need to restart without their source). maxBytes < 0 removes
+// everything not kept. It returns what it removed.
+func (b *Builder) Evict(maxBytes int64, keep map[string]bool) (removed int, freed int64, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	es, err := b.entries()
+	if err != nil {
+		return 0, 0, fmt.Errorf("read build cache: %w", err)
+	}
+	var total int64
+	for _, e := range es {
+		total += e.bytes
+	}
+	slices.SortFunc(es, func(x, y entry) int { return x.used.Compare(y.used) })
+	for _, e := range es {
+		if total <= max(maxBytes, 0) && maxBytes >= 0 {
+			break
+		}
+		if keep[e.key] || b.inflight[e.key] != nil {
+			continue
+		}
+		if err := os.RemoveAll(e.dir); err != nil {
+			return removed, freed, fmt.Errorf("evict %s: %w", e.key, err)
+		}
+		removed++
+		freed += e.bytes
+		total -= e.bytes
+	}
+	return removed, freed, nil
+}

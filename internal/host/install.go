@@ -1,0 +1,435 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/internal/policy"
+	"github.com/kubestellar/ksplugins/internal/source"
+	"github.com/kubestellar/ksplugins/sdk"
+)
+
+// LoadRequest asks for a plugin to be installed.
+type LoadRequest struct {
+	// Source is a plugin folder, a native .so file, or a repository URL
+	// (https://github.com/owner/repo, optionally .../tree/<ref>/<path>).
+	Source string `json:"source"`
+	// Version is a repository's tag, branch or commit; for a local source,
+	// when set, it must equal the plugin's version.
+	Version string `json:"version,omitempty"`
+	// Path is the plugin's folder inside a repository.
+	Path string `json:"path,omitempty"`
+	// UploadID installs an archive uploaded earlier, instead of Source.
+	UploadID string `json:"upload_id,omitempty"`
+	// Checksum ("sha256:<hex>") is the expected digest of the archive, the
+	// .so file, or the plugin folder's files.
+	Checksum string `json:"checksum,omitempty"`
+	// Signature is a base64 ed25519 signature of that digest.
+	Signature string `json:"signature,omitempty"`
+	// DiscardUploadOnFailure removes the upload if the install fails: set
+	// for an archive uploaded by the same request, so that a failed install
+	// leaves no trace.
+	DiscardUploadOnFailure bool `json:"-"`
+}
+
+// Load installs a plugin and returns when it serves or has failed. An
+// install either completes or leaves no trace.
+func (h *Host) Load(ctx context.Context, req LoadRequest) (Info, error) {
+	op := h.newOp(ctx, "install", describe(req), "")
+	return h.install(ctx, op, req)
+}
+
+// StartLoad installs a plugin in the background and returns its operation
+// at once; follow it with Operation or on the event stream.
+func (h *Host) StartLoad(ctx context.Context, req LoadRequest) Operation {
+	op := h.newOp(ctx, "install", describe(req), "")
+	actor := actorOf(ctx)
+	h.goBackground(func(bg context.Context) { _, _ = h.install(WithActor(bg, actor), op, req) })
+	o, _ := h.Operation(op.o.ID)
+	return o
+}
+
+func describe(req LoadRequest) string {
+	if req.UploadID != "" {
+		return "upload:" + req.UploadID
+	}
+	return req.Source
+}
+
+// fetched is a source brought to local disk, ready to validate and build.
+type fetched struct {
+	src      Source
+	dir      string // a plugin folder to build, or "" for a .so file
+	file     string // the .so file
+	evidence policy.Evidence
+	warnings []string
+	// discard removes what this install brought to disk, on failure.
+	discard func()
+}
+
+// install runs an install operation through its steps.
+func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info Info, err error) {
+	defer func() {
+		if err != nil {
+			h.publish(ctx, events.Event{Type: events.Error, PluginID: op.o.PluginID, Message: "install failed: " + err.Error(),
+				Details: map[string]any{"operation_id": op.o.ID, "source": op.o.Source}})
+			op.finish(nil, err)
+			return
+		}
+		op.finish(&info, nil)
+	}()
+
+	done := op.step(ctx, StepFetching, op.o.Source)
+	f, err := h.fetch(ctx, req)
+	done(err)
+	if err != nil {
+		return Info{}, err
+	}
+	defer func() {
+		if err != nil {
+			f.discard()
+		}
+	}()
+	op.warn(f.warnings...)
+
+	done = op.step(ctx, StepValidating, "")
+	declared, warnings, err := h.validate(ctx, op, f, req)
+	done(err)
+	if err != nil {
+		return Info{}, err
+	}
+
+	art := Artifact{Path: f.file, Digest: f.evidence.Digest}
+	if f.dir != "" {
+		done = op.step(ctx, StepBuilding, "")
+		var a *build.Artifact
+		a, err = h.opts.Builder.Build(ctx, f.dir)
+		if err == nil {
+			art, declared, warnings = artifactOf(a), a.Manifest, a.Warnings
+			err = h.checkArtifactSize(op, art.Path)
+		}
+		done(err)
+		if err != nil {
+			return Info{}, err
+		}
+	}
+
+	done = op.step(ctx, StepLoading, "")
+	in, err := h.open(ctx, f.src, art, declared)
+	if err == nil {
+		op.setPlugin(in.meta.ID)
+		p := &Plugin{id: in.meta.ID, state: StateLoading, enabled: true, source: f.src, warnings: warnings}
+		if err = h.register(ctx, p, in, true); err == nil {
+			info = p.info()
+		}
+	}
+	done(err)
+	if err != nil {
+		return Info{}, err
+	}
+	h.trimCache(ctx)
+	h.publish(ctx, events.Event{Type: events.Loaded, PluginID: info.ID, Message: fmt.Sprintf("plugin %s %s loaded", info.ID, info.Version),
+		Details: map[string]any{"version": info.Version, "source": f.src.Location, "pin": f.src.Pin, "digest": in.artifact.Digest, "operation_id": op.o.ID}})
+	return info, nil
+}
+
+// fetch brings the requested source to local disk.
+func (h *Host) fetch(ctx context.Context, req LoadRequest) (fetched, error) {
+	f := fetched{discard: func() {}}
+	switch {
+	case req.UploadID != "":
+		up, err := h.opts.Sources.Upload(req.UploadID)
+		if err != nil {
+			return f, err
+		}
+		f.src = Source{Kind: SourceUpload, Location: up.ID, Pin: up.Digest}
+		f.dir, f.evidence.Digest = up.Dir, up.Digest
+		if req.DiscardUploadOnFailure {
+			f.discard = func() { _ = h.opts.Sources.RemoveUpload(up.ID) }
+		}
+	case isRepository(req.Source):
+		sys := h.system.Load()
+		co, err := h.opts.Sources.Git(ctx, source.GitRequest{URL: req.Source, Version: req.Version, Path: req.Path,
+			BaseURL: sys.RepositoryBaseURL, Token: sys.RepositoryToken, Policy: h.installPolicy()})
+		if err != nil {
+			return f, err
+		}
+		f.src = Source{Kind: SourceGit, Location: "https://" + co.Repo.String(), Version: co.Version, Path: co.Path, Pin: co.Commit}
+		f.dir, f.warnings = co.Dir, co.Warnings
+		f.discard = func() { _ = h.opts.Sources.Forget(co) }
+		if req.Source != f.src.Location && !strings.HasPrefix(req.Source, "https://github.com/") {
+			f.src.Location = strings.TrimSuffix(req.Source, "/") // a non-GitHub host: keep the URL as given
+		}
+	default:
+		src, err := localSource(req)
+		if err != nil {
+			return f, err
+		}
+		f.src = src
+		if src.Kind == SourceFolder {
+			f.dir = src.Location
+		} else {
+			f.file = src.Location
+		}
+	}
+	if f.evidence.Digest == "" {
+		var err error
+		if f.dir != "" {
+			f.evidence.Digest, err = build.TreeDigest(f.dir)
+		} else {
+			f.evidence.Digest, err = build.FileDigest(f.file)
+		}
+		if err != nil {
+			f.discard()
+			return f, err
+		}
+	}
+	f.evidence.Checksum, f.evidence.Signature = req.Checksum, req.Signature
+	return f, nil
+}
+
+// isRepository tells a repository URL from a local path.
+func isRepository(s string) bool {
+	return strings.Contains(s, "://") || strings.HasPrefix(s, "github.com/")
+}
+
+// validate applies the integrity policy and reads the manifest early, so a
+// bad plugin is refused before anything is built.
+func (h *Host) validate(ctx context.Context, op *op, f fetched, req LoadRequest) (*sdk.PluginMetadata, []manifest.Problem, error) {
+	if req.Checksum != "" {
+		sum, err := policy.ParseChecksum(req.Checksum)
+		if err != nil {
+			return nil, nil, &source.Error{Field: "checksum", Err: err}
+		}
+		f.evidence.Checksum = sum
+	}
+	signedBy, warnings, err := h.installPolicy().CheckIntegrity(f.evidence)
+	op.warn(warnings...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if signedBy != "" {
+		h.log.Info("signature verified", "source", op.o.Source, "key", signedBy, "digest", f.evidence.Digest)
+	}
+	if f.dir == "" {
+		if f.file != "" {
+			fi, err := os.Stat(f.file)
+			if err != nil {
+				return nil, nil, err
+			}
+			if _, err := h.installPolicy().CheckSize("artifact", fi.Size()); err != nil {
+				return nil, nil, err
+			}
+		}
+		return nil, nil, nil
+	}
+	md, warnings2, err := manifest.ParseFile(filepath.Join(f.dir, "plugin.yaml"))
+	if err != nil {
+		return nil, nil, err
+	}
+	op.setPlugin(md.ID)
+	if md.Security.Checksum != "" && f.src.Kind != SourceFile {
+		op.warn("security.checksum in plugin.yaml cannot cover the files that contain it; pass checksum with the request instead")
+	}
+	if f.src.Kind == SourceFolder && f.src.Version != "" && strings.TrimPrefix(f.src.Version, "v") != strings.TrimPrefix(md.Version, "v") {
+		return nil, nil, fmt.Errorf("%w: version: %s is version %s, not %s", ErrBadSource, f.src.Location, md.Version, f.src.Version)
+	}
+	if h.lookup(md.ID) != nil {
+		return nil, nil, fmt.Errorf("install %s: %w: unload it first, or update or reload it", md.ID, ErrExists)
+	}
+	return md, warnings2, nil
+}
+
+func (h *Host) checkArtifactSize(op *op, path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	ws, err := h.installPolicy().CheckSize("artifact", fi.Size())
+	op.warn(ws...)
+	return err
+}
+
+// localSource checks a local source and says what kind it is.
+func localSource(req LoadRequest) (Source, error) {
+	loc := strings.TrimSpace(req.Source)
+	if loc == "" {
+		return Source{}, fmt.Errorf("%w: source: is required (a plugin folder, a .so file, a repository URL, or upload_id)", ErrBadSource)
+	}
+	abs, err := filepath.Abs(loc)
+	if err != nil {
+		return Source{}, fmt.Errorf("%w: source: %v", ErrBadSource, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return Source{}, fmt.Errorf("%w: source: %v", ErrBadSource, err)
+	}
+	switch {
+	case fi.IsDir():
+		if _, err := os.Stat(filepath.Join(abs, "plugin.yaml")); err != nil {
+			return Source{}, fmt.Errorf("%w: source: folder %s has no plugin.yaml", ErrBadSource, loc)
+		}
+		return Source{Kind: SourceFolder, Location: abs, Version: req.Version}, nil
+	case strings.HasSuffix(abs, ".so") && fi.Mode().IsRegular():
+		return Source{Kind: SourceFile, Location: abs, Version: req.Version}, nil
+	}
+	return Source{}, fmt.Errorf("%w: source: %s is neither a plugin folder nor a .so file", ErrBadSource, loc)
+}
+
+// instantiate loads src's code again, for a reload: the same folder, file,
+// upload, or repository commit.
+func (h *Host) instantiate(ctx context.Context, src Source) (*instance, []manifest.Problem, error) {
+	var dir string
+	switch src.Kind {
+	case SourceFile:
+		digest, err := build.FileDigest(src.Location)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: source: %v", ErrBadSource, err)
+		}
+		in, err := h.open(ctx, src, Artifact{Path: src.Location, Digest: digest}, nil)
+		return in, nil, err
+	case SourceFolder:
+		dir = src.Location
+	case SourceUpload:
+		up, err := h.opts.Sources.Upload(src.Location)
+		if err != nil {
+			return nil, nil, err
+		}
+		dir = up.Dir
+	case SourceGit:
+		co, err := h.checkout(ctx, src, src.Pin)
+		if err != nil {
+			return nil, nil, err
+		}
+		dir = co.Dir
+	default:
+		return nil, nil, fmt.Errorf("%w: unknown source kind %q", ErrBadSource, src.Kind)
+	}
+	a, err := h.opts.Builder.Build(ctx, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := h.open(ctx, src, artifactOf(a), a.Manifest)
+	return in, a.Warnings, err
+}
+
+// checkout brings a repository source to disk at version.
+func (h *Host) checkout(ctx context.Context, src Source, version string) (source.Checkout, error) {
+	sys := h.system.Load()
+	return h.opts.Sources.Git(ctx, source.GitRequest{URL: src.Location, Version: version, Path: src.Path,
+		BaseURL: sys.RepositoryBaseURL, Token: sys.RepositoryToken, Policy: h.installPolicy()})
+}
+
+// Update installs another version of a repository plugin beside the
+// running one and switches to it only once it has started and passed a
+// health check; otherwise the running version keeps serving.
+func (h *Host) Update(ctx context.Context, id, version string) (Info, error) {
+	p, err := h.get(id)
+	if err != nil {
+		return Info{}, err
+	}
+	p.mu.RLock()
+	src := p.source
+	p.mu.RUnlock()
+	op := h.newOp(ctx, "update", src.Location+"@"+version, id)
+	info, err := h.update(ctx, op, p, src, version)
+	if err != nil {
+		h.publish(ctx, events.Event{Type: events.Error, PluginID: id, Message: "update failed; the running version keeps serving: " + err.Error(),
+			Details: map[string]any{"operation_id": op.o.ID, "version": version}})
+		op.finish(nil, err)
+		return info, err
+	}
+	op.finish(&info, nil)
+	return info, nil
+}
+
+func (h *Host) update(ctx context.Context, op *op, p *Plugin, src Source, version string) (Info, error) {
+	if src.Kind != SourceGit {
+		return Info{}, fmt.Errorf("%w: update %s: only repository plugins have versions to update to; reload a %s plugin instead", ErrBadSource, p.id, src.Kind)
+	}
+	if strings.TrimSpace(version) == "" {
+		return Info{}, fmt.Errorf("%w: version: is required", ErrBadSource)
+	}
+	p.op.Lock()
+	defer p.op.Unlock()
+
+	done := op.step(ctx, StepFetching, src.Location+"@"+version)
+	co, err := h.checkout(ctx, src, version)
+	done(err)
+	if err != nil {
+		return p.info(), err
+	}
+	next := src
+	next.Version, next.Pin = co.Version, co.Commit
+	done = op.step(ctx, StepBuilding, "")
+	a, err := h.opts.Builder.Build(ctx, co.Dir)
+	done(err)
+	if err != nil {
+		_ = h.opts.Sources.Forget(co)
+		return p.info(), err
+	}
+	done = op.step(ctx, StepLoading, "")
+	start := time.Now()
+	in, err := h.open(ctx, next, artifactOf(a), a.Manifest)
+	if err == nil && in.meta.ID != p.id {
+		err = fmt.Errorf("%w: version %s is plugin %s, not %s", ErrBadSource, version, in.meta.ID, p.id)
+	}
+	if err == nil {
+		err = h.start(ctx, p, in)
+		if err == nil {
+			if herr := probeWithin(in, h.healthPolicy().Timeout); herr != nil {
+				h.retire(ctx, p, in)
+				err = &PluginError{ID: p.id, Step: "Health", Err: herr}
+			}
+		}
+	}
+	if err == nil {
+		p.mu.Lock()
+		prev := p.source
+		p.source = next
+		p.mu.Unlock()
+		if err = h.save(ctx, p, in); err != nil {
+			p.mu.Lock()
+			p.source = prev
+			p.mu.Unlock()
+			h.retire(ctx, p, in)
+		}
+	}
+	done(err)
+	if err != nil {
+		return p.info(), err
+	}
+	old := p.inst.Load()
+	p.mu.Lock()
+	p.warnings = a.Warnings
+	p.mu.Unlock()
+	h.run(p, in)
+	if old != nil {
+		h.retire(ctx, p, old)
+	}
+	h.publish(ctx, events.Event{Type: events.Reloaded, PluginID: p.id, Message: fmt.Sprintf("plugin %s updated to %s", p.id, version),
+		Details: map[string]any{"version": version, "commit": co.Commit, "duration_ms": time.Since(start).Milliseconds(), "operation_id": op.o.ID}})
+	return p.info(), nil
+}
+
+// probeWithin runs one health probe with a time limit.
+func probeWithin(in *instance, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- probe(in) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return errors.New("no answer within " + timeout.String())
+	}
+}
