@@ -140,15 +140,7 @@ func Fetch(ctx context.Context, dest string, opts FetchOptions) (Result, error) 
 	if err := checkAbsent(dest); err != nil {
 		return Result{}, err
 	}
-	c, err := newClient(opts)
-	if err != nil {
-		return Result{}, err
-	}
-	refs, err := c.list(ctx)
-	if err != nil {
-		return Result{}, err
-	}
-	want, err := resolve(refs, opts.Ref)
+	c, want, err := lookup(ctx, opts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -194,15 +186,7 @@ func Fetch(ctx context.Context, dest string, opts FetchOptions) (Result, error) 
 // SHA is returned as given (in lower case), and an abbreviated one gives a
 // *NotFoundError. Other errors are as for Fetch.
 func Resolve(ctx context.Context, opts FetchOptions) (Result, error) {
-	c, err := newClient(opts)
-	if err != nil {
-		return Result{}, err
-	}
-	refs, err := c.list(ctx)
-	if err != nil {
-		return Result{}, err
-	}
-	want, err := resolve(refs, opts.Ref)
+	_, want, err := lookup(ctx, opts)
 	if err != nil {
 		return Result{}, err
 	}
@@ -213,6 +197,21 @@ func Resolve(ctx context.Context, opts FetchOptions) (Result, error) {
 }
 
 // client talks to one remote repository.
+// lookup connects to the repository and finds what opts.Ref names among
+// its advertised refs.
+func lookup(ctx context.Context, opts FetchOptions) (*client, target, error) {
+	c, err := newClient(opts)
+	if err != nil {
+		return nil, target{}, err
+	}
+	refs, err := c.list(ctx)
+	if err != nil {
+		return nil, target{}, err
+	}
+	want, err := resolve(refs, opts.Ref)
+	return c, want, err
+}
+
 type client struct {
 	url      string // as given
 	redacted string // for messages: without user name or password
