@@ -6,7 +6,7 @@ BIN     := bin/ksplugins
 BUILD_FLAGS := -trimpath
 TEST_FLAGS  := -race -trimpath -count=1 -timeout 45m
 
-.PHONY: all build run test test-deps vet fmt clean
+.PHONY: all build run test unit fuzz bench test-deps vet fmt clean
 
 all: build
 
@@ -28,9 +28,32 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-## test: install test dependencies, then run every test with the race detector
-test: test-deps vet
+## test: install test dependencies, then run every test with the race detector, then the fuzzers briefly
+test: test-deps vet unit fuzz
+
+unit:
 	$(GO) test $(TEST_FLAGS) ./...
+
+# Each fuzz target runs for FUZZ_TIME beyond its checked-in seed corpus.
+FUZZ_TIME ?= 8s
+FUZZ_TARGETS := \
+	internal/manifest:FuzzParse \
+	internal/source/archive:FuzzExtractZip \
+	internal/host:FuzzRouter \
+	internal/auth/jwt:FuzzVerify \
+	sdk/wasmguest/abi:FuzzDecodeRequest
+
+## fuzz: run every fuzz target for FUZZ_TIME
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZ_TIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZ_TIME) ./$$pkg; \
+	done
+
+## bench: the benchmarks whose figures docs/performance.md reports
+bench:
+	$(GO) test -trimpath -run='^$$' -bench=. -benchtime=2s ./internal/runtime/wasm ./test/bench
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -49,6 +49,8 @@ type PluginMetadata struct {
 	Configuration map[string]interface{} `json:"configuration,omitempty" yaml:"configuration,omitempty"`
 	Security      SecurityConfig         `json:"security" yaml:"security"`
 	Health        HealthConfig           `json:"health" yaml:"health"`
+	// Sandbox tunes the sandboxed tier; the host caps every value by policy.
+	Sandbox *SandboxConfig `json:"sandbox,omitempty" yaml:"sandbox,omitempty"`
 
 	// Filled in by the host, never read from plugin.yaml.
 	LoadedAt   string `json:"loaded_at,omitempty" yaml:"-"`
@@ -90,6 +92,30 @@ type SecurityConfig struct {
 	Sandboxed        bool     `json:"sandboxed" yaml:"sandboxed"`
 	NetworkAccess    bool     `json:"network_access" yaml:"network_access"`
 	FileSystemAccess bool     `json:"filesystem_access" yaml:"filesystem_access"`
+}
+
+// SandboxConfig sets a sandboxed plugin's limits and grants. Zero values
+// take the host's defaults.
+type SandboxConfig struct {
+	// PoolSize is how many instances serve requests at once (default 1).
+	// Each instance has its own memory, so more than one is allowed only
+	// for a plugin that declares itself Stateless.
+	PoolSize  int  `json:"pool_size,omitempty" yaml:"pool_size,omitempty"`
+	Stateless bool `json:"stateless,omitempty" yaml:"stateless,omitempty"`
+	// QueueSize is how many requests may wait for a free instance before
+	// the host answers 503 (default 64).
+	QueueSize int `json:"queue_size,omitempty" yaml:"queue_size,omitempty"`
+	// MemoryMB caps one instance's memory (default 128).
+	MemoryMB int `json:"memory_mb,omitempty" yaml:"memory_mb,omitempty"`
+	// TimeoutMs caps one request (default 5000); past it the instance is
+	// replaced and the client gets 504.
+	TimeoutMs int `json:"timeout_ms,omitempty" yaml:"timeout_ms,omitempty"`
+	// MaxRequestBytes and MaxResponseBytes cap bodies (defaults 1 MiB, 4 MiB).
+	MaxRequestBytes  int `json:"max_request_bytes,omitempty" yaml:"max_request_bytes,omitempty"`
+	MaxResponseBytes int `json:"max_response_bytes,omitempty" yaml:"max_response_bytes,omitempty"`
+	// AllowedHosts are the host[:port] names the plugin may call over HTTP,
+	// when security.network_access is granted.
+	AllowedHosts []string `json:"allowed_hosts,omitempty" yaml:"allowed_hosts,omitempty"`
 }
 
 // HealthConfig sets how the host checks a plugin's health.

@@ -8,18 +8,23 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
 )
 
 func buildCommand() *cobra.Command {
 	s := config.FromEnv()
-	var out string
+	var (
+		out       string
+		sandboxed bool
+	)
 	cmd := &cobra.Command{
 		Use:   "build <plugin-folder>",
 		Short: "Build a plugin folder into a native plugin this host can load",
 		Long: `Build a plugin folder into a .so built exactly as this host requires
 (same toolchain, flags and module versions), and copy it to --output
-(default: <plugin-dir>/<plugin-id>.so).`,
+(default: <plugin-dir>/<plugin-id>.so); with --sandboxed, into a .wasm for
+the sandboxed tier.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, _, err := newLogger(s.LogFormat, s.System.Debug)
@@ -30,12 +35,16 @@ func buildCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			art, err := b.Build(cmd.Context(), args[0])
+			tier := build.Native
+			if sandboxed {
+				tier = build.Sandboxed
+			}
+			art, err := b.Build(cmd.Context(), args[0], tier)
 			if err != nil {
 				return err
 			}
 			if out == "" {
-				out = filepath.Join(s.PluginDir, art.Manifest.ID+".so")
+				out = filepath.Join(s.PluginDir, art.Manifest.ID+filepath.Ext(art.Path))
 			}
 			if err := copyFile(art.Path, out); err != nil {
 				return err
@@ -45,7 +54,8 @@ func buildCommand() *cobra.Command {
 		},
 	}
 	addDirFlags(cmd, &s)
-	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write the .so")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write the .so or .wasm")
+	cmd.Flags().BoolVar(&sandboxed, "sandboxed", false, "build for the sandboxed (WebAssembly) tier")
 	return cmd
 }
 
@@ -58,7 +68,7 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*.so")
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*")
 	if err != nil {
 		return err
 	}

@@ -102,6 +102,8 @@ func clientCommands() []*cobra.Command {
 		configCommand(f),
 		cacheCommand(f),
 		eventsCommand(f),
+		tokenCommand(f),
+		auditCommand(f),
 	}
 	for _, c := range cmds {
 		f.bind(c)
@@ -588,6 +590,71 @@ func cacheCommand(f *clientFlags) *cobra.Command {
 			return nil
 		}),
 	})
+	return cmd
+}
+
+func tokenCommand(f *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Create, list and revoke a running server's named tokens (admin)",
+		Args:  cobra.NoArgs,
+	}
+	var ttl string
+	create := &cobra.Command{
+		Use:   "create <name> <viewer|operator|admin>",
+		Short: "Create a token; its secret is printed once",
+		Args:  cobra.ExactArgs(2),
+		RunE: run(f, func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
+			res, err := c.CreateToken(ctx, args[0], args[1], ttl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "token %s (%s): %s\n(shown once: store it now)\n", args[0], args[1], text(res["secret"]))
+			return nil
+		}),
+	}
+	create.Flags().StringVar(&ttl, "ttl", "", "lifetime, such as 720h (default: no expiry)")
+	cmd.AddCommand(create, &cobra.Command{
+		Use:   "list",
+		Short: "List tokens as JSON (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: run(f, func(ctx context.Context, c *client.Client, cmd *cobra.Command, _ []string) error {
+			res, err := c.Tokens(ctx)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), res)
+		}),
+	}, &cobra.Command{
+		Use:   "revoke <name>",
+		Short: "Revoke a token",
+		Args:  cobra.ExactArgs(1),
+		RunE: run(f, func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
+			if _, err := c.RevokeToken(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s\n", args[0])
+			return nil
+		}),
+	})
+	return cmd
+}
+
+func auditCommand(f *clientFlags) *cobra.Command {
+	var after int64
+	cmd := &cobra.Command{
+		Use:   "audit [--after ID]",
+		Short: "Print a running server's audit log as JSON (admin)",
+		Args:  cobra.NoArgs,
+		RunE: run(f, func(ctx context.Context, c *client.Client, cmd *cobra.Command, _ []string) error {
+			res, err := c.Audit(ctx, after)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), res)
+		}),
+	}
+	cmd.Flags().Int64Var(&after, "after", 0, "only entries after this id")
 	return cmd
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/host"
 	"github.com/kubestellar/ksplugins/internal/metrics"
 	"github.com/kubestellar/ksplugins/internal/runtime/native"
+	"github.com/kubestellar/ksplugins/internal/runtime/wasm"
 	"github.com/kubestellar/ksplugins/internal/source"
 	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/internal/store/sqlite"
@@ -55,6 +56,7 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&s.Addr, "addr", s.Addr, "listen address (KSPLUGINS_ADDR)")
 	f.StringVar(&s.DataDir, "data-dir", s.DataDir, "directory for the store and tokens (KSPLUGINS_DATA_DIR)")
 	f.StringVar(&s.System.SecurityMode, "security-mode", s.System.SecurityMode, "strict, normal or permissive (PLUGIN_SECURITY_MODE)")
+	f.BoolVar(&s.InsecureLocal, "insecure-listen-local", false, "development only: serve every request as admin without credentials; requires a loopback --addr")
 	return cmd
 }
 
@@ -100,6 +102,12 @@ func serve(ctx context.Context, s config.Settings) error {
 			return fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
+	if s.InsecureLocal {
+		if err := loopbackOnly(s.Addr); err != nil {
+			return err
+		}
+		log.Warn("--insecure-listen-local: every request is served as admin without credentials; for development only")
+	}
 	token, created, err := auth.AdminToken(s.DataDir, s.Token)
 	if err != nil {
 		return err
@@ -120,19 +128,29 @@ func serve(ctx context.Context, s config.Settings) error {
 	if err != nil {
 		return err
 	}
+	sandbox, err := wasm.NewRuntime(ctx, filepath.Join(s.CacheDir, "wasm"))
+	if err != nil {
+		return err
+	}
+	defer sandbox.Close(context.WithoutCancel(ctx))
 	bus := events.NewBus(events.Options{Logger: log})
+	authn := auth.NewAuthenticator(token, db)
 	h := host.New(host.Options{
 		Store:   db,
 		Events:  bus,
 		Builder: b,
 		Loader:  native.NewLoader(filepath.Join(s.CacheDir, "loaded"), target),
 		Sources: sources,
+		Wasm:    sandbox,
+		DataDir: s.DataDir,
 		Logger:  log,
+
+		Authenticate: authn.Authenticate,
 	})
 	gin.SetMode(gin.ReleaseMode)
 	srv, err := api.New(api.Options{
 		Host: h, Store: db, Events: bus, Builder: b, Metrics: metrics.NewRegistry(h, b),
-		Token: token, System: s.System, LogLevel: level, Logger: log,
+		Auth: authn, InsecureLocal: s.InsecureLocal, System: s.System, LogLevel: level, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -152,8 +170,13 @@ func serve(ctx context.Context, s config.Settings) error {
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Uploads and synchronous installs (a cold build) take minutes; the
+		// event stream sets its own write deadlines.
+		ReadTimeout:    5 * time.Minute,
+		WriteTimeout:   10 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("ksplugins listening", "addr", ln.Addr().String(), "data_dir", s.DataDir, "cache_dir", s.CacheDir, "security_mode", s.System.SecurityMode)
 	if created {
@@ -199,6 +222,18 @@ func storedSystem(ctx context.Context, db store.Store, sys *config.System, log *
 	}
 	log.Info("using the configuration saved through the API", "security_mode", stored.SecurityMode)
 	*sys = stored
+	return nil
+}
+
+// loopbackOnly refuses a listen address that is not on loopback.
+func loopbackOnly(addr string) error {
+	hostPart, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr: %w", err)
+	}
+	if ip := net.ParseIP(hostPart); hostPart != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--insecure-listen-local needs a loopback --addr such as 127.0.0.1:4000; got %q", addr)
+	}
 	return nil
 }
 

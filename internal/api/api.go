@@ -10,8 +10,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kubestellar/ksplugins/internal/apierr"
+	"github.com/kubestellar/ksplugins/internal/auth"
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
@@ -60,8 +59,11 @@ type Options struct {
 	Builder *build.Builder
 	// Metrics is served at /metrics in the Prometheus text format.
 	Metrics prometheus.Gatherer
-	// Token is the admin bearer token; required.
-	Token string
+	// Auth checks credentials; required unless InsecureLocal.
+	Auth *auth.Authenticator
+	// InsecureLocal serves every request as admin, without credentials:
+	// for development on a loopback address only.
+	InsecureLocal bool
 	// System is the initial live configuration.
 	System config.System
 	// LogLevel is switched to debug when the configuration says so.
@@ -77,10 +79,12 @@ type Server struct {
 	events  *events.Bus
 	builder *build.Builder
 	metrics prometheus.Gatherer
-	token   [32]byte
-	level   *slog.LevelVar
-	log     *slog.Logger
-	started time.Time
+	auth    *auth.Authenticator
+	// insecureLocal: see Options.InsecureLocal.
+	insecureLocal bool
+	level         *slog.LevelVar
+	log           *slog.Logger
+	started       time.Time
 
 	mu  sync.RWMutex
 	sys config.System
@@ -88,8 +92,8 @@ type Server struct {
 
 // New returns a Server.
 func New(opts Options) (*Server, error) {
-	if opts.Token == "" {
-		return nil, errors.New("api: a token is required")
+	if opts.Auth == nil && !opts.InsecureLocal {
+		return nil, errors.New("api: an authenticator is required")
 	}
 	if opts.LogLevel == nil {
 		opts.LogLevel = new(slog.LevelVar)
@@ -109,10 +113,12 @@ func New(opts Options) (*Server, error) {
 		events:  opts.Events,
 		builder: opts.Builder,
 		metrics: opts.Metrics,
-		token:   sha256.Sum256([]byte(opts.Token)),
-		level:   opts.LogLevel,
-		log:     opts.Logger,
-		started: time.Now(),
+		auth:    opts.Auth,
+
+		insecureLocal: opts.InsecureLocal,
+		level:         opts.LogLevel,
+		log:           opts.Logger,
+		started:       time.Now(),
 	}
 	s.applySystem(opts.System)
 	return s, nil
@@ -137,54 +143,15 @@ func (s *Server) Handler() http.Handler {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)})))
 
-	m := r.Group("/api/plugins", s.authenticate)
-	m.GET("", s.list)
-	m.POST("/load", s.load)
-	m.GET("/manifest-schema", func(c *gin.Context) { c.Data(http.StatusOK, "application/schema+json", manifest.Schema()) })
-	m.GET("/events", s.streamEvents)
-	m.POST("/upload", s.upload)
-	m.GET("/operations/:op", s.operation)
-	m.GET("/cache/info", s.cacheInfo)
-	m.DELETE("/cache", s.purgeCache)
-	m.GET("/health/summary", func(c *gin.Context) { c.JSON(http.StatusOK, s.host.HealthSummary()) })
-	m.GET("/system/metrics", s.systemMetrics)
-	m.GET("/system/configuration", s.getConfiguration)
-	m.PUT("/system/configuration", s.putConfiguration)
-	m.GET("/:id", s.get)
-	m.DELETE("/:id", s.unload)
-	m.POST("/:id/reload", s.reload)
-	m.POST("/:id/update", s.update)
-	m.POST("/:id/enable", s.enable)
-	m.POST("/:id/disable", s.disable)
-	m.GET("/:id/status", s.status)
-	m.GET("/:id/configuration", s.pluginConfiguration)
-	m.PUT("/:id/configuration", s.putPluginConfiguration)
+	m := r.Group("/api/plugins", s.audit, s.authenticate)
+	for _, rt := range s.routes() {
+		m.Handle(rt.method, rt.path, s.require(rt), rt.handler)
+	}
 
 	r.Any(strings.TrimSuffix(host.EndpointPrefix, "/")+"/:id/*path", func(c *gin.Context) {
 		s.host.ServeEndpoint(c.Writer, c.Request, c.Param("id"), c.Param("path"))
 	})
 	return r
-}
-
-// authenticate requires the admin bearer token.
-func (s *Server) authenticate(c *gin.Context) {
-	const prefix = "Bearer "
-	h := c.GetHeader("Authorization")
-	if !strings.HasPrefix(h, prefix) {
-		c.Header("WWW-Authenticate", `Bearer realm="ksplugins"`)
-		apierr.Write(c.Writer, http.StatusUnauthorized, "unauthorized", "missing bearer token: send Authorization: Bearer <token>", nil)
-		c.Abort()
-		return
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(h[len(prefix):])))
-	if subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
-		c.Header("WWW-Authenticate", `Bearer realm="ksplugins", error="invalid_token"`)
-		apierr.Write(c.Writer, http.StatusUnauthorized, "unauthorized", "invalid token", nil)
-		c.Abort()
-		return
-	}
-	c.Request = c.Request.WithContext(host.WithActor(c.Request.Context(), "admin"))
-	c.Next()
 }
 
 // decode reads a JSON body into v, naming the field that is wrong.
@@ -443,6 +410,13 @@ func (s *Server) applySystem(sys config.System) {
 	s.mu.Lock()
 	s.sys = sys
 	s.mu.Unlock()
+	if s.auth != nil {
+		cfg, err := auth.LoadJWT(sys.JWT)
+		if err != nil {
+			s.log.Error("JWT validation stays off", "err", err)
+		}
+		s.auth.SetJWT(cfg)
+	}
 	s.host.SetSystem(sys)
 	if sys.Debug {
 		s.level.Set(slog.LevelDebug)
@@ -468,6 +442,11 @@ func (s *Server) putConfiguration(c *gin.Context) {
 	}
 	if problems := next.Validate(); len(problems) > 0 {
 		apierr.Write(c.Writer, http.StatusBadRequest, "invalid_configuration", (&manifest.Error{File: "configuration", Problems: problems}).Error(), problems)
+		return
+	}
+	if _, err := auth.LoadJWT(next.JWT); err != nil {
+		problems := []manifest.Problem{{Field: "jwt", Message: err.Error()}}
+		apierr.Write(c.Writer, http.StatusBadRequest, "invalid_configuration", err.Error(), problems)
 		return
 	}
 	data, err := json.Marshal(next)

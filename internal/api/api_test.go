@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,10 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/kubestellar/ksplugins"
+	"github.com/kubestellar/ksplugins/internal/auth"
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
@@ -24,6 +27,19 @@ import (
 )
 
 const token = "test-token"
+
+// roleToken makes a token with role on s and returns its secret.
+func roleToken(t *testing.T, s *Server, role string) string {
+	t.Helper()
+	secret, tok, err := auth.NewToken(role+"-token", role, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.PutToken(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
 
 func newServer(t *testing.T) (*Server, http.Handler) {
 	t.Helper()
@@ -51,7 +67,8 @@ func newServer(t *testing.T) (*Server, http.Handler) {
 		h.Close(context.Background())
 		db.Close()
 	})
-	s, err := New(Options{Host: h, Store: db, Events: bus, Token: token, System: config.DefaultSystem(), Logger: log})
+	authn := auth.NewAuthenticator(token, db)
+	s, err := New(Options{Host: h, Store: db, Events: bus, Auth: authn, System: config.DefaultSystem(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +102,8 @@ func do(h http.Handler, method, path, body, auth string) result {
 // TestEveryManagementRouteNeedsToken walks the registered routes, so a route
 // added without authentication fails here.
 func TestEveryManagementRouteNeedsToken(t *testing.T) {
-	_, h := newServer(t)
+	s, h := newServer(t)
+	roleTokens := map[string]string{auth.Viewer: roleToken(t, s, auth.Viewer), auth.Operator: roleToken(t, s, auth.Operator)}
 	routes := h.(*gin.Engine).Routes()
 	var checked int
 	for _, rt := range routes {
@@ -102,6 +120,38 @@ func TestEveryManagementRouteNeedsToken(t *testing.T) {
 	}
 	if checked < 12 {
 		t.Fatalf("checked %d management routes; the seed's API has at least 12", checked)
+	}
+	// Every route refuses a role below the one it needs, naming it.
+	roles := map[string]string{}
+	for _, rt := range (&Server{}).routes() {
+		roles[rt.method+" /api/plugins"+rt.path] = rt.role
+	}
+	var forbidden int
+	for _, rt := range routes {
+		need, ok := roles[rt.Method+" "+rt.Path]
+		if !ok {
+			continue
+		}
+		path := strings.NewReplacer(":id", "some-plugin", ":op", "op-1", ":name", "someone").Replace(rt.Path)
+		if strings.HasSuffix(path, "/events") {
+			path += "?since=0" // the list, not the endless stream
+		}
+		for _, role := range []string{auth.Viewer, auth.Operator} {
+			r := do(h, rt.Method, path, "{}", "Bearer "+roleTokens[role])
+			if auth.Allows(role, need) {
+				if r.status == 401 || r.status == 403 {
+					t.Errorf("%s %s as %s: got %d; the role suffices", rt.Method, rt.Path, role, r.status)
+				}
+				continue
+			}
+			forbidden++
+			if r.status != 403 || r.code() != "forbidden" || !strings.Contains(r.raw, "needs the "+need+" role") {
+				t.Errorf("%s %s as %s: got %d %s; want 403 naming %s", rt.Method, rt.Path, role, r.status, r.raw, need)
+			}
+		}
+	}
+	if forbidden < 20 {
+		t.Fatalf("only %d role refusals checked", forbidden)
 	}
 	// Plugin endpoints are the plugins' own business.
 	if r := do(h, "GET", "/api/plugin-endpoints/ghost/x", "", ""); r.status != 404 || r.code() != "plugin_not_found" {
@@ -198,5 +248,50 @@ func TestConfiguration(t *testing.T) {
 	r = do(h, "GET", "/api/plugins/system/configuration", "", bearer)
 	if r.body["security_mode"] != "strict" {
 		t.Fatalf("GET after PUT: %s", r.raw)
+	}
+}
+
+func TestTokensAndAudit(t *testing.T) {
+	s, h := newServer(t)
+	admin := "Bearer " + token
+	r := do(h, "POST", "/api/plugins/tokens", `{"name": "ci", "role": "operator", "ttl": "1h"}`, admin)
+	secret, _ := r.body["secret"].(string)
+	if r.status != 201 || !strings.HasPrefix(secret, "ksp_") {
+		t.Fatalf("create token: %d %s", r.status, r.raw)
+	}
+	if r := do(h, "POST", "/api/plugins/tokens", `{"name": "ci", "role": "operator"}`, admin); r.status != 409 {
+		t.Fatalf("duplicate name: %d %s", r.status, r.raw)
+	}
+	if r := do(h, "POST", "/api/plugins/tokens", `{"name": "x", "role": "root"}`, admin); r.status != 400 || !strings.Contains(r.raw, "role") {
+		t.Fatalf("bad role: %d %s", r.status, r.raw)
+	}
+	if r := do(h, "GET", "/api/plugins/whoami", "", "Bearer "+secret); r.body["name"] != "ci" || r.body["role"] != "operator" {
+		t.Fatalf("whoami: %s", r.raw)
+	}
+	if r := do(h, "GET", "/api/plugins/tokens", "", admin); strings.Contains(r.raw, secret) || !strings.Contains(r.raw, `"ci"`) {
+		t.Fatalf("token list must not show secrets: %s", r.raw)
+	}
+	if r := do(h, "DELETE", "/api/plugins/tokens/ci", "", admin); r.status != 200 {
+		t.Fatalf("revoke: %d %s", r.status, r.raw)
+	}
+	if r := do(h, "GET", "/api/plugins/whoami", "", "Bearer "+secret); r.status != 401 || !strings.Contains(r.raw, "revoked") {
+		t.Fatalf("revoked token: %d %s", r.status, r.raw)
+	}
+	// An operator tries an admin action: denied, and audited.
+	operator := roleToken(t, s, auth.Operator)
+	do(h, "DELETE", "/api/plugins/some-plugin", "", "Bearer "+operator)
+	r = do(h, "GET", "/api/plugins/audit", "", admin)
+	entries, _ := r.body["entries"].([]any)
+	var seen []string
+	for _, e := range entries {
+		m := e.(map[string]any)
+		seen = append(seen, fmt.Sprintf("%s %s %s", m["actor"], m["action"], m["result"]))
+	}
+	want := "admin token-create ok,admin token-create error,admin token-create error,admin token-revoke ok,operator-token unload denied"
+	if strings.Join(seen, ",") != want {
+		t.Fatalf("audit:\n got %s\nwant %s", strings.Join(seen, ","), want)
+	}
+	if r := do(h, "GET", "/api/plugins/audit", "", "Bearer "+operator); r.status != 403 {
+		t.Fatalf("the audit log is for admins: %d", r.status)
 	}
 }

@@ -1,4 +1,6 @@
-// Package auth manages the credentials that guard the management API.
+// Package auth decides who is calling and what they may do: the admin
+// token, named tokens with roles (stored hashed, revocable, expiring), JSON
+// Web Tokens from an identity provider, and the three roles.
 package auth
 
 import (

@@ -109,20 +109,24 @@ func TestKeyIgnoresNoise(t *testing.T) {
 	write("plugin.yaml", "id: x\n")
 	b := &Builder{}
 	tree := &sdkTree{Digest: "d"}
-	k1, err := b.key(tree, dir)
+	k1, err := b.key(tree, dir, Native)
 	if err != nil {
 		t.Fatal(err)
 	}
 	write(".git/HEAD", "ref")
 	write("old.so", "binary")
-	if k2, _ := b.key(tree, dir); k2 != k1 {
+	if k2, _ := b.key(tree, dir, Native); k2 != k1 {
 		t.Fatal("hidden files or built plugins changed the key")
 	}
 	write("main.go", "package main // edited\n")
-	if k3, _ := b.key(tree, dir); k3 == k1 {
+	if k3, _ := b.key(tree, dir, Native); k3 == k1 {
 		t.Fatal("a source edit kept the key")
 	}
-	if k4, _ := b.key(&sdkTree{Digest: "other"}, dir); k4 == k1 {
+	if k4, _ := b.key(&sdkTree{Digest: "other"}, dir, Native); k4 == k1 {
 		t.Fatal("another SDK kept the key")
+	}
+	k3, _ := b.key(tree, dir, Native)
+	if k5, _ := b.key(tree, dir, Sandboxed); k5 == k3 {
+		t.Fatal("another tier kept the key")
 	}
 }

@@ -29,7 +29,7 @@ type entry struct {
 // entries lists the cache's artifacts.
 func (b *Builder) entries() ([]entry, error) {
 	var out []entry
-	root := filepath.Join(b.opts.CacheDir, "native")
+	root := filepath.Join(b.opts.CacheDir, "artifacts")
 	shards, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -49,8 +49,10 @@ func (b *Builder) entries() ([]entry, error) {
 				continue
 			}
 			e := entry{key: k.Name(), dir: dir, used: meta.ModTime()}
-			if so, err := os.Stat(filepath.Join(dir, "plugin.so")); err == nil {
-				e.bytes = so.Size() + meta.Size()
+			for _, t := range []Tier{Native, Sandboxed} {
+				if fi, err := os.Stat(filepath.Join(dir, t.file())); err == nil {
+					e.bytes = fi.Size() + meta.Size()
+				}
 			}
 			out = append(out, e)
 		}

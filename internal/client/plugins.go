@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 )
 
 // LoadRequest is the body of POST /api/plugins/load: what to install.
@@ -148,4 +149,26 @@ func (c *Client) object(ctx context.Context, method, path string, query url.Valu
 		return nil, err
 	}
 	return out, nil
+}
+
+// CreateToken makes a named token with a role and an optional lifetime
+// (a Go duration, "" for none): {"token": {...}, "secret": "..."}; the
+// secret is shown by this answer only.
+func (c *Client) CreateToken(ctx context.Context, name, role, ttl string) (map[string]any, error) {
+	return c.object(ctx, http.MethodPost, "/api/plugins/tokens", nil, map[string]string{"name": name, "role": role, "ttl": ttl})
+}
+
+// Tokens lists the named tokens, without their secrets.
+func (c *Client) Tokens(ctx context.Context) (map[string]any, error) {
+	return c.object(ctx, http.MethodGet, "/api/plugins/tokens", nil, nil)
+}
+
+// RevokeToken revokes a named token.
+func (c *Client) RevokeToken(ctx context.Context, name string) (map[string]any, error) {
+	return c.object(ctx, http.MethodDelete, "/api/plugins/tokens/"+url.PathEscape(name), nil, nil)
+}
+
+// Audit returns audit entries after an id (0: from the start).
+func (c *Client) Audit(ctx context.Context, after int64) (map[string]any, error) {
+	return c.object(ctx, http.MethodGet, "/api/plugins/audit", url.Values{"after": {strconv.FormatInt(after, 10)}}, nil)
 }

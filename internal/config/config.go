@@ -41,6 +41,9 @@ type Settings struct {
 	GoCmd string
 	// LogFormat is "text" or "json" (KSPLUGINS_LOG_FORMAT).
 	LogFormat string
+	// InsecureLocal serves every request as admin without credentials, on
+	// a loopback address only (--insecure-listen-local).
+	InsecureLocal bool
 	// System is the initial live configuration.
 	System System
 }
@@ -78,8 +81,21 @@ type System struct {
 	AllowedRepos []string `json:"allowed_repos"`
 	// MaxPluginSize bounds a plugin's archive, repository or artifact, in bytes.
 	MaxPluginSize int64 `json:"max_plugin_size"`
-	// EnableSandboxing runs plugins in the sandboxed tier.
+	// EnableSandboxing runs every plugin in the sandboxed tier, whatever
+	// its manifest says.
 	EnableSandboxing bool `json:"enable_sandboxing"`
+	// Sandbox caps what sandboxed plugins may ask for.
+	Sandbox SandboxPolicy `json:"sandbox"`
+	// GrantedPermissions are the permissions strict mode grants, to
+	// plugins that ask for them; normal mode grants what is asked.
+	GrantedPermissions []string `json:"granted_permissions"`
+	// EndpointAuth is the default for plugin endpoints whose manifest does
+	// not say: "none" (public) or "required" (a valid token).
+	EndpointAuth string `json:"endpoint_auth"`
+	// MaxRequestBytes bounds a plugin endpoint's request body.
+	MaxRequestBytes int64 `json:"max_request_bytes"`
+	// JWT, when set, accepts JSON Web Tokens from an identity provider.
+	JWT *JWTConfig `json:"jwt,omitempty"`
 	// ValidateChecksums verifies checksums given with a plugin.
 	ValidateChecksums bool `json:"validate_checksums"`
 	// Health holds the defaults for plugins whose manifest sets none.
@@ -113,6 +129,32 @@ func (s System) Redact() System {
 	return s
 }
 
+// JWTConfig configures JWT validation: one of the key sources, and what
+// the token must say.
+type JWTConfig struct {
+	// HS256SecretFile, RS256PublicKeyFile (PEM) and JWKSFile name files
+	// holding the verification keys.
+	HS256SecretFile    string `json:"hs256_secret_file,omitempty"`
+	RS256PublicKeyFile string `json:"rs256_public_key_file,omitempty"`
+	JWKSFile           string `json:"jwks_file,omitempty"`
+	Issuer             string `json:"issuer,omitempty"`
+	Audience           string `json:"audience,omitempty"`
+	// RoleClaim is the claim naming the role (default "role").
+	RoleClaim string `json:"role_claim,omitempty"`
+}
+
+// SandboxPolicy caps the limits and grants of sandboxed plugins: a
+// manifest may ask for less, never more.
+type SandboxPolicy struct {
+	MaxMemoryMB  int `json:"max_memory_mb"`
+	MaxTimeoutMs int `json:"max_timeout_ms"`
+	MaxPoolSize  int `json:"max_pool_size"`
+	// AllowNetwork and AllowFilesystem let plugins that ask for
+	// security.network_access or filesystem_access have it.
+	AllowNetwork    bool `json:"allow_network"`
+	AllowFilesystem bool `json:"allow_filesystem"`
+}
+
 // HealthDefaults are the health-check settings a manifest may override.
 type HealthDefaults struct {
 	IntervalSeconds   int `json:"interval_seconds"`
@@ -127,15 +169,19 @@ type HealthDefaults struct {
 // DefaultSystem is the seed's default security configuration.
 func DefaultSystem() System {
 	return System{
-		SecurityMode:      ModeNormal,
-		AllowedRepos:      []string{"github.com/kubestellar/*"},
-		MaxPluginSize:     100 << 20,
-		EnableSandboxing:  true,
-		ValidateChecksums: true,
-		Health:            HealthDefaults{IntervalSeconds: 30, TimeoutSeconds: 5, FailureThreshold: 3, RecoveryThreshold: 1, OnUnhealthy: "flag"},
-		RepositoryBaseURL: "https://github.com",
-		TrustedKeys:       []string{},
-		MaxCacheBytes:     2 << 30,
+		SecurityMode:       ModeNormal,
+		AllowedRepos:       []string{"github.com/kubestellar/*"},
+		MaxPluginSize:      100 << 20,
+		EnableSandboxing:   false,
+		Sandbox:            SandboxPolicy{MaxMemoryMB: 512, MaxTimeoutMs: 60000, MaxPoolSize: 16, AllowNetwork: true, AllowFilesystem: true},
+		ValidateChecksums:  true,
+		Health:             HealthDefaults{IntervalSeconds: 30, TimeoutSeconds: 5, FailureThreshold: 3, RecoveryThreshold: 1, OnUnhealthy: "flag"},
+		RepositoryBaseURL:  "https://github.com",
+		TrustedKeys:        []string{},
+		MaxCacheBytes:      2 << 30,
+		GrantedPermissions: []string{},
+		EndpointAuth:       "none",
+		MaxRequestBytes:    10 << 20,
 	}
 }
 
@@ -162,6 +208,32 @@ func (s System) Validate() []manifest.Problem {
 	for i, k := range s.TrustedKeys {
 		if _, err := policy.ParsePublicKey(k); err != nil {
 			bad(fmt.Sprintf("trusted_keys[%d]", i), "must be an ed25519 public key as ed25519:<base64 of 32 bytes>: %v", err)
+		}
+	}
+	if sb := s.Sandbox; sb.MaxMemoryMB < 16 || sb.MaxMemoryMB > 4096 {
+		bad("sandbox.max_memory_mb", "must be between 16 and 4096; got %d", sb.MaxMemoryMB)
+	}
+	if sb := s.Sandbox; sb.MaxTimeoutMs < 10 || sb.MaxTimeoutMs > 600000 {
+		bad("sandbox.max_timeout_ms", "must be between 10 and 600000; got %d", sb.MaxTimeoutMs)
+	}
+	if sb := s.Sandbox; sb.MaxPoolSize < 1 || sb.MaxPoolSize > 256 {
+		bad("sandbox.max_pool_size", "must be between 1 and 256; got %d", sb.MaxPoolSize)
+	}
+	if s.EndpointAuth != "none" && s.EndpointAuth != "required" {
+		bad("endpoint_auth", "must be none or required; got %q", s.EndpointAuth)
+	}
+	if s.MaxRequestBytes < 1<<10 || s.MaxRequestBytes > 1<<30 {
+		bad("max_request_bytes", "must be between 1024 and %d; got %d", int64(1<<30), s.MaxRequestBytes)
+	}
+	if j := s.JWT; j != nil {
+		n := 0
+		for _, f := range []string{j.HS256SecretFile, j.RS256PublicKeyFile, j.JWKSFile} {
+			if f != "" {
+				n++
+			}
+		}
+		if n != 1 {
+			bad("jwt", "must name exactly one of hs256_secret_file, rs256_public_key_file, jwks_file")
 		}
 	}
 	if s.MaxCacheBytes < 16<<20 {

@@ -49,11 +49,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kubestellar/ksplugins/internal/auth"
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/policy"
+	"github.com/kubestellar/ksplugins/internal/ratelimit"
 	"github.com/kubestellar/ksplugins/internal/runtime/native"
+	"github.com/kubestellar/ksplugins/internal/runtime/wasm"
 	"github.com/kubestellar/ksplugins/internal/source"
 	"github.com/kubestellar/ksplugins/internal/store"
 )
@@ -95,6 +98,16 @@ type Options struct {
 	Loader *native.Loader
 	// Sources fetches repositories and keeps uploads.
 	Sources *source.Fetcher
+	// Wasm runs sandboxed plugins; nil leaves the tier unavailable.
+	Wasm *wasm.Runtime
+	// DataDir holds the private folders of sandboxed plugins granted
+	// filesystem access.
+	DataDir string
+	// Authenticate checks the credentials of calls to plugin endpoints that
+	// require them; nil refuses every such call.
+	Authenticate func(ctx context.Context, bearer string) (auth.Identity, error)
+	// Limiter enforces endpoints' rate limits; nil makes one.
+	Limiter *ratelimit.Limiter
 	// CallTimeout bounds each call into plugin code; default 30s.
 	CallTimeout time.Duration
 	// DrainTimeout bounds how long an old instance's requests may run after
@@ -147,6 +160,9 @@ func New(opts Options) *Host {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Limiter == nil {
+		opts.Limiter = ratelimit.New(nil)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Host{opts: opts, log: opts.Logger, store: opts.Store, events: opts.Events, ctx: ctx, cancel: cancel, plugins: map[string]*Plugin{}}

@@ -90,7 +90,7 @@ func (p *testPlugin) GetHandlers() map[string]gin.HandlerFunc {
 }
 
 // newTestHost returns a host on a real store in a temporary folder.
-func newTestHost(t *testing.T) *Host {
+func newTestHost(t testing.TB) *Host {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
 	if err != nil {
@@ -114,7 +114,7 @@ func newTestHost(t *testing.T) *Host {
 }
 
 // add loads an in-process plugin as Load would a built one.
-func add(t *testing.T, h *Host, tp plugin) *Plugin {
+func add(t testing.TB, h *Host, tp plugin) *Plugin {
 	t.Helper()
 	p, err := addErr(h, tp)
 	if err != nil {

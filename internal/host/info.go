@@ -23,7 +23,9 @@ type Info struct {
 	BasePath    string               `json:"base_path"`
 	Endpoints   []sdk.EndpointConfig `json:"endpoints"`
 	Permissions []string             `json:"permissions"`
+	Granted     []string             `json:"granted_permissions"`
 	Metadata    sdk.PluginMetadata   `json:"metadata"`
+	Sandbox     *SandboxInfo         `json:"sandbox,omitempty"`
 	Stats       Stats                `json:"stats"`
 	Health      Health               `json:"health"`
 	Config      map[string]any       `json:"configuration"`
@@ -40,10 +42,11 @@ func (p *Plugin) info() Info {
 		ID:        p.id,
 		State:     p.state,
 		Enabled:   p.enabled,
-		Tier:      "native",
+		Tier:      string(p.tier),
 		Source:    p.source,
 		BasePath:  EndpointPrefix + p.id,
 		LastError: p.lastErr,
+		Granted:   append([]string{}, p.grants...),
 		Warnings:  p.warnings,
 	}
 	p.mu.RUnlock()
@@ -54,6 +57,7 @@ func (p *Plugin) info() Info {
 		m.Status = sdk.StateLoaded
 		info.Name, info.Version, info.Description, info.Author = m.Name, m.Version, m.Description, m.Author
 		info.Artifact, info.LoadedAt, info.Metadata = in.artifact, in.loadedAt, m
+		info.Tier, info.Sandbox = string(in.artifact.Tier), sandboxInfo(in.impl)
 		info.Endpoints, info.Permissions = m.Endpoints, m.Permissions
 		p.mu.RLock()
 		info.Config = effectiveConfig(in.meta, p.config)

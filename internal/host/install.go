@@ -101,17 +101,19 @@ func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info Info,
 	op.warn(f.warnings...)
 
 	done = op.step(ctx, StepValidating, "")
-	declared, warnings, err := h.validate(ctx, op, f, req)
+	v, err := h.validate(ctx, op, f, req)
 	done(err)
 	if err != nil {
 		return Info{}, err
 	}
+	declared, warnings := v.md, v.warnings
 
-	art := Artifact{Path: f.file, Digest: f.evidence.Digest}
+	art := Artifact{Tier: fileTier(f.file), Path: f.file, Digest: f.evidence.Digest}
 	if f.dir != "" {
-		done = op.step(ctx, StepBuilding, "")
+		tier := h.tierFor(declared, v.signedBy)
+		done = op.step(ctx, StepBuilding, string(tier))
 		var a *build.Artifact
-		a, err = h.opts.Builder.Build(ctx, f.dir)
+		a, err = h.opts.Builder.Build(ctx, f.dir, tier)
 		if err == nil {
 			art, declared, warnings = artifactOf(a), a.Manifest, a.Warnings
 			err = h.checkArtifactSize(op, art.Path)
@@ -123,10 +125,10 @@ func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info Info,
 	}
 
 	done = op.step(ctx, StepLoading, "")
-	in, err := h.open(ctx, f.src, art, declared)
+	in, err := h.open(ctx, f.src, art, declared, v.grants)
 	if err == nil {
 		op.setPlugin(in.meta.ID)
-		p := &Plugin{id: in.meta.ID, state: StateLoading, enabled: true, source: f.src, warnings: warnings}
+		p := &Plugin{id: in.meta.ID, state: StateLoading, tier: in.artifact.Tier, enabled: true, source: f.src, warnings: warnings, grants: v.grants}
 		if err = h.register(ctx, p, in, true); err == nil {
 			info = p.info()
 		}
@@ -201,51 +203,60 @@ func isRepository(s string) bool {
 	return strings.Contains(s, "://") || strings.HasPrefix(s, "github.com/")
 }
 
+// validated is what validation learnt of a source.
+type validated struct {
+	md       *sdk.PluginMetadata // nil for a prebuilt file
+	warnings []manifest.Problem
+	signedBy string   // the trusted key that signed it, if any
+	grants   []string // the permissions it gets
+}
+
 // validate applies the integrity policy and reads the manifest early, so a
 // bad plugin is refused before anything is built.
-func (h *Host) validate(ctx context.Context, op *op, f fetched, req LoadRequest) (*sdk.PluginMetadata, []manifest.Problem, error) {
+func (h *Host) validate(ctx context.Context, op *op, f fetched, req LoadRequest) (validated, error) {
+	var v validated
 	if req.Checksum != "" {
 		sum, err := policy.ParseChecksum(req.Checksum)
 		if err != nil {
-			return nil, nil, &source.Error{Field: "checksum", Err: err}
+			return v, &source.Error{Field: "checksum", Err: err}
 		}
 		f.evidence.Checksum = sum
 	}
 	signedBy, warnings, err := h.installPolicy().CheckIntegrity(f.evidence)
 	op.warn(warnings...)
 	if err != nil {
-		return nil, nil, err
+		return v, err
 	}
+	v.signedBy = signedBy
 	if signedBy != "" {
 		h.log.Info("signature verified", "source", op.o.Source, "key", signedBy, "digest", f.evidence.Digest)
 	}
 	if f.dir == "" {
-		if f.file != "" {
-			fi, err := os.Stat(f.file)
-			if err != nil {
-				return nil, nil, err
-			}
-			if _, err := h.installPolicy().CheckSize("artifact", fi.Size()); err != nil {
-				return nil, nil, err
-			}
+		fi, err := os.Stat(f.file)
+		if err != nil {
+			return v, err
 		}
-		return nil, nil, nil
+		_, err = h.installPolicy().CheckSize("artifact", fi.Size())
+		return v, err
 	}
-	md, warnings2, err := manifest.ParseFile(filepath.Join(f.dir, "plugin.yaml"))
+	md, problems, err := manifest.ParseFile(filepath.Join(f.dir, "plugin.yaml"))
 	if err != nil {
-		return nil, nil, err
+		return v, err
 	}
 	op.setPlugin(md.ID)
 	if md.Security.Checksum != "" && f.src.Kind != SourceFile {
 		op.warn("security.checksum in plugin.yaml cannot cover the files that contain it; pass checksum with the request instead")
 	}
 	if f.src.Kind == SourceFolder && f.src.Version != "" && strings.TrimPrefix(f.src.Version, "v") != strings.TrimPrefix(md.Version, "v") {
-		return nil, nil, fmt.Errorf("%w: version: %s is version %s, not %s", ErrBadSource, f.src.Location, md.Version, f.src.Version)
+		return v, fmt.Errorf("%w: version: %s is version %s, not %s", ErrBadSource, f.src.Location, md.Version, f.src.Version)
 	}
 	if h.lookup(md.ID) != nil {
-		return nil, nil, fmt.Errorf("install %s: %w: unload it first, or update or reload it", md.ID, ErrExists)
+		return v, fmt.Errorf("install %s: %w: unload it first, or update or reload it", md.ID, ErrExists)
 	}
-	return md, warnings2, nil
+	grants, withheld := h.grant(md)
+	op.warn(withheld...)
+	v.md, v.warnings, v.grants = md, problems, grants
+	return v, nil
 }
 
 func (h *Host) checkArtifactSize(op *op, path string) error {
@@ -278,15 +289,15 @@ func localSource(req LoadRequest) (Source, error) {
 			return Source{}, fmt.Errorf("%w: source: folder %s has no plugin.yaml", ErrBadSource, loc)
 		}
 		return Source{Kind: SourceFolder, Location: abs, Version: req.Version}, nil
-	case strings.HasSuffix(abs, ".so") && fi.Mode().IsRegular():
+	case (strings.HasSuffix(abs, ".so") || strings.HasSuffix(abs, ".wasm")) && fi.Mode().IsRegular():
 		return Source{Kind: SourceFile, Location: abs, Version: req.Version}, nil
 	}
-	return Source{}, fmt.Errorf("%w: source: %s is neither a plugin folder nor a .so file", ErrBadSource, loc)
+	return Source{}, fmt.Errorf("%w: source: %s is neither a plugin folder nor a .so or .wasm file", ErrBadSource, loc)
 }
 
 // instantiate loads src's code again, for a reload: the same folder, file,
-// upload, or repository commit.
-func (h *Host) instantiate(ctx context.Context, src Source) (*instance, []manifest.Problem, error) {
+// upload, or repository commit, for the same tier.
+func (h *Host) instantiate(ctx context.Context, src Source, tier build.Tier, grants []string) (*instance, []manifest.Problem, error) {
 	var dir string
 	switch src.Kind {
 	case SourceFile:
@@ -294,7 +305,7 @@ func (h *Host) instantiate(ctx context.Context, src Source) (*instance, []manife
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: source: %v", ErrBadSource, err)
 		}
-		in, err := h.open(ctx, src, Artifact{Path: src.Location, Digest: digest}, nil)
+		in, err := h.open(ctx, src, Artifact{Tier: fileTier(src.Location), Path: src.Location, Digest: digest}, nil, grants)
 		return in, nil, err
 	case SourceFolder:
 		dir = src.Location
@@ -313,11 +324,11 @@ func (h *Host) instantiate(ctx context.Context, src Source) (*instance, []manife
 	default:
 		return nil, nil, fmt.Errorf("%w: unknown source kind %q", ErrBadSource, src.Kind)
 	}
-	a, err := h.opts.Builder.Build(ctx, dir)
+	a, err := h.opts.Builder.Build(ctx, dir, tier)
 	if err != nil {
 		return nil, nil, err
 	}
-	in, err := h.open(ctx, src, artifactOf(a), a.Manifest)
+	in, err := h.open(ctx, src, artifactOf(a), a.Manifest, grants)
 	return in, a.Warnings, err
 }
 
@@ -337,10 +348,10 @@ func (h *Host) Update(ctx context.Context, id, version string) (Info, error) {
 		return Info{}, err
 	}
 	p.mu.RLock()
-	src := p.source
+	src, tier := p.source, p.tier
 	p.mu.RUnlock()
 	op := h.newOp(ctx, "update", src.Location+"@"+version, id)
-	info, err := h.update(ctx, op, p, src, version)
+	info, err := h.update(ctx, op, p, src, tier, version)
 	if err != nil {
 		h.publish(ctx, events.Event{Type: events.Error, PluginID: id, Message: "update failed; the running version keeps serving: " + err.Error(),
 			Details: map[string]any{"operation_id": op.o.ID, "version": version}})
@@ -351,7 +362,7 @@ func (h *Host) Update(ctx context.Context, id, version string) (Info, error) {
 	return info, nil
 }
 
-func (h *Host) update(ctx context.Context, op *op, p *Plugin, src Source, version string) (Info, error) {
+func (h *Host) update(ctx context.Context, op *op, p *Plugin, src Source, tier build.Tier, version string) (Info, error) {
 	if src.Kind != SourceGit {
 		return Info{}, fmt.Errorf("%w: update %s: only repository plugins have versions to update to; reload a %s plugin instead", ErrBadSource, p.id, src.Kind)
 	}
@@ -369,8 +380,8 @@ func (h *Host) update(ctx context.Context, op *op, p *Plugin, src Source, versio
 	}
 	next := src
 	next.Version, next.Pin = co.Version, co.Commit
-	done = op.step(ctx, StepBuilding, "")
-	a, err := h.opts.Builder.Build(ctx, co.Dir)
+	done = op.step(ctx, StepBuilding, string(tier))
+	a, err := h.opts.Builder.Build(ctx, co.Dir, tier)
 	done(err)
 	if err != nil {
 		_ = h.opts.Sources.Forget(co)
@@ -378,7 +389,8 @@ func (h *Host) update(ctx context.Context, op *op, p *Plugin, src Source, versio
 	}
 	done = op.step(ctx, StepLoading, "")
 	start := time.Now()
-	in, err := h.open(ctx, next, artifactOf(a), a.Manifest)
+	grants, _ := h.grant(a.Manifest)
+	in, err := h.open(ctx, next, artifactOf(a), a.Manifest, grants)
 	if err == nil && in.meta.ID != p.id {
 		err = fmt.Errorf("%w: version %s is plugin %s, not %s", ErrBadSource, version, in.meta.ID, p.id)
 	}
@@ -393,12 +405,12 @@ func (h *Host) update(ctx context.Context, op *op, p *Plugin, src Source, versio
 	}
 	if err == nil {
 		p.mu.Lock()
-		prev := p.source
-		p.source = next
+		prev, prevGrants := p.source, p.grants
+		p.source, p.grants = next, grants
 		p.mu.Unlock()
 		if err = h.save(ctx, p, in); err != nil {
 			p.mu.Lock()
-			p.source = prev
+			p.source, p.grants = prev, prevGrants
 			p.mu.Unlock()
 			h.retire(ctx, p, in)
 		}

@@ -86,10 +86,12 @@ func (h *Host) save(ctx context.Context, p *Plugin, in *instance) error {
 		SourceVersion:  p.source.Version,
 		SourcePath:     p.source.Path,
 		SourcePin:      p.source.Pin,
+		Tier:           string(in.artifact.Tier),
 		ArtifactPath:   in.artifact.Path,
 		ArtifactDigest: in.artifact.Digest,
 		BuildKey:       in.artifact.BuildKey,
 		Enabled:        p.enabled,
+		Grants:         p.grants,
 		Config:         p.config,
 	}
 	p.mu.RUnlock()
@@ -100,22 +102,30 @@ func (h *Host) save(ctx context.Context, p *Plugin, in *instance) error {
 }
 
 func artifactOf(a *build.Artifact) Artifact {
-	return Artifact{Path: a.Path, Digest: a.Digest, BuildKey: a.Key, Cached: a.Cached, BuildDuration: a.Duration}
+	return Artifact{Tier: a.Tier, Path: a.Path, Digest: a.Digest, BuildKey: a.Key, Cached: a.Cached, BuildDuration: a.Duration}
 }
 
 // open runs lifecycle steps 2-3 for a built artifact. declared is the
 // plugin.yaml the artifact was built from, when known.
-func (h *Host) open(ctx context.Context, src Source, art Artifact, declared *sdk.PluginMetadata) (*instance, error) {
-	newPlugin, err := h.opts.Loader.Open(art.Path, art.Digest)
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", src.Location, err)
-	}
-	impl, err := callValue(ctx, h.opts.CallTimeout, (func() sdk.KubestellarPlugin)(newPlugin))
-	if err == nil && impl == nil {
-		err = errors.New("returned nil")
-	}
-	if err != nil {
-		return nil, &PluginError{ID: filepath.Base(src.Location), Step: sdk.PluginSymbol, Err: err}
+func (h *Host) open(ctx context.Context, src Source, art Artifact, declared *sdk.PluginMetadata, grants []string) (*instance, error) {
+	var impl sdk.KubestellarPlugin
+	if art.Tier == build.Sandboxed {
+		var err error
+		if impl, err = h.openSandboxed(ctx, src, art, declared, grants); err != nil {
+			return nil, err
+		}
+	} else {
+		newPlugin, err := h.opts.Loader.Open(art.Path, art.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", src.Location, err)
+		}
+		impl, err = callValue(ctx, h.opts.CallTimeout, (func() sdk.KubestellarPlugin)(newPlugin))
+		if err == nil && impl == nil {
+			err = errors.New("returned nil")
+		}
+		if err != nil {
+			return nil, &PluginError{ID: filepath.Base(src.Location), Step: sdk.PluginSymbol, Err: err}
+		}
 	}
 	meta, err := callValue(ctx, h.opts.CallTimeout, impl.GetMetadata)
 	if err != nil {
@@ -161,8 +171,9 @@ func effectiveConfig(meta sdk.PluginMetadata, overrides map[string]any) map[stri
 // start runs lifecycle steps 5-6 for an instance of p.
 func (h *Host) start(ctx context.Context, p *Plugin, in *instance) error {
 	log := h.log.With("plugin_id", p.id)
-	engine, err := newRouter(p, in.impl, in.meta.Endpoints, log)
+	engine, err := h.newRouter(p, in.impl, in.meta.Endpoints, log)
 	if err != nil {
+		release(ctx, in.impl, log)
 		return &PluginError{ID: p.id, Step: "GetHandlers", Err: err}
 	}
 	in.engine = engine
@@ -182,6 +193,7 @@ func (h *Host) start(ctx context.Context, p *Plugin, in *instance) error {
 			if cerr := call(ctx, h.opts.CallTimeout, in.impl.Cleanup); cerr != nil {
 				log.Warn("cleanup after failed start", "err", cerr)
 			}
+			release(ctx, in.impl, log)
 			return &PluginError{ID: p.id, Step: s.name, Err: err}
 		}
 	}
@@ -200,6 +212,17 @@ func (h *Host) retire(ctx context.Context, p *Plugin, in *instance) {
 	}
 	if err := call(ctx, h.opts.CallTimeout, in.impl.Cleanup); err != nil {
 		log.Warn("Cleanup failed", "err", err)
+	}
+	release(ctx, in.impl, log)
+}
+
+// release frees what an instance holds beyond its lifecycle: a sandboxed
+// plugin's instances and memory. Native code cannot be released.
+func release(ctx context.Context, impl sdk.KubestellarPlugin, log interface{ Warn(string, ...any) }) {
+	if c, ok := impl.(interface{ Close(context.Context) error }); ok {
+		if err := c.Close(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("release sandbox", "err", err)
+		}
 	}
 }
 
@@ -243,11 +266,11 @@ func (h *Host) Reload(ctx context.Context, id string) (Info, error) {
 	p.op.Lock()
 	defer p.op.Unlock()
 	p.mu.RLock()
-	src := p.source
+	src, tier, grants := p.source, p.tier, p.grants
 	p.mu.RUnlock()
 
 	start := time.Now()
-	in, warnings, err := h.instantiate(ctx, src)
+	in, warnings, err := h.instantiate(ctx, src, tier, grants)
 	if err == nil {
 		err = h.replace(ctx, p, in, warnings)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/sdk"
 )
@@ -76,6 +77,7 @@ type Source struct {
 
 // Artifact identifies the code an instance runs.
 type Artifact struct {
+	Tier          build.Tier    `json:"tier"`
 	Path          string        `json:"path"`
 	Digest        string        `json:"digest"`
 	BuildKey      string        `json:"build_key,omitempty"`
@@ -93,8 +95,10 @@ type Plugin struct {
 
 	mu       sync.RWMutex
 	state    State
+	tier     build.Tier     // how its code is built and run
 	enabled  bool           // desired: serve requests when running
 	config   map[string]any // the operator's configuration; nil: the manifest's
+	grants   []string       // the permissions it was granted
 	source   Source
 	lastErr  string
 	warnings []manifest.Problem

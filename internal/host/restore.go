@@ -1,6 +1,7 @@
 package host
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,7 +27,9 @@ func (h *Host) Restore(ctx context.Context) (found, running int, err error) {
 		p := &Plugin{
 			id:      rec.ID,
 			state:   StateLoading,
+			tier:    cmp.Or(build.Tier(rec.Tier), build.Native),
 			enabled: rec.Enabled,
+			grants:  rec.Grants,
 			config:  rec.Config,
 			source:  Source{Kind: SourceKind(rec.SourceKind), Location: rec.SourceLocation, Version: rec.SourceVersion, Path: rec.SourcePath, Pin: rec.SourcePin},
 		}
@@ -54,7 +57,7 @@ func (h *Host) restoreOnce(ctx context.Context, p *Plugin, rec store.Plugin) err
 	if err != nil {
 		return err
 	}
-	in, err := h.open(ctx, p.source, art, declared)
+	in, err := h.open(ctx, p.source, art, declared, rec.Grants)
 	if err != nil {
 		return err
 	}
@@ -82,12 +85,16 @@ func (h *Host) storedArtifact(rec store.Plugin) (Artifact, *sdk.PluginMetadata, 
 		}
 	}
 	paths := []string{rec.ArtifactPath}
-	if path, ok := h.opts.Loader.Pinned(rec.ArtifactDigest); ok {
+	tier := build.Tier(rec.Tier)
+	if tier == "" {
+		tier = build.Native
+	}
+	if path, ok := h.opts.Loader.Pinned(rec.ArtifactDigest); ok && tier == build.Native {
 		paths = append([]string{path}, paths...)
 	}
 	for _, path := range paths {
 		if digest, err := build.FileDigest(path); err == nil && digest == rec.ArtifactDigest {
-			return Artifact{Path: path, Digest: digest, BuildKey: rec.BuildKey, Cached: true}, nil, nil
+			return Artifact{Tier: tier, Path: path, Digest: digest, BuildKey: rec.BuildKey, Cached: true}, nil, nil
 		}
 	}
 	return Artifact{}, nil, fmt.Errorf("artifact %s of plugin %s is no longer in the local cache: reload it from its source", rec.ArtifactDigest, rec.ID)

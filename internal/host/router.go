@@ -19,8 +19,9 @@ import (
 // built once and never changed; reload builds a new one.
 //
 // Every request passes, in order: the counters, panic recovery, the
-// plugin's ValidateRequest, the handler.
-func newRouter(p *Plugin, impl sdk.KubestellarPlugin, endpoints []sdk.EndpointConfig, log *slog.Logger) (*gin.Engine, error) {
+// endpoint's authentication and permissions, its rate limit, the plugin's
+// ValidateRequest, the handler.
+func (h *Host) newRouter(p *Plugin, impl sdk.KubestellarPlugin, endpoints []sdk.EndpointConfig, log *slog.Logger) (*gin.Engine, error) {
 	handlers, err := safeValue(func() map[string]gin.HandlerFunc { return impl.GetHandlers() })
 	if err != nil {
 		return nil, fmt.Errorf("GetHandlers: %w", err)
@@ -28,7 +29,7 @@ func newRouter(p *Plugin, impl sdk.KubestellarPlugin, endpoints []sdk.EndpointCo
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(countRequests(p), recoverPanics(log), validateRequests(impl))
+	e.Use(countRequests(p), recoverPanics(log), h.limitBodies(), validateRequests(impl))
 	e.NoRoute(func(c *gin.Context) {
 		apierr.Write(c.Writer, http.StatusNotFound, "endpoint_not_found",
 			fmt.Sprintf("plugin %s has no endpoint %s", p.id, c.Request.URL.Path), nil)
@@ -38,11 +39,12 @@ func newRouter(p *Plugin, impl sdk.KubestellarPlugin, endpoints []sdk.EndpointCo
 			fmt.Sprintf("plugin %s does not accept %s on %s", p.id, c.Request.Method, c.Request.URL.Path), nil)
 	})
 	for i, ep := range endpoints {
-		h, ok := handlers[ep.Handler]
-		if !ok || h == nil {
+		handler, ok := handlers[ep.Handler]
+		if !ok || handler == nil {
 			return nil, fmt.Errorf("endpoints[%d].handler: plugin has no handler named %q (it has: %s)", i, ep.Handler, handlerNames(handlers))
 		}
-		if err := addRoute(e, strings.ToUpper(ep.Method), ep.Path, h); err != nil {
+		chain := append(h.guards(p, ep), handler)
+		if err := addRoute(e, strings.ToUpper(ep.Method), ep.Path, chain...); err != nil {
 			return nil, fmt.Errorf("endpoints[%d]: %w", i, err)
 		}
 	}
@@ -51,13 +53,13 @@ func newRouter(p *Plugin, impl sdk.KubestellarPlugin, endpoints []sdk.EndpointCo
 
 // addRoute registers one route, turning gin's panic on a conflicting route
 // into an error.
-func addRoute(e *gin.Engine, method, path string, h gin.HandlerFunc) (err error) {
+func addRoute(e *gin.Engine, method, path string, chain ...gin.HandlerFunc) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%s %s: %v", method, path, r)
 		}
 	}()
-	e.Handle(method, path, h)
+	e.Handle(method, path, chain...)
 	return nil
 }
 

@@ -12,8 +12,13 @@ import (
 	"time"
 )
 
-// ErrNotFound is returned when a record does not exist.
-var ErrNotFound = errors.New("not found")
+// Errors a caller tells apart.
+var (
+	// ErrNotFound is returned when a record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists is returned when a record with the same key exists.
+	ErrExists = errors.New("already exists")
+)
 
 // Plugin is the desired state of one installed plugin.
 type Plugin struct {
@@ -29,6 +34,8 @@ type Plugin struct {
 	// SourcePin is what SourceVersion resolved to when it was installed:
 	// a commit SHA for a repository, an archive digest for an upload.
 	SourcePin string `json:"source_pin,omitempty"`
+	// Tier is how the plugin runs: "native" or "sandboxed".
+	Tier string `json:"tier,omitempty"`
 	// ArtifactPath, ArtifactDigest ("sha256:<hex>") and BuildKey pin the
 	// exact code that was loaded.
 	ArtifactPath   string `json:"artifact_path"`
@@ -36,12 +43,49 @@ type Plugin struct {
 	BuildKey       string `json:"build_key,omitempty"`
 	// Enabled is whether the plugin should serve requests.
 	Enabled bool `json:"enabled"`
+	// Grants are the permissions the plugin was granted at install.
+	Grants []string `json:"grants,omitempty"`
 	// Config is the operator's configuration for the plugin; nil means the
 	// manifest's defaults.
 	Config map[string]any `json:"config,omitempty"`
 	// InstalledAt is set on first insert and kept; UpdatedAt on every write.
 	InstalledAt time.Time `json:"installed_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Token is a named credential for the management API. Only a hash of its
+// secret is stored: a leaked database does not leak tokens.
+type Token struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// Hash is the hex SHA-256 of the secret.
+	Hash      string     `json:"-"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// AuditEntry is one management action: who did what, when, and how it
+// ended.
+type AuditEntry struct {
+	// ID orders entries; assigned by AppendAudit.
+	ID      int64          `json:"id"`
+	Time    time.Time      `json:"time"`
+	Actor   string         `json:"actor"`
+	Action  string         `json:"action"`
+	Target  string         `json:"target,omitempty"`
+	Result  string         `json:"result"` // "ok", "denied" or "error"
+	Status  int            `json:"status"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// AuditQuery selects audit entries: those after AfterID (0: from the
+// start), optionally of one actor or target, at most Limit (default 100,
+// at most 1000), oldest first.
+type AuditQuery struct {
+	AfterID       int64
+	Actor, Target string
+	Limit         int
 }
 
 // Store persists desired state. Implementations are safe for concurrent use
@@ -60,6 +104,22 @@ type Store interface {
 	Setting(ctx context.Context, key string) ([]byte, error)
 	// PutSetting sets a named setting.
 	PutSetting(ctx context.Context, key string, value []byte) error
+
+	// PutToken adds a token, or returns ErrExists if its name is taken.
+	PutToken(ctx context.Context, t Token) error
+	// Tokens returns every token, revoked ones included, sorted by name.
+	Tokens(ctx context.Context) ([]Token, error)
+	// TokenByHash returns the token whose secret hashes to hash, or
+	// ErrNotFound.
+	TokenByHash(ctx context.Context, hash string) (Token, error)
+	// RevokeToken marks a token revoked at the given time, or returns
+	// ErrNotFound.
+	RevokeToken(ctx context.Context, name string, at time.Time) error
+
+	// AppendAudit records an entry and returns its ID.
+	AppendAudit(ctx context.Context, e AuditEntry) (int64, error)
+	// Audit returns the entries q selects.
+	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 	// Close releases the store.
 	Close() error
 }

@@ -47,6 +47,22 @@ func TestCLI(t *testing.T) {
 	if out, err = s.cli(f, "unload", helloID); err != nil {
 		t.Fatalf("unload: %v\n%s", err, out)
 	}
+	out, err = s.cli(f, "token", "create", "reader", "viewer")
+	if err != nil || !strings.Contains(out, "ksp_") {
+		t.Fatalf("token create: %v\n%s", err, out)
+	}
+	secret := strings.Fields(out[strings.Index(out, "ksp_"):])[0]
+	cmd := exec.Command(f.bin, "list", "--server", s.url, "--token", secret)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("list as a viewer: %v\n%s", err, b)
+	}
+	cmd = exec.Command(f.bin, "unload", helloID, "--server", s.url, "--token", secret)
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "needs the admin role") {
+		t.Fatalf("unload as a viewer must be refused by role: %v\n%s", err, b)
+	}
+	if out, err = s.cli(f, "audit"); err != nil || !strings.Contains(out, `"denied"`) {
+		t.Fatalf("audit: %v\n%s", err, out)
+	}
 	edit(t, filepath.Join(dir, "main.go"), `c.JSON(http.StatusOK, gin.H{"message": "Hello from plugin!"})`, `c.JSON(http.StatusOK, undefinedThing)`)
 	if out, err = s.cli(f, "install", dir); err == nil || !strings.Contains(out, "main.go:") {
 		t.Fatalf("a broken plugin must fail with its compiler errors: %v\n%s", err, out)

@@ -46,12 +46,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// newFixture builds the server with the test binary's own flags (so a -race
-// test run exercises race-built plugins).
+// newFixture builds the server with the test binary's flags, but without
+// the race detector unless E2E_SERVER_RACE=1: under it, compiling one
+// sandboxed plugin takes minutes instead of seconds. The race detector
+// covers the host's code in the in-process tests of internal/...; these
+// tests cover the real process, its plugins and its builds.
 func newFixture(dir string) (fixture, error) {
 	target, err := toolchain.Host()
 	if err != nil {
 		return fixture{}, err
+	}
+	if os.Getenv("E2E_SERVER_RACE") != "1" {
+		delete(target.Settings, "-race")
 	}
 	root, err := filepath.Abs("../..")
 	if err != nil {

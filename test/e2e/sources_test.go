@@ -95,6 +95,12 @@ func TestRepositoryInstall(t *testing.T) {
 	}
 
 	want(t, "unload", s.api("DELETE", "/api/plugins/"+helloID, nil), 200, "")
+	r = s.api("POST", "/api/plugins/load", map[string]any{"source": url + "/tree/feature"})
+	want(t, "install by branch", r, 201, "")
+	if pin(r) != c2 {
+		t.Fatalf("pinned %q; want the branch's commit %s", pin(r), c2)
+	}
+	want(t, "unload", s.api("DELETE", "/api/plugins/"+helloID, nil), 200, "")
 	r = s.api("POST", "/api/plugins/load", map[string]any{"source": url, "version": c3[:10]})
 	want(t, "install by commit", r, 201, "")
 	if pin(r) != c3 {

@@ -134,6 +134,28 @@ func migrations() []string {
 		) STRICT;`,
 		`ALTER TABLE plugins ADD COLUMN source_path TEXT NOT NULL DEFAULT '';
 		ALTER TABLE plugins ADD COLUMN source_pin TEXT NOT NULL DEFAULT '';`,
+		`ALTER TABLE plugins ADD COLUMN tier TEXT NOT NULL DEFAULT 'native';`,
+		`ALTER TABLE plugins ADD COLUMN grants TEXT;`,
+		`CREATE TABLE tokens (
+			name       TEXT PRIMARY KEY,
+			role       TEXT NOT NULL,
+			hash       TEXT NOT NULL UNIQUE,
+			created_at TEXT NOT NULL,
+			expires_at TEXT,
+			revoked_at TEXT
+		) STRICT;`,
+		`CREATE TABLE audit (
+			id      INTEGER PRIMARY KEY AUTOINCREMENT,
+			time    TEXT NOT NULL,
+			actor   TEXT NOT NULL,
+			action  TEXT NOT NULL,
+			target  TEXT NOT NULL,
+			result  TEXT NOT NULL,
+			status  INTEGER NOT NULL,
+			details TEXT
+		) STRICT;
+		CREATE INDEX audit_actor ON audit (actor);
+		CREATE INDEX audit_target ON audit (target);`,
 	}
 }
 
@@ -203,8 +225,55 @@ func parseTime(s string) (time.Time, error) {
 	return t.UTC(), err
 }
 
+// formatTime is how every timestamp is stored: UTC, so that the text sorts
+// and compares like the time it stands for.
+func formatTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// timeOr formats t, or returns now if t is zero.
+func timeOr(t time.Time, now string) string {
+	if t.IsZero() {
+		return now
+	}
+	return formatTime(t)
+}
+
+// nullTime formats an optional time; nil is stored as NULL.
+func nullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return formatTime(*t)
+}
+
+// parseNullTime is the inverse of nullTime.
+func parseNullTime(s sql.NullString) (*time.Time, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	t, err := parseTime(s.String)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// nullJSON encodes v as JSON text, or returns NULL when isNil, so that "not
+// set" stays distinct from an empty value.
+func nullJSON(v any, isNil bool) (any, error) {
+	if isNil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
 const pluginColumns = `id, source_kind, source_location, source_version, source_path, source_pin,
-	artifact_path, artifact_digest, build_key, enabled, config, installed_at, updated_at`
+	tier, artifact_path, artifact_digest, build_key, enabled, grants, config, installed_at, updated_at`
 
 // Plugins returns every plugin, sorted by id.
 func (db *DB) Plugins(ctx context.Context) ([]store.Plugin, error) {
@@ -243,13 +312,19 @@ func (db *DB) Plugin(ctx context.Context, id string) (store.Plugin, error) {
 func scanPlugin(row interface{ Scan(...any) error }) (store.Plugin, error) {
 	var (
 		p                  store.Plugin
-		config             sql.NullString
+		grants, config     sql.NullString
 		installed, updated string
 	)
 	err := row.Scan(&p.ID, &p.SourceKind, &p.SourceLocation, &p.SourceVersion, &p.SourcePath, &p.SourcePin,
-		&p.ArtifactPath, &p.ArtifactDigest, &p.BuildKey, &p.Enabled, &config, &installed, &updated)
+		&p.Tier, &p.ArtifactPath, &p.ArtifactDigest, &p.BuildKey, &p.Enabled, &grants, &config, &installed, &updated)
 	if err != nil {
 		return p, err
+	}
+	if grants.Valid {
+		// Decoding "[]" into the nil slice leaves it empty but non-nil.
+		if err := json.Unmarshal([]byte(grants.String), &p.Grants); err != nil {
+			return p, fmt.Errorf("decode grants of %s: %w", p.ID, err)
+		}
 	}
 	if config.Valid {
 		if err := json.Unmarshal([]byte(config.String), &p.Config); err != nil {
@@ -268,31 +343,34 @@ func scanPlugin(row interface{ Scan(...any) error }) (store.Plugin, error) {
 // PutPlugin inserts or replaces a plugin with an upsert, so the first
 // install time survives a replace without a separate read.
 func (db *DB) PutPlugin(ctx context.Context, p store.Plugin) error {
-	var config any // NULL keeps "no config" distinct from an empty one
-	if p.Config != nil {
-		b, err := json.Marshal(p.Config)
-		if err != nil {
-			return fmt.Errorf("put plugin %s: encode config: %w", p.ID, err)
-		}
-		config = string(b)
+	// NULL keeps "none" distinct from an empty value.
+	config, err := nullJSON(p.Config, p.Config == nil)
+	if err != nil {
+		return fmt.Errorf("put plugin %s: encode config: %w", p.ID, err)
 	}
-	err := db.write(ctx, func(tx *sql.Tx, now string) error {
+	grants, err := nullJSON(p.Grants, p.Grants == nil)
+	if err != nil {
+		return fmt.Errorf("put plugin %s: encode grants: %w", p.ID, err)
+	}
+	err = db.write(ctx, func(tx *sql.Tx, now string) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO plugins (`+pluginColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET
 				source_kind = excluded.source_kind,
 				source_location = excluded.source_location,
 				source_version = excluded.source_version,
 				source_path = excluded.source_path,
 				source_pin = excluded.source_pin,
+				tier = excluded.tier,
 				artifact_path = excluded.artifact_path,
 				artifact_digest = excluded.artifact_digest,
 				build_key = excluded.build_key,
 				enabled = excluded.enabled,
+				grants = excluded.grants,
 				config = excluded.config,
 				updated_at = excluded.updated_at`,
 			p.ID, p.SourceKind, p.SourceLocation, p.SourceVersion, p.SourcePath, p.SourcePin,
-			p.ArtifactPath, p.ArtifactDigest, p.BuildKey, p.Enabled, config, now, now)
+			p.Tier, p.ArtifactPath, p.ArtifactDigest, p.BuildKey, p.Enabled, grants, config, now, now)
 		return err
 	})
 	if err != nil {
@@ -350,4 +428,206 @@ func (db *DB) PutSetting(ctx context.Context, key string, value []byte) error {
 		return fmt.Errorf("put setting %s: %w", key, err)
 	}
 	return nil
+}
+
+const tokenColumns = `name, role, hash, created_at, expires_at, revoked_at`
+
+func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
+	var (
+		t                store.Token
+		created          string
+		expires, revoked sql.NullString
+	)
+	if err := row.Scan(&t.Name, &t.Role, &t.Hash, &created, &expires, &revoked); err != nil {
+		return t, err
+	}
+	var err error
+	if t.CreatedAt, err = parseTime(created); err != nil {
+		return t, fmt.Errorf("created_at of token %s: %w", t.Name, err)
+	}
+	if t.ExpiresAt, err = parseNullTime(expires); err != nil {
+		return t, fmt.Errorf("expires_at of token %s: %w", t.Name, err)
+	}
+	if t.RevokedAt, err = parseNullTime(revoked); err != nil {
+		return t, fmt.Errorf("revoked_at of token %s: %w", t.Name, err)
+	}
+	return t, nil
+}
+
+// PutToken adds a token, or returns an error wrapping store.ErrExists when
+// its name, or its hash, is already taken: two tokens with one hash could
+// not be told apart by TokenByHash. A zero CreatedAt is set to now.
+func (db *DB) PutToken(ctx context.Context, t store.Token) error {
+	err := db.write(ctx, func(tx *sql.Tx, now string) error {
+		// DO NOTHING without a conflict target covers both the name and
+		// the hash, so a taken key is told apart from a failure without
+		// depending on the driver's error codes.
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`,
+			t.Name, t.Role, t.Hash, timeOr(t.CreatedAt, now), nullTime(t.ExpiresAt), nullTime(t.RevokedAt))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		var nameTaken bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM tokens WHERE name = ?)`, t.Name).
+			Scan(&nameTaken); err != nil {
+			return err
+		}
+		if nameTaken {
+			return fmt.Errorf("name %w", store.ErrExists)
+		}
+		return fmt.Errorf("another token with this hash %w", store.ErrExists)
+	})
+	if err != nil {
+		return fmt.Errorf("put token %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// Tokens returns every token, revoked ones included, sorted by name.
+func (db *DB) Tokens(ctx context.Context) ([]store.Token, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	defer rows.Close()
+	var ts []store.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list tokens: %w", err)
+		}
+		ts = append(ts, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return ts, nil
+}
+
+// TokenByHash returns the token whose secret hashes to hash, or an error
+// wrapping store.ErrNotFound. The hash is left out of the error: it is
+// what a caller presented, and logs are no place for it.
+func (db *DB) TokenByHash(ctx context.Context, hash string) (store.Token, error) {
+	row := db.db.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash)
+	t, err := scanToken(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return store.Token{}, fmt.Errorf("get token by hash: %w", err)
+	}
+	return t, nil
+}
+
+// RevokeToken marks a token revoked at the given time (now if zero), or
+// returns an error wrapping store.ErrNotFound. A token already revoked
+// keeps its first revocation time.
+func (db *DB) RevokeToken(ctx context.Context, name string, at time.Time) error {
+	err := db.write(ctx, func(tx *sql.Tx, now string) error {
+		// SQLite counts a matched row as changed even when COALESCE keeps
+		// its value, so zero rows means no such token.
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE name = ?`,
+			timeOr(at, now), name)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmp.Or(err, store.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("revoke token %s: %w", name, err)
+	}
+	return nil
+}
+
+// Audit limits: what a query without one gets, and the most any gets.
+const (
+	defaultAuditLimit = 100
+	maxAuditLimit     = 1000
+)
+
+// AppendAudit records an entry and returns its ID; a zero Time is set to
+// now. IDs only grow: AUTOINCREMENT never reuses one.
+func (db *DB) AppendAudit(ctx context.Context, e store.AuditEntry) (int64, error) {
+	details, err := nullJSON(e.Details, e.Details == nil)
+	if err != nil {
+		return 0, fmt.Errorf("append audit %s: encode details: %w", e.Action, err)
+	}
+	var id int64
+	err = db.write(ctx, func(tx *sql.Tx, now string) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO audit (time, actor, action, target, result, status, details)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			timeOr(e.Time, now), e.Actor, e.Action, e.Target, e.Result, e.Status, details)
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("append audit %s: %w", e.Action, err)
+	}
+	return id, nil
+}
+
+// Audit returns the entries q selects, oldest first. The filters are
+// added only when set, so that SQLite can use the actor and target
+// indexes, whose entries are in id order within one actor or target.
+func (db *DB) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error) {
+	limit := q.Limit
+	switch {
+	case limit <= 0:
+		limit = defaultAuditLimit
+	case limit > maxAuditLimit:
+		limit = maxAuditLimit
+	}
+	query := `SELECT id, time, actor, action, target, result, status, details FROM audit WHERE id > ?`
+	args := []any{q.AfterID}
+	if q.Actor != "" {
+		query += ` AND actor = ?`
+		args = append(args, q.Actor)
+	}
+	if q.Target != "" {
+		query += ` AND target = ?`
+		args = append(args, q.Target)
+	}
+	query += ` ORDER BY id LIMIT ?`
+	args = append(args, limit)
+
+	rows, err := db.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query audit: %w", err)
+	}
+	defer rows.Close()
+	var es []store.AuditEntry
+	for rows.Next() {
+		var (
+			e       store.AuditEntry
+			ts      string
+			details sql.NullString
+		)
+		if err := rows.Scan(&e.ID, &ts, &e.Actor, &e.Action, &e.Target, &e.Result, &e.Status, &details); err != nil {
+			return nil, fmt.Errorf("query audit: %w", err)
+		}
+		if e.Time, err = parseTime(ts); err != nil {
+			return nil, fmt.Errorf("query audit: time of entry %d: %w", e.ID, err)
+		}
+		if details.Valid {
+			if err := json.Unmarshal([]byte(details.String), &e.Details); err != nil {
+				return nil, fmt.Errorf("query audit: decode details of entry %d: %w", e.ID, err)
+			}
+		}
+		es = append(es, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query audit: %w", err)
+	}
+	return es, nil
 }

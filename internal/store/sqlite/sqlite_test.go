@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -228,5 +229,62 @@ func TestOddPath(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Errorf("database not at the given path: %v", err)
+	}
+}
+
+// TestUpgrade opens a database written before grants, tokens and audit
+// existed: its plugins must survive with no grants, and the new tables
+// must work.
+func TestUpgrade(t *testing.T) {
+	const oldVersion = 3
+	path := filepath.Join(t.TempDir(), "store.db")
+	dsn, err := dsn(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := &DB{db: sdb}
+	if _, err := sdb.ExecContext(t.Context(), `CREATE TABLE schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at TEXT NOT NULL
+	)`); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		more, err := old.migrateStep(t.Context(), migrations()[:oldVersion])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !more {
+			break
+		}
+	}
+	if _, err := sdb.ExecContext(t.Context(), `INSERT INTO plugins
+		(id, source_kind, source_location, source_version, artifact_path, artifact_digest, enabled, config, installed_at, updated_at)
+		VALUES ('old', 'folder', '/srv/old', '', '/a.so', 'sha256:00', 1, '{"k":"v"}', '2024-01-02T03:04:05Z', '2024-01-02T03:04:05Z')`); err != nil {
+		t.Fatal(err)
+	}
+	sdb.Close()
+
+	db := openAt(t, path)
+	defer db.Close()
+	if got := migrationRows(t, db); len(got) != len(migrations()) {
+		t.Errorf("after upgrade: %d migration rows, want %d", len(got), len(migrations()))
+	}
+	p, err := db.Plugin(t.Context(), "old")
+	if err != nil {
+		t.Fatalf("Plugin after upgrade: %v", err)
+	}
+	if p.Grants != nil || p.Tier != "native" || p.Config["k"] != "v" || !p.Enabled {
+		t.Errorf("Plugin after upgrade = %+v, want nil Grants, native tier, the old config", p)
+	}
+	if err := db.PutToken(t.Context(), store.Token{Name: "t", Role: "admin", Hash: "h"}); err != nil {
+		t.Errorf("PutToken after upgrade: %v", err)
+	}
+	if _, err := db.AppendAudit(t.Context(), store.AuditEntry{Actor: "a", Action: "x", Result: "ok"}); err != nil {
+		t.Errorf("AppendAudit after upgrade: %v", err)
 	}
 }

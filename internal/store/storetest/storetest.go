@@ -5,11 +5,14 @@ package storetest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,13 +23,15 @@ import (
 // Run runs the suite. open must return a new, empty store for each call; Run
 // closes it when the subtest ends.
 //
-// Config is compared after a round trip through encoding/json, because that
-// is what implementations are allowed to do with it: JSON numbers come back
-// as float64 (an int 8080 is returned as float64(8080)), and nested objects
-// and arrays as map[string]any and []any.
+// Config and an audit entry's Details are compared after a round trip
+// through encoding/json, because that is what implementations are allowed
+// to do with them: JSON numbers come back as float64 (an int 8080 is
+// returned as float64(8080)), and nested objects and arrays as
+// map[string]any and []any.
 //
-// Ids in the suite use only lower-case ASCII letters and digits, so "sorted
-// by id" means the same under byte order and under any common collation.
+// Ids and token names in the suite use only lower-case ASCII letters and
+// digits, so "sorted by id" means the same under byte order and under any
+// common collation.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Helper()
 	tests := []struct {
@@ -44,6 +49,19 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentPuts", testConcurrent},
 		{"CancelledContext", testCancelled},
 		{"Times", testTimes},
+		{"Grants", testGrants},
+		{"Tokens", testTokens},
+		{"TokenExists", testTokenExists},
+		{"TokenNotFound", testTokenNotFound},
+		{"RevokeToken", testRevokeToken},
+		{"TokenTimes", testTokenTimes},
+		{"AuditAppend", testAuditAppend},
+		{"AuditFilters", testAuditFilters},
+		{"AuditPaging", testAuditPaging},
+		{"AuditLimit", testAuditLimit},
+		{"AuditDetails", testAuditDetails},
+		{"AuditTimes", testAuditTimes},
+		{"ConcurrentAudit", testConcurrentAudit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,10 +84,12 @@ func sample(id string) store.Plugin {
 		SourceVersion:  "v1.2.3",
 		SourcePath:     "plugins/hello",
 		SourcePin:      "0123456789abcdef0123456789abcdef01234567",
+		Tier:           "sandboxed",
 		ArtifactPath:   "/var/cache/ksplugins/" + id + ".so",
 		ArtifactDigest: "sha256:0123456789abcdef",
 		BuildKey:       "go1.26-linux-amd64",
 		Enabled:        true,
+		Grants:         []string{"network:example.com", "kube:read"},
 		Config: map[string]any{
 			"port":   8080,
 			"ratio":  0.25,
@@ -329,6 +349,7 @@ func testCancelled(t *testing.T, s store.Store) {
 	if err := s.PutSetting(t.Context(), "k", []byte("v")); err != nil {
 		t.Fatalf("PutSetting: %v", err)
 	}
+	mustPutToken(t, s, sampleToken("there"))
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 
@@ -342,6 +363,12 @@ func testCancelled(t *testing.T, s store.Store) {
 		{"DeletePlugin", func() error { return s.DeletePlugin(ctx, "there") }},
 		{"Setting", func() error { _, err := s.Setting(ctx, "k"); return err }},
 		{"PutSetting", func() error { return s.PutSetting(ctx, "k", []byte("new")) }},
+		{"PutToken", func() error { return s.PutToken(ctx, sampleToken("new")) }},
+		{"Tokens", func() error { _, err := s.Tokens(ctx); return err }},
+		{"TokenByHash", func() error { _, err := s.TokenByHash(ctx, hashOf("there")); return err }},
+		{"RevokeToken", func() error { return s.RevokeToken(ctx, "there", time.Now()) }},
+		{"AppendAudit", func() error { _, err := s.AppendAudit(ctx, sampleAudit("new", "p")); return err }},
+		{"Audit", func() error { _, err := s.Audit(ctx, store.AuditQuery{}); return err }},
 	}
 	for _, c := range calls {
 		done := make(chan error, 1)
@@ -363,6 +390,12 @@ func testCancelled(t *testing.T, s store.Store) {
 	}
 	if v, err := s.Setting(t.Context(), "k"); err != nil || string(v) != "v" {
 		t.Errorf("Setting(k) after cancelled put = %q, %v; want v", v, err)
+	}
+	if ts := mustTokens(t, s); len(ts) != 1 || ts[0].Name != "there" || ts[0].RevokedAt != nil {
+		t.Errorf("Tokens after cancelled put and revoke = %+v, want only there, not revoked", ts)
+	}
+	if es := mustAudit(t, s, store.AuditQuery{}); len(es) != 0 {
+		t.Errorf("Audit after cancelled append = %+v, want none", es)
 	}
 }
 
@@ -388,5 +421,542 @@ func testTimes(t *testing.T, s store.Store) {
 			}
 		}
 		time.Sleep(3 * time.Millisecond)
+	}
+}
+
+func testGrants(t *testing.T, s store.Store) {
+	// nil (never granted) and empty (granted nothing) stay apart, like
+	// Config; order and odd characters survive.
+	cases := []struct {
+		id     string
+		grants []string
+	}{
+		{"nilgrants", nil},
+		{"emptygrants", []string{}},
+		{"somegrants", []string{"zeta", "alpha", `with "quotes", commas`, "ünïcode", ""}},
+	}
+	for _, c := range cases {
+		p := sample(c.id)
+		p.Grants = c.grants
+		mustPut(t, s, p)
+		got := mustGet(t, s, c.id)
+		checkPlugin(t, got, p)
+		if (got.Grants == nil) != (c.grants == nil) {
+			t.Errorf("%s: Grants came back as %#v, want %#v", c.id, got.Grants, c.grants)
+		}
+	}
+	ps, err := s.Plugins(t.Context())
+	if err != nil || len(ps) != len(cases) {
+		t.Fatalf("Plugins = %d plugins, %v; want %d", len(ps), err, len(cases))
+	}
+	for _, p := range ps {
+		for _, c := range cases {
+			if p.ID == c.id && (!slices.Equal(p.Grants, c.grants) || (p.Grants == nil) != (c.grants == nil)) {
+				t.Errorf("Plugins: %s Grants = %#v, want %#v", p.ID, p.Grants, c.grants)
+			}
+		}
+	}
+
+	// A replace replaces the grants, also with none.
+	for _, grants := range [][]string{{"other"}, nil, {}} {
+		p := sample("somegrants")
+		p.Grants = grants
+		mustPut(t, s, p)
+		if got := mustGet(t, s, p.ID); !slices.Equal(got.Grants, grants) || (got.Grants == nil) != (grants == nil) {
+			t.Errorf("Grants after replace with %#v = %#v", grants, got.Grants)
+		}
+	}
+}
+
+// hashOf is the hex SHA-256 of a token's secret, as callers store it.
+func hashOf(name string) string {
+	sum := sha256.Sum256([]byte("secret-" + name))
+	return hex.EncodeToString(sum[:])
+}
+
+// zone is a non-UTC location: times given in it must come back in UTC.
+var zone = time.FixedZone("UTC+2", 2*60*60)
+
+func sampleToken(name string) store.Token {
+	expires := time.Date(2031, 12, 24, 18, 30, 0, 123456789, zone)
+	return store.Token{
+		Name:      name,
+		Role:      "admin",
+		Hash:      hashOf(name),
+		CreatedAt: time.Date(2025, 3, 4, 5, 6, 7, 891011121, zone),
+		ExpiresAt: &expires,
+	}
+}
+
+func mustPutToken(t *testing.T, s store.Store, tok store.Token) {
+	t.Helper()
+	if err := s.PutToken(t.Context(), tok); err != nil {
+		t.Fatalf("PutToken(%s): %v", tok.Name, err)
+	}
+}
+
+func mustTokens(t *testing.T, s store.Store) []store.Token {
+	t.Helper()
+	ts, err := s.Tokens(t.Context())
+	if err != nil {
+		t.Fatalf("Tokens: %v", err)
+	}
+	return ts
+}
+
+func mustTokenByHash(t *testing.T, s store.Store, hash string) store.Token {
+	t.Helper()
+	tok, err := s.TokenByHash(t.Context(), hash)
+	if err != nil {
+		t.Fatalf("TokenByHash: %v", err)
+	}
+	return tok
+}
+
+// sameTime reports whether two optional times are both absent or the same
+// instant.
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+// checkToken compares times as instants and requires them in UTC.
+func checkToken(t *testing.T, got, want store.Token) {
+	t.Helper()
+	if got.Name != want.Name || got.Role != want.Role || got.Hash != want.Hash ||
+		!got.CreatedAt.Equal(want.CreatedAt) || !sameTime(got.ExpiresAt, want.ExpiresAt) ||
+		!sameTime(got.RevokedAt, want.RevokedAt) {
+		t.Errorf("token mismatch:\n got  %s\n want %s", fmtToken(got), fmtToken(want))
+	}
+	for name, ts := range map[string]*time.Time{"CreatedAt": &got.CreatedAt, "ExpiresAt": got.ExpiresAt, "RevokedAt": got.RevokedAt} {
+		if ts != nil && ts.Location() != time.UTC {
+			t.Errorf("token %s: %s location = %v, want UTC", got.Name, name, ts.Location())
+		}
+	}
+}
+
+func fmtToken(tok store.Token) string {
+	opt := func(t *time.Time) string {
+		if t == nil {
+			return "nil"
+		}
+		return t.String()
+	}
+	return fmt.Sprintf("{Name:%q Role:%q Hash:%q CreatedAt:%v ExpiresAt:%s RevokedAt:%s}",
+		tok.Name, tok.Role, tok.Hash, tok.CreatedAt, opt(tok.ExpiresAt), opt(tok.RevokedAt))
+}
+
+func testTokens(t *testing.T, s store.Store) {
+	if ts := mustTokens(t, s); len(ts) != 0 {
+		t.Errorf("Tokens on an empty store = %v, want none", ts)
+	}
+	names := []string{"mike", "alpha", "zulu", "bravo2", "bravo10", "charlie", "bravo"}
+	want := map[string]store.Token{}
+	for i, name := range names {
+		tok := sampleToken(name)
+		if i%2 == 1 {
+			tok.Role = "viewer"
+			tok.ExpiresAt = nil // never expires
+		}
+		mustPutToken(t, s, tok)
+		want[name] = tok
+	}
+
+	ts := mustTokens(t, s)
+	var got []string
+	for _, tok := range ts {
+		got = append(got, tok.Name)
+		checkToken(t, tok, want[tok.Name])
+	}
+	if sorted := slices.Sorted(slices.Values(names)); !slices.Equal(got, sorted) {
+		t.Errorf("Tokens names = %v, want %v", got, sorted)
+	}
+	for _, name := range names {
+		checkToken(t, mustTokenByHash(t, s, hashOf(name)), want[name])
+	}
+}
+
+func testTokenExists(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	orig := sampleToken("taken")
+	mustPutToken(t, s, orig)
+
+	sameName := sampleToken("other")
+	sameName.Name = "taken"
+	sameName.Role = "viewer"
+	if err := s.PutToken(ctx, sameName); !errors.Is(err, store.ErrExists) {
+		t.Errorf("PutToken with a taken name: err = %v, want ErrExists", err)
+	}
+	sameHash := sampleToken("fresh")
+	sameHash.Hash = orig.Hash
+	if err := s.PutToken(ctx, sameHash); !errors.Is(err, store.ErrExists) {
+		t.Errorf("PutToken with a taken hash: err = %v, want ErrExists", err)
+	}
+
+	// Neither failed put may have changed or added anything.
+	ts := mustTokens(t, s)
+	if len(ts) != 1 {
+		t.Fatalf("Tokens after failed puts = %d tokens, want 1", len(ts))
+	}
+	checkToken(t, ts[0], orig)
+	checkToken(t, mustTokenByHash(t, s, orig.Hash), orig)
+	if _, err := s.TokenByHash(ctx, hashOf("other")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("TokenByHash of a token refused for its name: err = %v, want ErrNotFound", err)
+	}
+	// A different name and hash is still welcome.
+	mustPutToken(t, s, sampleToken("fresh"))
+	if ts := mustTokens(t, s); len(ts) != 2 {
+		t.Errorf("Tokens after a good put = %d tokens, want 2", len(ts))
+	}
+}
+
+func testTokenNotFound(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if _, err := s.TokenByHash(ctx, hashOf("none")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("TokenByHash on an empty store: err = %v, want ErrNotFound", err)
+	}
+	mustPutToken(t, s, sampleToken("known"))
+	for _, h := range []string{hashOf("unknown"), "known", "", strings.ToUpper(hashOf("known"))} {
+		if _, err := s.TokenByHash(ctx, h); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("TokenByHash(%q): err = %v, want ErrNotFound", h, err)
+		}
+	}
+}
+
+func testRevokeToken(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a, b := sampleToken("a"), sampleToken("b")
+	mustPutToken(t, s, a)
+	mustPutToken(t, s, b)
+
+	first := time.Date(2026, 1, 2, 3, 4, 5, 600700800, zone)
+	if err := s.RevokeToken(ctx, "a", first); err != nil {
+		t.Fatalf("RevokeToken(a): %v", err)
+	}
+	a.RevokedAt = &first
+	// A revoked token is still listed and still found by its hash, so a
+	// caller can tell "revoked" from "unknown".
+	checkToken(t, mustTokenByHash(t, s, a.Hash), a)
+	checkToken(t, mustTokenByHash(t, s, b.Hash), b)
+
+	if err := s.RevokeToken(ctx, "a", first.Add(time.Hour)); err != nil {
+		t.Fatalf("second RevokeToken(a): %v", err)
+	}
+	checkToken(t, mustTokenByHash(t, s, a.Hash), a) // keeps the first time
+
+	if err := s.RevokeToken(ctx, "nobody", first); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("RevokeToken(nobody): err = %v, want ErrNotFound", err)
+	}
+	ts := mustTokens(t, s)
+	if len(ts) != 2 {
+		t.Fatalf("Tokens after revokes = %d tokens, want 2", len(ts))
+	}
+	checkToken(t, ts[0], a)
+	checkToken(t, ts[1], b)
+}
+
+func testTokenTimes(t *testing.T, s store.Store) {
+	const slack = time.Millisecond
+	before := time.Now()
+	mustPutToken(t, s, store.Token{Name: "zero", Role: "admin", Hash: hashOf("zero")})
+	after := time.Now()
+	tok := mustTokenByHash(t, s, hashOf("zero"))
+	if tok.CreatedAt.Location() != time.UTC {
+		t.Errorf("CreatedAt location = %v, want UTC", tok.CreatedAt.Location())
+	}
+	if tok.CreatedAt.Before(before.Add(-slack)) || tok.CreatedAt.After(after.Add(slack)) {
+		t.Errorf("zero CreatedAt stored as %v, want within [%v, %v]", tok.CreatedAt, before.UTC(), after.UTC())
+	}
+	if tok.ExpiresAt != nil || tok.RevokedAt != nil {
+		t.Errorf("ExpiresAt, RevokedAt = %v, %v; want nil, nil", tok.ExpiresAt, tok.RevokedAt)
+	}
+
+	// Given times are kept to the nanosecond, whatever their location.
+	given := sampleToken("given")
+	revoked := time.Date(2027, 6, 7, 8, 9, 10, 1, zone)
+	given.RevokedAt = &revoked
+	mustPutToken(t, s, given)
+	checkToken(t, mustTokenByHash(t, s, given.Hash), given)
+}
+
+func sampleAudit(actor, target string) store.AuditEntry {
+	return store.AuditEntry{
+		Actor:  actor,
+		Action: "plugin.install",
+		Target: target,
+		Result: "ok",
+		Status: 201,
+	}
+}
+
+func mustAppend(t *testing.T, s store.Store, e store.AuditEntry) int64 {
+	t.Helper()
+	id, err := s.AppendAudit(t.Context(), e)
+	if err != nil {
+		t.Fatalf("AppendAudit: %v", err)
+	}
+	return id
+}
+
+func mustAudit(t *testing.T, s store.Store, q store.AuditQuery) []store.AuditEntry {
+	t.Helper()
+	es, err := s.Audit(t.Context(), q)
+	if err != nil {
+		t.Fatalf("Audit(%+v): %v", q, err)
+	}
+	return es
+}
+
+func auditIDs(es []store.AuditEntry) []int64 {
+	ids := make([]int64, 0, len(es))
+	for _, e := range es {
+		ids = append(ids, e.ID)
+	}
+	return ids
+}
+
+// checkAudit compares entries, Time as an instant (and in UTC) and Details
+// after a JSON round trip.
+func checkAudit(t *testing.T, got, want store.AuditEntry) {
+	t.Helper()
+	if got.Time.Location() != time.UTC {
+		t.Errorf("entry %d: Time location = %v, want UTC", got.ID, got.Time.Location())
+	}
+	if !got.Time.Equal(want.Time) {
+		t.Errorf("entry %d: Time = %v, want %v", got.ID, got.Time, want.Time)
+	}
+	got.Time, want.Time = time.Time{}, time.Time{}
+	want.Details = jsonRoundTrip(t, want.Details)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("audit entry mismatch:\n got  %#v\n want %#v", got, want)
+	}
+}
+
+func testAuditAppend(t *testing.T, s store.Store) {
+	if es := mustAudit(t, s, store.AuditQuery{}); len(es) != 0 {
+		t.Errorf("Audit on an empty store = %v, want none", es)
+	}
+	var want []store.AuditEntry
+	for i := range 5 {
+		e := sampleAudit(fmt.Sprintf("user%d", i), fmt.Sprintf("p%d", i))
+		e.Time = time.Date(2026, 2, 3, 4, 5, i, 0, zone)
+		if i == 3 {
+			e.Result, e.Status, e.Target = "denied", 403, ""
+		}
+		e.ID = mustAppend(t, s, e)
+		if e.ID <= 0 || (len(want) > 0 && e.ID <= want[len(want)-1].ID) {
+			t.Fatalf("AppendAudit #%d returned id %d, want positive and above %v", i, e.ID, auditIDs(want))
+		}
+		want = append(want, e)
+	}
+	got := mustAudit(t, s, store.AuditQuery{})
+	if len(got) != len(want) {
+		t.Fatalf("Audit returned %d entries, want %d", len(got), len(want))
+	}
+	for i := range got {
+		checkAudit(t, got[i], want[i])
+	}
+}
+
+func testAuditFilters(t *testing.T, s store.Store) {
+	var all []store.AuditEntry
+	for i := range 12 {
+		e := sampleAudit([]string{"alice", "bob", "carol"}[i%3], []string{"p1", "p2"}[i%2])
+		e.ID = mustAppend(t, s, e)
+		all = append(all, e)
+	}
+	for _, q := range []store.AuditQuery{
+		{Actor: "alice"},
+		{Actor: "bob"},
+		{Target: "p2"},
+		{Actor: "carol", Target: "p1"},
+		{Actor: "alice", Target: "p2"},
+		{Actor: "nobody"},
+		{Target: "nothing"},
+		{Actor: "p1"}, // a target is not an actor
+	} {
+		var want []int64
+		for _, e := range all {
+			if (q.Actor == "" || e.Actor == q.Actor) && (q.Target == "" || e.Target == q.Target) {
+				want = append(want, e.ID)
+			}
+		}
+		got := mustAudit(t, s, q)
+		if ids := auditIDs(got); !slices.Equal(ids, want) {
+			t.Errorf("Audit(%+v) ids = %v, want %v", q, ids, want)
+		}
+		for _, e := range got {
+			if (q.Actor != "" && e.Actor != q.Actor) || (q.Target != "" && e.Target != q.Target) {
+				t.Errorf("Audit(%+v) returned an entry of actor %q, target %q", q, e.Actor, e.Target)
+			}
+		}
+	}
+}
+
+func testAuditPaging(t *testing.T, s store.Store) {
+	var all, alice []int64
+	for i := range 10 {
+		actor := "bob"
+		if i%3 == 0 {
+			actor = "alice"
+		}
+		id := mustAppend(t, s, sampleAudit(actor, "p"))
+		all = append(all, id)
+		if actor == "alice" {
+			alice = append(alice, id)
+		}
+	}
+	for _, c := range []struct {
+		actor string
+		want  []int64
+	}{{"", all}, {"alice", alice}} {
+		var got []int64
+		var after int64
+		for pages := 0; ; pages++ {
+			if pages > len(c.want) {
+				t.Fatalf("actor %q: paging did not end; got %v", c.actor, got)
+			}
+			es := mustAudit(t, s, store.AuditQuery{AfterID: after, Actor: c.actor, Limit: 3})
+			if len(es) > 3 {
+				t.Fatalf("actor %q: page of %d entries with Limit 3", c.actor, len(es))
+			}
+			if len(es) == 0 {
+				break
+			}
+			got = append(got, auditIDs(es)...)
+			after = es[len(es)-1].ID
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("actor %q: paged ids = %v, want %v", c.actor, got, c.want)
+		}
+	}
+	// AfterID is exclusive and need not be an existing id.
+	if got := auditIDs(mustAudit(t, s, store.AuditQuery{AfterID: all[4]})); !slices.Equal(got, all[5:]) {
+		t.Errorf("Audit after %d = %v, want %v", all[4], got, all[5:])
+	}
+	if got := mustAudit(t, s, store.AuditQuery{AfterID: all[len(all)-1] + 100}); len(got) != 0 {
+		t.Errorf("Audit after the last id = %v, want none", got)
+	}
+}
+
+func testAuditLimit(t *testing.T, s store.Store) {
+	const n = 1005
+	var ids []int64
+	for i := range n {
+		ids = append(ids, mustAppend(t, s, sampleAudit("bulk", fmt.Sprintf("p%d", i))))
+	}
+	for _, c := range []struct {
+		limit int
+		want  []int64
+	}{
+		{0, ids[:100]}, // default
+		{1, ids[:1]},
+		{250, ids[:250]},
+		{1000, ids[:1000]},
+		{1001, ids[:1000]}, // capped
+		{1 << 30, ids[:1000]},
+	} {
+		got := auditIDs(mustAudit(t, s, store.AuditQuery{Limit: c.limit}))
+		if !slices.Equal(got, c.want) {
+			t.Errorf("Audit(Limit %d) = %d entries (%v..), want %d from the oldest", c.limit, len(got), got[:min(len(got), 3)], len(c.want))
+		}
+	}
+	if got := auditIDs(mustAudit(t, s, store.AuditQuery{AfterID: ids[999], Limit: 1000})); !slices.Equal(got, ids[1000:]) {
+		t.Errorf("Audit after the first 1000 = %v, want %v", got, ids[1000:])
+	}
+}
+
+func testAuditDetails(t *testing.T, s store.Store) {
+	cases := []map[string]any{
+		nil,
+		{"port": 8080, "ratio": 0.25, "name": "hello", "ok": true, "none": nil,
+			"list": []any{"a", 1, false}, "nested": map[string]any{"n": int64(-3), "empty": []any{}}},
+		{"big": int64(1) << 52, "text": "quote \" and \u00fc and \n newline"},
+	}
+	for _, d := range cases {
+		e := sampleAudit("alice", "p")
+		e.Details = d
+		e.Time = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		e.ID = mustAppend(t, s, e)
+		got := mustAudit(t, s, store.AuditQuery{AfterID: e.ID - 1, Limit: 1})
+		if len(got) != 1 {
+			t.Fatalf("Audit of entry %d returned %d entries", e.ID, len(got))
+		}
+		checkAudit(t, got[0], e)
+		if d == nil && got[0].Details != nil {
+			t.Errorf("nil Details came back as %#v", got[0].Details)
+		}
+	}
+	// JSON numbers come back as float64.
+	es := mustAudit(t, s, store.AuditQuery{})
+	if v, ok := es[1].Details["port"].(float64); !ok || v != 8080 {
+		t.Errorf("Details[port] = %#v, want float64(8080)", es[1].Details["port"])
+	}
+	// An empty map is at least empty.
+	e := sampleAudit("alice", "p")
+	e.Details = map[string]any{}
+	id := mustAppend(t, s, e)
+	if got := mustAudit(t, s, store.AuditQuery{AfterID: id - 1}); len(got) != 1 || len(got[0].Details) != 0 {
+		t.Errorf("empty Details came back as %+v", got)
+	}
+}
+
+func testAuditTimes(t *testing.T, s store.Store) {
+	const slack = time.Millisecond
+	before := time.Now()
+	zeroID := mustAppend(t, s, sampleAudit("alice", "p"))
+	after := time.Now()
+
+	given := sampleAudit("bob", "p")
+	given.Time = time.Date(2024, 2, 29, 23, 59, 59, 999999999, zone)
+	given.ID = mustAppend(t, s, given)
+
+	es := mustAudit(t, s, store.AuditQuery{})
+	if len(es) != 2 || es[0].ID != zeroID || es[1].ID != given.ID {
+		t.Fatalf("Audit = %+v, want entries %d and %d", es, zeroID, given.ID)
+	}
+	z := es[0].Time
+	if z.Location() != time.UTC {
+		t.Errorf("zero Time location = %v, want UTC", z.Location())
+	}
+	if z.Before(before.Add(-slack)) || z.After(after.Add(slack)) {
+		t.Errorf("zero Time stored as %v, want within [%v, %v]", z, before.UTC(), after.UTC())
+	}
+	// Order is by id, not time: the older given time still comes second.
+	checkAudit(t, es[1], given)
+}
+
+func testConcurrentAudit(t *testing.T, s store.Store) {
+	const n = 16
+	ctx := t.Context()
+	ids := make([]int64, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			id, err := s.AppendAudit(ctx, sampleAudit(fmt.Sprintf("w%02d", i), "p"))
+			if err != nil {
+				t.Errorf("AppendAudit(%d): %v", i, err)
+			}
+			ids[i] = id
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	es := mustAudit(t, s, store.AuditQuery{})
+	got := auditIDs(es)
+	if !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != n {
+		t.Fatalf("Audit ids = %v, want %d distinct, ascending", got, n)
+	}
+	if want := slices.Sorted(slices.Values(ids)); !slices.Equal(got, want) {
+		t.Errorf("Audit ids = %v, want the returned ids %v", got, want)
+	}
+	for i, e := range es {
+		if e.Actor != fmt.Sprintf("w%02d", slices.Index(ids, e.ID)) {
+			t.Errorf("entry %d (%d): actor %q does not match the writer that got its id", i, e.ID, e.Actor)
+		}
 	}
 }

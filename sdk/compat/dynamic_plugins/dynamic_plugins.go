@@ -16,6 +16,7 @@ type (
 	UIComponentConfig = sdk.UIComponentConfig
 	SecurityConfig    = sdk.SecurityConfig
 	HealthConfig      = sdk.HealthConfig
+	SandboxConfig     = sdk.SandboxConfig
 	RateLimitConfig   = sdk.RateLimitConfig
 	AuthConfig        = sdk.AuthConfig
 	ValidationConfig  = sdk.ValidationConfig

@@ -1,0 +1,281 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
+)
+
+// instance is one module instance: its own memory, its own copy of the
+// plugin. It is used by one goroutine at a time, the one that took it from
+// the pool; only version is read by others.
+type instance struct {
+	p     *Plugin
+	n     uint64
+	mod   api.Module
+	alloc api.Function
+	call  api.Function
+	mem   api.Memory
+	stack [3]uint64
+
+	inPtr, inCap uint32 // the guest's input buffer
+
+	stdout, stderr *lineLog
+	pending        []byte          // http_do's outcome, until http_result
+	callCtx        context.Context // the call in progress, for sleeps
+	dead           bool
+
+	// Lifecycle calls this instance has seen (see life).
+	validate, init, cfg, load, unload, clean uint64
+	version                                  atomic.Uint64
+}
+
+// instanceKey carries the instance into host functions through the call's
+// context.
+type instanceKey struct{}
+
+func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
+	in := &instance{p: p, n: p.seq.Add(1)}
+	log := p.log.With("instance", in.n)
+	in.stdout = newLineLog(log, "stdout")
+	in.stderr = newLineLog(log, "stderr")
+	cfg := wazero.NewModuleConfig().
+		WithName(fmt.Sprintf("%s#%d", p.id, in.n)).
+		WithStartFunctions(abi.ExportInitialize).
+		WithStdout(in.stdout).
+		WithStderr(in.stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithNanosleep(in.sleep).
+		WithOsyield(func() {}).
+		WithRandSource(rand.Reader)
+	if p.fs != nil {
+		cfg = cfg.WithFSConfig(p.fs)
+	}
+	sctx, cancel := context.WithTimeout(ctx, max(startTimeout, p.limits.Timeout))
+	defer cancel()
+	in.callCtx = sctx
+	mod, err := p.rt.InstantiateModule(context.WithValue(sctx, instanceKey{}, in), p.mod, cfg)
+	in.callCtx = nil
+	if err != nil {
+		in.flushLogs()
+		return nil, in.failure("starting", err, sctx)
+	}
+	in.mod = mod
+	in.alloc = mod.ExportedFunction(abi.ExportAlloc)
+	in.call = mod.ExportedFunction(abi.ExportCall)
+	in.mem = mod.ExportedMemory(abi.ExportMemory)
+	setup := abi.AppendU32(nil, uint32(min(p.limits.MaxResponseBytes, 1<<32-1)))
+	if len(p.routes) > 0 {
+		routes, err := json.Marshal(p.routes)
+		if err != nil {
+			in.close()
+			return nil, fmt.Errorf("encode endpoints: %w", err)
+		}
+		setup = append(setup, routes...)
+	}
+	if err := p.envelope(in, abi.OpSetup, setup, nil); err != nil {
+		in.close()
+		return nil, err
+	}
+	return in, nil
+}
+
+// invoke runs one operation and returns a view of its result in guest
+// memory, valid until the next call on in. On any error the instance is
+// closed (in.dead): its state can no longer be trusted.
+func (in *instance) invoke(parent context.Context, op uint32, input []byte) (res []byte, err error) {
+	defer func() {
+		if err != nil {
+			in.close()
+		}
+	}()
+	p := in.p
+	ctx, cancel := context.WithTimeout(parent, p.limits.Timeout)
+	defer cancel()
+	in.callCtx = ctx
+	defer func() { in.callCtx = nil }()
+	cctx := context.WithValue(ctx, instanceKey{}, in)
+	var ptr uint32
+	if len(input) > 0 {
+		if uint64(len(input)) > uint64(in.inCap) {
+			size := uint32(64 << 10)
+			for uint64(size) < uint64(len(input)) {
+				size *= 2
+			}
+			in.stack[0] = uint64(size)
+			if err := in.alloc.CallWithStack(cctx, in.stack[:1]); err != nil {
+				return nil, in.failure(opName(op), err, ctx)
+			}
+			in.inPtr, in.inCap = uint32(in.stack[0]), size
+		}
+		if !in.mem.Write(in.inPtr, input) {
+			return nil, fmt.Errorf("plugin %s: %w: its input buffer is outside its memory", p.id, ErrCrashed)
+		}
+		ptr = in.inPtr
+	}
+	in.stack[0], in.stack[1], in.stack[2] = uint64(op), uint64(ptr), uint64(len(input))
+	if err := in.call.CallWithStack(cctx, in.stack[:]); err != nil {
+		return nil, in.failure(opName(op), err, ctx)
+	}
+	rp, rl := abi.Unpack(in.stack[0])
+	res, ok := in.mem.Read(rp, rl)
+	if !ok {
+		return nil, fmt.Errorf("plugin %s: %w: its result is outside its memory", p.id, ErrCrashed)
+	}
+	return res, nil
+}
+
+// failure turns a failed call into ErrTimeout, ErrClosed or ErrCrashed,
+// with what the guest last said on standard error.
+func (in *instance) failure(what string, err error, ctx context.Context) error {
+	p := in.p
+	if p.ctx.Err() != nil {
+		return fmt.Errorf("plugin %s: %w", p.id, ErrClosed)
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded:
+			return fmt.Errorf("plugin %s: %w: %s did not return within %s", p.id, ErrTimeout, what, p.limits.Timeout)
+		case sys.ExitCodeContextCanceled:
+			return fmt.Errorf("plugin %s: %w", p.id, ErrClosed)
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("plugin %s: %w: %s did not return within %s", p.id, ErrTimeout, what, p.limits.Timeout)
+		}
+		return fmt.Errorf("plugin %s: %w: %s: exit code %d%s", p.id, ErrCrashed, what, exit.ExitCode(), in.stderr.lastWords())
+	}
+	return fmt.Errorf("plugin %s: %w: %s: %v%s", p.id, ErrCrashed, what, err, in.stderr.lastWords())
+}
+
+func opName(op uint32) string {
+	names := [...]string{"setup", "GetMetadata", "Validate", "Initialize", "OnLoad", "a request", "Health",
+		"GetStatus", "GetMetrics", "OnConfigChange", "GetPermissions", "OnUnload", "Cleanup"}
+	if int(op) < len(names) {
+		return names[op]
+	}
+	return fmt.Sprintf("operation %d", op)
+}
+
+// close releases the instance's memory. It is idempotent.
+func (in *instance) close() {
+	if in.dead {
+		return
+	}
+	in.dead = true
+	if in.mod != nil {
+		_ = in.mod.Close(context.Background())
+	}
+	in.pending = nil
+	in.flushLogs()
+}
+
+func (in *instance) flushLogs() {
+	in.stdout.flush()
+	in.stderr.flush()
+}
+
+// sleep is the guest's nanosleep: a real sleep that ends early when the call
+// in progress is interrupted, so a sleeping guest cannot outlive its timeout.
+func (in *instance) sleep(ns int64) {
+	if ns <= 0 {
+		return
+	}
+	ctx := in.callCtx
+	if ctx == nil {
+		time.Sleep(time.Duration(ns))
+		return
+	}
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// lineLog logs what a guest writes to a standard stream, one record per
+// line. A line longer than maxLine is logged in pieces.
+type lineLog struct {
+	log    *slog.Logger
+	stream string
+
+	mu    sync.Mutex
+	buf   []byte
+	fatal string // the last "panic:" or "fatal error:" line
+}
+
+const maxLine = 16 << 10
+
+func newLineLog(log *slog.Logger, stream string) *lineLog {
+	return &lineLog{log: log, stream: stream}
+}
+
+// Write implements io.Writer.
+func (l *lineLog) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			l.buf = append(l.buf, b...)
+			if len(l.buf) >= maxLine {
+				l.emit(l.buf)
+				l.buf = l.buf[:0]
+			}
+			break
+		}
+		if len(l.buf) > 0 {
+			l.buf = append(l.buf, b[:i]...)
+			l.emit(l.buf)
+			l.buf = l.buf[:0]
+		} else {
+			l.emit(b[:i])
+		}
+		b = b[i+1:]
+	}
+	return n, nil
+}
+
+func (l *lineLog) emit(line []byte) {
+	s := strings.TrimRight(string(line), "\r")
+	if strings.HasPrefix(s, "panic: ") || strings.HasPrefix(s, "fatal error: ") {
+		l.fatal = s
+	}
+	l.log.Info(s, "stream", l.stream)
+}
+
+func (l *lineLog) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) > 0 {
+		l.emit(l.buf)
+		l.buf = l.buf[:0]
+	}
+}
+
+// lastWords is the guest's last panic or fatal error, for error messages.
+func (l *lineLog) lastWords() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fatal == "" {
+		return ""
+	}
+	return " (" + l.fatal + ")"
+}

@@ -1,0 +1,188 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
+)
+
+// defaultHTTPTimeout bounds a granted outbound request when the operator
+// gave no client of their own.
+const defaultHTTPTimeout = 10 * time.Second
+
+// instantiateHostModule provides the imports of package wasmguest: the
+// only way out of the sandbox is an HTTP request the host performs.
+func (p *Plugin) instantiateHostModule(ctx context.Context) error {
+	_, err := p.rt.NewHostModuleBuilder(abi.ImportModule).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(p.hostHTTPDo),
+			[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}).
+		WithParameterNames("ptr", "size").
+		Export(abi.ImportHTTPDo).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(p.hostHTTPResult),
+			[]api.ValueType{api.ValueTypeI32}, nil).
+		WithParameterNames("ptr").
+		Export(abi.ImportHTTPResult).
+		Instantiate(ctx)
+	return err
+}
+
+// hostHTTPDo performs the request framed in guest memory and keeps the framed
+// outcome for hostHTTPResult. A refusal is an outcome, not a trap: the
+// plugin's http.Get returns it as an error.
+func (p *Plugin) hostHTTPDo(ctx context.Context, mod api.Module, stack []uint64) {
+	in, _ := ctx.Value(instanceKey{}).(*instance)
+	if in == nil {
+		panic("http_do called outside a call")
+	}
+	frame, ok := mod.Memory().Read(uint32(stack[0]), uint32(stack[1]))
+	if !ok {
+		panic("http_do: request frame outside memory")
+	}
+	in.pending = p.doHTTP(ctx, frame)
+	stack[0] = uint64(len(in.pending))
+}
+
+// hostHTTPResult copies the pending outcome into the guest's buffer.
+func (p *Plugin) hostHTTPResult(ctx context.Context, mod api.Module, stack []uint64) {
+	in, _ := ctx.Value(instanceKey{}).(*instance)
+	if in == nil {
+		panic("http_result called outside a call")
+	}
+	if !mod.Memory().Write(uint32(stack[0]), in.pending) {
+		panic("http_result: buffer outside memory")
+	}
+	in.pending = nil
+}
+
+func refusal(msg string) []byte {
+	return abi.AppendString([]byte{0}, msg)
+}
+
+// doHTTP applies the grants and performs one outbound request.
+func (p *Plugin) doHTTP(ctx context.Context, frame []byte) []byte {
+	if !p.grants.Network {
+		return refusal("network access not granted")
+	}
+	d := abi.NewDecoder(frame)
+	method := d.String()
+	rawURL := d.String()
+	header := http.Header(d.Header(nil))
+	body := d.Bytes()
+	if err := d.Err(); err != nil {
+		return refusal("malformed request: " + err.Error())
+	}
+	if int64(len(body)) > p.limits.MaxRequestBytes {
+		return refusal(fmt.Sprintf("request body of %d bytes exceeds the plugin's limit of %d bytes", len(body), p.limits.MaxRequestBytes))
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return refusal(err.Error())
+	}
+	if err := p.allowed(u); err != nil {
+		return refusal(err.Error())
+	}
+	// The body is copied: the transport may still read it after Do returns,
+	// when the guest is running again and may reuse that memory.
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(bytes.Clone(body)))
+	if err != nil {
+		return refusal(err.Error())
+	}
+	header.Del("Host")
+	req.Header = header
+	res, err := p.client.Do(req)
+	if err != nil {
+		return refusal(err.Error())
+	}
+	defer res.Body.Close()
+	limit := p.limits.MaxResponseBytes
+	rb, err := io.ReadAll(io.LimitReader(res.Body, limit+1))
+	if err != nil {
+		return refusal("reading the response body: " + err.Error())
+	}
+	if int64(len(rb)) > limit {
+		return refusal(fmt.Sprintf("response body exceeds the plugin's limit of %d bytes", limit))
+	}
+	out := make([]byte, 0, 64+len(rb))
+	out = append(out, 1)
+	out = abi.AppendU32(out, uint32(res.StatusCode))
+	out = abi.AppendHeader(out, res.Header)
+	return abi.AppendBytes(out, rb)
+}
+
+// allowed applies the network grant to one URL, the first request's or a
+// redirect's.
+func (p *Plugin) allowed(u *url.URL) error {
+	if !p.grants.Network {
+		return errors.New("network access not granted")
+	}
+	port := u.Port()
+	switch u.Scheme {
+	case "http":
+		if port == "" {
+			port = "80"
+		}
+	case "https":
+		if port == "" {
+			port = "443"
+		}
+	default:
+		return fmt.Errorf("scheme %q is not allowed: only http and https", u.Scheme)
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, entry := range p.grants.AllowedHosts {
+		eh, ep := splitHostPort(entry)
+		if eh == host && (ep == "" || ep == port) {
+			return nil
+		}
+	}
+	return fmt.Errorf("host %s is not in the plugin's allowed hosts", u.Host)
+}
+
+// splitHostPort splits an AllowedHosts entry: "host", "host:port",
+// "[v6]", "[v6]:port" or a bare IPv6 address.
+func splitHostPort(entry string) (host, port string) {
+	entry = strings.ToLower(strings.TrimSpace(entry))
+	if h, p, err := net.SplitHostPort(entry); err == nil {
+		return h, p
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(entry, "["), "]"), ""
+}
+
+// guardedClient is the operator's client (or a default one) with a redirect
+// policy that applies AllowedHosts to every hop, so an allowed host cannot
+// redirect the plugin anywhere else.
+func (p *Plugin) guardedClient(c *http.Client) *http.Client {
+	var cl http.Client
+	if c != nil {
+		cl = *c
+	} else {
+		cl.Timeout = defaultHTTPTimeout
+	}
+	next := cl.CheckRedirect
+	cl.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := p.allowed(req.URL); err != nil {
+			return fmt.Errorf("redirect refused: %w", err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cl
+}

@@ -1,0 +1,250 @@
+// Package wasm runs plugins in the sandboxed tier: the plugin's source built
+// with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared (with the generated file
+// that hands NewPlugin to package sdk/wasmguest) and executed by wazero.
+//
+// What the sandbox guarantees, and why it is built this way:
+//
+//   - Memory: every instance has its own linear memory, capped by
+//     Limits.Memory. A guest that passes it fails to grow, the Go runtime
+//     inside aborts, and the instance is replaced; the host is untouched.
+//   - Time: every call into the guest carries a deadline (Limits.Timeout).
+//     wazero's compiler inserts termination checks, so even a tight loop is
+//     stopped; the instance is then discarded and replaced in the background.
+//   - Concurrency: an instance is single-threaded, so a Plugin keeps a pool of
+//     Limits.PoolSize instances and a bounded queue (Limits.QueueSize) of
+//     requests waiting for one. A request that cannot even queue fails at
+//     once with ErrBusy (503), rather than piling up goroutines.
+//   - Reach: no environment, no arguments, no file system unless
+//     Grants.DataDir (mounted at /data), no network unless Grants.Network,
+//     and then only to Grants.AllowedHosts, through the host's HTTP client.
+//   - Unload: Plugin.Close closes every instance and the plugin's wazero
+//     runtime, so its memory and compiled code are returned, unlike a native
+//     plugin, which Go can never unload.
+//
+// Compiled code is cached on disk by the Runtime (wazero's compilation cache,
+// keyed by the module's digest and wazero's version), so a second load of
+// the same module skips the compiler.
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/kubestellar/ksplugins/sdk"
+)
+
+// Errors a caller can tell apart with errors.Is. Each is wrapped with the
+// plugin's id and what was being done.
+var (
+	// ErrBusy means every instance was busy and the wait queue was full, or
+	// no instance became free in time: the host answers 503 and the caller
+	// may retry.
+	ErrBusy = errors.New("sandbox busy")
+	// ErrTimeout means the guest did not return within Limits.Timeout; the
+	// instance was discarded and is being replaced.
+	ErrTimeout = errors.New("plugin timed out")
+	// ErrCrashed means the guest trapped, panicked, exited or ran out of
+	// memory; the instance was discarded and is being replaced.
+	ErrCrashed = errors.New("plugin crashed")
+	// ErrClosed means the plugin (or its runtime) was closed.
+	ErrClosed = errors.New("plugin closed")
+)
+
+// Runtime owns what sandboxed plugins share: the on-disk compilation cache.
+//
+// Each loaded Plugin gets its own wazero runtime, because the memory limit is
+// a property of a wazero runtime and limits are per plugin, and its own
+// in-memory compilation cache over the shared directory. Sharing one
+// in-memory cache would let two loads of identical bytes share compiled code,
+// but wazero v1.12's cache keeps a stale reference to a deleted module in
+// its sorted list of modules, so an unloaded plugin's code and memory could
+// stay reachable until the cache itself is closed; a cache per plugin is
+// closed with the plugin and unload is then complete.
+type Runtime struct {
+	dir string
+
+	mu      sync.Mutex
+	closed  bool
+	plugins map[*Plugin]struct{}
+}
+
+// NewRuntime returns a runtime whose compiled modules are cached under
+// cacheDir (created 0o700 if missing), so a restart or a reload of an
+// unchanged plugin costs a file read rather than a compilation.
+func NewRuntime(ctx context.Context, cacheDir string) (*Runtime, error) {
+	if cacheDir == "" {
+		return nil, errors.New("wasm: a compilation cache directory is required")
+	}
+	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+		return nil, fmt.Errorf("wasm: creating the compilation cache: %w", err)
+	}
+	// Opening a cache checks that the directory is usable (wazero keeps a
+	// subdirectory per wazero version and platform in it).
+	cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("wasm: opening the compilation cache: %w", err)
+	}
+	if err := cache.Close(ctx); err != nil {
+		return nil, fmt.Errorf("wasm: opening the compilation cache: %w", err)
+	}
+	return &Runtime{dir: cacheDir, plugins: map[*Plugin]struct{}{}}, nil
+}
+
+// Close closes every plugin still loaded. The files of the on-disk cache
+// stay for the next Runtime.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	plugins := make([]*Plugin, 0, len(r.plugins))
+	for p := range r.plugins {
+		plugins = append(plugins, p)
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, p := range plugins {
+		errs = append(errs, p.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Runtime) forget(p *Plugin) {
+	r.mu.Lock()
+	delete(r.plugins, p)
+	r.mu.Unlock()
+}
+
+// Options say what one plugin may use.
+type Options struct {
+	// ID names the plugin in logs and errors.
+	ID string
+	// Limits bound the plugin's instances; zero fields take DefaultLimits'.
+	Limits Limits
+	// Grants are what the operator allowed the plugin to reach.
+	Grants Grants
+	// Endpoints, when set, are what the host routes by (a plugin folder's
+	// plugin.yaml); they replace those of the plugin's GetMetadata, on
+	// both sides of the boundary.
+	Endpoints []sdk.EndpointConfig
+	// Logger receives the plugin's standard output and error, a line at a
+	// time, and the runtime's own reports about the plugin, all with
+	// plugin_id. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Limits bound what a plugin's instances may consume. They are enforced by
+// the runtime, not requested from the plugin.
+type Limits struct {
+	// PoolSize is how many instances serve at once. Each has its own memory
+	// and its own copy of the plugin's state, so more than one is only right
+	// for a stateless plugin.
+	PoolSize int
+	// QueueSize is how many requests may wait for a free instance; beyond
+	// it a request fails at once with ErrBusy.
+	QueueSize int
+	// Memory caps one instance's linear memory, in bytes (rounded down to
+	// 64 KiB pages).
+	Memory int64
+	// Timeout caps one call into the guest: a request, or one lifecycle
+	// method on one instance.
+	Timeout time.Duration
+	// MaxRequestBytes caps a request body sent to the plugin, and the body
+	// of an outbound request the plugin makes.
+	MaxRequestBytes int64
+	// MaxResponseBytes caps a response body the plugin returns, and the
+	// body of a response to an outbound request.
+	MaxResponseBytes int64
+}
+
+// DefaultLimits are the limits of a plugin whose manifest and policy set
+// none: one instance, 64 waiting requests, 128 MiB, 5 s, 1 MiB in, 4 MiB out.
+func DefaultLimits() Limits {
+	return Limits{
+		PoolSize:         1,
+		QueueSize:        64,
+		Memory:           128 << 20,
+		Timeout:          5 * time.Second,
+		MaxRequestBytes:  1 << 20,
+		MaxResponseBytes: 4 << 20,
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.PoolSize <= 0 {
+		l.PoolSize = d.PoolSize
+	}
+	if l.QueueSize <= 0 {
+		l.QueueSize = d.QueueSize
+	}
+	if l.Memory <= 0 {
+		l.Memory = d.Memory
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = d.Timeout
+	}
+	if l.MaxRequestBytes <= 0 {
+		l.MaxRequestBytes = d.MaxRequestBytes
+	}
+	if l.MaxResponseBytes <= 0 {
+		l.MaxResponseBytes = d.MaxResponseBytes
+	}
+	return l
+}
+
+// Grants are what a plugin may reach outside its sandbox. The zero value
+// grants nothing.
+type Grants struct {
+	// DataDir, when set, is created (0o700) and mounted read-write at /data;
+	// nothing else of the host's file system is visible. Empty means no file
+	// system at all.
+	DataDir string
+	// Network allows outbound HTTP requests, to AllowedHosts only.
+	Network bool
+	// AllowedHosts are "host" (any port) or "host:port" entries, matched
+	// exactly, host names case-insensitively. Redirects are checked too.
+	AllowedHosts []string
+	// HTTPClient performs granted requests; nil means a client with a 10 s
+	// timeout. Its redirect policy is wrapped so a redirect cannot leave
+	// AllowedHosts.
+	HTTPClient *http.Client
+}
+
+// Load compiles the module (or reads it from the cache), instantiates all
+// Limits.PoolSize instances eagerly and asks one of them for the plugin's
+// metadata. Eager start makes a module that cannot start fail here, at load,
+// rather than on its first request, and keeps instantiation (tens of
+// milliseconds) off the request path. The plugin is then driven through
+// sdk.KubestellarPlugin like a native one: Validate, Initialize, OnLoad.
+func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin, error) {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("wasm: load %s: %w", opts.ID, ErrClosed)
+	}
+	p, err := newPlugin(ctx, r, wasm, opts)
+	if err != nil {
+		return nil, fmt.Errorf("wasm: load %s: %w", opts.ID, err)
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		_ = p.Close(ctx)
+		return nil, fmt.Errorf("wasm: load %s: %w", opts.ID, ErrClosed)
+	}
+	r.plugins[p] = struct{}{}
+	r.mu.Unlock()
+	return p, nil
+}

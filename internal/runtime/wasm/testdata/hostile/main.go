@@ -1,0 +1,168 @@
+// Command hostile is a plugin that misbehaves on request, for the sandbox's
+// tests. Its constructor has the seed-era signature, func() interface{}.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kubestellar/ksplugins/sdk"
+)
+
+// Hostile embeds sdk.Base and logs every lifecycle call on standard output.
+type Hostile struct {
+	sdk.Base
+	count int
+	sick  bool
+	keep  [][]byte
+}
+
+// NewPlugin has the seed-era signature on purpose.
+func NewPlugin() interface{} { return &Hostile{} }
+
+func (p *Hostile) event(name string) { fmt.Println("lifecycle " + name) }
+
+// GetMetadata lists the misbehaviours.
+func (p *Hostile) GetMetadata() sdk.PluginMetadata {
+	eps := []sdk.EndpointConfig{}
+	for _, e := range []string{"loop", "alloc", "panic", "big", "readfile", "writefile", "fetch", "state", "sick"} {
+		eps = append(eps, sdk.EndpointConfig{Path: "/" + e, Method: "GET", Handler: e})
+	}
+	eps = append(eps, sdk.EndpointConfig{Path: "/echo", Method: "POST", Handler: "echo"})
+	return sdk.PluginMetadata{ID: "hostile", Name: "Hostile", Version: "1.0.0", Endpoints: eps}
+}
+
+// GetHandlers maps the endpoints.
+func (p *Hostile) GetHandlers() map[string]gin.HandlerFunc {
+	return map[string]gin.HandlerFunc{
+		"loop": func(c *gin.Context) {
+			for n := 0; ; n++ {
+				if n < 0 {
+					break
+				}
+			}
+			c.String(http.StatusOK, "unreachable")
+		},
+		"alloc": func(c *gin.Context) {
+			for {
+				b := make([]byte, 64<<20)
+				for i := 0; i < len(b); i += 4096 {
+					b[i] = 1
+				}
+				p.keep = append(p.keep, b)
+				fmt.Printf("holding %d MiB\n", len(p.keep)*64)
+			}
+		},
+		"panic": func(c *gin.Context) { panic("hostile: asked to panic") },
+		"big": func(c *gin.Context) {
+			n, _ := strconv.Atoi(c.Query("n"))
+			c.Data(http.StatusOK, "application/octet-stream", []byte(strings.Repeat("x", n)))
+		},
+		"readfile": func(c *gin.Context) {
+			b, err := os.ReadFile(c.Query("path"))
+			if err != nil {
+				c.String(http.StatusOK, "error: %v", err)
+				return
+			}
+			c.String(http.StatusOK, "content: %s", b)
+		},
+		"writefile": func(c *gin.Context) {
+			if err := os.WriteFile("/data/x", []byte("written in the sandbox"), 0o600); err != nil {
+				c.String(http.StatusOK, "error: %v", err)
+				return
+			}
+			b, err := os.ReadFile("/data/x")
+			if err != nil {
+				c.String(http.StatusOK, "error: %v", err)
+				return
+			}
+			c.String(http.StatusOK, "content: %s", b)
+		},
+		"fetch": func(c *gin.Context) {
+			res, err := http.Get(c.Query("url"))
+			if err != nil {
+				c.String(http.StatusOK, "error: %v", err)
+				return
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			c.String(http.StatusOK, "status %d: %s", res.StatusCode, b)
+		},
+		"state": func(c *gin.Context) {
+			if ms, _ := strconv.Atoi(c.Query("ms")); ms > 0 {
+				time.Sleep(time.Duration(ms) * time.Millisecond)
+			}
+			p.count++
+			c.String(http.StatusOK, strconv.Itoa(p.count))
+		},
+		"sick": func(c *gin.Context) {
+			p.sick = c.Query("on") == "1"
+			c.Status(http.StatusNoContent)
+		},
+		"echo": func(c *gin.Context) {
+			b, err := io.ReadAll(c.Request.Body)
+			if err != nil {
+				c.String(http.StatusInternalServerError, err.Error())
+				return
+			}
+			c.Header("X-Echo-Query", c.Query("q"))
+			c.Data(http.StatusOK, c.ContentType(), b)
+		},
+	}
+}
+
+// ValidateRequest refuses requests carrying X-Refuse.
+func (p *Hostile) ValidateRequest(c *gin.Context) error {
+	if v := c.GetHeader("X-Refuse"); v != "" {
+		return errors.New("refused: " + v)
+	}
+	return nil
+}
+
+// Health fails after GET /sick?on=1.
+func (p *Hostile) Health() error {
+	if p.sick {
+		return errors.New("hostile: sick on demand")
+	}
+	return nil
+}
+
+// Validate logs.
+func (p *Hostile) Validate() error { p.event("validate"); return nil }
+
+// Initialize logs and keeps the configuration.
+func (p *Hostile) Initialize(cfg map[string]interface{}) error {
+	p.event("initialize " + fmt.Sprint(cfg["mode"]))
+	return p.Base.Initialize(cfg)
+}
+
+// OnLoad logs.
+func (p *Hostile) OnLoad() error { p.event("onload"); return nil }
+
+// OnConfigChange logs.
+func (p *Hostile) OnConfigChange(cfg map[string]interface{}) error {
+	p.event("configchange " + fmt.Sprint(cfg["mode"]))
+	return p.Base.OnConfigChange(cfg)
+}
+
+// GetMetrics reports the counter.
+func (p *Hostile) GetMetrics() map[string]interface{} {
+	return map[string]interface{}{"count": p.count}
+}
+
+// GetPermissions asks for one permission.
+func (p *Hostile) GetPermissions() []string { return []string{"clusters:read"} }
+
+// OnUnload logs.
+func (p *Hostile) OnUnload() error { p.event("onunload"); return nil }
+
+// Cleanup logs.
+func (p *Hostile) Cleanup() error { p.event("cleanup"); return nil }

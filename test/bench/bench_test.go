@@ -1,0 +1,153 @@
+// Package bench measures the plugin host: the same endpoint served by a
+// plain gin handler, a native plugin and a sandboxed plugin, through the
+// host's real dispatch path. Run with `make bench` (the host must be built
+// with -trimpath for native plugins to load, as the Makefile does).
+package bench
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kubestellar/ksplugins"
+	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/host"
+	"github.com/kubestellar/ksplugins/internal/runtime/native"
+	"github.com/kubestellar/ksplugins/internal/runtime/wasm"
+	"github.com/kubestellar/ksplugins/internal/source"
+	"github.com/kubestellar/ksplugins/internal/store/sqlite"
+	"github.com/kubestellar/ksplugins/internal/toolchain"
+)
+
+// newHost is a complete host in a temporary folder, with a build cache
+// that lives as long as the benchmark binary's temp folder.
+func newHost(b *testing.B, cache string) *host.Host {
+	b.Helper()
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	target, err := toolchain.Host()
+	if err != nil {
+		b.Fatal(err)
+	}
+	builder, err := build.New(build.Options{CacheDir: cache, SDK: ksplugins.SDKSource(), Target: target, Logger: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt, err := wasm.NewRuntime(ctx, filepath.Join(cache, "wasm"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sources, err := source.New(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := host.New(host.Options{
+		Store: db, Events: events.NewBus(events.Options{Logger: log}), Builder: builder,
+		Loader: native.NewLoader(filepath.Join(cache, "loaded"), target), Sources: sources, Wasm: rt, Logger: log,
+	})
+	b.Cleanup(func() {
+		h.Close(ctx)
+		_ = rt.Close(ctx)
+		_ = db.Close()
+	})
+	return h
+}
+
+// helloCopy copies the hello example, sandboxed if asked.
+func helloCopy(b *testing.B, sandboxed bool) string {
+	b.Helper()
+	dir := filepath.Join(b.TempDir(), "hello")
+	if err := os.CopyFS(dir, os.DirFS("../../plugins/examples/hello")); err != nil {
+		b.Fatal(err)
+	}
+	if sandboxed {
+		f, err := os.OpenFile(filepath.Join(dir, "plugin.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString("\nsecurity:\n  sandboxed: true\n"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// cacheDir is shared by every benchmark of one run, so each tier's build
+// and compilation happen once.
+func cacheDir(b *testing.B) string {
+	b.Helper()
+	dir := filepath.Join(os.TempDir(), "ksplugins-bench-cache")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// BenchmarkRequest serves GET /hello: a plain gin handler, then the same
+// handler as a native and as a sandboxed plugin through the host.
+func BenchmarkRequest(b *testing.B) {
+	gin.SetMode(gin.ReleaseMode)
+	b.Run("plain-gin", func(b *testing.B) {
+		e := gin.New()
+		e.GET("/hello", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"message": "Hello from plugin!"}) })
+		req := httptest.NewRequest("GET", "/hello", nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				b.Fatal(rec.Code)
+			}
+		}
+	})
+	for _, tier := range []string{"native", "sandboxed"} {
+		b.Run(tier, func(b *testing.B) {
+			h := newHost(b, cacheDir(b))
+			if _, err := h.Load(context.Background(), host.LoadRequest{Source: helloCopy(b, tier == "sandboxed")}); err != nil {
+				b.Fatal(err)
+			}
+			req := httptest.NewRequest("GET", "/api/plugin-endpoints/my-plugin/hello", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				h.ServeEndpoint(rec, req, "my-plugin", "/hello")
+				if rec.Code != 200 {
+					b.Fatal(rec.Code, rec.Body.String())
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLoad loads the hello example from its folder, the build cached:
+// what an operator waits for on a reload with nothing to compile.
+func BenchmarkLoad(b *testing.B) {
+	for _, tier := range []string{"native", "sandboxed"} {
+		b.Run(tier, func(b *testing.B) {
+			h := newHost(b, cacheDir(b))
+			dir := helloCopy(b, tier == "sandboxed")
+			ctx := context.Background()
+			if _, err := h.Load(ctx, host.LoadRequest{Source: dir}); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := h.Reload(ctx, "my-plugin"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
