@@ -104,6 +104,7 @@ func clientCommands() []*cobra.Command {
 		eventsCommand(f),
 		tokenCommand(f),
 		auditCommand(f),
+		devCommand(f),
 	}
 	for _, c := range cmds {
 		f.bind(c)

@@ -30,5 +30,6 @@ func rootCommand() *cobra.Command {
 	}
 	root.AddCommand(serveCommand(), buildCommand())
 	root.AddCommand(clientCommands()...)
+	root.AddCommand(authorCommands()...)
 	return root
 }

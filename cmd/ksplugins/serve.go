@@ -56,6 +56,7 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&s.Addr, "addr", s.Addr, "listen address (KSPLUGINS_ADDR)")
 	f.StringVar(&s.DataDir, "data-dir", s.DataDir, "directory for the store and tokens (KSPLUGINS_DATA_DIR)")
 	f.StringVar(&s.System.SecurityMode, "security-mode", s.System.SecurityMode, "strict, normal or permissive (PLUGIN_SECURITY_MODE)")
+	f.BoolVar(&s.Watch, "watch", s.Watch, "rebuild and swap plugins loaded from folders when their files change (PLUGIN_WATCH)")
 	f.BoolVar(&s.InsecureLocal, "insecure-listen-local", false, "development only: serve every request as admin without credentials; requires a loopback --addr")
 	return cmd
 }
@@ -142,6 +143,7 @@ func serve(ctx context.Context, s config.Settings) error {
 		Loader:  native.NewLoader(filepath.Join(s.CacheDir, "loaded"), target),
 		Sources: sources,
 		Wasm:    sandbox,
+		Watch:   s.Watch,
 		DataDir: s.DataDir,
 		Logger:  log,
 

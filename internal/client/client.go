@@ -35,6 +35,9 @@ type Client struct {
 	http  *http.Client
 }
 
+// BaseURL is the server's address, as given to New.
+func (c *Client) BaseURL() string { return c.base }
+
 // New returns a Client for the server at baseURL (such as
 // "http://localhost:4000") that authenticates with token. A nil httpClient
 // means http.DefaultClient. Use a client without a Timeout for installs and

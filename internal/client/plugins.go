@@ -25,6 +25,9 @@ type LoadRequest struct {
 	Checksum string `json:"checksum,omitempty"`
 	// Signature is a base64 ed25519 signature of that digest.
 	Signature string `json:"signature,omitempty"`
+	// Watch rebuilds and swaps a local folder's plugin when its files
+	// change.
+	Watch bool `json:"watch,omitempty"`
 }
 
 // Install installs a plugin and returns its record once it serves; the

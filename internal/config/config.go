@@ -44,6 +44,9 @@ type Settings struct {
 	// InsecureLocal serves every request as admin without credentials, on
 	// a loopback address only (--insecure-listen-local).
 	InsecureLocal bool
+	// Watch rebuilds and swaps plugins loaded from folders when their files
+	// change (PLUGIN_WATCH).
+	Watch bool
 	// System is the initial live configuration.
 	System System
 }
@@ -62,6 +65,7 @@ func FromEnv() Settings {
 	}
 	s.System.SecurityMode = env("PLUGIN_SECURITY_MODE", ModeNormal)
 	s.System.Debug, _ = strconv.ParseBool(os.Getenv("PLUGIN_DEBUG"))
+	s.Watch, _ = strconv.ParseBool(os.Getenv("PLUGIN_WATCH"))
 	return s
 }
 

@@ -108,6 +108,9 @@ type Options struct {
 	Authenticate func(ctx context.Context, bearer string) (auth.Identity, error)
 	// Limiter enforces endpoints' rate limits; nil makes one.
 	Limiter *ratelimit.Limiter
+	// Watch rebuilds and swaps every plugin loaded from a local folder when
+	// its files change (PLUGIN_WATCH).
+	Watch bool
 	// CallTimeout bounds each call into plugin code; default 30s.
 	CallTimeout time.Duration
 	// DrainTimeout bounds how long an old instance's requests may run after

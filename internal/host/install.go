@@ -34,6 +34,9 @@ type LoadRequest struct {
 	Checksum string `json:"checksum,omitempty"`
 	// Signature is a base64 ed25519 signature of that digest.
 	Signature string `json:"signature,omitempty"`
+	// Watch rebuilds and swaps the plugin whenever its folder changes (a
+	// local folder source only); the server's PLUGIN_WATCH does it for all.
+	Watch bool `json:"watch,omitempty"`
 	// DiscardUploadOnFailure removes the upload if the install fails: set
 	// for an archive uploaded by the same request, so that a failed install
 	// leaves no trace.
@@ -130,6 +133,7 @@ func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info Info,
 		op.setPlugin(in.meta.ID)
 		p := &Plugin{id: in.meta.ID, state: StateLoading, tier: in.artifact.Tier, enabled: true, source: f.src, warnings: warnings, grants: v.grants}
 		if err = h.register(ctx, p, in, true); err == nil {
+			h.watch(p, req.Watch)
 			info = p.info()
 		}
 	}

@@ -247,6 +247,9 @@ func (h *Host) Unload(ctx context.Context, id string) error {
 	if p.stopHealth != nil {
 		p.stopHealth()
 	}
+	if p.stopWatch != nil {
+		p.stopWatch()
+	}
 	p.mu.Unlock()
 	if in := p.inst.Swap(nil); in != nil {
 		h.retire(ctx, p, in)

@@ -104,8 +104,9 @@ type Plugin struct {
 	warnings []manifest.Problem
 	// healthDisabled: the health policy, not an operator, disabled it.
 	healthDisabled bool
-	// stopHealth ends the plugin's health checker.
-	stopHealth context.CancelFunc
+	// stopHealth ends the plugin's health checker, stopWatch its folder
+	// watcher.
+	stopHealth, stopWatch context.CancelFunc
 
 	inst   atomic.Pointer[instance]
 	stats  stats

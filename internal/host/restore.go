@@ -41,6 +41,7 @@ func (h *Host) Restore(ctx context.Context) (found, running int, err error) {
 			h.goBackground(func(ctx context.Context) { h.retryRestore(ctx, p, rec) })
 			continue
 		}
+		h.watch(p, false)
 		running++
 	}
 	return len(recs), running, nil

@@ -161,6 +161,16 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
+// String returns what was written, when the writer is a buffer.
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.w.(fmt.Stringer); ok {
+		return b.String()
+	}
+	return ""
+}
+
 // reply is a decoded response.
 type reply struct {
 	status int

@@ -1,0 +1,31 @@
+package host
+
+import (
+	"context"
+
+	"github.com/kubestellar/ksplugins/internal/watch"
+)
+
+// watch starts rebuilding p whenever its folder changes, when asked (or
+// when the server watches every folder). Each change is a reload: the new
+// code is swapped in if it builds and starts, and the running version keeps
+// serving otherwise, with the compiler's errors in the reload's error event.
+func (h *Host) watch(p *Plugin, asked bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.source.Kind != SourceFolder || !(asked || h.opts.Watch) || p.stopWatch != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	p.stopWatch = cancel
+	dir := p.source.Location
+	h.goBackground(func(context.Context) {
+		err := watch.Dir(ctx, dir, watch.DefaultDebounce, func() {
+			_, _ = h.Reload(WithActor(ctx, "watch"), p.id)
+		})
+		if err != nil {
+			h.log.Warn("watching stopped", "plugin_id", p.id, "dir", dir, "err", err)
+		}
+	})
+	h.log.Info("watching plugin folder", "plugin_id", p.id, "dir", dir)
+}

@@ -1,0 +1,87 @@
+// Package watch notices when a plugin folder's files change, so that the
+// host can rebuild and swap the plugin while its author edits it.
+package watch
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// DefaultDebounce waits for an editor's burst of writes (save, rename,
+// chmod) to settle before reporting one change.
+const DefaultDebounce = 200 * time.Millisecond
+
+// Dir calls onChange once per burst of changes to the source files under
+// dir (debounce after the last one), until ctx ends. Folders created later
+// are watched too. Hidden files, built plugins and editor scratch files are
+// not sources and do not count.
+func Dir(ctx context.Context, dir string, debounce time.Duration, onChange func()) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if err := addTree(w, dir); err != nil {
+		return err
+	}
+	if debounce <= 0 {
+		debounce = DefaultDebounce
+	}
+	timer := time.NewTimer(debounce)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err, ok := <-w.Errors:
+			if !ok {
+				return errors.New("watch: watcher closed")
+			}
+			return err
+		case ev, ok := <-w.Events:
+			if !ok {
+				return errors.New("watch: watcher closed")
+			}
+			if ev.Has(fsnotify.Create) {
+				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() && !ignored(filepath.Base(ev.Name)) {
+					_ = addTree(w, ev.Name)
+				}
+			}
+			if ignored(filepath.Base(ev.Name)) || ev.Op == fsnotify.Chmod {
+				continue
+			}
+			timer.Reset(debounce)
+		case <-timer.C:
+			onChange()
+		}
+	}
+}
+
+// ignored tells files that are not plugin sources.
+func ignored(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~") || strings.HasSuffix(name, ".swp") ||
+		strings.HasSuffix(name, ".so") || strings.HasSuffix(name, ".wasm") || strings.HasPrefix(name, "#")
+}
+
+func addTree(w *fsnotify.Watcher, root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if p != root && ignored(d.Name()) {
+			return filepath.SkipDir
+		}
+		return w.Add(p)
+	})
+}
