@@ -275,25 +275,34 @@ func nullJSON(v any, isNil bool) (any, error) {
 const pluginColumns = `id, source_kind, source_location, source_version, source_path, source_pin,
 	tier, artifact_path, artifact_digest, build_key, enabled, grants, config, installed_at, updated_at`
 
-// Plugins returns every plugin, sorted by id.
-func (db *DB) Plugins(ctx context.Context) ([]store.Plugin, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT `+pluginColumns+` FROM plugins ORDER BY id`)
+// rowScanner is a row to scan: *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(...any) error }
+
+// queryAll runs a query and scans every row it returns; errors say what
+// was being done.
+func queryAll[T any](ctx context.Context, db *sql.DB, what, query string, args []any, scan func(rowScanner) (T, error)) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list plugins: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	var ps []store.Plugin
+	var out []T
 	for rows.Next() {
-		p, err := scanPlugin(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list plugins: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		ps = append(ps, p)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list plugins: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return ps, nil
+	return out, nil
+}
+
+// Plugins returns every plugin, sorted by id.
+func (db *DB) Plugins(ctx context.Context) ([]store.Plugin, error) {
+	return queryAll(ctx, db.db, "list plugins", `SELECT `+pluginColumns+` FROM plugins ORDER BY id`, nil, scanPlugin)
 }
 
 // Plugin returns one plugin, or an error wrapping store.ErrNotFound.
@@ -309,7 +318,7 @@ func (db *DB) Plugin(ctx context.Context, id string) (store.Plugin, error) {
 	return p, nil
 }
 
-func scanPlugin(row interface{ Scan(...any) error }) (store.Plugin, error) {
+func scanPlugin(row rowScanner) (store.Plugin, error) {
 	var (
 		p                  store.Plugin
 		grants, config     sql.NullString
@@ -432,7 +441,7 @@ func (db *DB) PutSetting(ctx context.Context, key string, value []byte) error {
 
 const tokenColumns = `name, role, hash, created_at, expires_at, revoked_at`
 
-func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
+func scanToken(row rowScanner) (store.Token, error) {
 	var (
 		t                store.Token
 		created          string
@@ -490,23 +499,7 @@ func (db *DB) PutToken(ctx context.Context, t store.Token) error {
 
 // Tokens returns every token, revoked ones included, sorted by name.
 func (db *DB) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	defer rows.Close()
-	var ts []store.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		ts = append(ts, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	return ts, nil
+	return queryAll(ctx, db.db, "list tokens", `SELECT `+tokenColumns+` FROM tokens ORDER BY name`, nil, scanToken)
 }
 
 // TokenByHash returns the token whose secret hashes to hash, or an error
@@ -601,33 +594,26 @@ func (db *DB) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry
 	query += ` ORDER BY id LIMIT ?`
 	args = append(args, limit)
 
-	rows, err := db.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("query audit: %w", err)
+	return queryAll(ctx, db.db, "query audit", query, args, scanAudit)
+}
+
+func scanAudit(row rowScanner) (store.AuditEntry, error) {
+	var (
+		e       store.AuditEntry
+		ts      string
+		details sql.NullString
+	)
+	if err := row.Scan(&e.ID, &ts, &e.Actor, &e.Action, &e.Target, &e.Result, &e.Status, &details); err != nil {
+		return e, err
 	}
-	defer rows.Close()
-	var es []store.AuditEntry
-	for rows.Next() {
-		var (
-			e       store.AuditEntry
-			ts      string
-			details sql.NullString
-		)
-		if err := rows.Scan(&e.ID, &ts, &e.Actor, &e.Action, &e.Target, &e.Result, &e.Status, &details); err != nil {
-			return nil, fmt.Errorf("query audit: %w", err)
-		}
-		if e.Time, err = parseTime(ts); err != nil {
-			return nil, fmt.Errorf("query audit: time of entry %d: %w", e.ID, err)
-		}
-		if details.Valid {
-			if err := json.Unmarshal([]byte(details.String), &e.Details); err != nil {
-				return nil, fmt.Errorf("query audit: decode details of entry %d: %w", e.ID, err)
-			}
-		}
-		es = append(es, e)
+	var err error
+	if e.Time, err = parseTime(ts); err != nil {
+		return e, fmt.Errorf("time of entry %d: %w", e.ID, err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query audit: %w", err)
+	if details.Valid {
+		if err := json.Unmarshal([]byte(details.String), &e.Details); err != nil {
+			return e, fmt.Errorf("decode details of entry %d: %w", e.ID, err)
+		}
 	}
-	return es, nil
+	return e, nil
 }
