@@ -200,21 +200,13 @@ func (h *Host) checkHealth(ctx context.Context, p *Plugin, in *instance, timeout
 	if !p.health.busy.CompareAndSwap(false, true) {
 		err = errors.New("the previous health check is still running")
 	} else {
-		done := make(chan error, 1)
-		go func() {
+		err = call(ctx, timeout, func() error {
 			defer p.health.busy.Store(false)
-			done <- probe(in)
-		}()
-		t := time.NewTimer(timeout)
-		select {
-		case err = <-done:
-		case <-t.C:
-			err = fmt.Errorf("no answer within %s", timeout)
-		case <-ctx.Done():
-			t.Stop()
-			return
+			return probe(in)
+		})
+		if ctx.Err() != nil {
+			return // the host is stopping: not the plugin's failure
 		}
-		t.Stop()
 	}
 	sample := HealthSample{Time: start.UTC(), OK: err == nil, DurationMs: float64(time.Since(start).Microseconds()) / 1000}
 	if err != nil {

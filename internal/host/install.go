@@ -2,7 +2,6 @@ package host
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -401,7 +400,7 @@ func (h *Host) update(ctx context.Context, op *op, p *Plugin, src Source, tier b
 	if err == nil {
 		err = h.start(ctx, p, in)
 		if err == nil {
-			if herr := probeWithin(in, h.healthPolicy().Timeout); herr != nil {
+			if herr := call(ctx, h.healthPolicy().Timeout, func() error { return probe(in) }); herr != nil {
 				h.retire(ctx, p, in)
 				err = &PluginError{ID: p.id, Step: "Health", Err: herr}
 			}
@@ -434,18 +433,4 @@ func (h *Host) update(ctx context.Context, op *op, p *Plugin, src Source, tier b
 	h.publish(ctx, events.Event{Type: events.Reloaded, PluginID: p.id, Message: fmt.Sprintf("plugin %s updated to %s", p.id, version),
 		Details: map[string]any{"version": version, "commit": co.Commit, "duration_ms": time.Since(start).Milliseconds(), "operation_id": op.o.ID}})
 	return p.info(), nil
-}
-
-// probeWithin runs one health probe with a time limit.
-func probeWithin(in *instance, timeout time.Duration) error {
-	done := make(chan error, 1)
-	go func() { done <- probe(in) }()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		return err
-	case <-t.C:
-		return errors.New("no answer within " + timeout.String())
-	}
 }
