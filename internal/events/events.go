@@ -34,6 +34,7 @@ const (
 	Error         Type = "error"
 	Progress      Type = "progress" // install or other long operation progress
 	StateChanged  Type = "state_changed"
+	PluginEvent   Type = "plugin" // published by a plugin itself; Details["kind"] is its own name for it
 )
 
 // Event is one thing that happened. It is a plain value so that it can be

@@ -333,3 +333,39 @@ func (tp *testPlugin) inflightLoad(p *Plugin) int64 {
 	}
 	return in.inflight.Load()
 }
+
+// publishingPlugin publishes from OnLoad with the Publisher it was given.
+type publishingPlugin struct {
+	testPlugin
+	pub sdk.Publisher
+}
+
+func (p *publishingPlugin) SetPublisher(pub sdk.Publisher) { p.pub = pub }
+
+func (p *publishingPlugin) OnLoad() error {
+	if p.pub == nil {
+		return errors.New("OnLoad before SetPublisher")
+	}
+	p.pub.Publish("operation.step", "step one", map[string]any{"kind": "forged", "step": 1})
+	return nil
+}
+
+func TestPluginPublishesEvents(t *testing.T) {
+	h := newTestHost(t)
+	add(t, h, &publishingPlugin{testPlugin: testPlugin{id: "pub"}})
+	var got []events.Event
+	for _, e := range h.opts.Events.Since(0) {
+		if e.Type == events.PluginEvent {
+			got = append(got, e)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("plugin events = %+v, want one", got)
+	}
+	e := got[0]
+	// The plugin's kind wins over a "kind" in its details, and the event
+	// names the plugin and marks it as the plugin's own.
+	if e.PluginID != "pub" || e.Actor != "plugin" || e.Message != "step one" || e.Details["kind"] != "operation.step" || e.Details["step"] != 1 {
+		t.Errorf("event = %+v", e)
+	}
+}

@@ -177,6 +177,9 @@ func (h *Host) start(ctx context.Context, p *Plugin, in *instance) error {
 		return &PluginError{ID: p.id, Step: "GetHandlers", Err: err}
 	}
 	in.engine = engine
+	if es, ok := in.impl.(sdk.EventSource); ok {
+		es.SetPublisher(pluginPublisher{bus: h.events, id: p.id})
+	}
 	p.mu.RLock()
 	config := effectiveConfig(in.meta, p.config)
 	p.mu.RUnlock()
@@ -198,6 +201,24 @@ func (h *Host) start(ctx context.Context, p *Plugin, in *instance) error {
 		}
 	}
 	return nil
+}
+
+// pluginPublisher is the sdk.Publisher a plugin gets: its events carry its
+// id and the actor "plugin", so they cannot pass for the host's own.
+type pluginPublisher struct {
+	bus *events.Bus
+	id  string
+}
+
+// Publish puts a plugin's event on the bus, with its own kind in the
+// details.
+func (pp pluginPublisher) Publish(kind, message string, details map[string]any) {
+	d := maps.Clone(details)
+	if d == nil {
+		d = map[string]any{}
+	}
+	d["kind"] = kind
+	pp.bus.Publish(events.Event{Type: events.PluginEvent, PluginID: pp.id, Actor: "plugin", Message: message, Details: d})
 }
 
 // retire stops an instance that no longer receives new requests: drain,
