@@ -123,6 +123,11 @@ type Options struct {
 	// MaxRestarts is how many failed starts in a row mark a plugin
 	// crash_loop; default 5.
 	MaxRestarts int
+	// SampleInterval is how often each plugin's traffic is sampled for
+	// MetricsHistory; default 5s.
+	SampleInterval time.Duration
+	// SampleHistory is how many samples each plugin keeps; default 120.
+	SampleHistory int
 	// Logger is the host's logger; every plugin line carries plugin_id.
 	Logger *slog.Logger
 }
@@ -162,6 +167,12 @@ func New(opts Options) *Host {
 	if opts.MaxRestarts <= 0 {
 		opts.MaxRestarts = 5
 	}
+	if opts.SampleInterval <= 0 {
+		opts.SampleInterval = defaultSampleInterval
+	}
+	if opts.SampleHistory <= 0 {
+		opts.SampleHistory = defaultSampleHistory
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -171,6 +182,7 @@ func New(opts Options) *Host {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Host{opts: opts, log: opts.Logger, store: opts.Store, events: opts.Events, ctx: ctx, cancel: cancel, plugins: map[string]*Plugin{}}
 	h.SetSystem(config.DefaultSystem())
+	h.goBackground(h.sampleTraffic)
 	return h
 }
 

@@ -89,15 +89,16 @@ func (p *testPlugin) GetHandlers() map[string]gin.HandlerFunc {
 	}
 }
 
-// newTestHost returns a host on a real store in a temporary folder.
-func newTestHost(t testing.TB) *Host {
+// newTestHost returns a host on a real store in a temporary folder; tune
+// changes its options before it starts.
+func newTestHost(t testing.TB, tune ...func(*Options)) *Host {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := New(Options{
+	opts := Options{
 		Store:          db,
 		Events:         events.NewBus(events.Options{Logger: log}),
 		CallTimeout:    time.Second,
@@ -105,7 +106,11 @@ func newTestHost(t testing.TB) *Host {
 		RestartBackoff: 10 * time.Millisecond,
 		MaxRestarts:    3,
 		Logger:         log,
-	})
+	}
+	for _, f := range tune {
+		f(&opts)
+	}
+	h := New(opts)
 	t.Cleanup(func() {
 		h.Close(context.Background())
 		db.Close()

@@ -77,16 +77,20 @@ type fetched struct {
 	discard func()
 }
 
-// install runs an install operation through its steps.
+// install runs an install operation through its steps. The operation is
+// finished before its last event is published, so that a client reacting
+// to that event reads the finished operation.
 func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info Info, err error) {
+	var loaded events.Event
 	defer func() {
 		if err != nil {
+			op.finish(nil, err)
 			h.publish(ctx, events.Event{Type: events.Error, PluginID: op.o.PluginID, Message: "install failed: " + err.Error(),
 				Details: map[string]any{"operation_id": op.o.ID, "source": op.o.Source}})
-			op.finish(nil, err)
 			return
 		}
 		op.finish(&info, nil)
+		h.publish(ctx, loaded)
 	}()
 
 	done := op.step(ctx, StepFetching, op.o.Source)
@@ -141,8 +145,8 @@ func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info Info,
 		return Info{}, err
 	}
 	h.trimCache(ctx)
-	h.publish(ctx, events.Event{Type: events.Loaded, PluginID: info.ID, Message: fmt.Sprintf("plugin %s %s loaded", info.ID, info.Version),
-		Details: map[string]any{"version": info.Version, "source": f.src.Location, "pin": f.src.Pin, "digest": in.artifact.Digest, "operation_id": op.o.ID}})
+	loaded = events.Event{Type: events.Loaded, PluginID: info.ID, Message: fmt.Sprintf("plugin %s %s loaded", info.ID, info.Version),
+		Details: map[string]any{"version": info.Version, "source": f.src.Location, "pin": f.src.Pin, "digest": in.artifact.Digest, "operation_id": op.o.ID}}
 	return info, nil
 }
 
@@ -356,9 +360,9 @@ func (h *Host) Update(ctx context.Context, id, version string) (Info, error) {
 	op := h.newOp(ctx, "update", src.Location+"@"+version, id)
 	info, err := h.update(ctx, op, p, src, tier, version)
 	if err != nil {
+		op.finish(nil, err)
 		h.publish(ctx, events.Event{Type: events.Error, PluginID: id, Message: "update failed; the running version keeps serving: " + err.Error(),
 			Details: map[string]any{"operation_id": op.o.ID, "version": version}})
-		op.finish(nil, err)
 		return info, err
 	}
 	op.finish(&info, nil)

@@ -108,9 +108,10 @@ type Plugin struct {
 	// watcher.
 	stopHealth, stopWatch context.CancelFunc
 
-	inst   atomic.Pointer[instance]
-	stats  stats
-	health healthState
+	inst    atomic.Pointer[instance]
+	stats   stats
+	health  healthState
+	traffic trafficHistory
 }
 
 func (p *Plugin) setState(s State) {

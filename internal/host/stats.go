@@ -142,12 +142,7 @@ func (e *endpointStats) snapshot() EndpointStats {
 	}
 	for code, n := range e.byStatus {
 		out.ByStatus[strconv.Itoa(code)] = n
-		switch {
-		case code >= 500:
-			out.ServerErrors += n
-		case code >= 400:
-			out.ClientErrors += n
-		}
+		countErrors(code, n, &out.ClientErrors, &out.ServerErrors)
 	}
 	var cum uint64
 	for i := range out.Buckets {
@@ -198,4 +193,43 @@ func quantile(q float64, buckets []uint64, maxSeen float64) float64 {
 		cum += float64(n)
 	}
 	return maxSeen
+}
+
+// countErrors adds n responses with status code to the client or server
+// error count it belongs to, if any: one rule for every view of the counts.
+func countErrors(code int, n uint64, client, server *uint64) {
+	switch {
+	case code >= 500:
+		*server += n
+	case code >= 400:
+		*client += n
+	}
+}
+
+// totals is a plugin's counters summed over its endpoints: what a traffic
+// sample is the difference of.
+type totals struct {
+	requests, clientErrors, serverErrors uint64
+	sum, max                             float64  // seconds
+	buckets                              []uint64 // per LatencyBuckets bound, not cumulative; last is +Inf
+}
+
+func (s *stats) totals() totals {
+	t := totals{buckets: make([]uint64, len(LatencyBuckets())+1)}
+	s.byEndpoint.Range(func(_, v any) bool {
+		e := v.(*endpointStats)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		t.requests += e.count
+		for code, n := range e.byStatus {
+			countErrors(code, n, &t.clientErrors, &t.serverErrors)
+		}
+		t.sum += e.sum
+		t.max = max(t.max, e.max)
+		for i, n := range e.buckets {
+			t.buckets[i] += n
+		}
+		return true
+	})
+	return t
 }

@@ -1,0 +1,79 @@
+package host
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kubestellar/ksplugins/internal/events"
+)
+
+// TestOperationFinishedBeforeItsLastEvent: a client that reads the
+// operation when its last event arrives finds it finished. The bus logs
+// each event inside Publish, so a log handler sees the operation exactly as
+// it is when the event goes out.
+func TestOperationFinishedBeforeItsLastEvent(t *testing.T) {
+	seen := &opAtEvent{states: map[string]OpState{}}
+	h := newTestHost(t, func(o *Options) {
+		o.Events = events.NewBus(events.Options{Logger: slog.New(seen)})
+	})
+	seen.host.Store(h)
+	op := h.StartLoad(context.Background(), LoadRequest{Source: t.TempDir() + "/no-such-plugin"})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if state, ok := seen.state(op.ID); ok {
+			if state != OpFailed {
+				t.Fatalf("operation was %q when its error event went out; want failed", state)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no error event for the failed install")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// opAtEvent is a log handler that records, for each error event about an
+// operation, the operation's state at that moment.
+type opAtEvent struct {
+	host   atomic.Pointer[Host]
+	mu     sync.Mutex
+	states map[string]OpState
+}
+
+func (o *opAtEvent) Enabled(context.Context, slog.Level) bool { return true }
+func (o *opAtEvent) WithAttrs([]slog.Attr) slog.Handler       { return o }
+func (o *opAtEvent) WithGroup(string) slog.Handler            { return o }
+
+func (o *opAtEvent) Handle(_ context.Context, r slog.Record) error {
+	var typ, id string
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "event_type":
+			typ = a.Value.String()
+		case "operation_id":
+			id = a.Value.String()
+		}
+		return true
+	})
+	h := o.host.Load()
+	if typ != string(events.Error) || id == "" || h == nil {
+		return nil
+	}
+	op, _ := h.Operation(id)
+	o.mu.Lock()
+	o.states[id] = op.State
+	o.mu.Unlock()
+	return nil
+}
+
+func (o *opAtEvent) state(id string) (OpState, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s, ok := o.states[id]
+	return s, ok
+}
