@@ -39,6 +39,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/source/git"
 	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
+	"github.com/kubestellar/ksplugins/internal/web"
 )
 
 // maxBody bounds a management request's JSON body.
@@ -86,6 +87,11 @@ type Server struct {
 	log           *slog.Logger
 	started       time.Time
 
+	// tickets open the event stream for clients that cannot send headers.
+	tickets *tickets
+	// page serves the plugin manager page's files.
+	page http.Handler
+
 	mu  sync.RWMutex
 	sys config.System
 }
@@ -107,7 +113,12 @@ func New(opts Options) (*Server, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = prometheus.NewRegistry()
 	}
+	page, err := web.Handler()
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
+		page:    page,
 		host:    opts.Host,
 		store:   opts.Store,
 		events:  opts.Events,
@@ -119,6 +130,7 @@ func New(opts Options) (*Server, error) {
 		level:         opts.LogLevel,
 		log:           opts.Logger,
 		started:       time.Now(),
+		tickets:       newTickets(time.Now),
 	}
 	s.applySystem(opts.System)
 	return s, nil
@@ -141,6 +153,11 @@ func (s *Server) Handler() http.Handler {
 	})
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	// The plugin manager page is what a person opening the server sees.
+	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, web.Prefix) })
+	page := gin.WrapH(http.StripPrefix(strings.TrimSuffix(web.Prefix, "/"), s.page))
+	r.GET(web.Prefix+"*file", page)
+	r.HEAD(web.Prefix+"*file", page)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)})))
 
 	m := r.Group("/api/plugins", s.audit, s.authenticate)

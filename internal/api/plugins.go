@@ -20,6 +20,17 @@ func (s *Server) pluginConfiguration(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"id": c.Param("id"), "configuration": cfg})
 }
 
+// pluginMetrics answers a plugin's recent traffic samples: requests, errors
+// and latency per sampling interval, for charts.
+func (s *Server) pluginMetrics(c *gin.Context) {
+	hist, err := s.host.MetricsHistory(c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"id": c.Param("id"), "interval_seconds": hist.IntervalSeconds, "samples": hist.Samples})
+}
+
 // putPluginConfiguration replaces the operator's configuration of a plugin:
 // the body is the JSON object of values to set over the manifest's defaults.
 func (s *Server) putPluginConfiguration(c *gin.Context) {

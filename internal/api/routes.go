@@ -35,6 +35,7 @@ func (s *Server) routes() []route {
 		{"POST", "/upload", "upload", auth.Admin, s.upload},
 		{"GET", "/manifest-schema", "manifest-schema", auth.Viewer, func(c *gin.Context) { c.Data(http.StatusOK, "application/schema+json", manifest.Schema()) }},
 		{"GET", "/events", "events", auth.Viewer, s.streamEvents},
+		{"POST", "/events/ticket", "events-ticket", auth.Viewer, s.issueTicket},
 		{"GET", "/operations/:op", "operation", auth.Viewer, s.operation},
 		{"GET", "/cache/info", "cache-info", auth.Viewer, s.cacheInfo},
 		{"DELETE", "/cache", "cache-purge", auth.Admin, s.purgeCache},
@@ -55,6 +56,7 @@ func (s *Server) routes() []route {
 		{"POST", "/:id/enable", "enable", auth.Operator, s.enable},
 		{"POST", "/:id/disable", "disable", auth.Operator, s.disable},
 		{"GET", "/:id/status", "status", auth.Viewer, s.status},
+		{"GET", "/:id/metrics", "plugin-metrics", auth.Viewer, s.pluginMetrics},
 		{"GET", "/:id/configuration", "plugin-configuration", auth.Viewer, s.pluginConfiguration},
 		{"PUT", "/:id/configuration", "configure", auth.Operator, s.putPluginConfiguration},
 	}
@@ -69,6 +71,17 @@ func (s *Server) authenticate(c *gin.Context) {
 	}
 	bearer, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 	if !ok {
+		// Without a bearer token, the event stream takes a ticket.
+		id, found, err := s.ticketIdentity(c)
+		if err != nil {
+			unauthorized(c, err.Error())
+			return
+		}
+		if found {
+			c.Request = c.Request.WithContext(auth.WithIdentity(host.WithActor(c.Request.Context(), id.Name), id))
+			c.Next()
+			return
+		}
 		bearer = ""
 	}
 	id, err := s.auth.Authenticate(c.Request.Context(), bearer)
@@ -78,13 +91,18 @@ func (s *Server) authenticate(c *gin.Context) {
 			c.Abort()
 			return
 		}
-		c.Header("WWW-Authenticate", `Bearer realm="ksplugins"`)
-		apierr.Write(c.Writer, http.StatusUnauthorized, "unauthorized", strings.TrimPrefix(err.Error(), "unauthorized: "), nil)
-		c.Abort()
+		unauthorized(c, strings.TrimPrefix(err.Error(), "unauthorized: "))
 		return
 	}
 	c.Request = c.Request.WithContext(auth.WithIdentity(host.WithActor(c.Request.Context(), id.Name), id))
 	c.Next()
+}
+
+// unauthorized answers 401 with message and ends the request.
+func unauthorized(c *gin.Context, message string) {
+	c.Header("WWW-Authenticate", `Bearer realm="ksplugins"`)
+	apierr.Write(c.Writer, http.StatusUnauthorized, "unauthorized", message, nil)
+	c.Abort()
 }
 
 // require answers 403 unless the caller's role allows the route.
@@ -142,9 +160,18 @@ func (s *Server) audit(c *gin.Context) {
 	}
 }
 
+// whoami tells callers who they are and which actions their role allows,
+// so that a client (the plugin manager page) offers only those, from the
+// same table that enforces them.
 func (s *Server) whoami(c *gin.Context) {
 	id, _ := auth.FromContext(c.Request.Context())
-	c.JSON(http.StatusOK, id)
+	allowed := []string{}
+	for _, rt := range s.routes() {
+		if auth.Allows(id.Role, rt.role) {
+			allowed = append(allowed, rt.action)
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"name": id.Name, "role": id.Role, "via": id.Via, "allowed": allowed})
 }
 
 func (s *Server) auditLog(c *gin.Context) {
