@@ -31,8 +31,19 @@ vet:
 ## test: install test dependencies, then run every test with the race detector, then the fuzzers briefly
 test: test-deps vet unit fuzz
 
+# Plugins with a go.mod of their own: their tests run in their folder.
+PLUGIN_MODULES := plugins/examples/hello plugins/cluster-manager
+
+## unit: every package's tests under the race detector; the end-to-end tests
+## of the cluster manager get a real etcd and kube-apiserver from
+## scripts/kube-binaries.sh (built once, then cached outside the checkout)
 unit:
-	$(GO) test $(TEST_FLAGS) ./...
+	@set -e; assets="$$(./scripts/kube-binaries.sh)"; \
+	echo "KSPLUGINS_KUBE_ASSETS=$$assets"; \
+	KSPLUGINS_KUBE_ASSETS="$$assets" $(GO) test $(TEST_FLAGS) ./...
+	@set -e; for m in $(PLUGIN_MODULES); do \
+		echo "test $$m"; (cd $$m && $(GO) vet ./... && $(GO) test $(TEST_FLAGS) ./...); \
+	done
 
 # Each fuzz target runs for FUZZ_TIME beyond its checked-in seed corpus.
 FUZZ_TIME ?= 8s

@@ -1,0 +1,363 @@
+package clusters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	certv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// OnboardRequest asks to join a WEC to the hub.
+type OnboardRequest struct {
+	// Cluster is the name the WEC gets on the hub: a DNS-1123 label.
+	Cluster string
+	// Target reaches the WEC.
+	Target Target
+	// Labels are set on its ManagedCluster beside name=<Cluster>.
+	Labels map[string]string
+	// Timeout bounds the operation; 0 means Options.Timeout.
+	Timeout time.Duration
+}
+
+// ErrAlreadyOnboarded is returned when the hub already accepts the cluster.
+var ErrAlreadyOnboarded = errors.New("already onboarded")
+
+// CheckName returns a FieldError on field when name cannot name a cluster.
+func CheckName(field, name string) error {
+	if name == "" {
+		return &FieldError{Field: field, Message: "required"}
+	}
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+		return &FieldError{Field: field, Message: fmt.Sprintf("%q is not a valid cluster name: %s", name, errs[0])}
+	}
+	return nil
+}
+
+// Onboard starts joining a WEC to the hub and returns its operation. It
+// checks the request and the WEC's kubeconfig first: bad input is a
+// FieldError and starts nothing. If the cluster is being onboarded already,
+// it returns that operation and started false.
+func (m *Manager) Onboard(ctx context.Context, req OnboardRequest) (op Operation, started bool, err error) {
+	if err := CheckName("clusterName", req.Cluster); err != nil {
+		return Operation{}, false, err
+	}
+	if err := m.checkLabels(ctx, req.Labels); err != nil {
+		return Operation{}, false, err
+	}
+	if req.Target.IsZero() {
+		return Operation{}, false, &FieldError{Field: "kubeconfig", Message: "required: a kubeconfig, or a context of the host's kubeconfig"}
+	}
+	w, err := m.wec(req.Target)
+	if err != nil {
+		return Operation{}, false, err
+	}
+	if running, ok := m.ops.running(req.Cluster); ok && running.Kind == "onboard" {
+		return running, false, nil
+	}
+	h, err := m.hub()
+	if err != nil {
+		return Operation{}, false, err
+	}
+	if mc, err := h.clusters.ManagedClusters().Get(ctx, req.Cluster, metav1.GetOptions{}); err == nil && mc.Spec.HubAcceptsClient {
+		return Operation{}, false, fmt.Errorf("cluster %s: %w; detach it first", req.Cluster, ErrAlreadyOnboarded)
+	}
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = m.opts.Timeout
+	}
+	return m.ops.start(m.ctx, "onboard", req.Cluster, func(ctx context.Context, r *run) error {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return m.onboard(ctx, r, h, w, req)
+	})
+}
+
+func (m *Manager) onboard(ctx context.Context, r *run, h *hubClients, w *wecClients, req OnboardRequest) error {
+	name := req.Cluster
+	if err := r.step("connect", func() error {
+		nodes, err := w.core.Nodes().List(ctx, metav1.ListOptions{Limit: 100})
+		if err != nil {
+			return fmt.Errorf("list nodes of %s: %w", w.cfg.Host, err)
+		}
+		r.logf("reached %s: %d nodes", w.cfg.Host, len(nodes.Items))
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	var token string
+	if err := r.step("token", func() error {
+		var err error
+		token, err = m.bootstrapToken(ctx, h)
+		if err == nil {
+			r.logf("bootstrap token for %s/%s, valid %s", bootstrapNamespace, bootstrapSA, m.opts.TokenTTL)
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+
+	if err := r.step("install-agent", func() error {
+		hubURL := m.opts.HubAPIServer
+		if hubURL == "" {
+			hubURL = h.cfg.Host
+		}
+		kc, err := bootstrapKubeconfig(h.cfg, hubURL, token)
+		if err != nil {
+			return err
+		}
+		if err := m.ensureKlusterletCRD(ctx, r, w); err != nil {
+			return err
+		}
+		objs := m.agentObjects(name, hubURL, kc)
+		if err := apply(ctx, w.dynamic, objs...); err != nil {
+			return err
+		}
+		r.logf("klusterlet for %s installed on %s (hub %s)", name, w.cfg.Host, hubURL)
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	if err := r.step("approve-csr", func() error { return m.approveCSRs(ctx, r, h, name) }); err != nil {
+		return err
+	}
+
+	if err := r.step("accept", func() error { return m.accept(ctx, r, h, name, req.Labels) }); err != nil {
+		return err
+	}
+
+	return r.step("wait-available", func() error {
+		return m.poll(ctx, "cluster "+name+" to be joined and available", func(ctx context.Context) (bool, error) {
+			mc, err := h.clusters.ManagedClusters().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, fmt.Errorf("get ManagedCluster %s: %w", name, err)
+			}
+			s := statusOf(mc)
+			if s.Joined && s.Available {
+				r.logf("cluster %s joined and available", name)
+				return true, nil
+			}
+			return false, nil
+		})
+	})
+}
+
+// bootstrapToken makes sure the hub's bootstrap service account exists and
+// requests a token for it, as `clusteradm get token` does.
+func (m *Manager) bootstrapToken(ctx context.Context, h *hubClients) (string, error) {
+	if err := apply(ctx, h.dynamic, hubBootstrapObjects()...); err != nil {
+		return "", err
+	}
+	ttl := int64(m.opts.TokenTTL / time.Second)
+	tr, err := h.core.ServiceAccounts(bootstrapNamespace).CreateToken(ctx, bootstrapSA,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &ttl}}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("request a token for %s/%s: %w", bootstrapNamespace, bootstrapSA, err)
+	}
+	return tr.Status.Token, nil
+}
+
+// ensureKlusterletCRD creates the Klusterlet CRD when the WEC has none and
+// waits until it is served.
+func (m *Manager) ensureKlusterletCRD(ctx context.Context, r *run, w *wecClients) error {
+	crds := w.dynamic.Resource(gvrCRD)
+	if _, err := crds.Get(ctx, klusterletCRDName, metav1.GetOptions{}); err == nil {
+		return nil
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("look for the Klusterlet CRD: %w", err)
+	}
+	if err := apply(ctx, w.dynamic, klusterletCRD()); err != nil {
+		return err
+	}
+	r.logf("created the Klusterlet CRD on %s", w.cfg.Host)
+	return m.poll(ctx, "the Klusterlet CRD to be established", func(ctx context.Context) (bool, error) {
+		u, err := crds.Get(ctx, klusterletCRDName, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		for _, c := range conds {
+			if c, _ := c.(map[string]any); c["type"] == "Established" && c["status"] == "True" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+// approveCSRs approves the cluster's pending CSRs through the approval
+// subresource and returns once one is approved; with auto-approve off it
+// only waits.
+func (m *Manager) approveCSRs(ctx context.Context, r *run, h *hubClients, name string) error {
+	sel := metav1.ListOptions{LabelSelector: clusterNameLabel + "=" + name}
+	announced := false
+	return m.poll(ctx, "a certificate signing request from cluster "+name, func(ctx context.Context) (bool, error) {
+		list, err := h.certs.CertificateSigningRequests().List(ctx, sel)
+		if err != nil {
+			return false, fmt.Errorf("list CSRs of %s: %w", name, err)
+		}
+		approved := false
+		for i := range list.Items {
+			csr := &list.Items[i]
+			switch csrState(csr) {
+			case certv1.CertificateApproved:
+				approved = true
+			case certv1.CertificateDenied, certv1.CertificateFailed:
+				continue
+			default:
+				if m.opts.DisableAutoApprove {
+					if !announced {
+						r.logf("CSR %s is pending; auto-approve is off, waiting for someone to approve it", csr.Name)
+						announced = true
+					}
+					continue
+				}
+				csr.Status.Conditions = append(csr.Status.Conditions, certv1.CertificateSigningRequestCondition{
+					Type: certv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: approvalReason,
+					Message: "approved by the KubeStellar cluster manager while onboarding " + name, LastUpdateTime: metav1.Now(),
+				})
+				if _, err := h.certs.CertificateSigningRequests().UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+					return false, fmt.Errorf("approve CSR %s: %w", csr.Name, err)
+				}
+				r.logf("approved CSR %s", csr.Name)
+				approved = true
+			}
+		}
+		return approved, nil
+	})
+}
+
+func csrState(csr *certv1.CertificateSigningRequest) certv1.RequestConditionType {
+	for _, c := range csr.Status.Conditions {
+		if c.Status == corev1.ConditionTrue && (c.Type == certv1.CertificateApproved || c.Type == certv1.CertificateDenied || c.Type == certv1.CertificateFailed) {
+			return c.Type
+		}
+	}
+	return ""
+}
+
+// accept waits for the cluster's ManagedCluster, then accepts and labels it.
+func (m *Manager) accept(ctx context.Context, r *run, h *hubClients, name string, labels map[string]string) error {
+	if err := m.poll(ctx, "ManagedCluster "+name+" to be registered", func(ctx context.Context) (bool, error) {
+		_, err := h.clusters.ManagedClusters().Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	}); err != nil {
+		return err
+	}
+	all := maps.Clone(labels)
+	if all == nil {
+		all = map[string]string{}
+	}
+	all["name"] = name
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"labels": all},
+		"spec":     map[string]any{"hubAcceptsClient": true},
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := h.clusters.ManagedClusters().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager}); err != nil {
+		return fmt.Errorf("accept ManagedCluster %s: %w", name, err)
+	}
+	keys := slices.Sorted(maps.Keys(all))
+	r.logf("accepted %s, labels %v", name, keys)
+	return nil
+}
+
+// DetachRequest asks to remove a WEC from the hub.
+type DetachRequest struct {
+	Cluster string
+	// RemoveAgent also deletes the klusterlet from the WEC named by Target.
+	RemoveAgent bool
+	Target      Target
+	Timeout     time.Duration
+}
+
+// ErrNotFound is returned for a cluster the hub does not know.
+var ErrNotFound = errors.New("no such cluster")
+
+// Detach starts removing a WEC from the hub and returns its operation.
+func (m *Manager) Detach(ctx context.Context, req DetachRequest) (Operation, bool, error) {
+	if err := CheckName("clusterName", req.Cluster); err != nil {
+		return Operation{}, false, err
+	}
+	if req.RemoveAgent && req.Target.IsZero() {
+		return Operation{}, false, &FieldError{Field: "kubeconfig", Message: "removeAgent needs the WEC's kubeconfig or context"}
+	}
+	var w *wecClients
+	if !req.Target.IsZero() {
+		var err error
+		if w, err = m.wec(req.Target); err != nil {
+			return Operation{}, false, err
+		}
+	}
+	h, err := m.hub()
+	if err != nil {
+		return Operation{}, false, err
+	}
+	if _, ok := m.ops.running(req.Cluster); !ok {
+		if _, err := h.clusters.ManagedClusters().Get(ctx, req.Cluster, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return Operation{}, false, fmt.Errorf("cluster %s: %w", req.Cluster, ErrNotFound)
+		}
+	}
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = m.opts.Timeout
+	}
+	return m.ops.start(m.ctx, "detach", req.Cluster, func(ctx context.Context, r *run) error {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return m.detach(ctx, r, h, w, req)
+	})
+}
+
+func (m *Manager) detach(ctx context.Context, r *run, h *hubClients, w *wecClients, req DetachRequest) error {
+	name := req.Cluster
+	if err := r.step("delete-managed-cluster", func() error {
+		err := h.clusters.ManagedClusters().Delete(ctx, name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete ManagedCluster %s: %w", name, err)
+		}
+		return m.poll(ctx, "ManagedCluster "+name+" to be gone", func(ctx context.Context) (bool, error) {
+			_, err := h.clusters.ManagedClusters().Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				r.logf("ManagedCluster %s deleted", name)
+				return true, nil
+			}
+			return false, err
+		})
+	}); err != nil {
+		return err
+	}
+	return r.step("remove-agent", func() error {
+		if !req.RemoveAgent {
+			return skipf("not asked to (removeAgent is false)")
+		}
+		if _, err := w.core.Namespaces().Get(ctx, agentNamespace, metav1.GetOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return skipf("WEC %s unreachable: %v", w.cfg.Host, err)
+		}
+		objs := m.agentObjects(name, "", nil)
+		slices.Reverse(objs)
+		if err := remove(ctx, w.dynamic, objs...); err != nil {
+			return err
+		}
+		r.logf("klusterlet removed from %s", w.cfg.Host)
+		return nil
+	})
+}

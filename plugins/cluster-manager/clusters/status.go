@@ -1,0 +1,125 @@
+package clusters
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterv1 "open-cluster-management.io/api/cluster/v1"
+)
+
+// Cluster states, from the ManagedCluster's spec and conditions.
+const (
+	StatePending     = "pending"     // registered, not accepted by the hub
+	StateAccepted    = "accepted"    // accepted, not joined yet
+	StateJoined      = "joined"      // joined, availability unknown or false
+	StateAvailable   = "available"   // joined and available
+	StateUnavailable = "unavailable" // joined, then reported unavailable
+)
+
+// ClusterStatus is one ManagedCluster as the hub reports it now.
+type ClusterStatus struct {
+	Name              string            `json:"name"`
+	State             string            `json:"state"`
+	Accepted          bool              `json:"accepted"`
+	Joined            bool              `json:"joined"`
+	Available         bool              `json:"available"`
+	Labels            map[string]string `json:"labels"`
+	KubernetesVersion string            `json:"kubernetesVersion,omitempty"`
+	Conditions        []Condition       `json:"conditions"`
+	Created           time.Time         `json:"created"`
+	// Operation is the id of an unfinished operation on the cluster.
+	Operation string `json:"operation,omitempty"`
+}
+
+// Condition is one of a ManagedCluster's status conditions.
+type Condition struct {
+	Type               string    `json:"type"`
+	Status             string    `json:"status"`
+	Reason             string    `json:"reason,omitempty"`
+	Message            string    `json:"message,omitempty"`
+	LastTransitionTime time.Time `json:"lastTransitionTime"`
+}
+
+func statusOf(mc *clusterv1.ManagedCluster) ClusterStatus {
+	s := ClusterStatus{
+		Name: mc.Name, Accepted: mc.Spec.HubAcceptsClient, Labels: mc.Labels,
+		KubernetesVersion: mc.Status.Version.Kubernetes, Created: mc.CreationTimestamp.UTC(), Conditions: []Condition{},
+	}
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	availableFalse := false
+	for _, c := range mc.Status.Conditions {
+		s.Conditions = append(s.Conditions, Condition{Type: c.Type, Status: string(c.Status), Reason: c.Reason, Message: c.Message, LastTransitionTime: c.LastTransitionTime.UTC()})
+		switch {
+		case c.Type == conditionJoined && c.Status == metav1.ConditionTrue:
+			s.Joined = true
+		case c.Type == conditionAvailable && c.Status == metav1.ConditionTrue:
+			s.Available = true
+		case c.Type == conditionAvailable && c.Status == metav1.ConditionFalse:
+			availableFalse = true
+		}
+	}
+	switch {
+	case s.Joined && s.Available:
+		s.State = StateAvailable
+	case s.Joined && availableFalse:
+		s.State = StateUnavailable
+	case s.Joined:
+		s.State = StateJoined
+	case s.Accepted:
+		s.State = StateAccepted
+	default:
+		s.State = StatePending
+	}
+	return s
+}
+
+// Status lists every ManagedCluster of the hub, by name.
+func (m *Manager) Status(ctx context.Context) ([]ClusterStatus, error) {
+	h, err := m.hub()
+	if err != nil {
+		return nil, err
+	}
+	list, err := h.clusters.ManagedClusters().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list ManagedClusters: %w", err)
+	}
+	out := make([]ClusterStatus, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, m.withOperation(statusOf(&list.Items[i])))
+	}
+	slices.SortFunc(out, func(a, b ClusterStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// ClusterStatus returns one ManagedCluster, or ErrNotFound.
+func (m *Manager) ClusterStatus(ctx context.Context, name string) (ClusterStatus, error) {
+	if err := CheckName("cluster", name); err != nil {
+		return ClusterStatus{}, err
+	}
+	h, err := m.hub()
+	if err != nil {
+		return ClusterStatus{}, err
+	}
+	mc, err := h.clusters.ManagedClusters().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return ClusterStatus{}, fmt.Errorf("cluster %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return ClusterStatus{}, fmt.Errorf("get ManagedCluster %s: %w", name, err)
+	}
+	return m.withOperation(statusOf(mc)), nil
+}
+
+func (m *Manager) withOperation(s ClusterStatus) ClusterStatus {
+	if op, ok := m.ops.running(s.Name); ok {
+		s.Operation = op.ID
+	}
+	return s
+}
