@@ -115,12 +115,13 @@ type hubAgent struct {
 	hub     *rest.Config
 	wec     kubernetes.Interface
 	release chan struct{} // registration waits for this to close
+	report  chan struct{} // reporting the conditions waits for this to close
 	done    chan error
 }
 
 func startHubAgent(ctx context.Context, t *testing.T, cluster string, hub, wec *rest.Config) *hubAgent {
 	t.Helper()
-	a := &hubAgent{cluster: cluster, hub: hub, wec: kubernetes.NewForConfigOrDie(wec), release: make(chan struct{}), done: make(chan error, 1)}
+	a := &hubAgent{cluster: cluster, hub: hub, wec: kubernetes.NewForConfigOrDie(wec), release: make(chan struct{}), report: make(chan struct{}), done: make(chan error, 1)}
 	go func() { a.done <- a.run(ctx) }()
 	return a
 }
@@ -177,6 +178,11 @@ func (a *hubAgent) run(ctx context.Context) error {
 	mc := &clusterv1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: a.cluster}}
 	if _, err := agentOCM.ClusterV1().ManagedClusters().Create(ctx, mc, metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("agent: create ManagedCluster with the bootstrap token: %w", err)
+	}
+	select {
+	case <-a.report:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	// As the hub's registration controller: report the accepted cluster
 	// joined and available.
@@ -440,6 +446,31 @@ func TestClusterManager(t *testing.T) {
 		r = s.cm("POST", "/detach", map[string]any{"clusterName": "cluster1"})
 		want(t, "detach while onboarding", r, 409, "operation_running")
 		close(agent.release)
+
+		// Accepted and labelled, but not done until the conditions are True.
+		deadline := time.Now().Add(time.Minute)
+		for {
+			r := s.cm("GET", "/operations/"+opID, nil)
+			steps, _ := r.body["steps"].([]any)
+			if n := len(steps); n > 0 && steps[n-1].(map[string]any)["name"] == "wait-available" {
+				if r.body["state"] != "running" {
+					t.Fatalf("operation waiting for the conditions is %v: %s", r.body["state"], r)
+				}
+				break
+			}
+			if r.body["state"] != "running" || time.Now().After(deadline) {
+				t.Fatalf("operation never reached wait-available: %s", r)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if mc, err := hubOCM.ClusterV1().ManagedClusters().Get(ctx, "cluster1", metav1.GetOptions{}); err != nil || !mc.Spec.HubAcceptsClient {
+			t.Fatalf("not accepted while waiting for the conditions: %v", err)
+		}
+		time.Sleep(300 * time.Millisecond) // a few of the plugin's polls
+		if r := s.cm("GET", "/operations/"+opID, nil); r.body["state"] != "running" {
+			t.Fatalf("operation ended before the conditions were True: %s", r)
+		}
+		close(agent.report)
 
 		done := s.waitOperation(opID)
 		if done["state"] != "succeeded" {
