@@ -31,7 +31,8 @@ type OnboardRequest struct {
 	Timeout time.Duration
 }
 
-// ErrAlreadyOnboarded is returned when the hub already accepts the cluster.
+// ErrAlreadyOnboarded is returned when the cluster is already joined and
+// available.
 var ErrAlreadyOnboarded = errors.New("already onboarded")
 
 // CheckName returns a FieldError on field when name cannot name a cluster.
@@ -70,7 +71,9 @@ func (m *Manager) Onboard(ctx context.Context, req OnboardRequest) (op Operation
 	if err != nil {
 		return Operation{}, false, err
 	}
-	if mc, err := h.clusters.ManagedClusters().Get(ctx, req.Cluster, metav1.GetOptions{}); err == nil && mc.Spec.HubAcceptsClient {
+	// An accepted cluster that has not come up yet (an onboarding cut short,
+	// say) may be onboarded again: every step converges on what exists.
+	if mc, err := h.clusters.ManagedClusters().Get(ctx, req.Cluster, metav1.GetOptions{}); err == nil && statusOf(mc).State == StateAvailable {
 		return Operation{}, false, fmt.Errorf("cluster %s: %w; detach it first", req.Cluster, ErrAlreadyOnboarded)
 	}
 	timeout := req.Timeout
