@@ -412,7 +412,7 @@ func TestClusterManager(t *testing.T) {
 		if r.status != 200 || r.body["reachable"] != true || r.body["version"] == "" || r.body["server"] != wec.Host {
 			t.Errorf("reachable: %s", r)
 		}
-		r = s.cmMultipart("/validate", map[string]string{"context": "wec1"}, hostKubeconfigData(t, hostKubeconfig))
+		r = s.cmMultipart("/validate", map[string]string{"context": "wec1"}, readFile(t, hostKubeconfig))
 		if r.status != 200 || r.body["reachable"] != true {
 			t.Errorf("reachable, multipart: %s", r)
 		}
@@ -634,13 +634,4 @@ func TestClusterManager(t *testing.T) {
 			t.Errorf("status after detach: %s", r)
 		}
 	})
-}
-
-func hostKubeconfigData(t *testing.T, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }

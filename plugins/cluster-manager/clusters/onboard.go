@@ -76,14 +76,21 @@ func (m *Manager) Onboard(ctx context.Context, req OnboardRequest) (op Operation
 	if mc, err := h.clusters.ManagedClusters().Get(ctx, req.Cluster, metav1.GetOptions{}); err == nil && statusOf(mc).State == StateAvailable {
 		return Operation{}, false, fmt.Errorf("cluster %s: %w; detach it first", req.Cluster, ErrAlreadyOnboarded)
 	}
-	timeout := req.Timeout
+	return m.launch("onboard", req.Cluster, req.Timeout, func(ctx context.Context, r *run) error {
+		return m.onboard(ctx, r, h, w, req)
+	})
+}
+
+// launch starts fn as an operation of kind on cluster, bounded by timeout
+// (Options.Timeout when zero) and by the manager's life.
+func (m *Manager) launch(kind, cluster string, timeout time.Duration, fn func(context.Context, *run) error) (Operation, bool, error) {
 	if timeout <= 0 {
 		timeout = m.opts.Timeout
 	}
-	return m.ops.start(m.ctx, "onboard", req.Cluster, func(ctx context.Context, r *run) error {
+	return m.ops.start(m.ctx, kind, cluster, func(ctx context.Context, r *run) error {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		return m.onboard(ctx, r, h, w, req)
+		return fn(ctx, r)
 	})
 }
 
@@ -319,13 +326,7 @@ func (m *Manager) Detach(ctx context.Context, req DetachRequest) (Operation, boo
 			return Operation{}, false, fmt.Errorf("cluster %s: %w", req.Cluster, ErrNotFound)
 		}
 	}
-	timeout := req.Timeout
-	if timeout <= 0 {
-		timeout = m.opts.Timeout
-	}
-	return m.ops.start(m.ctx, "detach", req.Cluster, func(ctx context.Context, r *run) error {
-		ctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
+	return m.launch("detach", req.Cluster, req.Timeout, func(ctx context.Context, r *run) error {
 		return m.detach(ctx, r, h, w, req)
 	})
 }
