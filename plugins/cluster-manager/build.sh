@@ -15,7 +15,8 @@ set -euo pipefail
 dir="$(cd "$(dirname "$0")" && pwd)"
 
 if [ -n "${PLUGIN_OUTPUT:-}" ]; then
-	exec go build -buildmode=plugin ${KSPLUGINS_BUILD_FLAGS:-} -o "$PLUGIN_OUTPUT" .
+	# -ldflags=-w drops DWARF, as the server's own builds do: half the link time.
+	exec go build -buildmode=plugin -ldflags=-w ${KSPLUGINS_BUILD_FLAGS:-} -o "$PLUGIN_OUTPUT" .
 fi
 
 out="${1:-$dir/kubestellar-cluster-manager.so}"
