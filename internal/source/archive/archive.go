@@ -32,7 +32,7 @@ type Limits struct {
 	// MaxRatio bounds how many times larger than the archive its content
 	// may be, and, for zip entries with a compressed size above zero, how
 	// many times larger than its compressed form an entry may be; default
-	// 100.
+	// 100. Neither ratio counts until the content passes 1 MiB.
 	MaxRatio int
 	// MaxDepth bounds the number of segments in an entry's path; default 16.
 	MaxDepth int

@@ -743,3 +743,23 @@ func FuzzExtractZip(f *testing.F) {
 		readTree(t, dest) // fails on anything but files and folders
 	})
 }
+
+// TestSmallCompressibleFilesAccepted: a file that compresses a thousand
+// times is refused only once it is large; below 1 MiB it is just a file.
+func TestSmallCompressibleFilesAccepted(t *testing.T) {
+	for _, tc := range []struct {
+		size int
+		ok   bool
+	}{{4 << 10, true}, {512 << 10, true}, {4 << 20, false}} {
+		data := buildZip(t, zfile("plugin.yaml", manifest), zf{name: "spaces.txt", body: bytes.Repeat([]byte(" "), tc.size)})
+		_, dest := newParent(t)
+		_, err := archive.Extract(t.Context(), bytes.NewReader(data), int64(len(data)), archive.Zip, dest, archive.Limits{})
+		var ae *archive.Error
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%d bytes of spaces: %v; want accepted", tc.size, err)
+		case !tc.ok && (!errors.As(err, &ae) || ae.Rule != archive.RuleRatio):
+			t.Errorf("%d bytes of spaces: %v; want the %s rule", tc.size, err, archive.RuleRatio)
+		}
+	}
+}

@@ -163,13 +163,13 @@ func (c *checker) budget(e entry, n, total int64) error {
 	if n > c.lim.MaxFileBytes {
 		return refuse(RuleTooLarge, e.name, "file is larger than %d bytes uncompressed", c.lim.MaxFileBytes)
 	}
-	if e.compressed > 0 && exceedsRatio(n, e.compressed, c.lim.MaxRatio) {
+	if n > ratioFloor && e.compressed > 0 && exceedsRatio(n, e.compressed, c.lim.MaxRatio) {
 		return refuse(RuleRatio, e.name, "entry expands more than %d times", c.lim.MaxRatio)
 	}
 	if total > c.lim.MaxTotalBytes {
 		return refuse(RuleTooLarge, "", "archive is larger than %d bytes uncompressed", c.lim.MaxTotalBytes)
 	}
-	if exceedsRatio(total, c.size, c.lim.MaxRatio) {
+	if total > ratioFloor && exceedsRatio(total, c.size, c.lim.MaxRatio) {
 		return refuse(RuleRatio, "", "archive expands more than %d times", c.lim.MaxRatio)
 	}
 	return nil
@@ -250,6 +250,11 @@ func nestedArchiveName(rel string) bool {
 	}
 	return false
 }
+
+// ratioFloor is the size below which no ratio is checked: a bomb is a
+// danger only when large, and small text files (a page of spaces, a
+// generated table) compress far beyond any sane ratio.
+const ratioFloor = 1 << 20
 
 // exceedsRatio reports whether n > ratio*base, without overflowing.
 func exceedsRatio(n, base int64, ratio int) bool {

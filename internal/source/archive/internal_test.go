@@ -25,8 +25,9 @@ func TestWriteFileCountsBytes(t *testing.T) {
 	}{
 		{"file", Limits{MaxFileBytes: 100}, 1 << 20, entry{name: "f", kind: kindFile, declared: 10}, RuleTooLarge, "f", 100},
 		{"total", Limits{MaxTotalBytes: 1000, MaxFileBytes: 1 << 20}, 1 << 20, entry{name: "f", kind: kindFile, declared: 10}, RuleTooLarge, "", 1000},
-		{"entry ratio", Limits{}, 1 << 20, entry{name: "f", kind: kindFile, declared: 10, compressed: 10}, RuleRatio, "f", 1000},
-		{"archive ratio", Limits{}, 10, entry{name: "f", kind: kindFile, declared: 10}, RuleRatio, "", 1000},
+		// Ratios count only past ratioFloor.
+		{"entry ratio", Limits{}, 1 << 20, entry{name: "f", kind: kindFile, declared: 10, compressed: 10}, RuleRatio, "f", ratioFloor + 64},
+		{"archive ratio", Limits{}, 10, entry{name: "f", kind: kindFile, declared: 10}, RuleRatio, "", ratioFloor + 64},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,7 +38,7 @@ func TestWriteFileCountsBytes(t *testing.T) {
 				made: make(map[string]bool),
 				buf:  make([]byte, 64), // small chunks: some bytes get written first
 			}
-			src := bytes.NewReader(bytes.Repeat([]byte("abcdefgh"), 1<<12)) // 32 KiB
+			src := bytes.NewReader(bytes.Repeat([]byte("abcdefgh"), 1<<18)) // 2 MiB
 			err := x.writeFile(t.Context(), "f", tt.e, src)
 			var ae *Error
 			if !errors.As(err, &ae) || ae.Rule != tt.rule || ae.Entry != tt.entry {
