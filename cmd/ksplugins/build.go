@@ -2,14 +2,13 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
+	"github.com/kubestellar/ksplugins/internal/fsatomic"
 )
 
 func buildCommand() *cobra.Command {
@@ -46,7 +45,7 @@ the sandboxed tier.`,
 			if out == "" {
 				out = filepath.Join(s.PluginDir, art.Manifest.ID+filepath.Ext(art.Path))
 			}
-			if err := copyFile(art.Path, out); err != nil {
+			if err := fsatomic.CopyFile(art.Path, out); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s -> %s (%s)\n", art.Manifest.ID, art.Manifest.Version, out, art.Digest)
@@ -57,28 +56,4 @@ the sandboxed tier.`,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write the .so or .wasm")
 	cmd.Flags().BoolVar(&sandboxed, "sandboxed", false, "build for the sandboxed (WebAssembly) tier")
 	return cmd
-}
-
-func copyFile(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
 }

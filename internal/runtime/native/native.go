@@ -11,7 +11,6 @@ package native
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"plugin"
@@ -19,6 +18,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kubestellar/ksplugins/internal/fsatomic"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
 	"github.com/kubestellar/ksplugins/sdk"
 )
@@ -96,27 +96,10 @@ func (l *Loader) pin(path, digest string) (string, error) {
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}
-	if err := os.MkdirAll(l.dir, 0o755); err != nil {
+	if err := fsatomic.CopyFile(path, dst); err != nil {
 		return "", err
 	}
-	src, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer src.Close()
-	tmp, err := os.CreateTemp(l.dir, ".tmp-*.so")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, src); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	return dst, os.Rename(tmp.Name(), dst)
+	return dst, nil
 }
 
 // constructor accepts the shapes NewPlugin takes in the wild: the SDK's
