@@ -3,7 +3,7 @@
 //
 // A plugin's unit tests otherwise have to guess at what the host does
 // around a handler: which configuration Initialize sees, that
-// ValidateRequest runs first, what a panic turns into, which path
+// ValidateRequest runs before each handler, what a panic turns into, which path
 // parameters exist. Getting any of that wrong gives tests that pass while
 // the loaded plugin fails. A [Harness] reproduces those parts of the host:
 //
@@ -25,11 +25,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime/debug"
-	"slices"
 	"strings"
 	"testing"
 
@@ -37,6 +34,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubestellar/ksplugins/sdk"
+	"github.com/kubestellar/ksplugins/sdk/router"
 )
 
 func init() {
@@ -136,7 +134,12 @@ func New(t testing.TB, p sdk.KubestellarPlugin, opts ...Option) *Harness {
 		t.Fatalf("sdktest: GetHandlers: %v", err)
 	}
 	h := &Harness{t: t, plugin: p}
-	engine, err := h.router(meta.ID, meta.Endpoints, handlers)
+	engine, err := router.New(p, meta.Endpoints, handlers, router.Options{
+		Name: "plugin " + meta.ID,
+		Use: []gin.HandlerFunc{router.RecoverPanics(func(c *gin.Context, v any, stack []byte) {
+			t.Logf("sdktest: handler for %s %s panicked: %v\n%s", c.Request.Method, c.Request.URL.Path, v, stack)
+		})},
+	})
 	if err != nil {
 		t.Fatalf("sdktest: %v", err)
 	}
@@ -216,78 +219,6 @@ func (h *Harness) JSON(method, path string, body io.Reader) (int, map[string]any
 			method, path, rec.Code, err, rec.Body.String())
 	}
 	return rec.Code, out
-}
-
-// router mirrors the host's per-instance router: same order of middleware,
-// same error bodies, same refusal of unknown handler names and
-// conflicting paths.
-func (h *Harness) router(id string, endpoints []sdk.EndpointConfig, handlers map[string]gin.HandlerFunc) (*gin.Engine, error) {
-	e := gin.New()
-	e.HandleMethodNotAllowed = true
-	e.ContextWithFallback = true
-	e.Use(h.recoverPanics(), h.validateRequests())
-	e.NoRoute(func(c *gin.Context) {
-		writeError(c, http.StatusNotFound, "endpoint_not_found",
-			fmt.Sprintf("plugin %s has no endpoint %s", id, c.Request.URL.Path))
-	})
-	e.NoMethod(func(c *gin.Context) {
-		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed",
-			fmt.Sprintf("plugin %s does not accept %s on %s", id, c.Request.Method, c.Request.URL.Path))
-	})
-	for i, ep := range endpoints {
-		handler, ok := handlers[ep.Handler]
-		if !ok || handler == nil {
-			names := slices.Sorted(maps.Keys(handlers))
-			if len(names) == 0 {
-				names = []string{"none"}
-			}
-			return nil, fmt.Errorf("endpoints[%d].handler: plugin has no handler named %q (it has: %s)",
-				i, ep.Handler, strings.Join(names, ", "))
-		}
-		method := strings.ToUpper(ep.Method)
-		if err := guard(func() error { e.Handle(method, ep.Path, handler); return nil }); err != nil {
-			return nil, fmt.Errorf("endpoints[%d]: %s %s: %v", i, method, ep.Path, err)
-		}
-	}
-	return e, nil
-}
-
-func (h *Harness) recoverPanics() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		defer func() {
-			r := recover()
-			if r == nil {
-				return
-			}
-			h.t.Logf("sdktest: handler for %s %s panicked: %v\n%s", c.Request.Method, c.Request.URL.Path, r, debug.Stack())
-			if !c.Writer.Written() {
-				writeError(c, http.StatusInternalServerError, "plugin_panic", "the plugin failed while handling the request")
-			}
-			c.Abort()
-		}()
-		c.Next()
-	}
-}
-
-func (h *Harness) validateRequests() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if c.FullPath() == "" {
-			c.Next() // 404 and 405 need no validation
-			return
-		}
-		if err := h.plugin.ValidateRequest(c); err != nil {
-			writeError(c, http.StatusBadRequest, "invalid_request", err.Error())
-			c.Abort()
-			return
-		}
-		c.Next()
-	}
-}
-
-// writeError writes the host's one error shape.
-func writeError(c *gin.Context, status int, code, message string) {
-	c.Header("X-Content-Type-Options", "nosniff")
-	c.JSON(status, gin.H{"error": gin.H{"code": code, "message": message}})
 }
 
 // guard runs plugin code, turning a panic into an error.

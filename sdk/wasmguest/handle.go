@@ -9,10 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/kubestellar/ksplugins/sdk/router"
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
 
@@ -75,64 +75,12 @@ func requestURI(path, query string) string {
 // host's own router does for native plugins.
 func (g *guest) buildEngine() (*gin.Engine, error) {
 	p := g.plugin
-	handlers := p.GetHandlers()
-	e := gin.New()
-	e.HandleMethodNotAllowed = true
-	e.ContextWithFallback = true
-	e.Use(func(c *gin.Context) {
-		if c.FullPath() == "" {
-			c.Next() // 404 and 405 need no validation
-			return
-		}
-		if err := p.ValidateRequest(c); err != nil {
-			writeError(c, http.StatusBadRequest, "invalid_request", err.Error())
-			c.Abort()
-			return
-		}
-		c.Next()
-	})
-	e.NoRoute(func(c *gin.Context) {
-		writeError(c, http.StatusNotFound, "endpoint_not_found", "the plugin has no endpoint "+c.Request.URL.Path)
-	})
-	e.NoMethod(func(c *gin.Context) {
-		writeError(c, http.StatusMethodNotAllowed, "method_not_allowed",
-			fmt.Sprintf("the plugin does not accept %s on %s", c.Request.Method, c.Request.URL.Path))
-	})
+	meta := p.GetMetadata()
 	endpoints := g.endpoints
 	if len(endpoints) == 0 {
-		endpoints = p.GetMetadata().Endpoints
+		endpoints = meta.Endpoints
 	}
-	for i, ep := range endpoints {
-		h := handlers[ep.Handler]
-		if h == nil {
-			return nil, fmt.Errorf("endpoints[%d].handler: plugin has no handler named %q", i, ep.Handler)
-		}
-		if err := addRoute(e, strings.ToUpper(ep.Method), ep.Path, h); err != nil {
-			return nil, fmt.Errorf("endpoints[%d]: %w", i, err)
-		}
-	}
-	return e, nil
-}
-
-func addRoute(e *gin.Engine, method, path string, h gin.HandlerFunc) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s %s: %v", method, path, r)
-		}
-	}()
-	e.Handle(method, path, h)
-	return nil
-}
-
-type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func writeError(c *gin.Context, status int, code, msg string) {
-	c.JSON(status, struct {
-		Error errorDetail `json:"error"`
-	}{errorDetail{code, msg}})
+	return router.New(p, endpoints, p.GetHandlers(), router.Options{Name: "plugin " + meta.ID})
 }
 
 // internMethod avoids allocating the common method names.
