@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildFixtures builds testdata/hello and testdata/hostile exactly as the
+// buildFixtures builds the example plugin and testdata/hostile exactly as the
 // builder builds a sandboxed plugin (each folder carries the generated
 // wasm_main.go), then fills the compilation cache without -race.
 func buildFixtures(dir string) error {
@@ -58,6 +58,20 @@ func buildFixtures(dir string) error {
 	fixtures.cache = filepath.Join(dir, "cache")
 	env := goEnv()
 
+	// testdata/hello holds only the generated wasm_main.go; its main.go is
+	// the example plugin's own, laid over the folder, so the sandbox is
+	// tested on the very code the README shows.
+	overlay := filepath.Join(dir, "overlay.json")
+	spec, err := json.Marshal(map[string]map[string]string{"Replace": {
+		filepath.Join(root, "internal/runtime/wasm/testdata/hello/main.go"): filepath.Join(root, "plugins/examples/hello/main.go"),
+	}})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(overlay, spec, 0o644); err != nil {
+		return err
+	}
+
 	names := []string{"hello", "hostile"}
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
@@ -65,8 +79,11 @@ func buildFixtures(dir string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", filepath.Join(dir, name+".wasm"),
-				"./internal/runtime/wasm/testdata/"+name)
+			args := []string{"build", "-buildmode=c-shared", "-o", filepath.Join(dir, name+".wasm")}
+			if name == "hello" {
+				args = append(args, "-overlay", overlay)
+			}
+			cmd := exec.Command("go", append(args, "./internal/runtime/wasm/testdata/"+name)...)
 			cmd.Dir = root
 			cmd.Env = append(slices.Clone(env), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 			if out, err := cmd.CombinedOutput(); err != nil {
