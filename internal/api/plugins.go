@@ -20,15 +20,21 @@ func (s *Server) pluginConfiguration(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"id": c.Param("id"), "configuration": cfg})
 }
 
-// pluginMetrics answers a plugin's recent traffic samples: requests, errors
-// and latency per sampling interval, for charts.
+// pluginMetrics answers a plugin's recent traffic samples (requests, errors
+// and latency per sampling interval, for charts) with its counters now.
 func (s *Server) pluginMetrics(c *gin.Context) {
-	hist, err := s.host.MetricsHistory(c.Param("id"))
+	id := c.Param("id")
+	hist, err := s.host.MetricsHistory(id)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"id": c.Param("id"), "interval_seconds": hist.IntervalSeconds, "samples": hist.Samples})
+	info, err := s.host.Get(id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"id": id, "interval_seconds": hist.IntervalSeconds, "samples": hist.Samples, "stats": info.Stats})
 }
 
 // putPluginConfiguration replaces the operator's configuration of a plugin:
