@@ -111,6 +111,13 @@ func startServerWith(t *testing.T, f fixture, data, cacheDir string, env ...stri
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	return startServerOn(t, f, addr, data, cacheDir, env...)
+}
+
+// startServerOn starts a server listening on addr, such as a restarted
+// server on its predecessor's address.
+func startServerOn(t *testing.T, f fixture, addr, data, cacheDir string, env ...string) *server {
+	t.Helper()
 	const token = "e2e-token"
 	cmd := exec.Command(f.bin, "serve", "--addr", addr, "--data-dir", data,
 		"--cache-dir", cacheDir, "--plugin-dir", filepath.Join(data, "plugins"))
