@@ -77,6 +77,7 @@ func newServer(t *testing.T) (*Server, http.Handler) {
 
 type result struct {
 	status int
+	header http.Header
 	body   map[string]any
 	raw    string
 }
@@ -94,7 +95,7 @@ func do(h http.Handler, method, path, body, auth string) result {
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	r := result{status: rec.Code, raw: rec.Body.String()}
+	r := result{status: rec.Code, header: rec.Header(), raw: rec.Body.String()}
 	_ = json.Unmarshal(rec.Body.Bytes(), &r.body)
 	return r
 }

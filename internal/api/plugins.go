@@ -23,18 +23,12 @@ func (s *Server) pluginConfiguration(c *gin.Context) {
 // pluginMetrics answers a plugin's recent traffic samples (requests, errors
 // and latency per sampling interval, for charts) with its counters now.
 func (s *Server) pluginMetrics(c *gin.Context) {
-	id := c.Param("id")
-	hist, err := s.host.MetricsHistory(id)
+	hist, err := s.host.MetricsHistory(c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	info, err := s.host.Get(id)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"id": id, "interval_seconds": hist.IntervalSeconds, "samples": hist.Samples, "stats": info.Stats})
+	c.JSON(http.StatusOK, hist)
 }
 
 // putPluginConfiguration replaces the operator's configuration of a plugin:

@@ -32,10 +32,12 @@ type MetricsSample struct {
 	Latency Latency `json:"latency_ms"`
 }
 
-// MetricsHistory is a plugin's recent traffic samples, oldest first.
+// MetricsHistory is a plugin's recent traffic samples, oldest first, and
+// its counters now.
 type MetricsHistory struct {
 	IntervalSeconds float64         `json:"interval_seconds"`
 	Samples         []MetricsSample `json:"samples"`
+	Stats           Stats           `json:"stats"`
 }
 
 // trafficHistory is one plugin's samples. Like its counters, it outlives
@@ -138,5 +140,5 @@ func (h *Host) MetricsHistory(id string) (MetricsHistory, error) {
 	if err != nil {
 		return MetricsHistory{}, err
 	}
-	return MetricsHistory{IntervalSeconds: h.opts.SampleInterval.Seconds(), Samples: p.traffic.snapshot()}, nil
+	return MetricsHistory{IntervalSeconds: h.opts.SampleInterval.Seconds(), Samples: p.traffic.snapshot(), Stats: p.stats.snapshot()}, nil
 }

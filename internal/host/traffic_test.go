@@ -110,8 +110,8 @@ func TestMetricsHistory(t *testing.T) {
 			total += s.Requests
 		}
 		if total == 3 {
-			if hist.IntervalSeconds != 0.02 {
-				t.Fatalf("interval %v s; want 0.02", hist.IntervalSeconds)
+			if hist.IntervalSeconds != 0.02 || hist.Stats.Requests != 3 {
+				t.Fatalf("interval %v s, counters %+v; want 0.02 s and 3 requests", hist.IntervalSeconds, hist.Stats)
 			}
 			return
 		}
