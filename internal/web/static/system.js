@@ -22,6 +22,10 @@ export class SystemView {
       this.save();
     });
     $('#cache-purge').addEventListener('click', () => this.purge());
+    $('#policy-discard').addEventListener('click', () => {
+      this.dirty = false;
+      this.loadPolicy();
+    });
   }
 
   show() {
@@ -33,7 +37,10 @@ export class SystemView {
       : `Your role (${this.app.me.role}) can read the policy; an admin can change it.`;
     this.loadTotals();
     this.loadCache();
-    if (!this.dirty) this.loadPolicy();
+    if (!this.dirty) {
+      this.form.dataset.loaded = 'false';
+      this.loadPolicy();
+    }
   }
 
   hide() {
@@ -102,6 +109,8 @@ export class SystemView {
   async loadPolicy() {
     try {
       const sys = await this.app.api.get('/api/plugins/system/configuration');
+      // Someone typing while it loaded keeps what they typed.
+      if (this.dirty) return;
       for (const el of this.form.elements) {
         if (!el.name) continue;
         const v = el.name.split('.').reduce((o, k) => o?.[k], sys);
@@ -109,8 +118,8 @@ export class SystemView {
         else if (el.dataset.kind === 'lines') el.value = (v ?? []).join('\n');
         else el.value = v ?? '';
       }
-      this.dirty = false;
       this.clearErrors();
+      this.form.dataset.loaded = 'true';
     } catch (err) {
       replace($('#policy-error'), errorBox(err));
     }
@@ -151,6 +160,7 @@ export class SystemView {
     try {
       await this.app.api.put('/api/plugins/system/configuration', this.read());
       this.dirty = false;
+      this.form.dataset.loaded = 'false';
       notify('ok', 'Policy saved', 'It applies to every later install and health check.');
       this.loadPolicy();
     } catch (err) {
