@@ -261,6 +261,19 @@ func (b *browser) setValue(sel, value string) {
 		`(() => { const el = document.querySelector(%s); el.value = %s; el.dispatchEvent(new Event("input", {bubbles: true})); })()`, q, v)))
 }
 
+// typeInto types text into a field from the keyboard, after what it holds
+// ("\n" is Enter). The field is focused in the page and the keys go to the
+// focused element: chromedp's SendKeys reads the node's attributes without
+// its lock, a data race when the page changes them meanwhile.
+func (b *browser) typeInto(sel, text string) {
+	b.t.Helper()
+	q, _ := json.Marshal(sel)
+	// Only a shown element takes the focus; keys sent before would be lost.
+	b.waitFor(sel+" focused", fmt.Sprintf(
+		"(() => { const el = document.querySelector(%s); el?.focus(); return el && document.activeElement === el; })()", q))
+	b.step("type into "+sel, chromedp.KeyEvent(text))
+}
+
 // confirmDialog accepts the confirmation dialog.
 func (b *browser) confirmDialog() {
 	b.t.Helper()
@@ -273,7 +286,8 @@ func (b *browser) confirmDialog() {
 func (b *browser) signIn(url, token string) {
 	b.t.Helper()
 	b.step("open the page", chromedp.Navigate(url))
-	b.step("type the token", chromedp.SendKeys(chromedp.CSS("#login-token"), token+"\n"))
+	b.waitFor("the sign-in form", `!document.querySelector("#view-login").hidden`)
+	b.typeInto("#login-token", token+"\n")
 	b.waitFor("signed in", `!document.querySelector("#who").hidden && document.querySelector("#stream-status").dataset.state === "live"`)
 }
 
