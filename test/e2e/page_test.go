@@ -13,6 +13,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/kubestellar/ksplugins/internal/gitserver"
 )
 
 // The plugin manager page, driven in Chromium as an operator would.
@@ -51,6 +53,16 @@ func (b *browser) goTo(fragment, view string) {
 	v, _ := json.Marshal(view)
 	b.step("go to "+fragment, chromedp.Evaluate[chromedp.Void](fmt.Sprintf("location.hash = %s", f)))
 	b.waitFor(fragment, fmt.Sprintf("!document.querySelector(%s).hidden", v))
+}
+
+// liveThroughout fails the test unless the page's first event stream is
+// still the one open: never dropped (it would say so now) nor replaced
+// (a second one would have been opened).
+func (b *browser) liveThroughout() {
+	b.t.Helper()
+	if n, state := b.streams(), b.text("#stream-status"); n != 1 || state != "Live" {
+		b.t.Errorf("the page opened %d event streams and says %q; want 1, live throughout", n, state)
+	}
 }
 
 // streams counts the event streams the page has opened.
@@ -201,9 +213,7 @@ func TestPagePluginLifecycle(t *testing.T) {
 	b.click(`a[data-nav="plugins"]`)
 	b.waitText("the empty state again", "#plugins-empty", "No plugins are installed yet")
 	b.shot("unloaded")
-	if n := b.streams(); n != 1 {
-		t.Errorf("the page opened %d event streams; want 1, live throughout", n)
-	}
+	b.liveThroughout()
 	b.noProblems(`plugin-endpoints/my-plugin/hello.*503`)
 }
 
@@ -283,9 +293,7 @@ func TestPageLiveHealth(t *testing.T) {
 	// single-use ticket (a reconnection would have reloaded the list, and
 	// hidden whether the changes came live); the token never went into a
 	// URL.
-	if n := b.streams(); n != 1 {
-		t.Errorf("the page opened %d event streams; want 1: %v", n, b.requested())
-	}
+	b.liveThroughout()
 	for _, u := range b.requested() {
 		if strings.Contains(u, s.token) {
 			t.Errorf("the token is in a URL: %s", u)
@@ -364,9 +372,7 @@ func TestPageBadUploads(t *testing.T) {
 	if r := s.api("GET", "/api/plugins", nil); r.body["count"] != float64(0) {
 		t.Fatalf("a bad archive was installed: %s", r)
 	}
-	if n := b.streams(); n != 1 {
-		t.Errorf("the page opened %d event streams; want 1, live throughout", n)
-	}
+	b.liveThroughout()
 	b.noProblems(`/api/plugins/upload.*(400|422)`)
 }
 
@@ -482,4 +488,57 @@ func TestPageReconnects(t *testing.T) {
 	b.waitText("the new plugin", `tr[data-plugin-id="my-plugin"] [data-col="state"]`, "active")
 	b.shot("reconnected")
 	b.noProblems(`ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_INCOMPLETE_CHUNKED_ENCODING|events`)
+}
+
+// TestPageRepository installs from a GitHub URL at a tag (served by a real
+// git server on 127.0.0.1 standing in for GitHub), then updates it to a
+// branch, and to a version that does not exist, from the page.
+func TestPageRepository(t *testing.T) {
+	f := setup(t)
+	git := gitserver.Start(t)
+	repo := git.Repo(t, "kubestellar", "hello-plugin")
+	hello := filepath.Join(f.root, "plugins/examples/hello")
+	tagged := repo.CopyDir(t, hello, "", "hello 1.0.0")
+	repo.Tag(t, "v1.0.0")
+	main := readFile(t, filepath.Join(hello, "main.go"))
+	branch := repo.Commit(t, map[string][]byte{"main.go": bytes.Replace(main, []byte("Hello from plugin!"), []byte("Hello from the branch!"), 1)}, "branch reply")
+	repo.Branch(t, "feature")
+	s := startServer(t, f)
+	s.configure(map[string]any{"repository_base_url": git.URL})
+	b := newBrowser(t, wideWidth, wideHeight)
+	b.signIn(s.url+"/", s.token)
+
+	b.goTo("#/install", "#view-install")
+	b.typeInto("#git-url", "https://github.com/kubestellar/hello-plugin")
+	b.typeInto("#git-version", "v1.0.0")
+	b.click(`#install-git button[type="submit"]`)
+	b.waitFor("the install to finish", `document.querySelector('#progress-result [data-installed="my-plugin"]')`)
+	b.goTo("#/plugins", "#view-plugins")
+	b.waitText("the source with its commit", `tr[data-plugin-id="my-plugin"] [data-col="source"]`,
+		regexpQuote("github.com/kubestellar/hello-plugin @ v1.0.0 ("+tagged[:12]+")"))
+	b.shot("from-repository")
+
+	// Update asks for the version; Enter in the field confirms.
+	b.goTo("#/plugins/my-plugin", "#view-detail")
+	b.click(`#view-detail .detail-head button[data-action="update"]`)
+	b.waitFor("the version asked for", `document.querySelector("#confirm").open && !document.querySelector("#confirm-input").hidden`)
+	b.typeInto("#confirm-value", "feature\n")
+	b.waitText("the update said", "#notices", "Updated my-plugin to feature")
+	if r := s.api("GET", "/api/plugins/"+helloID, nil); pin(r) != branch {
+		t.Fatalf("after the update: %s", r)
+	}
+	b.click(`[data-try="GET /hello"] button`)
+	b.waitText("the new version's answer", `[data-try-result="GET /hello"] pre`, "Hello from the branch!")
+
+	b.click(`#view-detail .detail-head button[data-action="update"]`)
+	b.waitFor("the version asked for", `document.querySelector("#confirm").open`)
+	b.typeInto("#confirm-value", "no-such-version\n")
+	b.waitFor("the refusal", `document.querySelector('#notices .error-box[data-code="version_not_found"]')`)
+	b.shot("update-refused")
+	if r := s.endpoint("GET", helloID, "/hello"); r.body["message"] != "Hello from the branch!" {
+		t.Fatalf("a failed update must keep the running version: %s", r)
+	}
+	// The failed update's "error" event did not end the event stream.
+	b.liveThroughout()
+	b.noProblems(`/api/plugins/my-plugin/update.*400`)
 }

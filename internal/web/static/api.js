@@ -63,9 +63,10 @@ export class Api {
   put(path, body) { return this.request('PUT', path, body); }
   del(path) { return this.request('DELETE', path); }
 
-  // upload sends an archive as multipart form data; fetch cannot report
-  // upload progress, XMLHttpRequest can. onProgress gets a fraction.
-  upload(path, file, onProgress) {
+  // upload sends an archive as multipart form data, with the non-empty
+  // fields; fetch cannot report upload progress, XMLHttpRequest can.
+  // onProgress gets a fraction.
+  upload(path, file, fields, onProgress) {
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
       xhr.open('POST', path);
@@ -84,6 +85,7 @@ export class Api {
       });
       xhr.addEventListener('error', () => reject(new ApiError(0, 'network_error', 'the upload did not reach the server')));
       const form = new FormData();
+      for (const [k, v] of Object.entries(fields)) if (v) form.append(k, v);
       form.append('plugin', file, file.name);
       xhr.send(form);
     });

@@ -101,12 +101,12 @@ export class PluginDetail {
     const rows = [
       ['ID', h('code', null, p.id)], ['Description', m.description], ['Author', m.author], ['License', m.license],
       ['Homepage', m.homepage], ['Source', `${src.kind} ${src.location}`], ['Requested version', src.version],
-      ['Folder in repository', src.path], ['Pinned to', src.pin && h('code', null, src.pin)],
+      ['Folder in repository', src.path !== '.' && src.path], ['Pinned to', src.pin && h('code', null, src.pin)],
       ['Artifact digest', p.artifact?.digest && h('code', null, p.artifact.digest)],
       ['Built', p.artifact?.cached ? 'from the build cache' : p.artifact?.build_duration_ns ? `in ${fmt.seconds(p.artifact.build_duration_ns / 1e9)}` : null],
       ['Loaded', fmt.time(p.loaded_at)], ['Endpoints at', h('code', null, p.base_path)],
       ['Dependencies', m.dependencies?.join(', ')],
-    ].filter(([, v]) => v != null && v !== '');
+    ].filter(([, v]) => v != null && v !== '' && v !== false);
     return [
       h('dl', {class: 'facts'}, rows.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
       p.last_error ? [h('h3', null, 'Last error'), errorBox(new ApiError(0, '', p.last_error))] : null,

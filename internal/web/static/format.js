@@ -56,7 +56,7 @@ export function sourceText(src) {
   switch (src.kind) {
     case 'git': {
       const repo = src.location.replace(/^https?:\/\//, '');
-      const path = src.path ? `/${src.path}` : '';
+      const path = src.path && src.path !== '.' ? `/${src.path}` : '';
       const version = src.version ? ` @ ${src.version}` : '';
       const pin = src.pin ? ` (${shortPin(src.pin)})` : '';
       return `${repo}${path}${version}${pin}`;

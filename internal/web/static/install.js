@@ -42,20 +42,23 @@ export class Installer {
         return;
       }
       const file = this.file;
+      const fields = {checksum: $('#upload-checksum').value.trim(), signature: $('#upload-signature').value.trim()};
       this.start(`Upload of ${file.name} (${fmt.bytes(file.size)})`, true,
-        (onProgress) => this.app.api.upload('/api/plugins/upload?async=true', file, onProgress));
+        (onProgress) => this.app.api.upload('/api/plugins/upload?async=true', file, fields, onProgress));
     });
     $('#install-git').addEventListener('submit', (e) => {
       e.preventDefault();
       const source = $('#git-url').value.trim();
       const version = $('#git-version').value.trim();
       const path = $('#git-path').value.trim();
+      const checksum = $('#git-checksum').value.trim();
+      const signature = $('#git-signature').value.trim();
       if (!source) {
         $('#git-url').focus();
         return;
       }
       this.start(`${source}${version ? ` @ ${version}` : ''}${path ? ` (${path})` : ''}`, false,
-        () => this.app.api.post('/api/plugins/load?async=true', {source, version, path}));
+        () => this.app.api.post('/api/plugins/load?async=true', {source, version, path, checksum, signature}));
     });
     $('#install-local').addEventListener('submit', (e) => {
       e.preventDefault();

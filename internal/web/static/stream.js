@@ -76,7 +76,11 @@ export class EventStream {
     };
     for (const type of TYPES) source.addEventListener(type, deliver);
     source.addEventListener('reset', () => this.onSync());
-    source.addEventListener('error', () => {
+    source.addEventListener('error', (e) => {
+      // The server's own events of type "error" (a failed install, a
+      // plugin's error) come to this listener too, as messages with data;
+      // only a plain event means the connection failed.
+      if (e instanceof MessageEvent) return;
       // A dropped or refused stream: the ticket is spent, so start over.
       source.close();
       if (this.source !== source) return;
