@@ -443,9 +443,12 @@ func TestPageRoles(t *testing.T) {
 	b.waitText("nothing disabled", "#plugins-count", "0 of 2 plugins match the filters")
 	b.shot("filtered")
 
-	// The token survives a reload of the tab.
+	// The token survives a reload of the tab, and the address opens the
+	// view it names.
+	b.goTo("#/plugins/my-plugin", "#view-detail")
 	b.step("reload", chromedp.Reload())
 	b.waitFor("still signed in", `!document.querySelector("#who").hidden`)
+	b.waitText("the plugin, after a reload", "#detail-title", "My Plugin")
 
 	// A value the server refuses comes back to its field; a good one is saved.
 	b.goTo("#/system", "#view-system")

@@ -65,6 +65,10 @@ export class PluginDetail {
   // update shows the plugin as it is now (null: it is gone).
   update(p = this.app.plugins.get(this.id)) {
     if (!this.id) return;
+    if (!p && !this.app.loaded) {
+      replace(this.el, h('h1', {id: 'detail-title'}, this.id), h('p', null, 'Loading…'));
+      return;
+    }
     if (!p) {
       replace(this.el, h('h1', {id: 'detail-title'}, this.id),
         h('p', {class: 'empty', dataset: {gone: ''}}, `Plugin ${this.id} is not installed (any more). `, h('a', {href: '#/plugins'}, 'Back to all plugins'), '.'));

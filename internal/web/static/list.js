@@ -66,6 +66,11 @@ export class PluginList {
   }
 
   render() {
+    if (!this.app.loaded) {
+      for (const id of ['#plugins-table', '#filters', '#plugins-empty']) $(id).hidden = true;
+      $('#plugins-count').textContent = 'Loading plugins…';
+      return;
+    }
     const all = this.app.plugins.size;
     const rows = this.visible();
     for (const th of document.querySelectorAll('#plugins-table th[data-sort]')) {

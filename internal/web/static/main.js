@@ -20,6 +20,9 @@ const COALESCE_MS = 100;
 class App {
   constructor() {
     this.plugins = new Map();
+    // loaded: the list has been read once since signing in; until then an
+    // empty list means "not yet", not "none".
+    this.loaded = false;
     this.me = null;
     this.api = null;
     this.stream = null;
@@ -91,6 +94,7 @@ class App {
     this.api = null;
     this.me = null;
     this.plugins.clear();
+    this.loaded = false;
     this.detail.close();
     this.system.hide();
   }
@@ -141,6 +145,7 @@ class App {
     try {
       const res = await this.api.get('/api/plugins');
       this.plugins = new Map(res.plugins.map((p) => [p.id, p]));
+      this.loaded = true;
       this.list.render();
       this.detail.update();
     } catch (err) {
