@@ -13,8 +13,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-
-	"github.com/kubestellar/ksplugins/internal/gitserver"
 )
 
 // The plugin manager page, driven in Chromium as an operator would.
@@ -498,16 +496,9 @@ func TestPageReconnects(t *testing.T) {
 // branch, and to a version that does not exist, from the page.
 func TestPageRepository(t *testing.T) {
 	f := setup(t)
-	git := gitserver.Start(t)
-	repo := git.Repo(t, "kubestellar", "hello-plugin")
-	hello := filepath.Join(f.root, "plugins/examples/hello")
-	tagged := repo.CopyDir(t, hello, "", "hello 1.0.0")
-	repo.Tag(t, "v1.0.0")
-	main := readFile(t, filepath.Join(hello, "main.go"))
-	branch := repo.Commit(t, map[string][]byte{"main.go": bytes.Replace(main, []byte("Hello from plugin!"), []byte("Hello from the branch!"), 1)}, "branch reply")
-	repo.Branch(t, "feature")
+	hr := newHelloRepository(t, f)
 	s := startServer(t, f)
-	s.configure(map[string]any{"repository_base_url": git.URL})
+	s.configure(map[string]any{"repository_base_url": hr.git.URL})
 	b := newBrowser(t, wideWidth, wideHeight)
 	b.signIn(s.url+"/", s.token)
 
@@ -518,7 +509,7 @@ func TestPageRepository(t *testing.T) {
 	b.waitFor("the install to finish", `document.querySelector('#progress-result [data-installed="my-plugin"]')`)
 	b.goTo("#/plugins", "#view-plugins")
 	b.waitText("the source with its commit", `tr[data-plugin-id="my-plugin"] [data-col="source"]`,
-		regexpQuote("github.com/kubestellar/hello-plugin @ v1.0.0 ("+tagged[:12]+")"))
+		regexpQuote("github.com/kubestellar/hello-plugin @ v1.0.0 ("+hr.tag[:12]+")"))
 	b.shot("from-repository")
 
 	// Update asks for the version; Enter in the field confirms.
@@ -527,7 +518,7 @@ func TestPageRepository(t *testing.T) {
 	b.waitFor("the version asked for", `document.querySelector("#confirm").open && !document.querySelector("#confirm-input").hidden`)
 	b.typeInto("#confirm-value", "feature\n")
 	b.waitText("the update said", "#notices", "Updated my-plugin to feature")
-	if r := s.api("GET", "/api/plugins/"+helloID, nil); pin(r) != branch {
+	if r := s.api("GET", "/api/plugins/"+helloID, nil); pin(r) != hr.feature {
 		t.Fatalf("after the update: %s", r)
 	}
 	b.click(`[data-try="GET /hello"] button`)

@@ -51,20 +51,38 @@ func pin(r reply) string {
 	return p
 }
 
+// helloRepository is the hello example in a repository on a real git
+// server on 127.0.0.1, github.com/kubestellar/hello-plugin to the host once
+// pointed at it: tag v1.0.0 is the example as it is, branch feature the next
+// commit, which answers "Hello from the branch!".
+type helloRepository struct {
+	git          *gitserver.Server
+	repo         *gitserver.Repo
+	main         []byte // the example's main.go
+	tag, feature string // their commits
+}
+
+func newHelloRepository(t *testing.T, f fixture) helloRepository {
+	t.Helper()
+	r := helloRepository{git: gitserver.Start(t)}
+	r.repo = r.git.Repo(t, "kubestellar", "hello-plugin")
+	hello := filepath.Join(f.root, "plugins/examples/hello")
+	r.tag = r.repo.CopyDir(t, hello, "", "hello 1.0.0")
+	r.repo.Tag(t, "v1.0.0")
+	r.main = readFile(t, filepath.Join(hello, "main.go"))
+	r.feature = r.repo.Commit(t, map[string][]byte{"main.go": bytes.Replace(r.main, []byte("Hello from plugin!"), []byte("Hello from the branch!"), 1)}, "branch reply")
+	r.repo.Branch(t, "feature")
+	return r
+}
+
 // TestRepositoryInstall installs from a real git server on 127.0.0.1 by
 // tag, branch and commit, updates, restarts with the git server stopped,
 // and counts builds.
 func TestRepositoryInstall(t *testing.T) {
 	f := setup(t)
-	git := gitserver.Start(t)
-	repo := git.Repo(t, "kubestellar", "hello-plugin")
-	hello := filepath.Join(f.root, "plugins/examples/hello")
-	c1 := repo.CopyDir(t, hello, "", "hello 1.0.0")
-	repo.Tag(t, "v1.0.0")
-	main := readFile(t, filepath.Join(hello, "main.go"))
-	c2 := repo.Commit(t, map[string][]byte{"main.go": bytes.Replace(main, []byte("Hello from plugin!"), []byte("Hello from the branch!"), 1)}, "branch reply")
-	repo.Branch(t, "feature")
-	c3 := repo.Commit(t, map[string][]byte{"main.go": bytes.Replace(main, []byte("Hello from plugin!"), []byte("Hello from main!"), 1)}, "main reply")
+	hr := newHelloRepository(t, f)
+	git, c1, c2 := hr.git, hr.tag, hr.feature
+	c3 := hr.repo.Commit(t, map[string][]byte{"main.go": bytes.Replace(hr.main, []byte("Hello from plugin!"), []byte("Hello from main!"), 1)}, "main reply")
 
 	data := t.TempDir()
 	s := startServerAt(t, f, data)
