@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -259,12 +258,7 @@ func installBindingPolicy(t *testing.T, cfg *rest.Config) {
 // unreachableKubeconfig points at a loopback port nothing listens on.
 func unreachableKubeconfig(t *testing.T) []byte {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	return kubeconfigOf(t, map[string]*rest.Config{"gone": {Host: "https://" + addr, TLSClientConfig: rest.TLSClientConfig{Insecure: false}, BearerToken: "x"}})
 }
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,12 +25,7 @@ func TestNewAndDev(t *testing.T) {
 		t.Fatalf("new: %v\n%s", err, out)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dev := exec.CommandContext(ctx, f.bin, "dev", dir, "--addr", addr, "--server", "http://"+addr)

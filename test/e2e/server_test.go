@@ -102,15 +102,21 @@ func startServerAt(t *testing.T, f fixture, data string, env ...string) *server 
 	return startServerWith(t, f, data, f.cacheDir, env...)
 }
 
-// startServerWith starts a server on its own data and cache folders.
-func startServerWith(t *testing.T, f fixture, data, cacheDir string, env ...string) *server {
+// freeAddr returns a loopback address nothing listens on, for now.
+func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServerWith starts a server on its own data and cache folders.
+func startServerWith(t *testing.T, f fixture, data, cacheDir string, env ...string) *server {
+	t.Helper()
+	addr := freeAddr(t)
 	return startServerOn(t, f, addr, data, cacheDir, env...)
 }
 
