@@ -281,7 +281,7 @@ func (p *ClusterManager) labels(c *gin.Context) {
 	for _, r := range results {
 		if r.OK {
 			ok++
-		} else if strings.Contains(r.Error, clusters.ErrNotFound.Error()) {
+		} else if errors.Is(r.Err, clusters.ErrNotFound) {
 			missing++
 		}
 	}

@@ -27,6 +27,9 @@ type LabelResult struct {
 	OK      bool              `json:"ok"`
 	Error   string            `json:"error,omitempty"`
 	Labels  map[string]string `json:"labels,omitempty"` // the cluster's labels after the change
+	// Err is why the change failed, for callers to tell kinds apart
+	// (errors.Is(r.Err, ErrNotFound)); Error is its text.
+	Err error `json:"-"`
 }
 
 // ChangeLabels sets each label on every cluster, or removes it where its
@@ -67,10 +70,13 @@ func (m *Manager) ChangeLabels(ctx context.Context, clusters []string, labels ma
 		mc, err := h.clusters.ManagedClusters().Patch(ctx, c, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
 		switch {
 		case apierrors.IsNotFound(err):
-			results = append(results, LabelResult{Cluster: c, Error: fmt.Sprintf("cluster %s: %v", c, ErrNotFound)})
+			err = fmt.Errorf("cluster %s: %w", c, ErrNotFound)
 		case err != nil:
-			results = append(results, LabelResult{Cluster: c, Error: fmt.Sprintf("label ManagedCluster %s: %v", c, err)})
-		default:
+			err = fmt.Errorf("label ManagedCluster %s: %w", c, err)
+		}
+		if err != nil {
+			results = append(results, LabelResult{Cluster: c, Error: err.Error(), Err: err})
+		} else {
 			results = append(results, LabelResult{Cluster: c, OK: true, Labels: mc.Labels})
 		}
 	}
