@@ -85,7 +85,8 @@ func ocmCRDs(t *testing.T) string {
 	return filepath.Join(strings.TrimSpace(string(out)), "cluster", "v1")
 }
 
-// kubeconfigOf writes one kubeconfig with a context per named cluster.
+// kubeconfigOf writes one kubeconfig with a context per named cluster; the
+// current one is the first by name.
 func kubeconfigOf(t *testing.T, contexts map[string]*rest.Config) []byte {
 	t.Helper()
 	c := clientcmdapi.NewConfig()
@@ -93,7 +94,9 @@ func kubeconfigOf(t *testing.T, contexts map[string]*rest.Config) []byte {
 		c.Clusters[name] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
 		c.AuthInfos[name] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
 		c.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
-		c.CurrentContext = name
+		if c.CurrentContext == "" || name < c.CurrentContext {
+			c.CurrentContext = name // the first by name, not whichever map order gives
+		}
 	}
 	data, err := clientcmd.Write(*c)
 	if err != nil {
