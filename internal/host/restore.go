@@ -49,7 +49,9 @@ func (h *Host) Restore(ctx context.Context) (found, running int, err error) {
 
 // restoreOnce opens the stored artifact of rec and starts it as p.
 func (h *Host) restoreOnce(ctx context.Context, p *Plugin, rec store.Plugin) error {
-	p.op.Lock()
+	if err := h.lock(p); err != nil {
+		return err // unloaded while the retry waited
+	}
 	defer p.op.Unlock()
 	if p.inst.Load() != nil {
 		return nil // an operator's reload got there first
