@@ -12,14 +12,23 @@ import (
 )
 
 // SetEnabled enables or disables a plugin. A disabled plugin stays loaded
-// and answers 503. The choice is recorded first and survives restarts.
+// and answers 503. The choice is recorded first and survives restarts. A
+// plugin unloaded while the change waited for it gives ErrNotFound.
 func (h *Host) SetEnabled(ctx context.Context, id string, enabled bool) (Info, error) {
 	p, err := h.get(id)
 	if err != nil {
 		return Info{}, err
 	}
-	p.op.Lock()
+	return h.setEnabled(ctx, p, enabled)
+}
+
+// setEnabled is SetEnabled for the registration p.
+func (h *Host) setEnabled(ctx context.Context, p *Plugin, enabled bool) (Info, error) {
+	if err := h.lock(p); err != nil {
+		return Info{}, err
+	}
 	defer p.op.Unlock()
+	id := p.id
 	rec, err := h.store.Plugin(ctx, id)
 	if err != nil {
 		return Info{}, fmt.Errorf("set enabled %s: %w", id, err)
@@ -64,8 +73,16 @@ func (h *Host) SetConfig(ctx context.Context, id string, config map[string]any) 
 	if err != nil {
 		return nil, err
 	}
-	p.op.Lock()
+	return h.setConfig(ctx, p, config)
+}
+
+// setConfig is SetConfig for the registration p.
+func (h *Host) setConfig(ctx context.Context, p *Plugin, config map[string]any) (map[string]any, error) {
+	if err := h.lock(p); err != nil {
+		return nil, err
+	}
 	defer p.op.Unlock()
+	id := p.id
 	in := p.inst.Load()
 	if in == nil {
 		return nil, fmt.Errorf("%w: plugin %s is %s", ErrBusy, id, p.getState())

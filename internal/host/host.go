@@ -248,6 +248,37 @@ func (h *Host) get(id string) (*Plugin, error) {
 	return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 }
 
+// lock takes p's operation lock for a change to p and checks, under it,
+// that p is still the plugin registered under its id. A change that waited
+// for the lock while the plugin was unloaded (or unloaded and loaded again,
+// which is another registration) fails with ErrNotFound and touches
+// nothing: without this check it would write a store record, or publish an
+// instance, that no registry entry owns. On success the caller must unlock
+// p.op.
+//
+// A registration only leaves the registry with its lock held (Unload, a
+// failed load), so the check stays true for as long as the lock is held.
+func (h *Host) lock(p *Plugin) error {
+	p.op.Lock()
+	if h.lookup(p.id) != p {
+		p.op.Unlock()
+		return fmt.Errorf("%w: %s was unloaded while this change waited for it", ErrNotFound, p.id)
+	}
+	return nil
+}
+
+// acquire looks up id and takes its operation lock, as lock does.
+func (h *Host) acquire(id string) (*Plugin, error) {
+	p, err := h.get(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.lock(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // all returns every plugin, sorted by id.
 func (h *Host) all() []*Plugin {
 	h.mu.RLock()
