@@ -27,6 +27,15 @@
 // instance keeps serving. Enabling, disabling and configuring record the
 // change first, then apply it; the instance stays loaded.
 //
+// Changes to one plugin (load, reload, update, unload, enable, disable,
+// configure, a restore attempt) are serialized by the plugin's operation
+// lock, and each re-checks under it that the plugin is still the one
+// registered under its id: a change that lost a race with an unload fails
+// with ErrNotFound and writes nothing. Each change writes the store in the
+// same locked step as the in-memory change, before the change can be seen
+// (and an unload deletes the record before the plugin leaves the
+// registry), so what the API reports is what a restart brings back.
+//
 // At start, Restore rebuilds every stored plugin from the local artifact
 // cache, without the network. A plugin that fails to come back is marked
 // failed and retried with exponential backoff; after MaxRestarts failures

@@ -355,10 +355,10 @@ func (h *Host) Update(ctx context.Context, id, version string) (Info, error) {
 		return Info{}, err
 	}
 	p.mu.RLock()
-	src, tier := p.source, p.tier
+	src := p.source
 	p.mu.RUnlock()
 	op := h.newOp(ctx, "update", src.Location+"@"+version, id)
-	info, err := h.update(ctx, op, p, src, tier, version)
+	info, err := h.update(ctx, op, p, version)
 	if err != nil {
 		op.finish(nil, err)
 		h.publish(ctx, events.Event{Type: events.Error, PluginID: id, Message: "update failed; the running version keeps serving: " + err.Error(),
@@ -369,15 +369,22 @@ func (h *Host) Update(ctx context.Context, id, version string) (Info, error) {
 	return info, nil
 }
 
-func (h *Host) update(ctx context.Context, op *op, p *Plugin, src Source, tier build.Tier, version string) (Info, error) {
-	if src.Kind != SourceGit {
-		return Info{}, fmt.Errorf("%w: update %s: only repository plugins have versions to update to; reload a %s plugin instead", ErrBadSource, p.id, src.Kind)
-	}
+// update is Update for the registration p. It reads p's source under p's
+// lock, so that it builds on the version the previous change left.
+func (h *Host) update(ctx context.Context, op *op, p *Plugin, version string) (Info, error) {
 	if strings.TrimSpace(version) == "" {
 		return Info{}, fmt.Errorf("%w: version: is required", ErrBadSource)
 	}
-	p.op.Lock()
+	if err := h.lock(p); err != nil {
+		return Info{}, fmt.Errorf("update %s: %w", p.id, err)
+	}
 	defer p.op.Unlock()
+	p.mu.RLock()
+	src, tier := p.source, p.tier
+	p.mu.RUnlock()
+	if src.Kind != SourceGit {
+		return Info{}, fmt.Errorf("%w: update %s: only repository plugins have versions to update to; reload a %s plugin instead", ErrBadSource, p.id, src.Kind)
+	}
 
 	done := op.step(ctx, StepFetching, src.Location+"@"+version)
 	co, err := h.checkout(ctx, src, version)
@@ -399,6 +406,7 @@ func (h *Host) update(ctx context.Context, op *op, p *Plugin, src Source, tier b
 	grants, _ := h.grant(a.Manifest)
 	in, err := h.open(ctx, next, artifactOf(a), a.Manifest, grants)
 	if err == nil && in.meta.ID != p.id {
+		release(ctx, in.impl, h.log.With("plugin_id", p.id))
 		err = fmt.Errorf("%w: version %s is plugin %s, not %s", ErrBadSource, version, in.meta.ID, p.id)
 	}
 	if err == nil {

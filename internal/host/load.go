@@ -18,17 +18,22 @@ import (
 
 // register reserves p's id, records it (when record is set), starts in and
 // publishes it, or leaves no trace.
+//
+// p's operation lock is taken before p enters the registry: a change that
+// finds the new registration waits until it has started, or has failed and
+// left the registry (and then gets ErrNotFound).
 func (h *Host) register(ctx context.Context, p *Plugin, in *instance, record bool) error {
+	p.op.Lock()
+	defer p.op.Unlock()
 	h.mu.Lock()
 	if _, taken := h.plugins[p.id]; taken {
 		h.mu.Unlock()
+		release(ctx, in.impl, h.log.With("plugin_id", p.id))
 		return fmt.Errorf("load %s: %w: unload it first, or reload it", p.id, ErrExists)
 	}
 	h.plugins[p.id] = p
 	h.mu.Unlock()
 
-	p.op.Lock()
-	defer p.op.Unlock()
 	err := func() error {
 		if record {
 			if err := h.save(ctx, p, in); err != nil {
@@ -47,7 +52,9 @@ func (h *Host) register(ctx context.Context, p *Plugin, in *instance, record boo
 	}()
 	if err != nil {
 		h.mu.Lock()
-		delete(h.plugins, p.id)
+		if h.plugins[p.id] == p {
+			delete(h.plugins, p.id)
+		}
 		h.mu.Unlock()
 		return err
 	}
@@ -247,21 +254,29 @@ func release(ctx context.Context, impl sdk.KubestellarPlugin, log interface{ War
 	}
 }
 
-// Unload stops a plugin and forgets it, stored state included.
+// Unload stops a plugin and forgets it, stored state included. The record
+// is deleted before the plugin leaves the registry, so that whoever sees it
+// gone also finds it gone after a restart.
 func (h *Host) Unload(ctx context.Context, id string) error {
 	p, err := h.get(id)
 	if err != nil {
 		return err
 	}
-	p.op.Lock()
+	return h.unload(ctx, p)
+}
+
+// unload is Unload for the registration p.
+func (h *Host) unload(ctx context.Context, p *Plugin) error {
+	if err := h.lock(p); err != nil {
+		return err
+	}
 	defer p.op.Unlock()
+	id := p.id
 	if err := h.store.DeletePlugin(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("unload %s: %w", id, err)
 	}
 	h.mu.Lock()
-	if h.plugins[id] == p {
-		delete(h.plugins, id)
-	}
+	delete(h.plugins, id)
 	h.mu.Unlock()
 	p.mu.Lock()
 	p.state = StateUnloading
@@ -281,20 +296,33 @@ func (h *Host) Unload(ctx context.Context, id string) error {
 }
 
 // Reload loads the plugin's source again and swaps the new instance in; on
-// any failure the old instance keeps serving and the error is returned.
+// any failure the old instance keeps serving and the error is returned. A
+// plugin unloaded while the reload waited for it gives ErrNotFound.
 func (h *Host) Reload(ctx context.Context, id string) (Info, error) {
 	p, err := h.get(id)
 	if err != nil {
 		return Info{}, err
 	}
-	p.op.Lock()
+	return h.reload(ctx, p, h.instantiate)
+}
+
+// instantiator loads a plugin's source again for a reload; Host.instantiate
+// is the real one.
+type instantiator func(ctx context.Context, src Source, tier build.Tier, grants []string) (*instance, []manifest.Problem, error)
+
+// reload is Reload for the registration p, with load to bring its code.
+func (h *Host) reload(ctx context.Context, p *Plugin, load instantiator) (Info, error) {
+	if err := h.lock(p); err != nil {
+		return Info{}, fmt.Errorf("reload %s: %w", p.id, err)
+	}
 	defer p.op.Unlock()
+	id := p.id
 	p.mu.RLock()
 	src, tier, grants := p.source, p.tier, p.grants
 	p.mu.RUnlock()
 
 	start := time.Now()
-	in, warnings, err := h.instantiate(ctx, src, tier, grants)
+	in, warnings, err := load(ctx, src, tier, grants)
 	if err == nil {
 		err = h.replace(ctx, p, in, warnings)
 	}
@@ -318,6 +346,7 @@ func (h *Host) Reload(ctx context.Context, id string) (Info, error) {
 // untouched.
 func (h *Host) replace(ctx context.Context, p *Plugin, in *instance, warnings []manifest.Problem) error {
 	if in.meta.ID != p.id {
+		release(ctx, in.impl, h.log.With("plugin_id", p.id))
 		return &manifest.Error{File: "plugin.yaml", Problems: []manifest.Problem{{Field: "id", Message: fmt.Sprintf("changed from %s to %s; load it as a new plugin instead", p.id, in.meta.ID)}}}
 	}
 	if err := h.start(ctx, p, in); err != nil {
