@@ -296,7 +296,7 @@ func (s *Server) classify(path string, err error) (status int, code string, deta
 
 func (s *Server) load(c *gin.Context) {
 	var req host.LoadRequest
-	if !decode(c, &req, false) {
+	if !decode(c, &req, true) {
 		return
 	}
 	s.install(c, req)

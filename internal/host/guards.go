@@ -46,13 +46,7 @@ func (h *Host) guards(p *Plugin, ep sdk.EndpointConfig) []gin.HandlerFunc {
 // requires one of them (or a higher one).
 func (h *Host) requireCaller(id string, ep sdk.EndpointConfig, roles []string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		bearer, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-		if h.opts.Authenticate == nil {
-			apierr.Write(c.Writer, http.StatusUnauthorized, "unauthorized", "this endpoint requires authentication, which this server cannot check", nil)
-			c.Abort()
-			return
-		}
-		who, err := h.opts.Authenticate(c.Request.Context(), bearer)
+		who, err := callerFrom(c.Request.Context()).identity()
 		if err != nil {
 			c.Header("WWW-Authenticate", `Bearer realm="ksplugins"`)
 			apierr.Write(c.Writer, http.StatusUnauthorized, "unauthorized", fmt.Sprintf("%s %s of plugin %s requires a valid token: %v", ep.Method, ep.Path, id, err), nil)

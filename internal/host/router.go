@@ -1,6 +1,7 @@
 package host
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -56,36 +57,39 @@ func recoverPanics(log *slog.Logger) gin.HandlerFunc {
 }
 
 // ServeEndpoint serves a request for path on plugin id: the catch-all route
-// /api/plugin-endpoints/:id/*path comes here.
+// /api/plugin-endpoints/:id/*path comes here. Whatever answers, the host or
+// the plugin, answers through the boundary (see boundary.go): the plugin
+// never sees the caller's credentials, and its answer cannot act for the
+// server's origin. Calls that may change state are audited.
 func (h *Host) ServeEndpoint(w http.ResponseWriter, r *http.Request, id, path string) {
+	bw := &boundedWriter{w: w, ctx: r.Context()}
+	r = h.admit(r, id, path)
 	p := h.lookup(id)
 	if p == nil {
-		apierr.Write(w, http.StatusNotFound, "plugin_not_found", fmt.Sprintf("no plugin %q is loaded", id), nil)
+		apierr.Write(bw, http.StatusNotFound, "plugin_not_found", fmt.Sprintf("no plugin %q is loaded", id), nil)
 		return
 	}
+	defer func() { h.auditEndpoint(r, id, cmp.Or(bw.status, http.StatusOK)) }()
 	switch s := p.getState(); s {
 	case StateActive:
 	case StateDisabled:
-		apierr.Write(w, http.StatusServiceUnavailable, "plugin_disabled", fmt.Sprintf("plugin %s is disabled", id), nil)
+		apierr.Write(bw, http.StatusServiceUnavailable, "plugin_disabled", fmt.Sprintf("plugin %s is disabled", id), nil)
 		return
 	default:
-		apierr.Write(w, http.StatusServiceUnavailable, "plugin_unavailable", fmt.Sprintf("plugin %s is %s", id, s), nil)
+		apierr.Write(bw, http.StatusServiceUnavailable, "plugin_unavailable", fmt.Sprintf("plugin %s is %s", id, s), nil)
 		return
 	}
 	for {
 		in := p.inst.Load()
 		if in == nil {
-			apierr.Write(w, http.StatusServiceUnavailable, "plugin_unavailable", fmt.Sprintf("plugin %s has no running instance", id), nil)
+			apierr.Write(bw, http.StatusServiceUnavailable, "plugin_unavailable", fmt.Sprintf("plugin %s has no running instance", id), nil)
 			return
 		}
 		if !in.acquire() {
 			continue // swapped under us: take the new instance
 		}
 		defer in.release()
-		r2 := r.Clone(r.Context())
-		r2.URL.Path = path
-		r2.URL.RawPath = ""
-		in.engine.ServeHTTP(w, r2)
+		in.engine.ServeHTTP(bw, r)
 		return
 	}
 }

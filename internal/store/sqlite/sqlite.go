@@ -544,6 +544,11 @@ func (db *DB) RevokeToken(ctx context.Context, name string, at time.Time) error 
 const (
 	defaultAuditLimit = 100
 	maxAuditLimit     = 1000
+	// auditKept is how many of the newest records the log keeps: anonymous
+	// callers of plugin endpoints add records too, and must not fill the
+	// disk. Older ones are pruned every auditPruneEvery records.
+	auditKept       = 100_000
+	auditPruneEvery = 1000
 )
 
 // AppendAudit records an entry and returns its ID; a zero Time is set to
@@ -561,7 +566,10 @@ func (db *DB) AppendAudit(ctx context.Context, e store.AuditEntry) (int64, error
 		if err != nil {
 			return err
 		}
-		id, err = res.LastInsertId()
+		if id, err = res.LastInsertId(); err != nil || id%auditPruneEvery != 0 {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM audit WHERE id <= ?`, id-auditKept)
 		return err
 	})
 	if err != nil {
