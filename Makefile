@@ -57,6 +57,7 @@ FUZZ_TARGETS := \
 	internal/source/archive:FuzzExtractZip:10000x \
 	internal/host:FuzzRouter:4000x \
 	internal/auth/jwt:FuzzVerify:120000x \
+	sdk/kubeconfig:FuzzParse:40000x \
 	sdk/wasmguest/abi:FuzzDecodeRequest:600000x
 
 ## fuzz: run every fuzz target for its budget (or FUZZ_TIME)
