@@ -103,7 +103,7 @@ func (p *Plugin) serveHTTP(c *gin.Context) {
 	case abi.KindError:
 		msg := d.String()
 		p.release(in)
-		p.log.Error("the plugin could not serve a request", "method", r.Method, "path", r.URL.Path, "err", msg)
+		p.logError(r.Method, r.URL.Path, msg)
 		apierr.Write(c.Writer, http.StatusInternalServerError, "plugin_error", msg, nil)
 		return
 	}

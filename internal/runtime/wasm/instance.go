@@ -1,15 +1,11 @@
 package wasm
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,8 +47,8 @@ type instanceKey struct{}
 func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 	in := &instance{p: p, n: p.seq.Add(1)}
 	log := p.log.With("instance", in.n)
-	in.stdout = newLineLog(log, "stdout")
-	in.stderr = newLineLog(log, "stderr")
+	in.stdout = newLineLog(p.output, log, "stdout")
+	in.stderr = newLineLog(p.output, log, "stderr")
 	cfg := wazero.NewModuleConfig().
 		WithName(fmt.Sprintf("%s#%d", p.id, in.n)).
 		WithStartFunctions(abi.ExportInitialize).
@@ -207,75 +203,4 @@ func (in *instance) sleep(ns int64) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
-}
-
-// lineLog logs what a guest writes to a standard stream, one record per
-// line. A line longer than maxLine is logged in pieces.
-type lineLog struct {
-	log    *slog.Logger
-	stream string
-
-	mu    sync.Mutex
-	buf   []byte
-	fatal string // the last "panic:" or "fatal error:" line
-}
-
-const maxLine = 16 << 10
-
-func newLineLog(log *slog.Logger, stream string) *lineLog {
-	return &lineLog{log: log, stream: stream}
-}
-
-// Write implements io.Writer.
-func (l *lineLog) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := len(b)
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			l.buf = append(l.buf, b...)
-			if len(l.buf) >= maxLine {
-				l.emit(l.buf)
-				l.buf = l.buf[:0]
-			}
-			break
-		}
-		if len(l.buf) > 0 {
-			l.buf = append(l.buf, b[:i]...)
-			l.emit(l.buf)
-			l.buf = l.buf[:0]
-		} else {
-			l.emit(b[:i])
-		}
-		b = b[i+1:]
-	}
-	return n, nil
-}
-
-func (l *lineLog) emit(line []byte) {
-	s := strings.TrimRight(string(line), "\r")
-	if strings.HasPrefix(s, "panic: ") || strings.HasPrefix(s, "fatal error: ") {
-		l.fatal = s
-	}
-	l.log.Info(s, "stream", l.stream)
-}
-
-func (l *lineLog) flush() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.buf) > 0 {
-		l.emit(l.buf)
-		l.buf = l.buf[:0]
-	}
-}
-
-// lastWords is the guest's last panic or fatal error, for error messages.
-func (l *lineLog) lastWords() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.fatal == "" {
-		return ""
-	}
-	return " (" + l.fatal + ")"
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/kubestellar/ksplugins/internal/pluginlog"
 	"github.com/kubestellar/ksplugins/sdk"
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
@@ -43,6 +44,7 @@ type Plugin struct {
 	limits Limits
 	grants Grants
 	log    *slog.Logger
+	output *pluginlog.Gate // what of the guest's output reaches log
 	cache  wazero.CompilationCache
 	rt     wazero.Runtime
 	mod    wazero.CompiledModule
@@ -100,6 +102,7 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 		grants: opts.Grants,
 		routes: opts.Endpoints,
 		log:    log,
+		output: outputGate(opts.Output, log),
 		owner:  r,
 		free:   make(chan *instance, limits.PoolSize),
 		queue:  make(chan struct{}, limits.QueueSize),

@@ -38,6 +38,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
+	"github.com/kubestellar/ksplugins/internal/pluginlog"
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
@@ -141,6 +142,11 @@ type Options struct {
 	// time, and the runtime's own reports about the plugin, all with
 	// plugin_id. Nil means slog.Default().
 	Logger *slog.Logger
+	// Output bounds what of the plugin's output (standard output and
+	// error, and the error messages it returns) reaches Logger. The host
+	// keeps one per plugin id, so its limits and counters outlive reloads.
+	// Nil gives the plugin a gate of its own with pluginlog.DefaultLimits.
+	Output *pluginlog.Gate
 }
 
 // Limits bound what a plugin's instances may consume. They are enforced by

@@ -33,7 +33,7 @@ func (p *Hostile) event(name string) { fmt.Println("lifecycle " + name) }
 // GetMetadata lists the misbehaviours.
 func (p *Hostile) GetMetadata() sdk.PluginMetadata {
 	eps := []sdk.EndpointConfig{}
-	for _, e := range []string{"loop", "alloc", "panic", "big", "readfile", "writefile", "fetch", "state", "sick"} {
+	for _, e := range []string{"loop", "alloc", "panic", "big", "readfile", "writefile", "fetch", "state", "sick", "spew"} {
 		eps = append(eps, sdk.EndpointConfig{Path: "/" + e, Method: "GET", Handler: e})
 	}
 	eps = append(eps, sdk.EndpointConfig{Path: "/echo", Method: "POST", Handler: "echo"})
@@ -105,6 +105,15 @@ func (p *Hostile) GetHandlers() map[string]gin.HandlerFunc {
 		},
 		"sick": func(c *gin.Context) {
 			p.sick = c.Query("on") == "1"
+			c.Status(http.StatusNoContent)
+		},
+		"spew": func(c *gin.Context) {
+			n, _ := strconv.Atoi(c.Query("n"))
+			size, _ := strconv.Atoi(c.Query("size"))
+			line := strings.Repeat("s", size)
+			for i := range n {
+				fmt.Printf("spew %d %s\n", i, line)
+			}
 			c.Status(http.StatusNoContent)
 		},
 		"echo": func(c *gin.Context) {
