@@ -38,7 +38,8 @@ the sandboxed tier.`,
 			if sandboxed {
 				tier = build.Sandboxed
 			}
-			art, err := b.Build(cmd.Context(), args[0], tier)
+			// A folder named on this machine's command line: its owner's.
+			art, err := b.Build(cmd.Context(), args[0], tier, build.FullTrust)
 			if err != nil {
 				return err
 			}

@@ -118,6 +118,7 @@ type Builder struct {
 	sdk      *sdkTree
 	inflight map[string]*call
 	goOK     bool
+	goPaths  goPaths
 	stats    Stats
 }
 
@@ -217,12 +218,15 @@ func New(opts Options) (*Builder, error) {
 		return nil, err
 	}
 	opts.CacheDir = abs
-	return &Builder{opts: opts, inflight: map[string]*call{}}, nil
+	b := &Builder{opts: opts, inflight: map[string]*call{}}
+	b.removeLeftovers()
+	return b, nil
 }
 
 // Build builds the plugin folder dir for a tier, or returns the cached
-// artifact for the same inputs.
-func (b *Builder) Build(ctx context.Context, dir string, tier Tier) (*Artifact, error) {
+// artifact for the same inputs. trust is what the build may do beyond
+// compiling the folder's own Go files (see Trust).
+func (b *Builder) Build(ctx context.Context, dir string, tier Tier, trust Trust) (*Artifact, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -235,7 +239,7 @@ func (b *Builder) Build(ctx context.Context, dir string, tier Tier) (*Artifact, 
 	if err != nil {
 		return nil, err
 	}
-	key, err := b.key(tree, dir, tier)
+	key, err := b.key(tree, dir, tier, trust)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: hash inputs: %w", dir, err)
 	}
@@ -255,7 +259,7 @@ func (b *Builder) Build(ctx context.Context, dir string, tier Tier) (*Artifact, 
 	b.inflight[key] = c
 	b.mu.Unlock()
 
-	c.art, c.err = b.buildOnce(ctx, tree, dir, key, tier, md, warnings)
+	c.art, c.err = b.buildOnce(ctx, tree, dir, key, tier, trust, md, warnings)
 	b.mu.Lock()
 	delete(b.inflight, key)
 	b.mu.Unlock()
@@ -268,13 +272,17 @@ func (b *Builder) prepare(ctx context.Context) (*sdkTree, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.goOK {
-		out, err := exec.CommandContext(ctx, b.opts.GoCmd, "env", "GOVERSION").Output()
+		cmd := exec.CommandContext(ctx, b.opts.GoCmd, "env", "GOVERSION", "GOROOT", "GOMODCACHE")
+		cmd.Env = b.env("")
+		out, err := cmd.Output()
 		if err != nil {
 			return nil, fmt.Errorf("build: run %s: %w", b.opts.GoCmd, err)
 		}
-		if v := strings.TrimSpace(string(out)); v != b.opts.Target.GoVersion {
+		vars := append(strings.Split(strings.TrimSpace(string(out)), "\n"), "", "", "")
+		if v := strings.TrimSpace(vars[0]); v != b.opts.Target.GoVersion {
 			return nil, &toolchain.MismatchError{What: "go version", Plugin: v, Host: b.opts.Target.GoVersion}
 		}
+		b.goPaths = goPaths{root: strings.TrimSpace(vars[1]), modCache: strings.TrimSpace(vars[2])}
 		b.goOK = true
 	}
 	if b.sdk == nil {
@@ -287,11 +295,12 @@ func (b *Builder) prepare(ctx context.Context) (*sdkTree, error) {
 	return b.sdk, nil
 }
 
-// key hashes the build's inputs.
-func (b *Builder) key(tree *sdkTree, dir string, tier Tier) (string, error) {
+// key hashes the build's inputs. The trust is one: it decides whether
+// build.sh or go build makes the artifact.
+func (b *Builder) key(tree *sdkTree, dir string, tier Tier, trust Trust) (string, error) {
 	h := sha256.New()
 	t := b.opts.Target
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00", builderVersion, tier, t.GoVersion, tree.Digest, strings.Join(b.opts.Target.BuildFlags(), " "))
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", builderVersion, tier, t.GoVersion, tree.Digest, strings.Join(b.opts.Target.BuildFlags(), " "), trust)
 	for _, kv := range sortedPairs(t.Settings) {
 		fmt.Fprintf(h, "%s\x00", kv)
 	}
@@ -385,7 +394,7 @@ func (b *Builder) Lookup(key string) (*Artifact, error) {
 	return &art, nil
 }
 
-func (b *Builder) buildOnce(ctx context.Context, tree *sdkTree, dir, key string, tier Tier, md *sdk.PluginMetadata, warnings []manifest.Problem) (*Artifact, error) {
+func (b *Builder) buildOnce(ctx context.Context, tree *sdkTree, dir, key string, tier Tier, trust Trust, md *sdk.PluginMetadata, warnings []manifest.Problem) (*Artifact, error) {
 	log := b.opts.Logger.With("plugin_id", md.ID, "dir", dir, "tier", tier)
 	if art, err := b.Lookup(key); err == nil {
 		log.Debug("build cache hit", "key", key)
@@ -401,19 +410,18 @@ func (b *Builder) buildOnce(ctx context.Context, tree *sdkTree, dir, key string,
 
 	start := time.Now()
 	log.Info("building plugin", "key", key[:12])
-	work := filepath.Join(b.opts.CacheDir, "work")
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		return nil, err
-	}
-	tmp, err := os.MkdirTemp(work, md.ID+"-")
+	tmp, unlock, err := b.workDir(md.ID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("build %s: %w", dir, err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() {
+		os.RemoveAll(tmp)
+		unlock()
+	}()
 
-	pkgDir, notes, err := b.prepareModule(tmp, dir, tree, key)
+	lay, notes, err := b.prepareModule(tmp, dir, tree, key, trust)
 	if err == nil && tier == Sandboxed {
-		err = os.WriteFile(filepath.Join(pkgDir, "zz_ksplugins_wasm.go"), []byte(wasmMain+mainFunc(pkgDir)), 0o644)
+		err = os.WriteFile(filepath.Join(lay.pkgDir, "zz_ksplugins_wasm.go"), []byte(wasmMain+mainFunc(lay.pkgDir)), 0o644)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", dir, err)
@@ -422,11 +430,16 @@ func (b *Builder) buildOnce(ctx context.Context, tree *sdkTree, dir, key string,
 		log.Warn("plugin requirement differs from the host's", "note", n)
 		warnings = append(warnings, manifest.Problem{Field: "go.mod", Message: n})
 	}
+	if _, err := os.Stat(filepath.Join(lay.pkgDir, "build.sh")); err == nil && tier == Native && !trust.Allows(AllowScript) {
+		const n = "build.sh was not run: only a local folder named by an admin, outside strict security mode, builds with its script; go build built the plugin"
+		log.Warn("plugin build script ignored", "reason", n)
+		warnings = append(warnings, manifest.Problem{Field: "build.sh", Message: n})
+	}
 	out := filepath.Join(tmp, tier.file())
 	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
 	defer cancel()
 	b.count(func(s *Stats) { s.Builds++ })
-	if err := b.compile(ctx, pkgDir, out, tier); err != nil {
+	if err := b.compile(ctx, lay, out, tier, trust); err != nil {
 		b.count(func(s *Stats) { s.Failures++ })
 		if be := (*Error)(nil); errors.As(err, &be) {
 			be.Dir = dir
@@ -481,48 +494,51 @@ func (b *Builder) install(tmp, file string, art *Artifact) error {
 // prepareModule lays out the build: a copy of the host module under
 // tmp/host with the plugin's package main in a folder named after the key,
 // and the plugin's own module, if it has one, under tmp/module. It returns
-// the package folder, and notes on plugin requirements that differ from
-// the host's.
-func (b *Builder) prepareModule(tmp, dir string, tree *sdkTree, key string) (string, []string, error) {
+// where the build's parts are, and notes on plugin requirements that
+// differ from the host's.
+func (b *Builder) prepareModule(tmp, dir string, tree *sdkTree, key string, trust Trust) (layout, []string, error) {
 	hostDir := filepath.Join(tmp, "host")
+	lay := layout{work: tmp, hostDir: hostDir, compat: tree.CompatDir, hostDeps: b.opts.Target.Deps}
 	if err := os.CopyFS(hostDir, b.opts.SDK); err != nil {
-		return "", nil, fmt.Errorf("copy SDK source: %w", err)
+		return lay, nil, fmt.Errorf("copy SDK source: %w", err)
 	}
 	pkgDir := filepath.Join(hostDir, "plugin_"+key[:12])
+	lay.pkgDir = pkgDir
 	if err := os.CopyFS(pkgDir, mainPackageFS{pluginFS{os.DirFS(dir)}}); err != nil {
-		return "", nil, fmt.Errorf("copy source: %w", err)
+		return lay, nil, fmt.Errorf("copy source: %w", err)
 	}
 	hostMod, err := os.ReadFile(filepath.Join(hostDir, "go.mod"))
 	if err != nil {
-		return "", nil, err
+		return lay, nil, err
 	}
 	mf, err := modfile.Parse("go.mod", hostMod, nil)
 	if err != nil {
-		return "", nil, fmt.Errorf("SDK go.mod: %w", err)
+		return lay, nil, fmt.Errorf("SDK go.mod: %w", err)
 	}
 	if err := mf.AddRequire(compatModule, "v0.0.0"); err != nil {
-		return "", nil, err
+		return lay, nil, err
 	}
 	if err := mf.AddReplace(compatModule, "", tree.CompatDir, ""); err != nil {
-		return "", nil, err
+		return lay, nil, err
 	}
 	var notes []string
 	sums, err := os.ReadFile(filepath.Join(hostDir, "go.sum"))
 	if err != nil {
-		return "", nil, err
+		return lay, nil, err
 	}
 	pluginMod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return "", nil, err
+		return lay, nil, err
 	default:
 		modDir := filepath.Join(tmp, "module")
+		lay.modDir = modDir
 		if err := os.CopyFS(modDir, pluginFS{os.DirFS(dir)}); err != nil {
-			return "", nil, fmt.Errorf("copy source: %w", err)
+			return lay, nil, fmt.Errorf("copy source: %w", err)
 		}
-		if notes, err = mergeGoMod(mf, pluginMod, dir, modDir, tree.HostModule, b.opts.Target.Deps); err != nil {
-			return "", nil, err
+		if notes, err = mergeGoMod(mf, pluginMod, dir, modDir, tree.HostModule, b.opts.Target.Deps, trust.Allows(AllowOutside)); err != nil {
+			return lay, nil, err
 		}
 		if pluginSums, err := os.ReadFile(filepath.Join(dir, "go.sum")); err == nil {
 			sums = append(append(sums, '\n'), pluginSums...)
@@ -531,12 +547,12 @@ func (b *Builder) prepareModule(tmp, dir string, tree *sdkTree, key string) (str
 	mf.Cleanup()
 	data, err := mf.Format()
 	if err != nil {
-		return "", nil, err
+		return lay, nil, err
 	}
 	if err := os.WriteFile(filepath.Join(hostDir, "go.mod"), data, 0o644); err != nil {
-		return "", nil, err
+		return lay, nil, err
 	}
-	return pkgDir, notes, os.WriteFile(filepath.Join(hostDir, "go.sum"), sums, 0o644)
+	return lay, notes, os.WriteFile(filepath.Join(hostDir, "go.sum"), sums, 0o644)
 }
 
 // mainPackageFS hides a plugin's go.mod and go.sum: its package main
@@ -554,10 +570,13 @@ func (m mainPackageFS) ReadDir(name string) ([]fs.DirEntry, error) {
 // mergeGoMod adds a plugin's go.mod to the build module's: its
 // requirements (the SDK's and compat's aside, which the build provides),
 // its own module replaced by its copy in modDir so its packages resolve,
-// and its replacements, relative ones anchored at its original folder.
+// and its replacements. With outside, relative replacements are anchored
+// at its original folder and may leave it; without, a replacement folder
+// must be inside the plugin's tree and is taken from the copy, which holds
+// no symbolic links.
 // It returns a note for each shared module the plugin wants at a version
 // other than the host's: a higher one will fail the build's check, by name.
-func mergeGoMod(mf *modfile.File, data []byte, origDir, modDir, hostModule string, hostDeps map[string]string) ([]string, error) {
+func mergeGoMod(mf *modfile.File, data []byte, origDir, modDir, hostModule string, hostDeps map[string]string, outside bool) ([]string, error) {
 	pf, err := modfile.Parse("go.mod", data, nil)
 	if err != nil {
 		return nil, fmt.Errorf("go.mod: %w", err)
@@ -595,7 +614,14 @@ func mergeGoMod(mf *modfile.File, data []byte, origDir, modDir, hostModule strin
 			continue
 		}
 		target := r.New.Path
-		if r.New.Version == "" && !filepath.IsAbs(target) {
+		if !outside {
+			if err := checkReplace(r.Old.Path, r.Old.Version, target, r.New.Version); err != nil {
+				return nil, err
+			}
+			if r.New.Version == "" {
+				target = filepath.Join(modDir, target)
+			}
+		} else if r.New.Version == "" && !filepath.IsAbs(target) {
 			target = filepath.Join(origDir, target)
 		}
 		if err := mf.AddReplace(r.Old.Path, r.Old.Version, target, r.New.Version); err != nil {
@@ -607,19 +633,30 @@ func mergeGoMod(mf *modfile.File, data []byte, origDir, modDir, hostModule strin
 
 var diagnostic = regexp.MustCompile(`^(\S+\.go):\d+(:\d+)?: .+`)
 
-// compile runs build.sh when the plugin has one, else go build, in the
-// plugin's package folder of the build module.
+// compile runs build.sh when the plugin has one and trust allows it, else
+// go build, in the plugin's package folder of the build module. Unless
+// trust allows everything, the packages are checked first (see
+// checkPackages) and the output is redacted (see redact).
 //
 // A sandboxed build ignores build.sh, which is written for native builds,
 // and never uses the race detector, which WebAssembly does not support.
-func (b *Builder) compile(ctx context.Context, pkgDir, out string, tier Tier) error {
+func (b *Builder) compile(ctx context.Context, lay layout, out string, tier Tier, trust Trust) error {
+	pkgDir := lay.pkgDir
 	env := b.env(out)
+	if tier == Sandboxed {
+		env = append(env, "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	}
 	var cmd *exec.Cmd
-	if _, err := os.Stat(filepath.Join(pkgDir, "build.sh")); err == nil && tier == Native {
+	if _, err := os.Stat(filepath.Join(pkgDir, "build.sh")); err == nil && tier == Native && trust.Allows(AllowScript) {
 		cmd = exec.CommandContext(ctx, "bash", "build.sh")
 	} else {
 		if err := checkMain(pkgDir, b.opts.Target); err != nil {
 			return &Error{Err: err}
+		}
+		if !trust.Allows(AllowCgo | AllowOutside) {
+			if err := b.checkPackages(ctx, lay, env, trust); err != nil {
+				return err
+			}
 		}
 		// -ldflags=-w leaves out DWARF debug information, which halves the
 		// link (measured: 4.0 s to 2.0 s for the hello example) and plays
@@ -627,7 +664,6 @@ func (b *Builder) compile(ctx context.Context, pkgDir, out string, tier Tier) er
 		args := append([]string{"build", "-buildmode=plugin", "-ldflags=-w", "-o", out}, b.opts.Target.BuildFlags()...)
 		if tier == Sandboxed {
 			args = []string{"build", "-buildmode=c-shared", "-trimpath", "-ldflags=-w", "-o", out}
-			env = append(env, "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 		}
 		cmd = exec.CommandContext(ctx, b.opts.GoCmd, append(args, ".")...)
 	}
@@ -651,6 +687,9 @@ func (b *Builder) compile(ctx context.Context, pkgDir, out string, tier Tier) er
 	}
 	if err != nil {
 		text := strings.TrimSpace(output.String())
+		if !trust.Allows(AllowOutside) {
+			text = redact(text, lay.allowed(b.goPaths))
+		}
 		be := &Error{Output: text, Err: err}
 		for _, line := range strings.Split(text, "\n") {
 			if diagnostic.MatchString(line) {
@@ -662,8 +701,10 @@ func (b *Builder) compile(ctx context.Context, pkgDir, out string, tier Tier) er
 	return nil
 }
 
-// env is the build's whole environment: only what the go command needs,
-// nothing else of the server's.
+// env is the build's whole environment: where the go command and the C
+// compiler (which links native plugins) are, their caches, and how the go
+// command reaches modules. Nothing else of the server's environment, which
+// may hold its own and other secrets, reaches a build or its script.
 func (b *Builder) env(out string) []string {
 	env := []string{
 		"GOWORK=off",
@@ -673,7 +714,7 @@ func (b *Builder) env(out string) []string {
 		"KSPLUGINS_BUILD_FLAGS=" + strings.Join(b.opts.Target.BuildFlags(), " "),
 	}
 	env = append(env, b.opts.Target.Env()...)
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "GOPATH", "GOCACHE", "GOMODCACHE", "GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "CC", "CXX", "GOROOT"} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "GOTMPDIR", "GOPATH", "GOCACHE", "GOMODCACHE", "GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE", "CC", "CXX", "GOROOT"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}

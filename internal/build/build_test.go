@@ -34,7 +34,7 @@ replace example.com/lib => ./lib
 
 replace example.com/ver => example.com/fork v1.2.3
 `
-	notes, err := mergeGoMod(host, []byte(plugin), "/src/p", "/tmp/module", "github.com/kubestellar/ksplugins", map[string]string{"github.com/gin-gonic/gin": "v1.12.0"})
+	notes, err := mergeGoMod(host, []byte(plugin), "/src/p", "/tmp/module", "github.com/kubestellar/ksplugins", map[string]string{"github.com/gin-gonic/gin": "v1.12.0"}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ replace example.com/ver => example.com/fork v1.2.3
 	if len(notes) != 1 || !strings.Contains(notes[0], "github.com/gin-gonic/gin v1.13.0, newer than the host's v1.12.0") {
 		t.Errorf("notes = %q; want one about gin", notes)
 	}
-	if _, err := mergeGoMod(host, []byte("module"), "/src", "/m", "x", nil); err == nil {
+	if _, err := mergeGoMod(host, []byte("module"), "/src", "/m", "x", nil, true); err == nil {
 		t.Error("a broken go.mod was accepted")
 	}
 }
@@ -109,24 +109,27 @@ func TestKeyIgnoresNoise(t *testing.T) {
 	write("plugin.yaml", "id: x\n")
 	b := &Builder{}
 	tree := &sdkTree{Digest: "d"}
-	k1, err := b.key(tree, dir, Native)
+	k1, err := b.key(tree, dir, Native, FullTrust)
 	if err != nil {
 		t.Fatal(err)
 	}
 	write(".git/HEAD", "ref")
 	write("old.so", "binary")
-	if k2, _ := b.key(tree, dir, Native); k2 != k1 {
+	if k2, _ := b.key(tree, dir, Native, FullTrust); k2 != k1 {
 		t.Fatal("hidden files or built plugins changed the key")
 	}
 	write("main.go", "package main // edited\n")
-	if k3, _ := b.key(tree, dir, Native); k3 == k1 {
+	if k3, _ := b.key(tree, dir, Native, FullTrust); k3 == k1 {
 		t.Fatal("a source edit kept the key")
 	}
-	if k4, _ := b.key(&sdkTree{Digest: "other"}, dir, Native); k4 == k1 {
+	if k4, _ := b.key(&sdkTree{Digest: "other"}, dir, Native, FullTrust); k4 == k1 {
 		t.Fatal("another SDK kept the key")
 	}
-	k3, _ := b.key(tree, dir, Native)
-	if k5, _ := b.key(tree, dir, Sandboxed); k5 == k3 {
+	k3, _ := b.key(tree, dir, Native, FullTrust)
+	if k5, _ := b.key(tree, dir, Sandboxed, FullTrust); k5 == k3 {
 		t.Fatal("another tier kept the key")
+	}
+	if k6, _ := b.key(tree, dir, Native, Trust(0)); k6 == k3 {
+		t.Fatal("another trust kept the key: build.sh or go build may make the artifact")
 	}
 }

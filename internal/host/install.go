@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/policy"
@@ -119,7 +120,7 @@ func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info Info,
 		tier := h.tierFor(declared, v.signedBy)
 		done = op.step(ctx, StepBuilding, string(tier))
 		var a *build.Artifact
-		a, err = h.opts.Builder.Build(ctx, f.dir, tier)
+		a, err = h.opts.Builder.Build(ctx, f.dir, tier, h.buildTrust(f.src.Kind))
 		if err == nil {
 			art, declared, warnings = artifactOf(a), a.Manifest, a.Warnings
 			err = h.checkArtifactSize(op, art.Path)
@@ -203,6 +204,26 @@ func (h *Host) fetch(ctx context.Context, req LoadRequest) (fetched, error) {
 	}
 	f.evidence.Checksum, f.evidence.Signature = req.Checksum, req.Signature
 	return f, nil
+}
+
+// buildTrust is what a build of a source of kind may do beyond compiling
+// the plugin's own Go files. A local folder was named by an admin, who may
+// load native code anyway: its build may use cgo, reach outside its folder
+// and, outside strict mode, run its build.sh. An upload or a repository is
+// whoever wrote it: it may use cgo in permissive mode only, and nothing
+// else.
+func (h *Host) buildTrust(kind SourceKind) build.Trust {
+	mode := h.system.Load().SecurityMode
+	if kind == SourceFolder {
+		if mode == config.ModeStrict {
+			return build.AllowCgo | build.AllowOutside
+		}
+		return build.FullTrust
+	}
+	if mode == config.ModePermissive {
+		return build.AllowCgo
+	}
+	return 0
 }
 
 // isRepository tells a repository URL from a local path.
@@ -331,7 +352,7 @@ func (h *Host) instantiate(ctx context.Context, src Source, tier build.Tier, gra
 	default:
 		return nil, nil, fmt.Errorf("%w: unknown source kind %q", ErrBadSource, src.Kind)
 	}
-	a, err := h.opts.Builder.Build(ctx, dir, tier)
+	a, err := h.opts.Builder.Build(ctx, dir, tier, h.buildTrust(src.Kind))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -395,7 +416,7 @@ func (h *Host) update(ctx context.Context, op *op, p *Plugin, version string) (I
 	next := src
 	next.Version, next.Pin = co.Version, co.Commit
 	done = op.step(ctx, StepBuilding, string(tier))
-	a, err := h.opts.Builder.Build(ctx, co.Dir, tier)
+	a, err := h.opts.Builder.Build(ctx, co.Dir, tier, h.buildTrust(src.Kind))
 	done(err)
 	if err != nil {
 		_ = h.opts.Sources.Forget(co)
