@@ -40,6 +40,13 @@ func optionsFrom(config map[string]interface{}) (clusters.Options, error) {
 		return 0
 	}
 	str("kubeconfig", &o.Kubeconfig)
+	if o.Kubeconfig != "" {
+		// An operator may set this path: refuse, when the configuration is
+		// set, a file that would be refused at each use.
+		if _, err := clusters.ReadKubeconfigFile(o.Kubeconfig); err != nil {
+			errs = append(errs, fmt.Errorf("configuration kubeconfig: %w", err))
+		}
+	}
 	str("its_context", &o.ITSContext)
 	str("wds_context", &o.WDSContext)
 	str("hub_apiserver", &o.HubAPIServer)

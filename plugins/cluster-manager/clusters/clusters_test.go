@@ -228,7 +228,8 @@ func TestRestConfig(t *testing.T) {
 		{"own kubeconfig", Target{Kubeconfig: mustRead(t, host)}, "https://127.0.0.1:7443", ""}, // its current context
 		{"own kubeconfig, context", Target{Kubeconfig: mustRead(t, host), Context: "its1"}, "https://127.0.0.1:6443", ""},
 		{"garbage", Target{Kubeconfig: []byte("{")}, "", "kubeconfig"},
-		{"no server", Target{Kubeconfig: []byte("apiVersion: v1\nkind: Config\n")}, "", "kubeconfig"},
+		{"no context", Target{Kubeconfig: []byte("apiVersion: v1\nkind: Config\n")}, "", "kubeconfig.current-context"},
+		{"own kubeconfig, unknown context", Target{Kubeconfig: mustRead(t, host), Context: "nope"}, "", "context"},
 		{"unknown context", Target{Context: "nope"}, "", "context"},
 		{"nothing", Target{}, "", "kubeconfig"},
 	} {

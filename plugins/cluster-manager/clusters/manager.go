@@ -49,8 +49,12 @@ import (
 
 // Options configures a Manager. Zero fields take the defaults shown.
 type Options struct {
-	// Kubeconfig is the host's kubeconfig file; "" reads $KUBECONFIG and
-	// ~/.kube/config as kubectl does.
+	// Kubeconfig names a kubeconfig file to use as the host's. It comes
+	// from the plugin's configuration, which an operator may set, so it is
+	// read as untrusted: data only, no exec or auth-provider plugins, no
+	// file paths (see ReadKubeconfigFile). "" reads the server's own
+	// $KUBECONFIG or ~/.kube/config as kubectl does, exec plugins and all:
+	// only whoever starts the server chooses that one.
 	Kubeconfig string
 	// ITSContext is the context of the host's kubeconfig that reaches the
 	// hub. Default "its1".
