@@ -8,7 +8,9 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"mime/multipart"
 	"net/http"
@@ -265,7 +267,28 @@ func unreachableKubeconfig(t *testing.T) []byte {
 	return kubeconfigOf(t, map[string]*rest.Config{"gone": {Host: "https://" + addr, TLSClientConfig: rest.TLSClientConfig{Insecure: false}, BearerToken: "x"}})
 }
 
-// cm calls an endpoint of the cluster manager with the admin token.
+// hostileKubeconfig is a kubeconfig for the cluster of cfg whose user,
+// "intruder", has the YAML fields given (indented for the user's mapping).
+func hostileKubeconfig(cfg *rest.Config, user string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: wec
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: intruder
+  user:
+    %s
+contexts:
+- name: wec
+  context: {cluster: wec, user: intruder}
+current-context: wec
+`, cfg.Host, base64.StdEncoding.EncodeToString(cfg.CAData), user)
+}
+
+// cm calls an endpoint of the cluster manager with s's token.
 func (s *server) cm(method, path string, body any) reply {
 	s.t.Helper()
 	return s.call(method, "/api/plugin-endpoints/"+clusterManagerID+path, body, true)
@@ -401,6 +424,76 @@ func TestClusterManager(t *testing.T) {
 		}
 		if list, err := hubOCM.ClusterV1().ManagedClusters().List(ctx, metav1.ListOptions{}); err != nil || len(list.Items) != 0 {
 			t.Errorf("bad input left ManagedClusters behind: %v %v", list, err)
+		}
+	})
+
+	// UntrustedKubeconfig: an operator's kubeconfig, in a request or in
+	// the plugin's configuration, is data. Its exec plugin would create a
+	// marker file as the server's user and its tokenFile would send a host
+	// file to the cluster; both are refused with a 400 naming the field,
+	// before anything in them runs or is read.
+	t.Run("UntrustedKubeconfig", func(t *testing.T) {
+		r := s.api("POST", "/api/plugins/tokens", map[string]any{"name": "cm-operator", "role": "operator"})
+		want(t, "operator token", r, 201, "")
+		op := *s
+		op.t, op.token = t, r.body["secret"].(string)
+
+		marker := filepath.Join(t.TempDir(), "exec-ran")
+		execKC := hostileKubeconfig(wec, fmt.Sprintf(`exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: sh
+      args: ["-c", "touch %s"]
+      interactiveMode: Never`, marker))
+		fileKC := hostileKubeconfig(wec, "tokenFile: /etc/hostname")
+		execField, fileField := `kubeconfig.users["intruder"].user.exec`, `kubeconfig.users["intruder"].user.tokenFile`
+		for _, tc := range []struct {
+			name  string
+			do    func() reply
+			field string
+		}{
+			{"validate, exec", func() reply { return op.cm("POST", "/validate", map[string]any{"kubeconfig": execKC}) }, execField},
+			{"validate, exec, multipart", func() reply { return op.cmMultipart("/validate", nil, []byte(execKC)) }, execField},
+			{"onboard, exec", func() reply {
+				return op.cm("POST", "/onboard", map[string]any{"clusterName": "intruder", "kubeconfig": execKC})
+			}, execField},
+			{"detach, exec", func() reply {
+				return op.cm("POST", "/detach", map[string]any{"clusterName": "intruder", "removeAgent": true, "kubeconfig": execKC})
+			}, execField},
+			{"validate, tokenFile", func() reply { return op.cm("POST", "/validate", map[string]any{"kubeconfig": fileKC}) }, fileField},
+			{"onboard, tokenFile, multipart", func() reply {
+				return op.cmMultipart("/onboard", map[string]string{"name": "intruder"}, []byte(fileKC))
+			}, fileField},
+		} {
+			r := tc.do()
+			if r.status != 400 || r.errorCode() != "invalid_request" || fieldOf(r) != tc.field || !strings.Contains(r.raw, "refused") {
+				t.Errorf("%s: got %s; want 400 invalid_request on field %s", tc.name, r, tc.field)
+			}
+		}
+		if hostname := strings.TrimSpace(string(readFile(t, "/etc/hostname"))); hostname != "" && strings.Contains(s.logs.String(), hostname) {
+			t.Errorf("the host file named by tokenFile reached the server log")
+		}
+
+		// The plugin's configuration may name a kubeconfig file; an
+		// operator may set it, so the file is held to the same rules.
+		path := filepath.Join(t.TempDir(), "kubeconfig")
+		if err := os.WriteFile(path, []byte(execKC), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r = op.api("PUT", "/api/plugins/"+clusterManagerID+"/configuration", map[string]any{"kubeconfig": path, "its_context": "x"})
+		if r.status != 422 || !strings.Contains(r.raw, `users[\"intruder\"].user.exec`) {
+			t.Errorf("configure a kubeconfig with an exec plugin: got %s; want 422 naming the field", r)
+		}
+		r = s.api("GET", "/api/plugins/"+clusterManagerID+"/configuration", nil)
+		if cfg, _ := r.body["configuration"].(map[string]any); cfg["kubeconfig"] != nil || cfg["wds_context"] != "its1" {
+			t.Errorf("a refused configuration changed the plugin's: %s", r)
+		}
+		if r := op.cm("POST", "/validate", map[string]any{"context": "wec1"}); r.status != 200 || r.body["reachable"] != true {
+			t.Errorf("the host's own kubeconfig after the refusal: %s", r)
+		}
+
+		time.Sleep(200 * time.Millisecond) // an exec plugin, had one started, would have touched the marker by now
+		if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the kubeconfig's exec plugin ran on the host: %v", err)
 		}
 	})
 
