@@ -169,6 +169,52 @@ func ParseRepo(raw string) (Repo, error) {
 	return r, nil
 }
 
+// TokenOrigin returns the origin (scheme://host[:port], lowercased, without
+// the scheme's default port) that a repository token configured with base,
+// the repository_base_url, belongs to. It refuses a base that must not carry
+// a token: one that is not an http(s) URL, has user info, or is plain http
+// to anything but a loopback test server, where a token would cross the
+// network in clear.
+func TokenOrigin(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", errors.New("not a URL")
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "https" && scheme != "http" {
+		return "", fmt.Errorf("scheme %q cannot carry a token; use https", u.Scheme)
+	}
+	if u.User != nil {
+		return "", errors.New("user info in the URL is not allowed")
+	}
+	host, err := normHost(scheme, u.Host)
+	if err != nil {
+		return "", err
+	}
+	if scheme == "http" && !isLoopback(host) {
+		return "", fmt.Errorf("plain http to %s would send the token in clear; use https (plain http is only for loopback test servers)", host)
+	}
+	return scheme + "://" + host, nil
+}
+
+// TokenMayReach reports whether a repository token configured with base may
+// be sent with a request to target: only when target has base's origin
+// (scheme, host and port) and base may carry a token at all (TokenOrigin).
+// Every other host, even one the allow-list admits, is fetched without it.
+func TokenMayReach(base, target string) bool {
+	origin, err := TokenOrigin(base)
+	if err != nil {
+		return false
+	}
+	u, err := url.Parse(target)
+	if err != nil || u.User != nil {
+		return false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	host, err := normHost(scheme, u.Host)
+	return err == nil && scheme+"://"+host == origin
+}
+
 // validate checks that r is something ParseRepo could have produced (up to
 // the case of Host), so that a hand-built Repo cannot smuggle "/" or ".."
 // past a two-segment glob.
