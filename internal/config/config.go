@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/internal/pluginlog"
 	"github.com/kubestellar/ksplugins/internal/policy"
 )
 
@@ -90,6 +91,10 @@ type System struct {
 	EnableSandboxing bool `json:"enable_sandboxing"`
 	// Sandbox caps what sandboxed plugins may ask for.
 	Sandbox SandboxPolicy `json:"sandbox"`
+	// PluginLogs bounds what each plugin may write to the server's log:
+	// lines a second, bursts and bytes a line; the rest is dropped and
+	// counted.
+	PluginLogs pluginlog.Limits `json:"plugin_logs"`
 	// GrantedPermissions are the permissions strict mode grants, to
 	// plugins that ask for them; normal mode grants what is asked.
 	GrantedPermissions []string `json:"granted_permissions"`
@@ -178,6 +183,7 @@ func DefaultSystem() System {
 		MaxPluginSize:      100 << 20,
 		EnableSandboxing:   false,
 		Sandbox:            SandboxPolicy{MaxMemoryMB: 512, MaxTimeoutMs: 60000, MaxPoolSize: 16, AllowNetwork: true, AllowFilesystem: true},
+		PluginLogs:         pluginlog.DefaultLimits(),
 		ValidateChecksums:  true,
 		Health:             HealthDefaults{IntervalSeconds: 30, TimeoutSeconds: 5, FailureThreshold: 3, RecoveryThreshold: 1, OnUnhealthy: "flag"},
 		RepositoryBaseURL:  "https://github.com",
@@ -208,6 +214,10 @@ func (s System) Validate() []manifest.Problem {
 	}
 	if u, err := url.Parse(s.RepositoryBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		bad("repository_base_url", "must be an http(s) URL without credentials, query or fragment, such as https://github.com; got %q", s.RepositoryBaseURL)
+	} else if _, err := policy.TokenOrigin(s.RepositoryBaseURL); err != nil && s.RepositoryToken != "" {
+		// The token is only ever sent to repository_base_url's origin, and
+		// only where it cannot be read on the way.
+		bad("repository_token", "cannot be used with repository_base_url %q: %v", s.RepositoryBaseURL, err)
 	}
 	for i, k := range s.TrustedKeys {
 		if _, err := policy.ParsePublicKey(k); err != nil {
@@ -222,6 +232,15 @@ func (s System) Validate() []manifest.Problem {
 	}
 	if sb := s.Sandbox; sb.MaxPoolSize < 1 || sb.MaxPoolSize > 256 {
 		bad("sandbox.max_pool_size", "must be between 1 and 256; got %d", sb.MaxPoolSize)
+	}
+	if pl := s.PluginLogs; pl.LinesPerSecond < 1 || pl.LinesPerSecond > 100000 {
+		bad("plugin_logs.lines_per_second", "must be between 1 and 100000; got %d", pl.LinesPerSecond)
+	}
+	if pl := s.PluginLogs; pl.Burst < 1 || pl.Burst > 1000000 {
+		bad("plugin_logs.burst", "must be between 1 and 1000000; got %d", pl.Burst)
+	}
+	if pl := s.PluginLogs; pl.MaxLineBytes < 256 || pl.MaxLineBytes > 1<<20 {
+		bad("plugin_logs.max_line_bytes", "must be between 256 and %d; got %d", 1<<20, pl.MaxLineBytes)
 	}
 	if s.EndpointAuth != "none" && s.EndpointAuth != "required" {
 		bad("endpoint_auth", "must be none or required; got %q", s.EndpointAuth)

@@ -149,6 +149,7 @@ type Host struct {
 	events *events.Bus
 	policy atomic.Pointer[HealthPolicy]
 	system atomic.Pointer[config.System]
+	output pluginOutputs // each plugin's log gate
 	ops    operations
 
 	// ctx bounds every background goroutine (health checkers, restarts);
@@ -199,6 +200,7 @@ func New(opts Options) *Host {
 // install policy of every later operation.
 func (h *Host) SetSystem(sys config.System) {
 	h.system.Store(&sys)
+	h.output.setLimits(sys.PluginLogs)
 	h.SetHealthPolicy(HealthPolicy{
 		Interval:          time.Duration(sys.Health.IntervalSeconds) * time.Second,
 		Timeout:           time.Duration(sys.Health.TimeoutSeconds) * time.Second,

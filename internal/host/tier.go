@@ -99,7 +99,7 @@ func (h *Host) openSandboxed(ctx context.Context, src Source, art Artifact, decl
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSource, err)
 	}
-	opts := wasm.Options{ID: id, Limits: lim, Grants: sandbox, Logger: h.log}
+	opts := wasm.Options{ID: id, Limits: lim, Grants: sandbox, Logger: h.log, Output: h.outputGate(id)}
 	if declared != nil {
 		opts.Endpoints = declared.Endpoints
 	}

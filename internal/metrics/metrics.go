@@ -41,6 +41,7 @@ type collector struct {
 
 	requests, duration, panics, state, health, info, custom, checks, checkFailures *prometheus.Desc
 	builds, buildFailures, cacheHits                                               *prometheus.Desc
+	logLines, logDropped, logTruncated                                             *prometheus.Desc
 }
 
 func newCollector(h *host.Host, b *build.Builder) *collector {
@@ -62,11 +63,14 @@ func newCollector(h *host.Host, b *build.Builder) *collector {
 		builds:        desc("plugin_builds_total", "Plugin builds that ran the compiler."),
 		buildFailures: desc("plugin_build_failures_total", "Plugin builds that failed."),
 		cacheHits:     desc("plugin_build_cache_hits_total", "Builds answered from the build cache."),
+		logLines:      desc("plugin_log_lines_total", "Lines of a plugin's output written to the server's log.", "plugin_id"),
+		logDropped:    desc("plugin_log_lines_dropped_total", "Lines of a plugin's output dropped for exceeding its log rate.", "plugin_id"),
+		logTruncated:  desc("plugin_log_lines_truncated_total", "Lines of a plugin's output cut at the log's line length.", "plugin_id"),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.requests, c.duration, c.panics, c.state, c.health, c.info, c.custom, c.checks, c.checkFailures, c.builds, c.buildFailures, c.cacheHits} {
+	for _, d := range []*prometheus.Desc{c.requests, c.duration, c.panics, c.state, c.health, c.info, c.custom, c.checks, c.checkFailures, c.builds, c.buildFailures, c.cacheHits, c.logLines, c.logDropped, c.logTruncated} {
 		ch <- d
 	}
 }
@@ -103,6 +107,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(c.custom, prometheus.GaugeValue, f, id, name)
 			}
 		}
+	}
+	for id, s := range c.host.OutputStats() {
+		ch <- prometheus.MustNewConstMetric(c.logLines, prometheus.CounterValue, float64(s.Logged), id)
+		ch <- prometheus.MustNewConstMetric(c.logDropped, prometheus.CounterValue, float64(s.Dropped), id)
+		ch <- prometheus.MustNewConstMetric(c.logTruncated, prometheus.CounterValue, float64(s.Truncated), id)
 	}
 	if c.builder != nil {
 		s := c.builder.Stats()
