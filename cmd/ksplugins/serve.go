@@ -90,7 +90,28 @@ func newBuilder(s config.Settings, log *slog.Logger) (*build.Builder, toolchain.
 	return b, target, err
 }
 
+// secretEnv names the environment variables that carry secrets into the
+// server: config.FromEnv has read them into the settings by now.
+func secretEnv() []string { return []string{"KSPLUGINS_TOKEN"} }
+
+// forgetSecretEnv removes the secret variables from the process's
+// environment, so that neither a native plugin calling os.Getenv nor any
+// process the server or a plugin starts finds them there. It is done when
+// the server starts, not in config.FromEnv, because FromEnv also runs for
+// the client commands, which read KSPLUGINS_TOKEN afterwards.
+func forgetSecretEnv() error {
+	for _, k := range secretEnv() {
+		if err := os.Unsetenv(k); err != nil {
+			return fmt.Errorf("remove %s from the environment: %w", k, err)
+		}
+	}
+	return nil
+}
+
 func serve(ctx context.Context, s config.Settings) error {
+	if err := forgetSecretEnv(); err != nil {
+		return err
+	}
 	log, level, err := newLogger(s.LogFormat, s.System.Debug)
 	if err != nil {
 		return err
