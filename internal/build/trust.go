@@ -166,8 +166,9 @@ func (l layout) name(p listedPackage, file string) string {
 // anything is compiled, what the trust does not allow: cgo files, and
 // assembly that #includes a file outside its package. Packages the host
 // itself is built from are exempt: the host already runs that code.
-func (b *Builder) checkPackages(ctx context.Context, l layout, env []string, trust Trust) error {
-	args := append([]string{"list", "-deps", "-e", "-json=ImportPath,Dir,Standard,Module,CgoFiles,SFiles,HFiles"}, b.opts.Target.BuildFlags()...)
+// env and flags are the build's, so that the listing is of the same build.
+func (b *Builder) checkPackages(ctx context.Context, l layout, env, flags []string, trust Trust) error {
+	args := append([]string{"list", "-deps", "-e", "-json=ImportPath,Dir,Standard,Module,CgoFiles,SFiles,HFiles"}, flags...)
 	cmd := exec.CommandContext(ctx, b.opts.GoCmd, append(args, ".")...)
 	cmd.Dir, cmd.Env = l.pkgDir, env
 	var stderr bytes.Buffer

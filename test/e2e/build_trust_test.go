@@ -192,6 +192,53 @@ func TestNativeInitPanicContained(t *testing.T) {
 	})
 }
 
+// TestNativeInitHangContained loads a native plugin whose package init
+// never returns, in the background: meanwhile a loaded plugin keeps
+// serving, the API answers and another plugin loads; the hanging load
+// fails once the loader stops waiting.
+func TestNativeInitHangContained(t *testing.T) {
+	f := setup(t)
+	trigger := filepath.Join(t.TempDir(), "hang")
+	if err := os.WriteFile(trigger, []byte("hang"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := initPanicPlugin(t, f, trigger)
+	s := startServer(t, f)
+	want(t, "load hello", s.api("POST", "/api/plugins/load", map[string]any{"source": copyPlugin(t, filepath.Join(f.root, "plugins/examples/hello"))}), 201, "")
+
+	r := s.api("POST", "/api/plugins/load?async=true", map[string]any{"source": dir})
+	want(t, "load the hanging plugin", r, 202, "")
+	op, _ := r.body["id"].(string)
+	for {
+		r := s.api("GET", "/api/plugins/operations/"+op, nil)
+		if r.body["state"] != "running" {
+			t.Fatalf("the hanging load ended early: %s", r)
+		}
+		if strings.Contains(r.raw, `"loading"`) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // well inside the plugin's init
+	want(t, "hello while another plugin's init hangs", s.endpoint("GET", "my-plugin", "/hello"), 200, "")
+	want(t, "the API while another plugin's init hangs", s.api("GET", "/api/plugins", nil), 200, "")
+	flaky := copyPlugin(t, filepath.Join(f.root, "test/e2e/testdata/plugins/flaky"))
+	loaded := make(chan reply, 1)
+	go func() { loaded <- s.api("POST", "/api/plugins/load", map[string]any{"source": flaky}) }()
+	select {
+	case r := <-loaded:
+		want(t, "load another plugin while one's init hangs", r, 201, "")
+	case <-time.After(25 * time.Second):
+		t.Fatal("loading another plugin waits for the hanging init")
+	}
+
+	done := waitOperation(t, s, op)
+	if done.body["state"] != "failed" || !strings.Contains(done.raw, "did not return within") {
+		t.Fatalf("the hanging load: %s", done)
+	}
+	want(t, "the API after the hanging load failed", s.api("GET", "/api/plugins/my-plugin", nil), 200, "")
+}
+
 // TestLeftoverBuildFoldersRemoved starts a server on a cache holding the
 // work folder of a build killed mid-way: it is gone once the server is up.
 func TestLeftoverBuildFoldersRemoved(t *testing.T) {

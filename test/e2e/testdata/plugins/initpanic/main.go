@@ -1,6 +1,7 @@
 // A native plugin whose package init panics while its trigger file exists,
-// as a plugin that cannot start in some environment does: the test puts
-// the trigger's path in place of TRIGGER_PATH.
+// as a plugin that cannot start in some environment does, or never returns
+// when the file says "hang": the test puts the trigger's path in place of
+// TRIGGER_PATH.
 package main
 
 import (
@@ -15,7 +16,12 @@ import (
 const trigger = "TRIGGER_PATH"
 
 func init() {
-	if _, err := os.Stat(trigger); err == nil {
+	said, err := os.ReadFile(trigger)
+	switch {
+	case err != nil:
+	case string(said) == "hang":
+		select {}
+	default:
 		panic("initpanic: told to panic by " + trigger)
 	}
 }
