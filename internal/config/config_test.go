@@ -22,6 +22,16 @@ func TestValidate(t *testing.T) {
 		{"threshold", func(s *System) { s.Health.FailureThreshold = 0 }, []string{"health.failure_threshold"}},
 		{"base URL", func(s *System) { s.RepositoryBaseURL = "ssh://git@github.com" }, []string{"repository_base_url"}},
 		{"base URL with credentials", func(s *System) { s.RepositoryBaseURL = "https://u:p@github.com" }, []string{"repository_base_url"}},
+		{"token with an https base", func(s *System) { s.RepositoryToken = "t" }, nil},
+		{"token with a loopback http base", func(s *System) {
+			s.RepositoryToken, s.RepositoryBaseURL = "t", "http://127.0.0.1:8080"
+		}, nil},
+		{"token with a plain http base", func(s *System) {
+			s.RepositoryToken, s.RepositoryBaseURL = "t", "http://git.example.com"
+		}, []string{"repository_token"}},
+		{"plain http base without a token", func(s *System) { s.RepositoryBaseURL = "http://git.example.com" }, nil},
+		{"log rate", func(s *System) { s.PluginLogs.LinesPerSecond = 0 }, []string{"plugin_logs.lines_per_second"}},
+		{"log burst and line", func(s *System) { s.PluginLogs.Burst, s.PluginLogs.MaxLineBytes = -1, 10 }, []string{"plugin_logs.burst", "plugin_logs.max_line_bytes"}},
 		{"trusted key", func(s *System) {
 			s.TrustedKeys = []string{"ed25519:" + strings.Repeat("A", 43) + "=", "ed25519:short"}
 		}, []string{"trusted_keys[1]"}},

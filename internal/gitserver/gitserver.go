@@ -59,6 +59,33 @@ type Server struct {
 
 	mu    sync.Mutex
 	repos map[string]*Repo
+	seen  []Request
+}
+
+// Request is what one request to the server carried, kept so that tests can
+// check what a client sent, credentials included.
+type Request struct {
+	Method, URL string
+	Header      http.Header
+}
+
+// Seen returns every request the server has received, in order.
+func (s *Server) Seen() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.seen...)
+}
+
+// Credentialed returns how many requests carried an Authorization header,
+// whatever its value (a client puts a URL's user info there too).
+func (s *Server) Credentialed() int {
+	n := 0
+	for _, r := range s.Seen() {
+		if r.Header.Get("Authorization") != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // Start serves the bare repositories under a new temporary folder on
@@ -114,11 +141,14 @@ func Start(t testing.TB, opts ...Option) *Server {
 	return s
 }
 
-// handler counts requests and enforces the token, if any, before handing
-// the request to git http-backend.
+// handler counts and records requests and enforces the token, if any,
+// before handing the request to git http-backend.
 func (s *Server) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
+		s.mu.Lock()
+		s.seen = append(s.seen, Request{Method: r.Method, URL: r.URL.String(), Header: r.Header.Clone()})
+		s.mu.Unlock()
 		if s.Token != "" && !s.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gitserver"`)
 			http.Error(w, "authentication required", http.StatusUnauthorized)

@@ -59,7 +59,8 @@ type GitRequest struct {
 	// BaseURL replaces the URL's host for fetching (a mirror, GitHub
 	// Enterprise, a test server); empty fetches from the URL's own host.
 	BaseURL string
-	// Token authenticates to private repositories.
+	// Token authenticates to private repositories at BaseURL's origin; it
+	// is never sent anywhere else.
 	Token string
 	// Policy decides whether the repository is allowed and how big it may be.
 	Policy policy.Policy
@@ -101,7 +102,8 @@ func (f *Fetcher) Git(ctx context.Context, req GitRequest) (Checkout, error) {
 	if sub, err = cleanSubdir(sub); err != nil {
 		return Checkout{}, &Error{Field: "path", Err: err}
 	}
-	opts := git.FetchOptions{URL: cloneURL(repo, req.BaseURL), Ref: version, Token: req.Token, MaxBytes: req.Policy.MaxPluginSize}
+	// The token is the base URL's: git sends it there and nowhere else.
+	opts := git.FetchOptions{URL: cloneURL(repo, req.BaseURL), Ref: version, Token: req.Token, TokenBase: req.BaseURL, MaxBytes: req.Policy.MaxPluginSize}
 	res, err := git.Resolve(ctx, opts)
 	if err != nil {
 		return Checkout{}, &FetchError{Repo: repo.String(), Version: version, Err: err}

@@ -7,8 +7,9 @@
 // written, and symbolic links and submodules are refused rather than
 // checked out.
 //
-// A token, when given, is sent as HTTP basic auth and never appears in
-// returned errors.
+// A token, when given, is sent as HTTP basic auth, only to the origin it
+// was configured for (FetchOptions.TokenBase), and never appears in returned
+// errors.
 package git
 
 import (
@@ -31,6 +32,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/kubestellar/ksplugins/internal/policy"
 )
 
 // tokenUser is the basic-auth user name sent with a token, as GitHub accepts.
@@ -52,9 +55,15 @@ type FetchOptions struct {
 	// order. Empty means the default branch (the remote HEAD).
 	Ref string
 	// Token, when not empty, is sent as HTTP basic auth with user name
-	// "x-access-token" and the token as password. It is never logged nor
-	// included in errors.
+	// "x-access-token" and the token as password, but only when URL has
+	// TokenBase's origin (see policy.TokenMayReach); any other repository
+	// is fetched without it. It is never logged nor included in errors.
 	Token string
+	// TokenBase is the URL the token was configured for (the
+	// repository_base_url): the token goes to its scheme, host and port
+	// only, over https, or plain http to loopback. Empty: the token is
+	// never sent.
+	TokenBase string
 	// MaxBytes, when positive, refuses (with a *RefusedError) a checkout
 	// whose files total more than this many bytes.
 	MaxBytes int64
@@ -91,12 +100,18 @@ func (e *NotFoundError) Error() string {
 type AuthError struct {
 	// TokenSet reports whether a token was sent (and so was refused).
 	TokenSet bool
+	// Withheld reports that a token was configured but not sent, because
+	// the repository is not at the origin it was configured for.
+	Withheld bool
 }
 
 // Error asks for a token, or for a different one.
 func (e *AuthError) Error() string {
-	if e.TokenSet {
+	switch {
+	case e.TokenSet:
 		return "repository refused the configured token: check the token in configuration"
+	case e.Withheld:
+		return "repository needs credentials: the configured token is sent only to repository_base_url's host"
 	}
 	return "repository needs credentials: set a token in configuration"
 }
@@ -216,6 +231,8 @@ type client struct {
 	url      string // as given
 	redacted string // for messages: without user name or password
 	auth     transport.AuthMethod
+	sent     bool // credentials went with the requests: the token or the URL's
+	withheld bool // a token was given but not for this origin
 	progress io.Writer
 	secrets  []string // strings never to show in errors
 }
@@ -233,10 +250,17 @@ func newClient(opts FetchOptions) (*client, error) {
 	}
 	c := &client{url: opts.URL, redacted: shown.String(), progress: opts.Progress}
 	if opts.Token != "" {
-		c.auth = &githttp.BasicAuth{Username: tokenUser, Password: opts.Token}
+		// Still a secret when withheld: a server may echo anything.
 		c.secrets = append(c.secrets, opts.Token)
+		if policy.TokenMayReach(opts.TokenBase, opts.URL) {
+			c.auth = &githttp.BasicAuth{Username: tokenUser, Password: opts.Token}
+			c.sent = true
+		} else {
+			c.withheld = true
+		}
 	}
 	if u.User != nil {
+		c.sent = true
 		if pass, ok := u.User.Password(); ok && pass != "" {
 			c.secrets = append(c.secrets, pass)
 		} else if name := u.User.Username(); name != "" {
@@ -303,7 +327,7 @@ func (c *client) wrap(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("git: %s %s: %w", op, c.redacted, ctxErr)
 	}
 	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
-		return &AuthError{TokenSet: len(c.secrets) > 0}
+		return &AuthError{TokenSet: c.sent, Withheld: c.withheld && !c.sent}
 	}
 	if errors.Is(err, transport.ErrRepositoryNotFound) {
 		err = transport.ErrRepositoryNotFound // drop the server's text

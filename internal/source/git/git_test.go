@@ -335,7 +335,7 @@ func TestFetchAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dest := filepath.Join(t.TempDir(), "plugin")
-			res, err := Fetch(context.Background(), dest, FetchOptions{URL: h.repo.URL, Ref: "v1.0.0", Token: tt.token})
+			res, err := Fetch(context.Background(), dest, FetchOptions{URL: h.repo.URL, Ref: "v1.0.0", Token: tt.token, TokenBase: h.srv.URL})
 			if !tt.wantAuth {
 				if err != nil {
 					t.Fatal(err)
@@ -370,11 +370,77 @@ func TestFetchAuth(t *testing.T) {
 		if !errors.As(err, &auth) {
 			t.Fatalf("Resolve without token: %v, want AuthError", err)
 		}
-		res, err := Resolve(context.Background(), FetchOptions{URL: h.repo.URL, Ref: "v1.0.0", Token: token})
+		res, err := Resolve(context.Background(), FetchOptions{URL: h.repo.URL, Ref: "v1.0.0", Token: token, TokenBase: h.srv.URL})
 		if err != nil || res.Commit != h.c1 {
 			t.Fatalf("Resolve with token = %+v, %v; want %s", res, err, h.c1)
 		}
 	})
+}
+
+// TestTokenOnlyToBase fetches with a token configured for one server from
+// it and from others: only the requests to its origin carry it.
+func TestTokenOnlyToBase(t *testing.T) {
+	const token = "ghp_s3cretTOKENvalue"
+	base := newHistory(t, gitserver.WithToken(token))
+	other := newHistory(t)
+	private := newHistory(t, gitserver.WithToken(token))
+	// The base's host under another name (the same listener): a different
+	// origin all the same.
+	alias := strings.Replace(base.repo.URL, "127.0.0.1", "localhost", 1)
+	tests := []struct {
+		name      string
+		url       string
+		tokenBase string
+		srv       *gitserver.Server
+		wantCreds bool
+		wantErr   string // "" for success; "withheld", "needs" or "refused" for an AuthError
+	}{
+		{name: "the base", url: base.repo.URL, tokenBase: base.srv.URL, srv: base.srv, wantCreds: true},
+		{name: "the base, written with its path", url: base.repo.URL, tokenBase: base.srv.URL + "/some/path/", srv: base.srv, wantCreds: true},
+		{name: "another host, public", url: other.repo.URL, tokenBase: base.srv.URL, srv: other.srv},
+		{name: "another host, private", url: private.repo.URL, tokenBase: base.srv.URL, srv: private.srv, wantErr: "withheld"},
+		{name: "the base's address by another name", url: alias, tokenBase: base.srv.URL, srv: base.srv, wantErr: "withheld"},
+		{name: "no base", url: base.repo.URL, srv: base.srv, wantErr: "withheld"},
+		{name: "a base on another scheme", url: base.repo.URL, tokenBase: strings.Replace(base.srv.URL, "http://", "https://", 1), srv: base.srv, wantErr: "withheld"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(tt.srv.Seen())
+			_, err := Resolve(context.Background(), FetchOptions{URL: tt.url, Ref: "v1.0.0", Token: token, TokenBase: tt.tokenBase})
+			seen := tt.srv.Seen()[before:]
+			if len(seen) == 0 {
+				t.Fatal("the server saw no request")
+			}
+			for _, r := range seen {
+				got := r.Header.Get("Authorization")
+				if (got != "") != tt.wantCreds {
+					t.Errorf("%s %s: Authorization %q; want credentials %v", r.Method, r.URL, got, tt.wantCreds)
+				}
+				if strings.Contains(r.URL, token) {
+					t.Errorf("the URL %s carries the token", r.URL)
+				}
+				for k, vs := range r.Header {
+					if k != "Authorization" && strings.Contains(strings.Join(vs, " "), token) {
+						t.Errorf("header %s carries the token", k)
+					}
+				}
+			}
+			var auth *AuthError
+			switch {
+			case tt.wantErr == "":
+				if err != nil {
+					t.Fatal(err)
+				}
+			case !errors.As(err, &auth):
+				t.Fatalf("error = %v; want an AuthError", err)
+			case auth.Withheld != (tt.wantErr == "withheld") || auth.TokenSet:
+				t.Fatalf("AuthError %+v (%v); want %s", auth, err, tt.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), token) {
+				t.Errorf("error %q contains the token", err)
+			}
+		})
+	}
 }
 
 func TestFetchServerStopped(t *testing.T) {
@@ -392,7 +458,7 @@ func TestFetchServerStopped(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dest := filepath.Join(t.TempDir(), "plugin")
-			_, err := Fetch(context.Background(), dest, FetchOptions{URL: tt.url, Ref: "v1.0.0", Token: token})
+			_, err := Fetch(context.Background(), dest, FetchOptions{URL: tt.url, Ref: "v1.0.0", Token: token, TokenBase: h.srv.URL})
 			if err == nil {
 				t.Fatal("Fetch from a stopped server succeeded")
 			}
@@ -403,7 +469,7 @@ func TestFetchServerStopped(t *testing.T) {
 				t.Errorf("error %q contains the token", err)
 			}
 			assertAbsent(t, dest)
-			if _, err := Resolve(context.Background(), FetchOptions{URL: tt.url, Token: token}); err == nil || strings.Contains(err.Error(), token) {
+			if _, err := Resolve(context.Background(), FetchOptions{URL: tt.url, Token: token, TokenBase: h.srv.URL}); err == nil || strings.Contains(err.Error(), token) {
 				t.Errorf("Resolve error = %v, want an error without the token", err)
 			}
 		})
