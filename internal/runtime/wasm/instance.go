@@ -11,6 +11,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
@@ -65,7 +66,8 @@ func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 	sctx, cancel := context.WithTimeout(ctx, max(startTimeout, p.limits.Timeout))
 	defer cancel()
 	in.callCtx = sctx
-	mod, err := p.rt.InstantiateModule(context.WithValue(sctx, instanceKey{}, in), p.mod, cfg)
+	ictx := experimental.WithMemoryAllocator(context.WithValue(sctx, instanceKey{}, in), linearMemory())
+	mod, err := p.rt.InstantiateModule(ictx, p.mod, cfg)
 	in.callCtx = nil
 	if err != nil {
 		in.flushLogs()

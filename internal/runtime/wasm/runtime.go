@@ -7,6 +7,10 @@
 //   - Memory: every instance has its own linear memory, capped by
 //     Limits.Memory. A guest that passes it fails to grow, the Go runtime
 //     inside aborts, and the instance is replaced; the host is untouched.
+//     The memory is mapped outside the Go heap (linear.go), so a busy
+//     instance costs the host its limit, not a multiple of it, and the
+//     runtime's budget (SetMemoryBudget) bounds the sum of every
+//     instance's limit.
 //   - Time: every call into the guest carries a deadline (Limits.Timeout).
 //     wazero's compiler inserts termination checks, so even a tight loop is
 //     stopped; the instance is then discarded and replaced in the background.
@@ -18,8 +22,8 @@
 //     Grants.DataDir (mounted at /data), no network unless Grants.Network,
 //     and then only to Grants.AllowedHosts, through the host's HTTP client.
 //   - Unload: Plugin.Close closes every instance and the plugin's wazero
-//     runtime, so its memory and compiled code are returned, unlike a native
-//     plugin, which Go can never unload.
+//     runtime, so its memory and compiled code are returned to the OS,
+//     unlike a native plugin, which Go can never unload.
 //
 // Compiled code is cached on disk by the Runtime (wazero's compilation cache,
 // keyed by the module's digest and wazero's version), so a second load of
@@ -57,7 +61,35 @@ var (
 	ErrCrashed = errors.New("plugin crashed")
 	// ErrClosed means the plugin (or its runtime) was closed.
 	ErrClosed = errors.New("plugin closed")
+	// ErrMemoryBudget means a load was refused because its instances'
+	// maximum memory would take the runtime past its memory budget; the
+	// error is a *BudgetError.
+	ErrMemoryBudget = errors.New("sandbox memory budget exceeded")
 )
+
+// BudgetError is a load refused by the runtime's memory budget (see
+// Runtime.SetMemoryBudget). errors.Is(err, ErrMemoryBudget) is true.
+type BudgetError struct {
+	// ID is the plugin refused.
+	ID string
+	// Instances and Memory are its pool size and its limit per instance,
+	// in bytes: it needs Instances × Memory.
+	Instances int
+	Memory    int64
+	// Reserved is what loaded plugins hold, and Budget the most they may,
+	// in bytes.
+	Reserved, Budget int64
+}
+
+// Error says what was needed and what was left, in MiB.
+func (e *BudgetError) Error() string {
+	const mib = 1 << 20
+	return fmt.Sprintf("%s needs %d MiB for %d instance(s) of %d MiB, but loaded sandboxed plugins reserve %d MiB of the %d MiB budget (%d MiB free)",
+		e.ID, int64(e.Instances)*e.Memory/mib, e.Instances, e.Memory/mib, e.Reserved/mib, e.Budget/mib, max(0, e.Budget-e.Reserved)/mib)
+}
+
+// Is makes errors.Is(err, ErrMemoryBudget) true.
+func (e *BudgetError) Is(target error) bool { return target == ErrMemoryBudget }
 
 // Runtime owns what sandboxed plugins share: the on-disk compilation cache.
 //
@@ -69,12 +101,18 @@ var (
 // its sorted list of modules, so an unloaded plugin's code and memory could
 // stay reachable until the cache itself is closed; a cache per plugin is
 // closed with the plugin and unload is then complete.
+//
+// The runtime also keeps the host's memory budget: the sum of the maximum
+// memory of every instance of every loaded plugin may not pass it (see
+// SetMemoryBudget).
 type Runtime struct {
 	dir string
 
-	mu      sync.Mutex
-	closed  bool
-	plugins map[*Plugin]struct{}
+	mu       sync.Mutex
+	closed   bool
+	plugins  map[*Plugin]struct{}
+	budget   int64 // bytes; 0: none
+	reserved int64 // bytes held by loaded plugins and loads in progress
 }
 
 // NewRuntime returns a runtime whose compiled modules are cached under
@@ -120,10 +158,75 @@ func (r *Runtime) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// forget drops a closed plugin and gives back its memory reservation.
 func (r *Runtime) forget(p *Plugin) {
 	r.mu.Lock()
-	delete(r.plugins, p)
+	if _, ok := r.plugins[p]; ok {
+		delete(r.plugins, p)
+		r.reserved -= p.reserved
+	}
 	r.mu.Unlock()
+}
+
+// SetMemoryBudget sets the most memory, in bytes, that the instances of all
+// loaded plugins may have together: each plugin holds PoolSize × Memory of
+// it (its instances' maximum, which they may all reach at once) from Load
+// to Close, and a Load that would pass the budget is refused with a
+// *BudgetError. Zero or less means no budget. Lowering the budget below
+// what is held closes nothing; it refuses loads until enough plugins close.
+//
+// A plugin whose instance crashes keeps its reservation: the replacement
+// starts after the failed instance's memory is released, so a plugin never
+// has more than PoolSize instances.
+func (r *Runtime) SetMemoryBudget(bytes int64) {
+	r.mu.Lock()
+	r.budget = max(0, bytes)
+	r.mu.Unlock()
+}
+
+// Memory reports the bytes held by loaded plugins (and loads in progress)
+// and the budget (0: none).
+func (r *Runtime) Memory() (reserved, budget int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reserved, r.budget
+}
+
+// reserve holds the maximum memory of a plugin's instances, or refuses.
+// It refuses at once rather than waiting: what it waits for is an unload,
+// which only an operator decides, so a wait would hold the load's caller
+// with no prospect of success.
+func (r *Runtime) reserve(id string, limits Limits) (int64, error) {
+	need := int64(limits.PoolSize) * instanceMemory(limits)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, ErrClosed
+	}
+	if r.budget > 0 && r.reserved+need > r.budget {
+		return 0, &BudgetError{ID: id, Instances: limits.PoolSize, Memory: instanceMemory(limits), Reserved: r.reserved, Budget: r.budget}
+	}
+	r.reserved += need
+	return need, nil
+}
+
+// unreserve gives back a reservation whose load failed.
+func (r *Runtime) unreserve(n int64) {
+	r.mu.Lock()
+	r.reserved -= n
+	r.mu.Unlock()
+}
+
+// instanceMemory is the most linear memory one instance may have: the
+// limit in whole pages, as the wazero runtime is configured.
+func instanceMemory(l Limits) int64 {
+	return memoryPages(l.Memory) * wasmPageSize
+}
+
+// memoryPages is the Memory limit in WebAssembly pages: rounded down, at
+// least one, at most the 4 GiB a 32-bit memory can address.
+func memoryPages(memory int64) int64 {
+	return max(1, min(memory/wasmPageSize, 65536))
 }
 
 // Options say what one plugin may use.
@@ -233,23 +336,28 @@ type Grants struct {
 // rather than on its first request, and keeps instantiation (tens of
 // milliseconds) off the request path. The plugin is then driven through
 // sdk.KubestellarPlugin like a native one: Validate, Initialize, OnLoad.
+//
+// Before anything is compiled, the plugin's instances' maximum memory
+// (PoolSize × Memory) is reserved against the runtime's budget; a load that
+// would pass it fails with a *BudgetError (ErrMemoryBudget).
 func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin, error) {
-	r.mu.Lock()
-	closed := r.closed
-	r.mu.Unlock()
-	if closed {
-		return nil, fmt.Errorf("wasm: load %s: %w", opts.ID, ErrClosed)
+	held, err := r.reserve(opts.ID, opts.Limits.withDefaults())
+	if err != nil {
+		return nil, fmt.Errorf("wasm: load %s: %w", opts.ID, err)
 	}
 	p, err := newPlugin(ctx, r, wasm, opts)
 	if err != nil {
+		r.unreserve(held)
 		return nil, fmt.Errorf("wasm: load %s: %w", opts.ID, err)
 	}
 	r.mu.Lock()
 	if r.closed {
+		r.reserved -= held
 		r.mu.Unlock()
 		_ = p.Close(ctx)
 		return nil, fmt.Errorf("wasm: load %s: %w", opts.ID, ErrClosed)
 	}
+	p.reserved = held
 	r.plugins[p] = struct{}{}
 	r.mu.Unlock()
 	return p, nil

@@ -51,14 +51,22 @@ func (p *Hostile) GetHandlers() map[string]gin.HandlerFunc {
 			}
 			c.String(http.StatusOK, "unreachable")
 		},
+		// alloc allocates and touches chunk_mb MiB (default 64) at a time
+		// and keeps it all, until the sandbox's memory limit stops it.
 		"alloc": func(c *gin.Context) {
+			chunk := 64
+			if n, err := strconv.Atoi(c.Query("chunk_mb")); err == nil && n > 0 {
+				chunk = n
+			}
 			for {
-				b := make([]byte, 64<<20)
+				b := make([]byte, chunk<<20)
 				for i := 0; i < len(b); i += 4096 {
 					b[i] = 1
 				}
 				p.keep = append(p.keep, b)
-				fmt.Printf("holding %d MiB\n", len(p.keep)*64)
+				if len(p.keep)*chunk%64 == 0 {
+					fmt.Printf("holding %d MiB\n", len(p.keep)*chunk)
+				}
 			}
 		},
 		"panic": func(c *gin.Context) { panic("hostile: asked to panic") },
