@@ -237,7 +237,9 @@ func (t *stormTally) statuses() string {
 }
 
 // TestStormKill has several clients load, unload, reload, enable, disable,
-// configure and read the same two plugins at once, kills the server with
+// configure and read the same two plugins at once (now and then as the
+// reported race: reload, unload 10 ms later, reload 20 ms after that),
+// kills the server with
 // SIGKILL at a random moment, restarts it on the same data folder, and
 // checks that it comes back in exactly the state the API last reported:
 // every change that was answered before the kill survives it; a change
@@ -281,11 +283,35 @@ func TestStormKill(t *testing.T) {
 				r := rand.New(rand.NewPCG(seed, uint64(c)))
 				for ctx.Err() == nil {
 					p := plugins[r.IntN(len(plugins))]
-					w, err := stormOp(ctx, client, p, r, &tally)
-					hist[p.id].add(w)
-					if err != nil && !killed.Load() {
-						t.Errorf("round %d: %s got no answer before the kill: %v", round, w.op, err)
+					kind := r.IntN(stormKinds + 1)
+					if kind < stormKinds {
+						w, err := stormOp(ctx, client, p, kind, r, &tally)
+						hist[p.id].add(w)
+						if err != nil && !killed.Load() {
+							t.Errorf("round %d: %s got no answer before the kill: %v", round, w.op, err)
+						}
+						continue
 					}
+					// The reported race: reload, unload 10 ms later,
+					// reload 20 ms after that.
+					var seq sync.WaitGroup
+					for i, step := range []struct {
+						kind  int
+						delay time.Duration
+					}{{stormReload, 0}, {stormUnload, 10 * time.Millisecond}, {stormReload, 30 * time.Millisecond}} {
+						seq.Add(1)
+						sr := rand.New(rand.NewPCG(r.Uint64(), uint64(i)))
+						go func() {
+							defer seq.Done()
+							time.Sleep(step.delay)
+							w, err := stormOp(ctx, client, p, step.kind, sr, &tally)
+							hist[p.id].add(w)
+							if err != nil && !killed.Load() {
+								t.Errorf("round %d: %s got no answer before the kill: %v", round, w.op, err)
+							}
+						}()
+					}
+					seq.Wait()
 				}
 			}()
 		}
@@ -321,10 +347,22 @@ func TestStormKill(t *testing.T) {
 	}
 }
 
-// stormOp runs one random operation on p and returns what the checker
+// The kinds of operation stormOp runs.
+const (
+	stormLoad = iota
+	stormUnload
+	stormReload
+	stormEnable
+	stormDisable
+	stormConfigure
+	stormGet
+	stormKinds
+)
+
+// stormOp runs one operation of the given kind on p and returns what the checker
 // needs to know of it, and the error if it got no answer (once the server
 // is killed, that is expected).
-func stormOp(ctx context.Context, c stormClient, p *stormPlugin, r *rand.Rand, tally *stormTally) (*stormWrite, error) {
+func stormOp(ctx context.Context, c stormClient, p *stormPlugin, kind int, r *rand.Rand, tally *stormTally) (*stormWrite, error) {
 	base := "/api/plugins/" + p.id
 	w := &stormWrite{sent: time.Now()}
 	var (
@@ -333,22 +371,22 @@ func stormOp(ctx context.Context, c stormClient, p *stormPlugin, r *rand.Rand, t
 		ok           []int // the answers this operation may give, besides a 404
 	)
 	all := [3]bool{true, true, true}
-	switch r.IntN(7) {
-	case 0:
+	switch kind {
+	case stormLoad:
 		w.op, method, path, body, ok = "load", "POST", "/api/plugins/load", map[string]any{"source": p.dir}, []int{201, 409}
 		w.intent, w.intentValue = all, stormValue{"present", "true", p.defaults}
-	case 1:
+	case stormUnload:
 		w.op, method, path, ok = "unload", "DELETE", base, []int{200}
 		w.intent, w.intentValue = all, absentValue()
-	case 2:
+	case stormReload:
 		w.op, method, path, ok = "reload", "POST", base+"/reload", []int{200}
-	case 3:
+	case stormEnable:
 		w.op, method, path, ok = "enable", "POST", base+"/enable", []int{200}
 		w.intent[fieldEnabled], w.intentValue[fieldEnabled] = true, "true"
-	case 4:
+	case stormDisable:
 		w.op, method, path, ok = "disable", "POST", base+"/disable", []int{200}
 		w.intent[fieldEnabled], w.intentValue[fieldEnabled] = true, "false"
-	case 5:
+	case stormConfigure:
 		cfg := map[string]any{"greeting": fmt.Sprintf("Hi %d", r.IntN(1000))}
 		w.op, method, path, body, ok = "configure", "PUT", base+"/configuration", cfg, []int{200}
 		w.intent[fieldConfig], w.intentValue[fieldConfig] = true, canonical(cfg)
