@@ -403,6 +403,7 @@ func (s *Server) systemMetrics(c *gin.Context) {
 		"client_errors_total": clientErrs,
 		"per_plugin":          perPlugin,
 		"plugin_metrics":      s.host.PluginMetrics(c.Request.Context(), 2*time.Second),
+		"plugin_logs":         s.host.OutputStats(),
 		"process": gin.H{
 			"goroutines":       runtime.NumGoroutine(),
 			"heap_alloc_bytes": mem.HeapAlloc,

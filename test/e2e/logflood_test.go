@@ -122,6 +122,13 @@ func TestLogFloodBounded(t *testing.T) {
 		t.Fatalf("kubestellar_plugin_log_lines_total = %v; want between the burst (1000) and %d", logged, admitted)
 	}
 
+	// The JSON metrics read the same counters.
+	r = s.api("GET", "/api/plugins/system/metrics", nil)
+	logs, _ := r.body["plugin_logs"].(map[string]any)
+	if st, _ := logs["logflood"].(map[string]any); st["dropped"] != dropped || st["logged"] != logged || st["dropping"] != true {
+		t.Fatalf("JSON plugin_logs %v; want logged %v, dropped %v, dropping, as in /metrics", logs["logflood"], logged, dropped)
+	}
+
 	text := s.cmd.Stderr.(*syncWriter).String()
 	if n := strings.Count(text, "its lines are being dropped"); n != 1 {
 		t.Fatalf("%d warnings that the plugin's lines are dropped; want exactly one", n)
