@@ -240,7 +240,16 @@ func storedSystem(ctx context.Context, db store.Store, sys *config.System, log *
 	if err := json.Unmarshal(data, &stored); err != nil {
 		return fmt.Errorf("read stored configuration: %w", err)
 	}
-	if problems := stored.Validate(); len(problems) > 0 {
+	problems := stored.Validate()
+	if len(problems) == 1 && problems[0].Field == "repository_token" {
+		// Saved before a token was tied to its base URL's scheme: start
+		// without the token rather than not at all, and say so. The
+		// operator sets it again with a base it may travel to.
+		log.Warn("the saved repository_token is not used", "reason", problems[0].Message)
+		stored.RepositoryToken = ""
+		problems = stored.Validate()
+	}
+	if len(problems) > 0 {
 		return fmt.Errorf("stored configuration is invalid: %s", problems[0])
 	}
 	log.Info("using the configuration saved through the API", "security_mode", stored.SecurityMode)
