@@ -26,7 +26,9 @@ func TestStoredSystem(t *testing.T) {
 		{"valid", func(s *config.System) { s.SecurityMode = "strict" }, "", func(s config.System) bool { return s.SecurityMode == "strict" }},
 		{"token over plain http", func(s *config.System) {
 			s.RepositoryBaseURL, s.RepositoryToken = "http://git.example.com", "secret"
-		}, "", func(s config.System) bool { return s.RepositoryToken == "" && s.RepositoryBaseURL == "http://git.example.com" }},
+		}, "", func(s config.System) bool {
+			return s.RepositoryToken == "" && s.RepositoryBaseURL == "http://git.example.com"
+		}},
 		{"invalid", func(s *config.System) { s.SecurityMode = "lax" }, "stored configuration is invalid", nil},
 	}
 	for _, tt := range tests {
