@@ -138,13 +138,7 @@ func (s *Server) audit(c *gin.Context) {
 		actor = "anonymous"
 	}
 	status := c.Writer.Status()
-	result := "ok"
-	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		result = "denied"
-	case status >= 400:
-		result = "error"
-	}
+	result := store.AuditResult(status)
 	action := c.GetString(actionKey)
 	if action == "" {
 		action = c.Request.Method + " " + c.FullPath()

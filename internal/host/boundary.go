@@ -202,13 +202,7 @@ func (h *Host) auditEndpoint(r *http.Request, id string, status int) {
 	if c.bearer != "" && c.err == nil {
 		actor, via = c.who.Name, c.who.Via
 	}
-	result := "ok"
-	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		result = "denied"
-	case status >= 400:
-		result = "error"
-	}
+	result := store.AuditResult(status)
 	e := store.AuditEntry{Time: time.Now().UTC(), Actor: actor, Action: "plugin-endpoint", Target: id, Result: result, Status: status,
 		Details: map[string]any{"method": r.Method, "path": r.URL.Path, "via": via}}
 	// The request may be gone (a client that hung up): the record is not.

@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 )
 
@@ -77,6 +78,18 @@ type AuditEntry struct {
 	Result  string         `json:"result"` // "ok", "denied" or "error"
 	Status  int            `json:"status"`
 	Details map[string]any `json:"details,omitempty"`
+}
+
+// AuditResult is the Result of an action answered with an HTTP status:
+// "denied" for 401 and 403, "error" for any other failure, else "ok".
+func AuditResult(status int) string {
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return "denied"
+	case status >= 400:
+		return "error"
+	}
+	return "ok"
 }
 
 // AuditQuery selects audit entries: those after AfterID (0: from the
