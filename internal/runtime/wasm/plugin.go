@@ -179,6 +179,10 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 		p.meta.Endpoints = p.routes
 	}
 	p.free <- in
+	// Compiling a module (when the cache misses) churns through hundreds
+	// of MiB of the host's heap, which the Go runtime would otherwise keep
+	// resident long after the load: return it now.
+	debug.FreeOSMemory()
 	return p, nil
 }
 
@@ -264,9 +268,20 @@ func (p *Plugin) Close(ctx context.Context) error {
 	}
 	// The instances' linear memory was unmapped as they closed, but wazero
 	// unmaps compiled code (about 150 MiB for a gin plugin) only in a
-	// finalizer, which runs after a collection: without one it stays
-	// resident until the heap next doubles or the runtime's two-minute
-	// forced collection (BenchmarkRSS, closed-MiB).
+	// finalizer, once nothing reaches it, which includes a closed wazero
+	// runtime or cache. The host keeps the Plugin itself for a while (its
+	// handlers are in routers, and its caller is on the stack), so the
+	// Plugin lets go of everything wazero's, and a collection runs the
+	// finalizer now rather than when the heap next doubles or at the Go
+	// runtime's two-minute forced collection (BenchmarkRSS, closed-MiB).
+	p.rt, p.mod, p.cache = nil, nil, nil
+	for drained := false; !drained; {
+		select {
+		case <-p.free:
+		default:
+			drained = true
+		}
+	}
 	runtime.GC()
 	debug.FreeOSMemory()
 	if p.owner != nil {
