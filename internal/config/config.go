@@ -158,6 +158,10 @@ type SandboxPolicy struct {
 	MaxMemoryMB  int `json:"max_memory_mb"`
 	MaxTimeoutMs int `json:"max_timeout_ms"`
 	MaxPoolSize  int `json:"max_pool_size"`
+	// MaxTotalMemoryMB bounds the sum of every loaded sandboxed plugin's
+	// pool_size × memory_mb: a load (or reload) that would pass it is
+	// refused. Default: DefaultTotalSandboxMB.
+	MaxTotalMemoryMB int `json:"max_total_memory_mb"`
 	// AllowNetwork and AllowFilesystem let plugins that ask for
 	// security.network_access or filesystem_access have it.
 	AllowNetwork    bool `json:"allow_network"`
@@ -182,7 +186,7 @@ func DefaultSystem() System {
 		AllowedRepos:       []string{"github.com/kubestellar/*"},
 		MaxPluginSize:      100 << 20,
 		EnableSandboxing:   false,
-		Sandbox:            SandboxPolicy{MaxMemoryMB: 512, MaxTimeoutMs: 60000, MaxPoolSize: 16, AllowNetwork: true, AllowFilesystem: true},
+		Sandbox:            SandboxPolicy{MaxMemoryMB: 512, MaxTimeoutMs: 60000, MaxPoolSize: 16, MaxTotalMemoryMB: DefaultTotalSandboxMB(), AllowNetwork: true, AllowFilesystem: true},
 		PluginLogs:         pluginlog.DefaultLimits(),
 		ValidateChecksums:  true,
 		Health:             HealthDefaults{IntervalSeconds: 30, TimeoutSeconds: 5, FailureThreshold: 3, RecoveryThreshold: 1, OnUnhealthy: "flag"},
@@ -232,6 +236,9 @@ func (s System) Validate() []manifest.Problem {
 	}
 	if sb := s.Sandbox; sb.MaxPoolSize < 1 || sb.MaxPoolSize > 256 {
 		bad("sandbox.max_pool_size", "must be between 1 and 256; got %d", sb.MaxPoolSize)
+	}
+	if sb := s.Sandbox; sb.MaxTotalMemoryMB < 16 || sb.MaxTotalMemoryMB > 1<<24 {
+		bad("sandbox.max_total_memory_mb", "must be between 16 and %d; got %d", 1<<24, sb.MaxTotalMemoryMB)
 	}
 	if pl := s.PluginLogs; pl.LinesPerSecond < 1 || pl.LinesPerSecond > 100000 {
 		bad("plugin_logs.lines_per_second", "must be between 1 and 100000; got %d", pl.LinesPerSecond)

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/policy"
 	"github.com/kubestellar/ksplugins/internal/runtime/wasm"
 	"github.com/kubestellar/ksplugins/sdk"
 )
@@ -103,12 +105,25 @@ func (h *Host) openSandboxed(ctx context.Context, src Source, art Artifact, decl
 	if declared != nil {
 		opts.Endpoints = declared.Endpoints
 	}
+	// The budget is set from the configuration in force at each load, so a
+	// change to it applies to the next load without a restart.
+	h.opts.Wasm.SetMemoryBudget(int64(h.system.Load().Sandbox.MaxTotalMemoryMB) << 20)
 	p, err := h.opts.Wasm.Load(ctx, code, opts)
+	var over *wasm.BudgetError
+	if errors.As(err, &over) {
+		return nil, fmt.Errorf("load %s: %w", src.Location, &policy.Refusal{Rule: RuleSandboxMemory,
+			Message: over.Error() + "; unload a sandboxed plugin, ask for less (sandbox.memory_mb, sandbox.pool_size) or raise " + RuleSandboxMemory})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", src.Location, err)
 	}
 	return p, nil
 }
+
+// RuleSandboxMemory is the policy rule of a load refused because the
+// sandboxed instances' memory would pass the system configuration's
+// budget; it names the setting.
+const RuleSandboxMemory = "sandbox.max_total_memory_mb"
 
 // SandboxInfo is what a sandboxed plugin runs with.
 type SandboxInfo struct {
