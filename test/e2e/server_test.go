@@ -86,7 +86,9 @@ type server struct {
 	token string
 	data  string
 	cmd   *exec.Cmd
-	logs  *bytes.Buffer
+	// logs is what the server writes to stdout and stderr, both: plugins
+	// print to the one and the server logs to the other.
+	logs *syncWriter
 }
 
 // startServer starts a server on a fresh data folder.
@@ -129,8 +131,8 @@ func startServerOn(t *testing.T, f fixture, addr, data, cacheDir string, env ...
 		"--cache-dir", cacheDir, "--plugin-dir", filepath.Join(data, "plugins"))
 	cmd.Env = append(append(os.Environ(), "KSPLUGINS_TOKEN="+token), env...)
 	cmd.Dir = f.root
-	logs := &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = &syncWriter{w: logs}, &syncWriter{w: logs}
+	logs := &syncWriter{w: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -182,6 +184,17 @@ func (s *syncWriter) String() string {
 		return b.String()
 	}
 	return ""
+}
+
+// Len returns how many bytes were written and not read, when the writer is
+// a buffer.
+func (s *syncWriter) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.w.(interface{ Len() int }); ok {
+		return b.Len()
+	}
+	return 0
 }
 
 // reply is a decoded response.
