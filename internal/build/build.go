@@ -41,11 +41,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
@@ -114,12 +116,16 @@ type Options struct {
 type Builder struct {
 	opts Options
 
-	mu       sync.Mutex
-	sdk      *sdkTree
-	inflight map[string]*call
-	goOK     bool
-	goPaths  goPaths
-	stats    Stats
+	// builds runs one build per key however many callers ask for it at
+	// once (see share).
+	builds singleflight.Group
+
+	mu      sync.Mutex
+	sdk     *sdkTree
+	running map[string]bool // keys being built, which Evict leaves alone
+	goOK    bool
+	goPaths goPaths
+	stats   Stats
 }
 
 // Stats counts the builder's work since it started.
@@ -146,12 +152,6 @@ func (b *Builder) count(f func(*Stats)) {
 	b.mu.Lock()
 	f(&b.stats)
 	b.mu.Unlock()
-}
-
-type call struct {
-	done chan struct{}
-	art  *Artifact
-	err  error
 }
 
 // Artifact is a built native plugin in the cache.
@@ -218,7 +218,7 @@ func New(opts Options) (*Builder, error) {
 		return nil, err
 	}
 	opts.CacheDir = abs
-	b := &Builder{opts: opts, inflight: map[string]*call{}}
+	b := &Builder{opts: opts, running: map[string]bool{}}
 	b.removeLeftovers()
 	return b, nil
 }
@@ -244,27 +244,50 @@ func (b *Builder) Build(ctx context.Context, dir string, tier Tier, trust Trust)
 		return nil, fmt.Errorf("build %s: hash inputs: %w", dir, err)
 	}
 
-	b.mu.Lock()
-	if c, ok := b.inflight[key]; ok {
-		b.stats.Shared++
-		b.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.art, c.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	c := &call{done: make(chan struct{})}
-	b.inflight[key] = c
-	b.mu.Unlock()
+	return b.share(ctx, key, func(ctx context.Context) (*Artifact, error) {
+		return b.buildOnce(ctx, tree, dir, key, tier, trust, md, warnings)
+	})
+}
 
-	c.art, c.err = b.buildOnce(ctx, tree, dir, key, tier, trust, md, warnings)
-	b.mu.Lock()
-	delete(b.inflight, key)
-	b.mu.Unlock()
-	close(c.done)
-	return c.art, c.err
+// share runs build once for every caller that asks for key while it runs.
+// The build is detached from the caller that started it: it keeps that
+// caller's values but not its cancellation, and is bounded by the build
+// timeout instead, so one client that disconnects does not fail the others
+// waiting on the same build. Each caller still returns as soon as its own
+// ctx ends; the build goes on and its artifact lands in the cache.
+func (b *Builder) share(ctx context.Context, key string, build func(context.Context) (*Artifact, error)) (*Artifact, error) {
+	var ran atomic.Bool // set when this caller's build is the one that runs
+	ch := b.builds.DoChan(key, func() (art any, err error) {
+		ran.Store(true)
+		b.mu.Lock()
+		b.running[key] = true
+		b.mu.Unlock()
+		defer func() {
+			b.mu.Lock()
+			delete(b.running, key)
+			b.mu.Unlock()
+		}()
+		// DoChan runs build on a goroutine of its own, where a panic
+		// would end the process: it fails this build instead.
+		defer func() {
+			if p := recover(); p != nil {
+				art, err = nil, fmt.Errorf("build %s: panic: %v", key, p)
+			}
+		}()
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.Timeout)
+		defer cancel()
+		return build(bctx)
+	})
+	select {
+	case r := <-ch:
+		if !ran.Load() {
+			b.count(func(s *Stats) { s.Shared++ })
+		}
+		art, _ := r.Val.(*Artifact)
+		return art, r.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // prepare writes the SDK tree and checks the go command once.
@@ -436,8 +459,6 @@ func (b *Builder) buildOnce(ctx context.Context, tree *sdkTree, dir, key string,
 		warnings = append(warnings, manifest.Problem{Field: "build.sh", Message: n})
 	}
 	out := filepath.Join(tmp, tier.file())
-	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
-	defer cancel()
 	b.count(func(s *Stats) { s.Builds++ })
 	if err := b.compile(ctx, lay, out, tier, trust); err != nil {
 		b.count(func(s *Stats) { s.Failures++ })

@@ -93,7 +93,7 @@ func (b *Builder) Evict(maxBytes int64, keep map[string]bool) (removed int, free
 		if total <= max(maxBytes, 0) && maxBytes >= 0 {
 			break
 		}
-		if keep[e.key] || b.inflight[e.key] != nil {
+		if keep[e.key] || b.running[e.key] {
 			continue
 		}
 		if err := os.RemoveAll(e.dir); err != nil {
