@@ -2,10 +2,17 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 )
+
+// ErrStillRunning means a call into plugin code was not made because the
+// previous call of the same method on the same instance has not returned:
+// it hung past its time limit and Go cannot stop it.
+var ErrStillRunning = errors.New("the previous call is still running")
 
 // PanicError is a panic in plugin code, recovered.
 type PanicError struct {
@@ -63,4 +70,25 @@ func safeValue[T any](fn func() T) (v T, err error) {
 		}
 	}()
 	return fn(), nil
+}
+
+// guard lets one call of a plugin method run at a time on an instance.
+type guard struct{ busy atomic.Bool }
+
+// guardedValue is callValue for plugin code that scrapes and polls repeat
+// (GetStatus, GetMetrics). callValue abandons a call that outlives its
+// limit, so without the guard a plugin that hangs would keep one more
+// goroutine per scrape; with it, while the previous call through g has not
+// returned, a new one fails at once with ErrStillRunning.
+func guardedValue[T any](ctx context.Context, g *guard, timeout time.Duration, fn func() T) (T, error) {
+	if !g.busy.CompareAndSwap(false, true) {
+		var zero T
+		return zero, ErrStillRunning
+	}
+	return callValue(ctx, timeout, func() T {
+		// Released when the plugin returns, not when the caller stops
+		// waiting: that is what keeps a hung call from being repeated.
+		defer g.busy.Store(false)
+		return fn()
+	})
 }

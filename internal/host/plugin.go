@@ -138,6 +138,10 @@ type instance struct {
 
 	inflight atomic.Int64
 	retired  atomic.Bool
+
+	// statusCall and metricsCall let one GetStatus and one GetMetrics run
+	// at a time: API polls and metric scrapes repeat them.
+	statusCall, metricsCall guard
 }
 
 // acquire reserves the instance for one request; false means it was retired

@@ -35,7 +35,7 @@ func (h *Host) Status(ctx context.Context, id string) (sdk.PluginStatus, error) 
 	}
 	st := sdk.PluginStatus{State: sdk.StateUnloaded, Health: sdk.HealthUnknown}
 	if in := p.inst.Load(); in != nil {
-		if st, err = callValue(ctx, h.opts.CallTimeout, in.impl.GetStatus); err != nil {
+		if st, err = guardedValue(ctx, &in.statusCall, h.opts.CallTimeout, in.impl.GetStatus); err != nil {
 			st = sdk.PluginStatus{State: sdk.StateError, Health: sdk.HealthUnknown,
 				Errors: []sdk.PluginError{{Code: sdk.ErrorCodeRuntime, Message: "GetStatus: " + err.Error(), Timestamp: time.Now().UTC().Format(time.RFC3339)}}}
 		}
@@ -48,7 +48,8 @@ func (h *Host) Status(ctx context.Context, id string) (sdk.PluginStatus, error) 
 }
 
 // PluginMetrics returns each running plugin's own GetMetrics, by id; a
-// plugin whose call fails or hangs reports the error instead.
+// plugin whose call fails or hangs reports the error instead, and while a
+// hung call has not returned, later ones report ErrStillRunning at once.
 func (h *Host) PluginMetrics(ctx context.Context, timeout time.Duration) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for _, p := range h.all() {
@@ -56,9 +57,9 @@ func (h *Host) PluginMetrics(ctx context.Context, timeout time.Duration) map[str
 		if in == nil {
 			continue
 		}
-		m, err := callValue(ctx, timeout, in.impl.GetMetrics)
+		m, err := guardedValue(ctx, &in.metricsCall, timeout, in.impl.GetMetrics)
 		if err != nil {
-			m = map[string]any{"error": err.Error()}
+			m = map[string]any{"error": "GetMetrics: " + err.Error()}
 		}
 		out[p.id] = m
 	}
