@@ -174,6 +174,7 @@ func serve(ctx context.Context, s config.Settings) error {
 	srv, err := api.New(api.Options{
 		Host: h, Store: db, Events: bus, Builder: b, Metrics: metrics.NewRegistry(h, b),
 		Auth: authn, InsecureLocal: s.InsecureLocal, System: s.System, LogLevel: level, Logger: log,
+		Context: ctx,
 	})
 	if err != nil {
 		return err

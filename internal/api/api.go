@@ -71,6 +71,10 @@ type Options struct {
 	LogLevel *slog.LevelVar
 	// Logger is the server's logger.
 	Logger *slog.Logger
+	// Context is the server's lifetime: background work it starts, such
+	// as refreshing JWT keys from a provider, stops when it ends. Nil
+	// means context.Background().
+	Context context.Context
 }
 
 // Server serves the HTTP API.
@@ -86,6 +90,8 @@ type Server struct {
 	level         *slog.LevelVar
 	log           *slog.Logger
 	started       time.Time
+	// ctx is Options.Context: it bounds the JWT key refresh.
+	ctx context.Context
 
 	// tickets open the event stream for clients that cannot send headers.
 	tickets *tickets
@@ -131,6 +137,10 @@ func New(opts Options) (*Server, error) {
 		log:           opts.Logger,
 		started:       time.Now(),
 		tickets:       newTickets(time.Now),
+		ctx:           opts.Context,
+	}
+	if s.ctx == nil {
+		s.ctx = context.Background()
 	}
 	s.applySystem(opts.System)
 	return s, nil
@@ -433,7 +443,7 @@ func (s *Server) applySystem(sys config.System) {
 		if err != nil {
 			s.log.Error("JWT validation stays off", "err", err)
 		}
-		s.auth.SetJWT(cfg)
+		s.auth.SetJWT(s.ctx, cfg)
 	}
 	s.host.SetSystem(sys)
 	if sys.Debug {

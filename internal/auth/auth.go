@@ -13,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,6 +84,11 @@ type Authenticator struct {
 	store store.Store
 	jwt   atomic.Pointer[jwt.Config]
 	now   func() time.Time
+
+	// stopMu guards stopKeys, which ends the refresh of the remote keys
+	// of the JWT configuration in force, if it has any.
+	stopMu   sync.Mutex
+	stopKeys context.CancelFunc
 }
 
 // NewAuthenticator returns an Authenticator for the admin token and the
@@ -91,8 +97,23 @@ func NewAuthenticator(adminToken string, st store.Store) *Authenticator {
 	return &Authenticator{admin: sha256.Sum256([]byte(adminToken)), store: st, now: time.Now}
 }
 
-// SetJWT turns JWT validation on (cfg non-nil) or off.
-func (a *Authenticator) SetJWT(cfg *jwt.Config) { a.jwt.Store(cfg) }
+// SetJWT turns JWT validation on (cfg non-nil) or off. If cfg fetches its
+// keys from a provider (cfg.Keys), their periodic refresh runs until ctx
+// ends or SetJWT is called again, whichever is first.
+func (a *Authenticator) SetJWT(ctx context.Context, cfg *jwt.Config) {
+	a.stopMu.Lock()
+	defer a.stopMu.Unlock()
+	if a.stopKeys != nil {
+		a.stopKeys()
+		a.stopKeys = nil
+	}
+	if cfg != nil && cfg.Keys != nil {
+		runCtx, cancel := context.WithCancel(ctx)
+		a.stopKeys = cancel
+		go cfg.Keys.Run(runCtx)
+	}
+	a.jwt.Store(cfg)
+}
 
 // Authenticate checks a bearer credential.
 func (a *Authenticator) Authenticate(ctx context.Context, bearer string) (Identity, error) {
@@ -106,7 +127,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, bearer string) (Identi
 	}
 	if strings.Count(bearer, ".") == 2 {
 		if cfg := a.jwt.Load(); cfg != nil {
-			claims, err := jwt.Verify(bearer, *cfg)
+			claims, err := jwt.Verify(ctx, bearer, *cfg)
 			if err != nil {
 				return Identity{}, fmt.Errorf("%w: %v", ErrUnauthorized, err)
 			}
@@ -160,7 +181,9 @@ func NewToken(name, role string, ttl time.Duration, now time.Time) (string, stor
 }
 
 // LoadJWT reads the keys a JWT configuration names and returns the
-// verifier's configuration; nil c turns JWTs off.
+// verifier's configuration; nil c turns JWTs off. Keys from a JWKS URL or
+// an OIDC issuer are not fetched here but when first needed, and then
+// refreshed while the Authenticator holds the configuration (SetJWT).
 func LoadJWT(c *config.JWTConfig) (*jwt.Config, error) {
 	if c == nil {
 		return nil, nil
@@ -194,6 +217,20 @@ func LoadJWT(c *config.JWTConfig) (*jwt.Config, error) {
 		if cfg.RSAKeys, err = jwt.LoadJWKS(data); err != nil {
 			return nil, fmt.Errorf("jwt.jwks_file: %w", err)
 		}
+	case c.JWKSURL != "":
+		keys, err := jwt.NewRemoteKeys(jwt.RemoteOptions{JWKSURL: c.JWKSURL})
+		if err != nil {
+			return nil, fmt.Errorf("jwt.jwks_url: %w", err)
+		}
+		cfg.Keys = keys
+	case c.OIDCIssuer != "":
+		keys, err := jwt.NewRemoteKeys(jwt.RemoteOptions{Issuer: c.OIDCIssuer})
+		if err != nil {
+			return nil, fmt.Errorf("jwt.oidc_issuer: %w", err)
+		}
+		cfg.Keys = keys
+		// Tokens must come from the issuer whose keys verify them.
+		cfg.Issuer = c.OIDCIssuer
 	}
 	return cfg, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kubestellar/ksplugins/internal/auth/jwt"
+	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/store/sqlite"
 )
 
@@ -55,7 +56,7 @@ func TestAuthenticate(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := []byte(strings.Repeat("k", 32))
-	a.SetJWT(&jwt.Config{HS256Secret: secret, Now: func() time.Time { return now }})
+	a.SetJWT(ctx, &jwt.Config{HS256Secret: secret, Now: func() time.Time { return now }})
 	signed, err := jwt.SignHS256(map[string]any{"sub": "ada", "role": "operator", "exp": now.Add(time.Hour).Unix()}, secret)
 	if err != nil {
 		t.Fatal(err)
@@ -103,5 +104,23 @@ func TestNewToken(t *testing.T) {
 	secret, tok, err := NewToken("ci", Operator, time.Hour, time.Now())
 	if err != nil || tok.ExpiresAt == nil || strings.Contains(tok.Hash, secret) || len(tok.Hash) != 64 {
 		t.Fatalf("NewToken: %+v %v", tok, err)
+	}
+}
+
+func TestLoadJWTRemote(t *testing.T) {
+	cfg, err := LoadJWT(&config.JWTConfig{OIDCIssuer: "https://login.example/realms/ks", Audience: "ksplugins"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The discovered issuer is the only one whose tokens are accepted,
+	// even with jwt.issuer left empty.
+	if cfg.Keys == nil || cfg.Issuer != "https://login.example/realms/ks" || cfg.Audience != "ksplugins" {
+		t.Errorf("oidc_issuer: config %+v", cfg)
+	}
+	if cfg, err := LoadJWT(&config.JWTConfig{JWKSURL: "https://login.example/keys"}); err != nil || cfg.Keys == nil || cfg.Issuer != "" {
+		t.Errorf("jwks_url: config %+v, %v", cfg, err)
+	}
+	if _, err := LoadJWT(&config.JWTConfig{JWKSURL: "http://login.example/keys"}); err == nil || !strings.HasPrefix(err.Error(), "jwt.jwks_url: ") {
+		t.Errorf("jwks_url over plain http: %v, want a jwt.jwks_url error", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kubestellar/ksplugins/internal/auth/jwt"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/pluginlog"
 	"github.com/kubestellar/ksplugins/internal/policy"
@@ -146,8 +147,15 @@ type JWTConfig struct {
 	HS256SecretFile    string `json:"hs256_secret_file,omitempty"`
 	RS256PublicKeyFile string `json:"rs256_public_key_file,omitempty"`
 	JWKSFile           string `json:"jwks_file,omitempty"`
-	Issuer             string `json:"issuer,omitempty"`
-	Audience           string `json:"audience,omitempty"`
+	// JWKSURL is fetched for the keys instead (https, or http to a
+	// loopback address), refreshed periodically and when a token names an
+	// unknown kid.
+	JWKSURL string `json:"jwks_url,omitempty"`
+	// OIDCIssuer is an OpenID Connect issuer whose discovery document
+	// names the JWKS URL; tokens must then carry it as their iss.
+	OIDCIssuer string `json:"oidc_issuer,omitempty"`
+	Issuer     string `json:"issuer,omitempty"`
+	Audience   string `json:"audience,omitempty"`
 	// RoleClaim is the claim naming the role (default "role").
 	RoleClaim string `json:"role_claim,omitempty"`
 }
@@ -257,13 +265,26 @@ func (s System) Validate() []manifest.Problem {
 	}
 	if j := s.JWT; j != nil {
 		n := 0
-		for _, f := range []string{j.HS256SecretFile, j.RS256PublicKeyFile, j.JWKSFile} {
+		for _, f := range []string{j.HS256SecretFile, j.RS256PublicKeyFile, j.JWKSFile, j.JWKSURL, j.OIDCIssuer} {
 			if f != "" {
 				n++
 			}
 		}
 		if n != 1 {
-			bad("jwt", "must name exactly one of hs256_secret_file, rs256_public_key_file, jwks_file")
+			bad("jwt", "must name exactly one of hs256_secret_file, rs256_public_key_file, jwks_file, jwks_url, oidc_issuer")
+		}
+		if j.JWKSURL != "" {
+			if err := jwt.CheckFetchURL(j.JWKSURL); err != nil {
+				bad("jwt.jwks_url", "%v", err)
+			}
+		}
+		if j.OIDCIssuer != "" {
+			if err := jwt.CheckFetchURL(j.OIDCIssuer); err != nil {
+				bad("jwt.oidc_issuer", "%v", err)
+			}
+			if j.Issuer != "" && j.Issuer != j.OIDCIssuer {
+				bad("jwt.issuer", "must be empty or equal jwt.oidc_issuer (%q); got %q", j.OIDCIssuer, j.Issuer)
+			}
 		}
 	}
 	if s.MaxCacheBytes < 16<<20 {

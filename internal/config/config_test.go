@@ -36,6 +36,16 @@ func TestValidate(t *testing.T) {
 			s.TrustedKeys = []string{"ed25519:" + strings.Repeat("A", 43) + "=", "ed25519:short"}
 		}, []string{"trusted_keys[1]"}},
 		{"cache size", func(s *System) { s.MaxCacheBytes = 1 }, []string{"max_cache_bytes"}},
+		{"jwt jwks_url", func(s *System) { s.JWT = &JWTConfig{JWKSURL: "https://login.example/keys"} }, nil},
+		{"jwt jwks_url over plain http", func(s *System) { s.JWT = &JWTConfig{JWKSURL: "http://login.example/keys"} }, []string{"jwt.jwks_url"}},
+		{"jwt oidc_issuer on loopback", func(s *System) { s.JWT = &JWTConfig{OIDCIssuer: "http://127.0.0.1:5556"} }, nil},
+		{"jwt oidc_issuer not a URL", func(s *System) { s.JWT = &JWTConfig{OIDCIssuer: "login.example"} }, []string{"jwt.oidc_issuer"}},
+		{"jwt issuer differs from oidc_issuer", func(s *System) {
+			s.JWT = &JWTConfig{OIDCIssuer: "https://login.example", Issuer: "https://other.example"}
+		}, []string{"jwt.issuer"}},
+		{"jwt two key sources", func(s *System) {
+			s.JWT = &JWTConfig{JWKSFile: "keys.json", JWKSURL: "https://login.example/keys"}
+		}, []string{"jwt"}},
 		{"several", func(s *System) { s.SecurityMode = ""; s.MaxPluginSize = 0 }, []string{"security_mode", "max_plugin_size"}},
 	}
 	for _, tt := range tests {

@@ -38,7 +38,7 @@ func FuzzVerify(f *testing.F) {
 		ReasonUnknownRole: true,
 	}
 	f.Fuzz(func(t *testing.T, token string) {
-		c, err := Verify(token, cfg)
+		c, err := Verify(t.Context(), token, cfg)
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) || !known[e.Reason] {

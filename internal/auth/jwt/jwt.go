@@ -3,23 +3,28 @@
 // caller's identity and role without a session store of its own.
 //
 // Only what those tokens need is supported: the compact serialization,
-// signed with HS256 (a shared secret) or RS256 (keys from PEM or a JWKS
-// document). Every other algorithm, "none" included, is refused, and a
-// token may only use the kind of key the Config actually holds, so an
-// attacker cannot pass off an RSA public key as an HMAC secret.
+// signed with HS256 (a shared secret) or RS256 (keys from PEM, a JWKS
+// document, a JWKS URL or an OpenID Connect issuer's discovery document).
+// Every other algorithm, "none" included, is refused, and a token may only
+// use the kind of key the Config actually holds, so an attacker cannot pass
+// off an RSA public key as an HMAC secret.
+//
+// Parsing, signatures and the registered claims are left to
+// github.com/golang-jwt/jwt/v5; this package chooses the keys, fetches
+// remote ones (RemoteKeys), maps the library's errors to stable reasons
+// and reads the role.
 package jwt
 
 import (
-	"bytes"
-	"crypto"
-	"crypto/hmac"
+	"context"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
+	"errors"
 	"math"
+	"slices"
 	"strings"
 	"time"
+
+	jwtlib "github.com/golang-jwt/jwt/v5"
 )
 
 // Roles a token may grant, from least to most privileged.
@@ -57,7 +62,7 @@ const DefaultRoleClaim = "role"
 const maxNumericDate = 1 << 53
 
 // Config says which tokens Verify accepts. The zero value accepts none: at
-// least one of HS256Secret and RSAKeys must be set.
+// least one of HS256Secret, RSAKeys and Keys must be set.
 type Config struct {
 	// HS256Secret, if set, lets tokens signed with HS256 in. RFC 7518
 	// asks for at least 32 bytes.
@@ -67,6 +72,11 @@ type Config struct {
 	// kid header selects the key; a token without a kid uses the key
 	// stored under "".
 	RSAKeys map[string]*rsa.PublicKey
+
+	// Keys, if set, also lets tokens signed with RS256 in, with keys
+	// fetched from a JWKS URL or through OIDC discovery. RSAKeys is
+	// looked at first.
+	Keys *RemoteKeys
 
 	// Issuer, if set, must equal the token's iss claim.
 	Issuer string
@@ -121,21 +131,15 @@ func refuse(reason string) (Claims, error) {
 	return Claims{}, &Error{Reason: reason}
 }
 
-// header is the part of a JOSE header Verify looks at.
-type header struct {
-	Alg string `json:"alg"`
-	Kid string `json:"kid"`
-	// Crit lists extensions the issuer requires us to understand (RFC
-	// 7515, section 4.1.11). We understand none, so its presence refuses
-	// the token.
-	Crit json.RawMessage `json:"crit"`
-}
+// allowedAlgs are the only algorithms a token may name.
+var allowedAlgs = []string{"HS256", "RS256"}
 
 // Verify checks token against cfg and returns its claims. A token is
 // accepted only if all of the following hold:
 //
 //   - it is three base64url segments without padding, with JSON object
-//     header and payload;
+//     header and payload, and its header has no crit member (RFC 7515,
+//     section 4.1.11: we understand no extensions);
 //   - its alg is HS256 or RS256 and cfg holds a key of that kind (and, for
 //     RS256, one under the token's kid), and the signature is valid;
 //   - exp is present and not passed, nbf (if any) is reached and iat (if
@@ -143,81 +147,17 @@ type header struct {
 //   - iss and aud match cfg.Issuer and cfg.Audience, when those are set;
 //   - the role claim names viewer, operator or admin.
 //
+// Parsing, the signature and the registered claims are checked by
+// github.com/golang-jwt/jwt/v5; the role mapping is ours. ctx bounds a
+// fetch of remote keys when the token names a kid cfg.Keys has not seen.
 // A missing or non-numeric exp is reported as ReasonMalformed. Every error
 // is an *Error.
-func Verify(token string, cfg Config) (Claims, error) {
-	h64, rest, ok1 := strings.Cut(token, ".")
-	p64, s64, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || strings.Contains(s64, ".") {
-		return refuse(ReasonMalformed)
-	}
-	// The base64 decoder skips CR and LF; refuse them so that each token
-	// has exactly one spelling.
+func Verify(ctx context.Context, token string, cfg Config) (Claims, error) {
+	// The base64 decoder skips CR and LF even in strict mode; refuse them
+	// so that each token has exactly one spelling.
 	if strings.ContainsAny(token, "\r\n") {
 		return refuse(ReasonMalformed)
 	}
-	enc := base64.RawURLEncoding.Strict()
-	hdrJSON, err1 := enc.DecodeString(h64)
-	payload, err2 := enc.DecodeString(p64)
-	sig, err3 := enc.DecodeString(s64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return refuse(ReasonMalformed)
-	}
-	var hdr header
-	if err := json.Unmarshal(hdrJSON, &hdr); err != nil || !isObject(hdrJSON) || hdr.Crit != nil {
-		return refuse(ReasonMalformed)
-	}
-
-	signed := token[:len(h64)+1+len(p64)]
-	switch hdr.Alg {
-	case "HS256":
-		// Only a configured secret may verify HS256: otherwise an RSA
-		// public key, which is no secret, could be used to forge tokens.
-		if len(cfg.HS256Secret) == 0 {
-			return refuse(ReasonUnsupportedAlg)
-		}
-		mac := hmac.New(sha256.New, cfg.HS256Secret)
-		mac.Write([]byte(signed))
-		if !hmac.Equal(mac.Sum(nil), sig) {
-			return refuse(ReasonBadSignature)
-		}
-	case "RS256":
-		if len(cfg.RSAKeys) == 0 {
-			return refuse(ReasonUnsupportedAlg)
-		}
-		key := cfg.RSAKeys[hdr.Kid]
-		if key == nil {
-			return refuse(ReasonUnknownKid)
-		}
-		digest := sha256.Sum256([]byte(signed))
-		if rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], sig) != nil {
-			return refuse(ReasonBadSignature)
-		}
-	default:
-		return refuse(ReasonUnsupportedAlg)
-	}
-
-	var raw map[string]any
-	if err := json.Unmarshal(payload, &raw); err != nil || !isObject(payload) {
-		return refuse(ReasonMalformed)
-	}
-	return checkClaims(raw, cfg)
-}
-
-// checkClaims applies the claim checks of Verify to a payload whose
-// signature has been verified.
-func checkClaims(raw map[string]any, cfg Config) (Claims, error) {
-	exp, hasExp, ok1 := numericDate(raw, "exp")
-	nbf, hasNbf, ok2 := numericDate(raw, "nbf")
-	iat, hasIat, ok3 := numericDate(raw, "iat")
-	sub, ok4 := raw["sub"].(string)
-	if _, present := raw["sub"]; present && !ok4 {
-		return refuse(ReasonMalformed)
-	}
-	if !ok1 || !ok2 || !ok3 || !hasExp {
-		return refuse(ReasonMalformed)
-	}
-
 	leeway := cfg.Leeway
 	switch {
 	case leeway == 0:
@@ -229,24 +169,33 @@ func checkClaims(raw map[string]any, cfg Config) (Claims, error) {
 	if cfg.Now != nil {
 		now = cfg.Now
 	}
-	t := now()
-	if !t.Before(exp.Add(leeway)) {
-		return refuse(ReasonExpired)
+	opts := []jwtlib.ParserOption{
+		jwtlib.WithValidMethods(allowedAlgs),
+		jwtlib.WithStrictDecoding(),
+		jwtlib.WithExpirationRequired(),
+		jwtlib.WithIssuedAt(),
+		jwtlib.WithLeeway(leeway),
+		jwtlib.WithTimeFunc(now),
 	}
-	late := t.Add(leeway)
-	if (hasNbf && late.Before(nbf)) || (hasIat && late.Before(iat)) {
-		return refuse(ReasonNotYetValid)
+	if cfg.Issuer != "" {
+		opts = append(opts, jwtlib.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwtlib.WithAudience(cfg.Audience))
+	}
+	raw := jwtlib.MapClaims{}
+	tok, err := jwtlib.NewParser(opts...).ParseWithClaims(token, raw, func(t *jwtlib.Token) (any, error) {
+		return cfg.key(ctx, t)
+	})
+	if reason := refusal(tok, raw, err, cfg); reason != "" {
+		return refuse(reason)
 	}
 
-	if cfg.Issuer != "" {
-		if iss, _ := raw["iss"].(string); iss != cfg.Issuer {
-			return refuse(ReasonWrongIssuer)
+	if _, present := raw["sub"]; present {
+		if _, ok := raw["sub"].(string); !ok {
+			return refuse(ReasonMalformed)
 		}
 	}
-	if cfg.Audience != "" && !hasAudience(raw["aud"], cfg.Audience) {
-		return refuse(ReasonWrongAudience)
-	}
-
 	claim := cfg.RoleClaim
 	if claim == "" {
 		claim = DefaultRoleClaim
@@ -255,45 +204,102 @@ func checkClaims(raw map[string]any, cfg Config) (Claims, error) {
 	if reason != "" {
 		return refuse(reason)
 	}
-	return Claims{Subject: sub, Role: role, ExpiresAt: exp, Raw: raw}, nil
+	sub, _ := raw["sub"].(string)
+	exp, _ := raw.GetExpirationTime() // present and valid: the parser checked
+	return Claims{Subject: sub, Role: role, ExpiresAt: exp.Time, Raw: raw}, nil
 }
 
-// isObject reports whether the valid JSON document doc is an object rather
-// than, say, null, which encoding/json would happily decode into a struct
-// or map.
-func isObject(doc []byte) bool {
-	doc = bytes.TrimLeft(doc, " \t\r\n")
-	return len(doc) > 0 && doc[0] == '{'
-}
-
-// numericDate reads the NumericDate claim name: present says whether the
-// claim is there, ok whether it is there as a usable number (or absent).
-func numericDate(raw map[string]any, name string) (t time.Time, present, ok bool) {
-	v, present := raw[name]
-	if !present {
-		return time.Time{}, false, true
-	}
-	f, isNum := v.(float64)
-	if !isNum || math.Abs(f) > maxNumericDate {
-		return time.Time{}, true, false
-	}
-	sec := math.Floor(f)
-	return time.Unix(int64(sec), int64((f-sec)*1e9)), true, true
-}
-
-// hasAudience reports whether aud, a string or an array, names want.
-func hasAudience(aud any, want string) bool {
-	switch aud := aud.(type) {
-	case string:
-		return aud == want
-	case []any:
-		for _, a := range aud {
-			if s, ok := a.(string); ok && s == want {
-				return true
+// key returns the key that verifies t, or an *Error saying why there is
+// none. The library has already refused algorithms outside allowedAlgs;
+// the switch checks again so that this function alone keeps each
+// algorithm to its own kind of key.
+func (cfg Config) key(ctx context.Context, t *jwtlib.Token) (any, error) {
+	switch t.Method.Alg() {
+	case "HS256":
+		// Only a configured secret may verify HS256: otherwise an RSA
+		// public key, which is no secret, could be used to forge tokens.
+		if len(cfg.HS256Secret) == 0 {
+			return nil, &Error{Reason: ReasonUnsupportedAlg}
+		}
+		return cfg.HS256Secret, nil
+	case "RS256":
+		if len(cfg.RSAKeys) == 0 && cfg.Keys == nil {
+			return nil, &Error{Reason: ReasonUnsupportedAlg}
+		}
+		kid, ok := t.Header["kid"].(string)
+		if _, present := t.Header["kid"]; present && !ok {
+			return nil, &Error{Reason: ReasonMalformed}
+		}
+		if key := cfg.RSAKeys[kid]; key != nil {
+			return key, nil
+		}
+		if cfg.Keys != nil {
+			if key := cfg.Keys.key(ctx, kid); key != nil {
+				return key, nil
 			}
 		}
+		return nil, &Error{Reason: ReasonUnknownKid}
 	}
-	return false
+	return nil, &Error{Reason: ReasonUnsupportedAlg}
+}
+
+// refusal maps what the parser made of a token to one of the Reason
+// constants, or "" if the token passes. Structural problems come first,
+// then the algorithm and key, then the claims in the order exp, nbf and
+// iat, iss, aud.
+func refusal(tok *jwtlib.Token, raw jwtlib.MapClaims, err error, cfg Config) string {
+	if tok == nil || tok.Header == nil {
+		return ReasonMalformed // too few segments, or a null header
+	}
+	if _, crit := tok.Header["crit"]; crit {
+		return ReasonMalformed
+	}
+	var refused *Error
+	switch {
+	case errors.As(err, &refused): // from Config.key
+		return refused.Reason
+	case errors.Is(err, jwtlib.ErrTokenMalformed):
+		return ReasonMalformed
+	case errors.Is(err, jwtlib.ErrTokenUnverifiable):
+		return ReasonUnsupportedAlg // alg missing or unknown to the library
+	case errors.Is(err, jwtlib.ErrTokenSignatureInvalid):
+		if tok.Method == nil || !slices.Contains(allowedAlgs, tok.Method.Alg()) {
+			return ReasonUnsupportedAlg // "none", HS512 and the like
+		}
+		return ReasonBadSignature
+	}
+	// The signature holds (or err is nil): look at the claims. The library
+	// reads NumericDates of any size; beyond 2^53 seconds a float64 is no
+	// longer exact, so such dates are refused as malformed first.
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if f, isNum := raw[name].(float64); isNum && math.Abs(f) > maxNumericDate {
+			return ReasonMalformed
+		}
+	}
+	if _, hasExp := raw["exp"]; !hasExp {
+		return ReasonMalformed
+	}
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, jwtlib.ErrInvalidType):
+		return ReasonMalformed
+	case errors.Is(err, jwtlib.ErrTokenExpired):
+		return ReasonExpired
+	case errors.Is(err, jwtlib.ErrTokenNotValidYet), errors.Is(err, jwtlib.ErrTokenUsedBeforeIssued):
+		return ReasonNotYetValid
+	case errors.Is(err, jwtlib.ErrTokenInvalidIssuer):
+		return ReasonWrongIssuer
+	case errors.Is(err, jwtlib.ErrTokenInvalidAudience):
+		return ReasonWrongAudience
+	case errors.Is(err, jwtlib.ErrTokenRequiredClaimMissing):
+		// exp is present, so the missing claim is iss or aud.
+		if iss, _ := raw["iss"].(string); cfg.Issuer != "" && iss == "" {
+			return ReasonWrongIssuer
+		}
+		return ReasonWrongAudience
+	}
+	return ReasonMalformed
 }
 
 // roleOf returns the role granted by the role claim's value v, or the

@@ -204,7 +204,7 @@ func TestVerify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Verify(tt.token, tt.cfg)
+			got, err := Verify(t.Context(), tt.token, tt.cfg)
 			if reason := reasonOf(err); reason != tt.wantErr {
 				t.Fatalf("Verify error = %v (reason %q), want reason %q", err, reason, tt.wantErr)
 			}
@@ -228,7 +228,7 @@ func TestVerifyClaims(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	exp := testNow().Add(time.Hour)
 	tok := mustHS(t, claims(map[string]any{"exp": exp.Unix(), "email": "alice@example.com"}), secret)
-	got, err := Verify(tok, Config{HS256Secret: secret, Now: testNow})
+	got, err := Verify(t.Context(), tok, Config{HS256Secret: secret, Now: testNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,11 +243,11 @@ func TestVerifyDefaultClock(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	cfg := Config{HS256Secret: secret}
 	fresh := mustHS(t, map[string]any{"role": "viewer", "exp": time.Now().Add(time.Hour).Unix()}, secret)
-	if _, err := Verify(fresh, cfg); err != nil {
+	if _, err := Verify(t.Context(), fresh, cfg); err != nil {
 		t.Errorf("fresh token: %v", err)
 	}
 	stale := mustHS(t, map[string]any{"role": "viewer", "exp": time.Now().Add(-time.Hour).Unix()}, secret)
-	if _, err := Verify(stale, cfg); reasonOf(err) != ReasonExpired {
+	if _, err := Verify(t.Context(), stale, cfg); reasonOf(err) != ReasonExpired {
 		t.Errorf("stale token: %v, want expired", err)
 	}
 }
@@ -272,7 +272,7 @@ func TestAlgConfusion(t *testing.T) {
 	} {
 		for _, hdr := range []string{`{"alg":"HS256","typ":"JWT"}`, `{"alg":"HS256","kid":"k1"}`} {
 			tok := rawToken(hdr, `{"sub":"mallory","role":"admin","exp":`+itoa(testNow().Add(time.Hour).Unix())+`}`, secret)
-			if _, err := Verify(tok, cfg); reasonOf(err) != ReasonUnsupportedAlg {
+			if _, err := Verify(t.Context(), tok, cfg); reasonOf(err) != ReasonUnsupportedAlg {
 				t.Errorf("%s, header %s: Verify error %v, want %s", name, hdr, err, ReasonUnsupportedAlg)
 			}
 		}
@@ -280,7 +280,7 @@ func TestAlgConfusion(t *testing.T) {
 }
 
 func TestErrorIs(t *testing.T) {
-	_, err := Verify("x", Config{})
+	_, err := Verify(t.Context(), "x", Config{})
 	if !errors.Is(err, &Error{Reason: ReasonMalformed}) {
 		t.Errorf("errors.Is(%v, malformed) = false", err)
 	}

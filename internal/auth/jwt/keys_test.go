@@ -91,7 +91,7 @@ func TestLoadRSAPublicKeyPEM(t *testing.T) {
 			// The loaded key verifies RS256 tokens end to end.
 			tok := mustRS(t, claims(nil), key, "")
 			cfg := Config{RSAKeys: map[string]*rsa.PublicKey{"": got}, Now: testNow}
-			if c, err := Verify(tok, cfg); err != nil || c.Role != RoleOperator {
+			if c, err := Verify(t.Context(), tok, cfg); err != nil || c.Role != RoleOperator {
 				t.Fatalf("Verify with loaded key: %+v, %v", c, err)
 			}
 		})
@@ -162,7 +162,7 @@ func TestLoadJWKS(t *testing.T) {
 			{k1, "enc", ReasonUnknownKid},
 			{k1, "ps", ReasonUnknownKid},
 		} {
-			_, err := Verify(mustRS(t, claims(nil), tc.key, tc.kid), cfg)
+			_, err := Verify(t.Context(), mustRS(t, claims(nil), tc.key, tc.kid), cfg)
 			if got := reasonOf(err); got != tc.want {
 				t.Errorf("kid %q: reason %q, want %q", tc.kid, got, tc.want)
 			}
