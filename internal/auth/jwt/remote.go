@@ -74,7 +74,8 @@ type RemoteOptions struct {
 	// DefaultRefreshInterval.
 	RefreshInterval time.Duration
 	// MinFetchInterval is the least time between fetches caused by an
-	// unknown kid; zero means DefaultMinFetchInterval.
+	// unknown kid (Run's periodic fetches do not count); zero means
+	// DefaultMinFetchInterval.
 	MinFetchInterval time.Duration
 	// Logger receives failed periodic fetches; nil means slog.Default().
 	Logger *slog.Logger
@@ -97,9 +98,12 @@ type RemoteKeys struct {
 	// can give up when their context ends.
 	fetching chan struct{}
 
-	mu        sync.RWMutex
-	keys      map[string]*rsa.PublicKey
-	lastFetch time.Time // start of the last fetch attempt, success or not
+	mu   sync.RWMutex
+	keys map[string]*rsa.PublicKey
+	// lastKidFetch is when the last fetch for an unknown kid started,
+	// whether it succeeded or not. Run's fetches leave it alone: they are
+	// bounded by the timer, and must not delay a rotation's first token.
+	lastKidFetch time.Time
 }
 
 // NewRemoteKeys checks o and returns keys that fetch nothing yet: the first
@@ -178,10 +182,6 @@ func (r *RemoteKeys) Refresh(ctx context.Context) error {
 
 // fetchLocked fetches and stores the keys; the caller holds r.fetching.
 func (r *RemoteKeys) fetchLocked(ctx context.Context) error {
-	r.mu.Lock()
-	r.lastFetch = time.Now()
-	r.mu.Unlock()
-
 	jwksURL := r.jwksURL
 	if r.issuer != "" {
 		var err error
@@ -261,7 +261,8 @@ func (r *RemoteKeys) lookup(kid string) *rsa.PublicKey {
 }
 
 // key returns the key under kid, fetching the keys again first if it is
-// not held and the last fetch is at least MinFetchInterval old. It returns
+// not held and the last fetch for an unknown kid is at least
+// MinFetchInterval old. It returns
 // nil if there is no such key, or the fetch failed or ctx ended.
 func (r *RemoteKeys) key(ctx context.Context, kid string) *rsa.PublicKey {
 	if k := r.lookup(kid); k != nil {
@@ -278,9 +279,12 @@ func (r *RemoteKeys) key(ctx context.Context, kid string) *rsa.PublicKey {
 	if k := r.lookup(kid); k != nil {
 		return k
 	}
-	r.mu.RLock()
-	due := r.lastFetch.IsZero() || time.Since(r.lastFetch) >= r.minFetch
-	r.mu.RUnlock()
+	r.mu.Lock()
+	due := r.lastKidFetch.IsZero() || time.Since(r.lastKidFetch) >= r.minFetch
+	if due {
+		r.lastKidFetch = time.Now()
+	}
+	r.mu.Unlock()
 	if !due {
 		return nil
 	}
