@@ -75,6 +75,19 @@ func safeValue[T any](fn func() T) (v T, err error) {
 // guard lets one call of a plugin method run at a time on an instance.
 type guard struct{ busy atomic.Bool }
 
+// running reports whether a call through g has not returned yet.
+func (g *guard) running() bool { return g.busy.Load() }
+
+// guardedCall is guardedValue for plugin code that returns only an error
+// (Health).
+func guardedCall(ctx context.Context, g *guard, timeout time.Duration, fn func() error) error {
+	err, callErr := guardedValue(ctx, g, timeout, fn)
+	if callErr != nil {
+		return callErr
+	}
+	return err
+}
+
 // guardedValue is callValue for plugin code that scrapes and polls repeat
 // (GetStatus, GetMetrics). callValue abandons a call that outlives its
 // limit, so without the guard a plugin that hangs would keep one more

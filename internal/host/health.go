@@ -2,12 +2,10 @@ package host
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kubestellar/ksplugins/internal/events"
@@ -79,9 +77,9 @@ type healthState struct {
 	h        Health
 	interval time.Duration
 	timeout  time.Duration
-	// busy is set while a Health call runs: a check that hangs is not
+	// check lets one Health call run at a time: a check that hangs is not
 	// started again on top of itself.
-	busy atomic.Bool
+	check guard
 }
 
 func (s *healthState) snapshot() Health {
@@ -93,7 +91,7 @@ func (s *healthState) snapshot() Health {
 	}
 	out.History = append([]HealthSample{}, s.h.History...)
 	out.IntervalSeconds, out.TimeoutSeconds = s.interval.Seconds(), s.timeout.Seconds()
-	out.Checking = s.busy.Load()
+	out.Checking = s.check.running()
 	return out
 }
 
@@ -196,17 +194,9 @@ func healthEnabled(in *instance) bool {
 // endpoint if the manifest names one.
 func (h *Host) checkHealth(ctx context.Context, p *Plugin, in *instance, timeout time.Duration, pol HealthPolicy) {
 	start := time.Now()
-	var err error
-	if !p.health.busy.CompareAndSwap(false, true) {
-		err = errors.New("the previous health check is still running")
-	} else {
-		err = call(ctx, timeout, func() error {
-			defer p.health.busy.Store(false)
-			return probe(in)
-		})
-		if ctx.Err() != nil {
-			return // the host is stopping: not the plugin's failure
-		}
+	err := guardedCall(ctx, &p.health.check, timeout, func() error { return probe(in) })
+	if ctx.Err() != nil {
+		return // the host is stopping: not the plugin's failure
 	}
 	sample := HealthSample{Time: start.UTC(), OK: err == nil, DurationMs: float64(time.Since(start).Microseconds()) / 1000}
 	if err != nil {
