@@ -453,7 +453,7 @@ func (b *Builder) buildOnce(ctx context.Context, tree *sdkTree, dir, key string,
 		log.Warn("plugin requirement differs from the host's", "note", n)
 		warnings = append(warnings, manifest.Problem{Field: "go.mod", Message: n})
 	}
-	if _, err := os.Stat(filepath.Join(lay.pkgDir, "build.sh")); err == nil && tier == Native && !trust.Allows(AllowScript) {
+	if hasScript(lay, tier) && !trust.Allows(AllowScript) {
 		const n = "build.sh was not run: only a local folder named by an admin, outside strict security mode, builds with its script; go build built the plugin"
 		log.Warn("plugin build script ignored", "reason", n)
 		warnings = append(warnings, manifest.Problem{Field: "build.sh", Message: n})
@@ -652,6 +652,16 @@ func mergeGoMod(mf *modfile.File, data []byte, origDir, modDir, hostModule strin
 	return notes, nil
 }
 
+// hasScript reports whether the plugin has a build.sh that applies to
+// tier: scripts build native plugins only.
+func hasScript(lay layout, tier Tier) bool {
+	if tier != Native {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(lay.pkgDir, "build.sh"))
+	return err == nil
+}
+
 var diagnostic = regexp.MustCompile(`^(\S+\.go):\d+(:\d+)?: .+`)
 
 // compile runs build.sh when the plugin has one and trust allows it, else
@@ -668,7 +678,7 @@ func (b *Builder) compile(ctx context.Context, lay layout, out string, tier Tier
 		env = append(env, "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	}
 	var cmd *exec.Cmd
-	if _, err := os.Stat(filepath.Join(pkgDir, "build.sh")); err == nil && tier == Native && trust.Allows(AllowScript) {
+	if hasScript(lay, tier) && trust.Allows(AllowScript) {
 		cmd = exec.CommandContext(ctx, "bash", "build.sh")
 	} else {
 		if err := checkMain(pkgDir, b.opts.Target); err != nil {
