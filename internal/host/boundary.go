@@ -77,10 +77,14 @@ func (h *Host) admit(r *http.Request, id, path string) *http.Request {
 			delete(r2.Header, k)
 		}
 	}
-	if q := r2.URL.Query(); hasAny(q, credentialParams[:]) {
-		for _, k := range credentialParams {
+	q, stripped := r2.URL.Query(), false
+	for _, k := range credentialParams {
+		if q.Has(k) {
 			q.Del(k)
+			stripped = true
 		}
+	}
+	if stripped { // else the query stays byte for byte as the caller sent it
 		r2.URL.RawQuery = q.Encode()
 	}
 	if c.bearer != "" && c.err == nil {
@@ -95,15 +99,6 @@ func (h *Host) admit(r *http.Request, id, path string) *http.Request {
 	r2.URL.Path = path
 	r2.URL.RawPath = ""
 	return r2
-}
-
-func hasAny(q map[string][]string, keys []string) bool {
-	for _, k := range keys {
-		if _, ok := q[k]; ok {
-			return true
-		}
-	}
-	return false
 }
 
 // answerHeadersDropped are response headers a plugin may not send: they
