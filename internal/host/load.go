@@ -122,7 +122,7 @@ func (h *Host) open(ctx context.Context, src Source, art Artifact, declared *sdk
 			return nil, err
 		}
 	} else {
-		newPlugin, err := h.opts.Loader.Open(art.Path, art.Digest)
+		newPlugin, err := h.opts.Loader.Open(ctx, art.Path, art.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", src.Location, err)
 		}

@@ -86,17 +86,12 @@ func NewLoader(dir string, target toolchain.Target) *Loader {
 }
 
 // Open loads the plugin file at path, whose content has the given digest
-// ("sha256:<hex>"), and returns its constructor. It waits at most
-// DefaultOpenTimeout for the plugin's init functions.
-func (l *Loader) Open(path, digest string) (sdk.NewPluginFunc, error) {
-	return l.OpenContext(context.Background(), path, digest)
-}
-
-// OpenContext is Open, waiting for the plugin's init functions until ctx
-// ends or the loader's timeout passes, whichever is first. Giving up does
-// not stop them (nothing can): a later open of the same content waits for
-// the same initialisation again rather than starting another.
-func (l *Loader) OpenContext(ctx context.Context, path, digest string) (sdk.NewPluginFunc, error) {
+// ("sha256:<hex>"), and returns its constructor. It waits for the plugin's
+// init functions until ctx ends or DefaultOpenTimeout passes, whichever is
+// first. Giving up does not stop them (nothing can): a later open of the
+// same content waits for the same initialisation again rather than
+// starting another.
+func (l *Loader) Open(ctx context.Context, path, digest string) (sdk.NewPluginFunc, error) {
 	l.mu.Lock()
 	o, ok := l.opened[digest]
 	l.mu.Unlock()

@@ -76,7 +76,7 @@ func TestOpenContainsInit(t *testing.T) {
 			before := opens.Load()
 			path := file(strings.TrimPrefix(c.digest, "sha256:"))
 			for i := range 2 {
-				f, err := l.Open(path, c.digest)
+				f, err := l.Open(context.Background(), path, c.digest)
 				if !c.wantErr(err) {
 					t.Fatalf("open %d: err = %v", i+1, err)
 				}
@@ -107,13 +107,13 @@ func TestOpenWhileAnotherHangs(t *testing.T) {
 	defer cancel()
 	hung := make(chan error, 1)
 	go func() {
-		_, err := l.OpenContext(context.Background(), file("hangs"), "sha256:hangs")
+		_, err := l.Open(context.Background(), file("hangs"), "sha256:hangs")
 		hung <- err
 	}()
-	if _, err := l.OpenContext(ctx, file("other"), "sha256:other"); err != nil {
+	if _, err := l.Open(ctx, file("other"), "sha256:other"); err != nil {
 		t.Fatalf("another plugin waited for the hanging one: %v", err)
 	}
-	if _, err := l.OpenContext(ctx, file("hangs"), "sha256:hangs"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := l.Open(ctx, file("hangs"), "sha256:hangs"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("second open of the hanging plugin: err = %v; want the caller's deadline", err)
 	}
 	select {
