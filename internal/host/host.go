@@ -196,11 +196,15 @@ func New(opts Options) *Host {
 	return h
 }
 
-// SetSystem applies a new live configuration: health defaults and the
-// install policy of every later operation.
+// SetSystem applies a new live configuration: health defaults, log limits,
+// the sandbox's memory budget and the install policy of every later
+// operation.
 func (h *Host) SetSystem(sys config.System) {
 	h.system.Store(&sys)
 	h.output.setLimits(sys.PluginLogs)
+	if h.opts.Wasm != nil {
+		h.opts.Wasm.SetMemoryBudget(int64(sys.Sandbox.MaxTotalMemoryMB) << 20)
+	}
 	h.SetHealthPolicy(HealthPolicy{
 		Interval:          time.Duration(sys.Health.IntervalSeconds) * time.Second,
 		Timeout:           time.Duration(sys.Health.TimeoutSeconds) * time.Second,

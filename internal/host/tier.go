@@ -105,9 +105,6 @@ func (h *Host) openSandboxed(ctx context.Context, src Source, art Artifact, decl
 	if declared != nil {
 		opts.Endpoints = declared.Endpoints
 	}
-	// The budget is set from the configuration in force at each load, so a
-	// change to it applies to the next load without a restart.
-	h.opts.Wasm.SetMemoryBudget(int64(h.system.Load().Sandbox.MaxTotalMemoryMB) << 20)
 	p, err := h.opts.Wasm.Load(ctx, code, opts)
 	var over *wasm.BudgetError
 	if errors.As(err, &over) {
