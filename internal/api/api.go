@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -305,11 +307,11 @@ func (s *Server) classify(path string, err error) (status int, code string, deta
 }
 
 func (s *Server) load(c *gin.Context) {
-	var req host.LoadRequest
+	var req apiv1.LoadRequest
 	if !decode(c, &req, true) {
 		return
 	}
-	s.install(c, req)
+	s.install(c, host.LoadRequest{LoadRequest: req})
 }
 
 // install runs an install: synchronously (201 with the plugin), or with
@@ -391,11 +393,11 @@ func (s *Server) status(c *gin.Context) {
 // systemMetrics is the JSON view of the figures /metrics exposes.
 func (s *Server) systemMetrics(c *gin.Context) {
 	plugins := s.host.List()
-	byState := map[host.State]int{}
-	for _, st := range host.States() {
+	byState := map[apiv1.State]int{}
+	for _, st := range apiv1.States() {
 		byState[st] = 0
 	}
-	perPlugin := map[string]host.Stats{}
+	perPlugin := map[string]apiv1.Stats{}
 	var requests, serverErrs, clientErrs uint64
 	for _, p := range plugins {
 		byState[p.State]++

@@ -3,9 +3,11 @@ package api
 import (
 	"errors"
 	"fmt"
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"io"
 	"net/http"
 	"strings"
+
 
 	"github.com/gin-gonic/gin"
 
@@ -30,7 +32,8 @@ func (s *Server) upload(c *gin.Context) {
 	}
 	var (
 		req    host.LoadRequest
-		up     *host.Upload
+		up     *apiv1.Upload
+		fresh  bool // up was stored by this request
 		fields = map[string]*string{"checksum": &req.Checksum, "signature": &req.Signature}
 	)
 	for {
@@ -39,26 +42,26 @@ func (s *Server) upload(c *gin.Context) {
 			break
 		}
 		if err != nil {
-			s.failUpload(c, up, uploadError(err))
+			s.failUpload(c, up, fresh, uploadError(err))
 			return
 		}
 		name := part.FormName()
 		switch {
 		case name == "plugin" || name == "file":
 			if up != nil {
-				s.failUpload(c, up, fmt.Errorf("%w: %s: send one archive per upload", errBadForm, name))
+				s.failUpload(c, up, fresh, fmt.Errorf("%w: %s: send one archive per upload", errBadForm, name))
 				return
 			}
-			saved, err := s.host.SaveUpload(c.Request.Context(), part)
+			saved, isNew, err := s.host.SaveUpload(c.Request.Context(), part)
 			if err != nil {
 				s.fail(c, uploadError(err))
 				return
 			}
-			up = &saved
+			up, fresh = &saved, isNew
 		case fields[name] != nil:
 			v, err := io.ReadAll(io.LimitReader(part, maxFormField))
 			if err != nil {
-				s.failUpload(c, up, uploadError(err))
+				s.failUpload(c, up, fresh, uploadError(err))
 				return
 			}
 			*fields[name] = strings.TrimSpace(string(v))
@@ -74,7 +77,7 @@ func (s *Server) upload(c *gin.Context) {
 		return
 	}
 	req.UploadID = up.ID
-	req.DiscardUploadOnFailure = up.New
+	req.DiscardUploadOnFailure = fresh
 	s.install(c, req)
 }
 
@@ -91,8 +94,8 @@ func uploadError(err error) error {
 }
 
 // failUpload fails a request and drops the upload it stored, if new.
-func (s *Server) failUpload(c *gin.Context, up *host.Upload, err error) {
-	if up != nil && up.New {
+func (s *Server) failUpload(c *gin.Context, up *apiv1.Upload, fresh bool, err error) {
+	if up != nil && fresh {
 		_ = s.host.RemoveUpload(up.ID)
 	}
 	if errors.Is(err, errBadForm) {
@@ -119,12 +122,12 @@ func (s *Server) update(c *gin.Context) {
 
 // opView is an operation as the API shows it, its error in the API's shape.
 type opView struct {
-	host.Operation
+	apiv1.Operation
 	Error  *apierr.Detail `json:"error,omitempty"`
 	Status int            `json:"status,omitempty"`
 }
 
-func (s *Server) renderOp(op host.Operation) opView {
+func (s *Server) renderOp(op apiv1.Operation) opView {
 	v := opView{Operation: op}
 	if op.Err != nil {
 		status, code, details := s.classify("operation "+op.ID, op.Err)

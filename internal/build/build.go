@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"go/ast"
 	"go/build"
 	"go/parser"
@@ -61,20 +62,18 @@ const builderVersion = "2"
 // DefaultTimeout bounds one build when Options.Timeout is zero.
 const DefaultTimeout = 5 * time.Minute
 
-// Tier is how a plugin runs, and so how it is built.
-type Tier string
+// Tier is how a plugin runs, and so how it is built: the management API's
+// tier, so that what a build reports is what the API shows.
+type Tier = apiv1.Tier
 
 // The tiers.
 const (
-	// Native is -buildmode=plugin, loaded into the host process.
-	Native Tier = "native"
-	// Sandboxed is GOOS=wasip1 GOARCH=wasm -buildmode=c-shared, run by the
-	// WebAssembly runtime.
-	Sandboxed Tier = "sandboxed"
+	Native    = apiv1.TierNative
+	Sandboxed = apiv1.TierSandboxed
 )
 
-// file is the artifact's file name in its cache folder.
-func (t Tier) file() string {
+// artifactFile is the file name of a tier's artifact in its cache folder.
+func artifactFile(t Tier) string {
 	if t == Sandboxed {
 		return "plugin.wasm"
 	}
@@ -403,7 +402,7 @@ func (b *Builder) Lookup(key string) (*Artifact, error) {
 	if err := json.Unmarshal(data, &art); err != nil {
 		return nil, fmt.Errorf("read artifact %s: %w", key, err)
 	}
-	art.Path = filepath.Join(dir, art.Tier.file())
+	art.Path = filepath.Join(dir, artifactFile(art.Tier))
 	digest, err := FileDigest(art.Path)
 	if err != nil {
 		return nil, err
@@ -458,7 +457,7 @@ func (b *Builder) buildOnce(ctx context.Context, tree *sdkTree, dir, key string,
 		log.Warn("plugin build script ignored", "reason", n)
 		warnings = append(warnings, manifest.Problem{Field: "build.sh", Message: n})
 	}
-	out := filepath.Join(tmp, tier.file())
+	out := filepath.Join(tmp, artifactFile(tier))
 	b.count(func(s *Stats) { s.Builds++ })
 	if err := b.compile(ctx, lay, out, tier, trust); err != nil {
 		b.count(func(s *Stats) { s.Failures++ })
@@ -491,7 +490,7 @@ func (b *Builder) install(tmp, file string, art *Artifact) error {
 	if err := os.Mkdir(stage, 0o755); err != nil {
 		return err
 	}
-	if err := os.Rename(file, filepath.Join(stage, art.Tier.file())); err != nil {
+	if err := os.Rename(file, filepath.Join(stage, artifactFile(art.Tier))); err != nil {
 		return err
 	}
 	meta, err := json.MarshalIndent(art, "", "  ")
@@ -508,7 +507,7 @@ func (b *Builder) install(tmp, file string, art *Artifact) error {
 	if err := os.Rename(stage, final); err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ENOTEMPTY) {
 		return err
 	}
-	art.Path = filepath.Join(final, art.Tier.file())
+	art.Path = filepath.Join(final, artifactFile(art.Tier))
 	return nil
 }
 

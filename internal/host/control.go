@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 )
@@ -14,33 +16,33 @@ import (
 // SetEnabled enables or disables a plugin. A disabled plugin stays loaded
 // and answers 503. The choice is recorded first and survives restarts. A
 // plugin unloaded while the change waited for it gives ErrNotFound.
-func (h *Host) SetEnabled(ctx context.Context, id string, enabled bool) (Info, error) {
+func (h *Host) SetEnabled(ctx context.Context, id string, enabled bool) (apiv1.Plugin, error) {
 	p, err := h.get(id)
 	if err != nil {
-		return Info{}, err
+		return apiv1.Plugin{}, err
 	}
 	return h.setEnabled(ctx, p, enabled)
 }
 
 // setEnabled is SetEnabled for the registration p.
-func (h *Host) setEnabled(ctx context.Context, p *Plugin, enabled bool) (Info, error) {
+func (h *Host) setEnabled(ctx context.Context, p *Plugin, enabled bool) (apiv1.Plugin, error) {
 	if err := h.lock(p); err != nil {
-		return Info{}, err
+		return apiv1.Plugin{}, err
 	}
 	defer p.op.Unlock()
 	id := p.id
 	rec, err := h.store.Plugin(ctx, id)
 	if err != nil {
-		return Info{}, fmt.Errorf("set enabled %s: %w", id, err)
+		return apiv1.Plugin{}, fmt.Errorf("set enabled %s: %w", id, err)
 	}
 	rec.Enabled = enabled
 	if err := h.store.PutPlugin(ctx, rec); err != nil {
-		return Info{}, fmt.Errorf("set enabled %s: %w", id, err)
+		return apiv1.Plugin{}, fmt.Errorf("set enabled %s: %w", id, err)
 	}
 	p.mu.Lock()
 	p.enabled, p.healthDisabled = enabled, false
-	if p.state == StateActive || p.state == StateDisabled {
-		p.state = map[bool]State{true: StateActive, false: StateDisabled}[enabled]
+	if p.state == apiv1.StateActive || p.state == apiv1.StateDisabled {
+		p.state = map[bool]apiv1.State{true: apiv1.StateActive, false: apiv1.StateDisabled}[enabled]
 	}
 	p.mu.Unlock()
 	typ := map[bool]events.Type{true: events.Enabled, false: events.Disabled}[enabled]

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/kubestellar/ksplugins/internal/auth"
@@ -60,7 +62,7 @@ func TestEndpointGuards(t *testing.T) {
 	h.opts.Authenticate = tokens
 	p := &guarded{testPlugin: testPlugin{id: "guarded"}}
 	in := &instance{impl: p, meta: p.GetMetadata()}
-	plug := &Plugin{id: "guarded", state: StateLoading, enabled: true, grants: []string{"cluster.read"}}
+	plug := &Plugin{id: "guarded", state: apiv1.StateLoading, enabled: true, grants: []string{"cluster.read"}}
 	if err := h.register(context.Background(), plug, in, true); err != nil {
 		t.Fatal(err)
 	}

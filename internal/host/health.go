@@ -8,20 +8,9 @@ import (
 	"sync"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/internal/events"
-)
-
-// HealthStatus is the host's judgement of a plugin's health.
-type HealthStatus string
-
-// The health statuses. A plugin starts unknown; one failed check makes it
-// degraded, FailureThreshold failures in a row unhealthy, and
-// RecoveryThreshold successes in a row healthy again.
-const (
-	HealthUnknown   HealthStatus = "unknown"
-	HealthHealthy   HealthStatus = "healthy"
-	HealthDegraded  HealthStatus = "degraded"
-	HealthUnhealthy HealthStatus = "unhealthy"
 )
 
 // What the host does when a plugin becomes unhealthy.
@@ -48,33 +37,10 @@ func DefaultHealthPolicy() HealthPolicy {
 // healthHistory is how many recent checks a plugin remembers.
 const healthHistory = 20
 
-// HealthSample is one check's outcome.
-type HealthSample struct {
-	Time       time.Time `json:"time"`
-	OK         bool      `json:"ok"`
-	Error      string    `json:"error,omitempty"`
-	DurationMs float64   `json:"duration_ms"`
-}
-
-// Health is a snapshot of a plugin's health.
-type Health struct {
-	Status               HealthStatus   `json:"status"`
-	Checking             bool           `json:"checking"`
-	IntervalSeconds      float64        `json:"interval_seconds"`
-	TimeoutSeconds       float64        `json:"timeout_seconds"`
-	LastCheck            *time.Time     `json:"last_check,omitempty"`
-	LastError            string         `json:"last_error,omitempty"`
-	ConsecutiveFailures  int            `json:"consecutive_failures"`
-	ConsecutiveSuccesses int            `json:"consecutive_successes"`
-	Checks               uint64         `json:"checks"`
-	Failures             uint64         `json:"failures"`
-	History              []HealthSample `json:"history"`
-}
-
 // healthState is a plugin's health record, shared by its checker and readers.
 type healthState struct {
 	mu       sync.Mutex
-	h        Health
+	h        apiv1.Health
 	interval time.Duration
 	timeout  time.Duration
 	// check lets one Health call run at a time: a check that hangs is not
@@ -82,27 +48,27 @@ type healthState struct {
 	check guard
 }
 
-func (s *healthState) snapshot() Health {
+func (s *healthState) snapshot() apiv1.Health {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := s.h
 	if out.Status == "" {
-		out.Status = HealthUnknown
+		out.Status = apiv1.HealthUnknown
 	}
-	out.History = append([]HealthSample{}, s.h.History...)
+	out.History = append([]apiv1.HealthSample{}, s.h.History...)
 	out.IntervalSeconds, out.TimeoutSeconds = s.interval.Seconds(), s.timeout.Seconds()
 	out.Checking = s.check.running()
 	return out
 }
 
 // observe records one check and returns the status before and after it.
-func (s *healthState) observe(sample HealthSample, pol HealthPolicy) (from, to HealthStatus) {
+func (s *healthState) observe(sample apiv1.HealthSample, pol HealthPolicy) (from, to apiv1.HealthStatus) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := &s.h
 	from = h.Status
 	if from == "" {
-		from = HealthUnknown
+		from = apiv1.HealthUnknown
 	}
 	h.Checks++
 	h.LastCheck = &sample.Time
@@ -117,9 +83,9 @@ func (s *healthState) observe(sample HealthSample, pol HealthPolicy) (from, to H
 		h.LastError = ""
 		switch {
 		case h.ConsecutiveSuccesses >= pol.RecoveryThreshold:
-			to = HealthHealthy
-		case from == HealthUnhealthy:
-			to = HealthDegraded
+			to = apiv1.HealthHealthy
+		case from == apiv1.HealthUnhealthy:
+			to = apiv1.HealthDegraded
 		}
 	} else {
 		h.Failures++
@@ -128,9 +94,9 @@ func (s *healthState) observe(sample HealthSample, pol HealthPolicy) (from, to H
 		h.LastError = sample.Error
 		switch {
 		case h.ConsecutiveFailures >= pol.FailureThreshold:
-			to = HealthUnhealthy
-		case from != HealthUnhealthy:
-			to = HealthDegraded
+			to = apiv1.HealthUnhealthy
+		case from != apiv1.HealthUnhealthy:
+			to = apiv1.HealthDegraded
 		}
 	}
 	h.Status = to
@@ -198,7 +164,7 @@ func (h *Host) checkHealth(ctx context.Context, p *Plugin, in *instance, timeout
 	if ctx.Err() != nil {
 		return // the host is stopping: not the plugin's failure
 	}
-	sample := HealthSample{Time: start.UTC(), OK: err == nil, DurationMs: float64(time.Since(start).Microseconds()) / 1000}
+	sample := apiv1.HealthSample{Time: start.UTC(), OK: err == nil, DurationMs: float64(time.Since(start).Microseconds()) / 1000}
 	if err != nil {
 		sample.Error = err.Error()
 	}
@@ -234,14 +200,14 @@ func probe(in *instance) (err error) {
 
 // applyHealthPolicy disables an unhealthy plugin when the policy says so,
 // and enables it again once it recovers.
-func (h *Host) applyHealthPolicy(ctx context.Context, p *Plugin, to HealthStatus, pol HealthPolicy) {
+func (h *Host) applyHealthPolicy(ctx context.Context, p *Plugin, to apiv1.HealthStatus, pol HealthPolicy) {
 	p.mu.Lock()
 	var change events.Type
 	switch {
-	case to == HealthUnhealthy && pol.OnUnhealthy == OnUnhealthyDisable && p.state == StateActive:
-		p.state, p.healthDisabled, change = StateDisabled, true, events.Disabled
-	case to == HealthHealthy && p.healthDisabled && p.state == StateDisabled:
-		p.state, p.healthDisabled, change = StateActive, false, events.Enabled
+	case to == apiv1.HealthUnhealthy && pol.OnUnhealthy == OnUnhealthyDisable && p.state == apiv1.StateActive:
+		p.state, p.healthDisabled, change = apiv1.StateDisabled, true, events.Disabled
+	case to == apiv1.HealthHealthy && p.healthDisabled && p.state == apiv1.StateDisabled:
+		p.state, p.healthDisabled, change = apiv1.StateActive, false, events.Enabled
 	}
 	p.mu.Unlock()
 	if change != "" {
@@ -250,15 +216,9 @@ func (h *Host) applyHealthPolicy(ctx context.Context, p *Plugin, to HealthStatus
 	}
 }
 
-// HealthSummary counts plugins by health and lists each.
-type HealthSummary struct {
-	Counts  map[HealthStatus]int `json:"counts"`
-	Plugins map[string]Health    `json:"plugins"`
-}
-
 // HealthSummary returns every plugin's health.
-func (h *Host) HealthSummary() HealthSummary {
-	out := HealthSummary{Counts: map[HealthStatus]int{HealthHealthy: 0, HealthDegraded: 0, HealthUnhealthy: 0, HealthUnknown: 0}, Plugins: map[string]Health{}}
+func (h *Host) HealthSummary() apiv1.HealthSummary {
+	out := apiv1.HealthSummary{Counts: map[apiv1.HealthStatus]int{apiv1.HealthHealthy: 0, apiv1.HealthDegraded: 0, apiv1.HealthUnhealthy: 0, apiv1.HealthUnknown: 0}, Plugins: map[string]apiv1.Health{}}
 	for _, p := range h.all() {
 		hs := p.health.snapshot()
 		out.Counts[hs.Status]++

@@ -8,23 +8,25 @@ import (
 	"testing"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
 func TestObserve(t *testing.T) {
 	pol := HealthPolicy{FailureThreshold: 3, RecoveryThreshold: 2}
-	ok, bad := HealthSample{OK: true}, HealthSample{Error: "down"}
+	ok, bad := apiv1.HealthSample{OK: true}, apiv1.HealthSample{Error: "down"}
 	tests := []struct {
 		name    string
-		samples []HealthSample
-		want    []HealthStatus
+		samples []apiv1.HealthSample
+		want    []apiv1.HealthStatus
 	}{
-		{"healthy needs recovery threshold", []HealthSample{ok, ok}, []HealthStatus{HealthUnknown, HealthHealthy}},
-		{"one failure degrades", []HealthSample{ok, ok, bad}, []HealthStatus{HealthUnknown, HealthHealthy, HealthDegraded}},
-		{"threshold makes unhealthy", []HealthSample{bad, bad, bad}, []HealthStatus{HealthDegraded, HealthDegraded, HealthUnhealthy}},
-		{"recovery passes through degraded", []HealthSample{bad, bad, bad, ok, ok}, []HealthStatus{HealthDegraded, HealthDegraded, HealthUnhealthy, HealthDegraded, HealthHealthy}},
-		{"a success resets the failure count", []HealthSample{bad, bad, ok, bad, bad}, []HealthStatus{HealthDegraded, HealthDegraded, HealthDegraded, HealthDegraded, HealthDegraded}},
+		{"healthy needs recovery threshold", []apiv1.HealthSample{ok, ok}, []apiv1.HealthStatus{apiv1.HealthUnknown, apiv1.HealthHealthy}},
+		{"one failure degrades", []apiv1.HealthSample{ok, ok, bad}, []apiv1.HealthStatus{apiv1.HealthUnknown, apiv1.HealthHealthy, apiv1.HealthDegraded}},
+		{"threshold makes unhealthy", []apiv1.HealthSample{bad, bad, bad}, []apiv1.HealthStatus{apiv1.HealthDegraded, apiv1.HealthDegraded, apiv1.HealthUnhealthy}},
+		{"recovery passes through degraded", []apiv1.HealthSample{bad, bad, bad, ok, ok}, []apiv1.HealthStatus{apiv1.HealthDegraded, apiv1.HealthDegraded, apiv1.HealthUnhealthy, apiv1.HealthDegraded, apiv1.HealthHealthy}},
+		{"a success resets the failure count", []apiv1.HealthSample{bad, bad, ok, bad, bad}, []apiv1.HealthStatus{apiv1.HealthDegraded, apiv1.HealthDegraded, apiv1.HealthDegraded, apiv1.HealthDegraded, apiv1.HealthDegraded}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,7 +68,7 @@ func (p *flakyPlugin) GetMetadata() sdk.PluginMetadata {
 }
 
 // waitHealth waits until the plugin's health is want, or fails.
-func waitHealth(t *testing.T, h *Host, id string, want HealthStatus, within time.Duration) {
+func waitHealth(t *testing.T, h *Host, id string, want apiv1.HealthStatus, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -90,10 +92,10 @@ func TestHealthAtManifestInterval(t *testing.T) {
 	defer sub.Close()
 	p := &flakyPlugin{testPlugin: testPlugin{id: "flaky", reply: "ok"}}
 	add(t, h, p)
-	waitHealth(t, h, "flaky", HealthHealthy, 3*time.Second)
+	waitHealth(t, h, "flaky", apiv1.HealthHealthy, 3*time.Second)
 
 	p.sick.Store(true)
-	waitHealth(t, h, "flaky", HealthUnhealthy, 6*time.Second)
+	waitHealth(t, h, "flaky", apiv1.HealthUnhealthy, 6*time.Second)
 	if r := serve(h, "GET", "flaky", "/hello"); r.status != 503 {
 		t.Fatalf("the disable policy should stop serving: %+v", r)
 	}
@@ -103,7 +105,7 @@ func TestHealthAtManifestInterval(t *testing.T) {
 	}
 
 	p.sick.Store(false)
-	waitHealth(t, h, "flaky", HealthHealthy, 3*time.Second)
+	waitHealth(t, h, "flaky", apiv1.HealthHealthy, 3*time.Second)
 	if r := serve(h, "GET", "flaky", "/hello"); r.status != 200 {
 		t.Fatalf("a recovered plugin should serve again: %+v", r)
 	}
@@ -133,7 +135,7 @@ func TestHangingHealthCheck(t *testing.T) {
 	p := &flakyPlugin{testPlugin: testPlugin{id: "hangs", reply: "ok"}}
 	add(t, h, p)
 	p.hang.Store(true)
-	waitHealth(t, h, "hangs", HealthUnhealthy, 8*time.Second)
+	waitHealth(t, h, "hangs", apiv1.HealthUnhealthy, 8*time.Second)
 	info, _ := h.Get("hangs")
 	if !info.Health.Checking {
 		t.Fatal("the hung check should still be reported as running")
@@ -157,14 +159,14 @@ func TestHangingHealthCheck(t *testing.T) {
 
 func TestRetryCrashLoop(t *testing.T) {
 	h := newTestHost(t)
-	p := &Plugin{id: "broken", state: StateFailed}
+	p := &Plugin{id: "broken", state: apiv1.StateFailed}
 	var attempts atomic.Int32
 	start := time.Now()
 	h.retry(context.Background(), p, func(context.Context) error {
 		attempts.Add(1)
 		return errors.New("still broken")
 	})
-	if attempts.Load() != 3 || p.getState() != StateCrashLoop {
+	if attempts.Load() != 3 || p.getState() != apiv1.StateCrashLoop {
 		t.Fatalf("attempts=%d state=%s; want 3 attempts then crash_loop", attempts.Load(), p.getState())
 	}
 	// Backoff 10ms, 20ms, 40ms: at least 70ms in all.
@@ -179,16 +181,16 @@ func TestRetryCrashLoop(t *testing.T) {
 	}
 
 	// A retry that succeeds stops at once.
-	p2 := &Plugin{id: "flaky", state: StateFailed}
+	p2 := &Plugin{id: "flaky", state: apiv1.StateFailed}
 	attempts.Store(0)
 	h.retry(context.Background(), p2, func(context.Context) error {
 		if attempts.Add(1) == 2 {
-			p2.setState(StateActive)
+			p2.setState(apiv1.StateActive)
 			return nil
 		}
 		return errors.New("not yet")
 	})
-	if attempts.Load() != 2 || p2.getState() != StateActive {
+	if attempts.Load() != 2 || p2.getState() != apiv1.StateActive {
 		t.Fatalf("attempts=%d state=%s", attempts.Load(), p2.getState())
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/kubestellar/ksplugins/internal/events"
@@ -134,8 +136,8 @@ type plugin interface {
 }
 
 func addErr(h *Host, tp plugin) (*Plugin, error) {
-	in := &instance{impl: tp, meta: tp.GetMetadata(), loadedAt: time.Now(), artifact: Artifact{Digest: "sha256:test"}}
-	p := &Plugin{id: in.meta.ID, state: StateLoading, enabled: true, source: Source{Kind: SourceFile, Location: "test"}}
+	in := &instance{impl: tp, meta: tp.GetMetadata(), loadedAt: time.Now(), artifact: apiv1.Artifact{Digest: "sha256:test"}}
+	p := &Plugin{id: in.meta.ID, state: apiv1.StateLoading, enabled: true, source: apiv1.Source{Kind: apiv1.SourceFile, Location: "test"}}
 	return p, h.register(context.Background(), p, in, true)
 }
 
@@ -301,7 +303,7 @@ func TestSwapDropsNoRequest(t *testing.T) {
 		defer p.op.Unlock()
 		for i := 1; i <= 20; i++ {
 			last = &testPlugin{id: "demo", reply: "v" + string(rune('0'+i%10))}
-			in := &instance{impl: last, meta: last.GetMetadata(), artifact: Artifact{Digest: "sha256:v" + strconv.Itoa(i)}}
+			in := &instance{impl: last, meta: last.GetMetadata(), artifact: apiv1.Artifact{Digest: "sha256:v" + strconv.Itoa(i)}}
 			if err := h.replace(context.Background(), p, in, nil); err != nil {
 				t.Error(err)
 				return

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
@@ -17,42 +19,26 @@ import (
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
-// LoadRequest asks for a plugin to be installed.
+// LoadRequest asks for a plugin to be installed: what the caller asked
+// for, and what the server adds to it.
 type LoadRequest struct {
-	// Source is a plugin folder, a native .so file, or a repository URL
-	// (https://github.com/owner/repo, optionally .../tree/<ref>/<path>).
-	Source string `json:"source"`
-	// Version is a repository's tag, branch or commit; for a local source,
-	// when set, it must equal the plugin's version.
-	Version string `json:"version,omitempty"`
-	// Path is the plugin's folder inside a repository.
-	Path string `json:"path,omitempty"`
-	// UploadID installs an archive uploaded earlier, instead of Source.
-	UploadID string `json:"upload_id,omitempty"`
-	// Checksum ("sha256:<hex>") is the expected digest of the archive, the
-	// .so file, or the plugin folder's files.
-	Checksum string `json:"checksum,omitempty"`
-	// Signature is a base64 ed25519 signature of that digest.
-	Signature string `json:"signature,omitempty"`
-	// Watch rebuilds and swaps the plugin whenever its folder changes (a
-	// local folder source only); the server's PLUGIN_WATCH does it for all.
-	Watch bool `json:"watch,omitempty"`
+	apiv1.LoadRequest
 	// DiscardUploadOnFailure removes the upload if the install fails: set
 	// for an archive uploaded by the same request, so that a failed install
 	// leaves no trace.
-	DiscardUploadOnFailure bool `json:"-"`
+	DiscardUploadOnFailure bool
 }
 
 // Load installs a plugin and returns when it serves or has failed. An
 // install either completes or leaves no trace.
-func (h *Host) Load(ctx context.Context, req LoadRequest) (Info, error) {
+func (h *Host) Load(ctx context.Context, req LoadRequest) (apiv1.Plugin, error) {
 	op := h.newOp(ctx, "install", describe(req), "")
 	return h.install(ctx, op, req)
 }
 
 // StartLoad installs a plugin in the background and returns its operation
 // at once; follow it with Operation or on the event stream.
-func (h *Host) StartLoad(ctx context.Context, req LoadRequest) Operation {
+func (h *Host) StartLoad(ctx context.Context, req LoadRequest) apiv1.Operation {
 	op := h.newOp(ctx, "install", describe(req), "")
 	actor := actorOf(ctx)
 	h.goBackground(func(bg context.Context) { _, _ = h.install(WithActor(bg, actor), op, req) })
@@ -69,7 +55,7 @@ func describe(req LoadRequest) string {
 
 // fetched is a source brought to local disk, ready to validate and build.
 type fetched struct {
-	src      Source
+	src      apiv1.Source
 	dir      string // a plugin folder to build, or "" for a .so file
 	file     string // the .so file
 	evidence policy.Evidence
@@ -81,7 +67,7 @@ type fetched struct {
 // install runs an install operation through its steps. The operation is
 // finished before its last event is published, so that a client reacting
 // to that event reads the finished operation.
-func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info Info, err error) {
+func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info apiv1.Plugin, err error) {
 	var loaded events.Event
 	defer func() {
 		if err != nil {
@@ -94,11 +80,11 @@ func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info Info,
 		h.publish(ctx, loaded)
 	}()
 
-	done := op.step(ctx, StepFetching, op.o.Source)
+	done := op.step(ctx, apiv1.StepFetching, op.o.Source)
 	f, err := h.fetch(ctx, req)
 	done(err)
 	if err != nil {
-		return Info{}, err
+		return apiv1.Plugin{}, err
 	}
 	defer func() {
 		if err != nil {
@@ -107,18 +93,18 @@ func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info Info,
 	}()
 	op.warn(f.warnings...)
 
-	done = op.step(ctx, StepValidating, "")
+	done = op.step(ctx, apiv1.StepValidating, "")
 	v, err := h.validate(ctx, op, f, req)
 	done(err)
 	if err != nil {
-		return Info{}, err
+		return apiv1.Plugin{}, err
 	}
 	declared, warnings := v.md, v.warnings
 
-	art := Artifact{Tier: fileTier(f.file), Path: f.file, Digest: f.evidence.Digest}
+	art := apiv1.Artifact{Tier: fileTier(f.file), Path: f.file, Digest: f.evidence.Digest}
 	if f.dir != "" {
 		tier := h.tierFor(declared, v.signedBy)
-		done = op.step(ctx, StepBuilding, string(tier))
+		done = op.step(ctx, apiv1.StepBuilding, string(tier))
 		var a *build.Artifact
 		a, err = h.opts.Builder.Build(ctx, f.dir, tier, h.buildTrust(f.src.Kind))
 		if err == nil {
@@ -127,15 +113,15 @@ func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info Info,
 		}
 		done(err)
 		if err != nil {
-			return Info{}, err
+			return apiv1.Plugin{}, err
 		}
 	}
 
-	done = op.step(ctx, StepLoading, "")
+	done = op.step(ctx, apiv1.StepLoading, "")
 	in, err := h.open(ctx, f.src, art, declared, v.grants)
 	if err == nil {
 		op.setPlugin(in.meta.ID)
-		p := &Plugin{id: in.meta.ID, state: StateLoading, tier: in.artifact.Tier, enabled: true, source: f.src, warnings: warnings, grants: v.grants}
+		p := &Plugin{id: in.meta.ID, state: apiv1.StateLoading, tier: in.artifact.Tier, enabled: true, source: f.src, warnings: warnings, grants: v.grants}
 		if err = h.register(ctx, p, in, true); err == nil {
 			h.watch(p, req.Watch)
 			info = p.info()
@@ -143,7 +129,7 @@ func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info Info,
 	}
 	done(err)
 	if err != nil {
-		return Info{}, err
+		return apiv1.Plugin{}, err
 	}
 	h.trimCache(ctx)
 	loaded = events.Event{Type: events.Loaded, PluginID: info.ID, Message: fmt.Sprintf("plugin %s %s loaded", info.ID, info.Version),
@@ -160,7 +146,7 @@ func (h *Host) fetch(ctx context.Context, req LoadRequest) (fetched, error) {
 		if err != nil {
 			return f, err
 		}
-		f.src = Source{Kind: SourceUpload, Location: up.ID, Pin: up.Digest}
+		f.src = apiv1.Source{Kind: apiv1.SourceUpload, Location: up.ID, Pin: up.Digest}
 		f.dir, f.evidence.Digest = up.Dir, up.Digest
 		if req.DiscardUploadOnFailure {
 			f.discard = func() { _ = h.opts.Sources.RemoveUpload(up.ID) }
@@ -172,7 +158,7 @@ func (h *Host) fetch(ctx context.Context, req LoadRequest) (fetched, error) {
 		if err != nil {
 			return f, err
 		}
-		f.src = Source{Kind: SourceGit, Location: "https://" + co.Repo.String(), Version: co.Version, Path: co.Path, Pin: co.Commit}
+		f.src = apiv1.Source{Kind: apiv1.SourceGit, Location: "https://" + co.Repo.String(), Version: co.Version, Path: co.Path, Pin: co.Commit}
 		f.dir, f.warnings = co.Dir, co.Warnings
 		f.discard = func() { _ = h.opts.Sources.Forget(co) }
 		if req.Source != f.src.Location && !strings.HasPrefix(req.Source, "https://github.com/") {
@@ -184,7 +170,7 @@ func (h *Host) fetch(ctx context.Context, req LoadRequest) (fetched, error) {
 			return f, err
 		}
 		f.src = src
-		if src.Kind == SourceFolder {
+		if src.Kind == apiv1.SourceFolder {
 			f.dir = src.Location
 		} else {
 			f.file = src.Location
@@ -212,9 +198,9 @@ func (h *Host) fetch(ctx context.Context, req LoadRequest) (fetched, error) {
 // and, outside strict mode, run its build.sh. An upload or a repository is
 // whoever wrote it: it may use cgo in permissive mode only, and nothing
 // else.
-func (h *Host) buildTrust(kind SourceKind) build.Trust {
+func (h *Host) buildTrust(kind apiv1.SourceKind) build.Trust {
 	mode := h.system.Load().SecurityMode
-	if kind == SourceFolder {
+	if kind == apiv1.SourceFolder {
 		if mode == config.ModeStrict {
 			return build.AllowCgo | build.AllowOutside
 		}
@@ -272,10 +258,10 @@ func (h *Host) validate(ctx context.Context, op *op, f fetched, req LoadRequest)
 		return v, err
 	}
 	op.setPlugin(md.ID)
-	if md.Security.Checksum != "" && f.src.Kind != SourceFile {
+	if md.Security.Checksum != "" && f.src.Kind != apiv1.SourceFile {
 		op.warn("security.checksum in plugin.yaml cannot cover the files that contain it; pass checksum with the request instead")
 	}
-	if f.src.Kind == SourceFolder && f.src.Version != "" && strings.TrimPrefix(f.src.Version, "v") != strings.TrimPrefix(md.Version, "v") {
+	if f.src.Kind == apiv1.SourceFolder && f.src.Version != "" && strings.TrimPrefix(f.src.Version, "v") != strings.TrimPrefix(md.Version, "v") {
 		return v, fmt.Errorf("%w: version: %s is version %s, not %s", ErrBadSource, f.src.Location, md.Version, f.src.Version)
 	}
 	if h.lookup(md.ID) != nil {
@@ -298,52 +284,52 @@ func (h *Host) checkArtifactSize(op *op, path string) error {
 }
 
 // localSource checks a local source and says what kind it is.
-func localSource(req LoadRequest) (Source, error) {
+func localSource(req LoadRequest) (apiv1.Source, error) {
 	loc := strings.TrimSpace(req.Source)
 	if loc == "" {
-		return Source{}, fmt.Errorf("%w: source: is required (a plugin folder, a .so file, a repository URL, or upload_id)", ErrBadSource)
+		return apiv1.Source{}, fmt.Errorf("%w: source: is required (a plugin folder, a .so file, a repository URL, or upload_id)", ErrBadSource)
 	}
 	abs, err := filepath.Abs(loc)
 	if err != nil {
-		return Source{}, fmt.Errorf("%w: source: %v", ErrBadSource, err)
+		return apiv1.Source{}, fmt.Errorf("%w: source: %v", ErrBadSource, err)
 	}
 	fi, err := os.Stat(abs)
 	if err != nil {
-		return Source{}, fmt.Errorf("%w: source: %v", ErrBadSource, err)
+		return apiv1.Source{}, fmt.Errorf("%w: source: %v", ErrBadSource, err)
 	}
 	switch {
 	case fi.IsDir():
 		if _, err := os.Stat(filepath.Join(abs, "plugin.yaml")); err != nil {
-			return Source{}, fmt.Errorf("%w: source: folder %s has no plugin.yaml", ErrBadSource, loc)
+			return apiv1.Source{}, fmt.Errorf("%w: source: folder %s has no plugin.yaml", ErrBadSource, loc)
 		}
-		return Source{Kind: SourceFolder, Location: abs, Version: req.Version}, nil
+		return apiv1.Source{Kind: apiv1.SourceFolder, Location: abs, Version: req.Version}, nil
 	case (strings.HasSuffix(abs, ".so") || strings.HasSuffix(abs, ".wasm")) && fi.Mode().IsRegular():
-		return Source{Kind: SourceFile, Location: abs, Version: req.Version}, nil
+		return apiv1.Source{Kind: apiv1.SourceFile, Location: abs, Version: req.Version}, nil
 	}
-	return Source{}, fmt.Errorf("%w: source: %s is neither a plugin folder nor a .so or .wasm file", ErrBadSource, loc)
+	return apiv1.Source{}, fmt.Errorf("%w: source: %s is neither a plugin folder nor a .so or .wasm file", ErrBadSource, loc)
 }
 
 // instantiate loads src's code again, for a reload: the same folder, file,
 // upload, or repository commit, for the same tier.
-func (h *Host) instantiate(ctx context.Context, src Source, tier build.Tier, grants []string) (*instance, []manifest.Problem, error) {
+func (h *Host) instantiate(ctx context.Context, src apiv1.Source, tier build.Tier, grants []string) (*instance, []manifest.Problem, error) {
 	var dir string
 	switch src.Kind {
-	case SourceFile:
+	case apiv1.SourceFile:
 		digest, err := build.FileDigest(src.Location)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: source: %v", ErrBadSource, err)
 		}
-		in, err := h.open(ctx, src, Artifact{Tier: fileTier(src.Location), Path: src.Location, Digest: digest}, nil, grants)
+		in, err := h.open(ctx, src, apiv1.Artifact{Tier: fileTier(src.Location), Path: src.Location, Digest: digest}, nil, grants)
 		return in, nil, err
-	case SourceFolder:
+	case apiv1.SourceFolder:
 		dir = src.Location
-	case SourceUpload:
+	case apiv1.SourceUpload:
 		up, err := h.opts.Sources.Upload(src.Location)
 		if err != nil {
 			return nil, nil, err
 		}
 		dir = up.Dir
-	case SourceGit:
+	case apiv1.SourceGit:
 		co, err := h.checkout(ctx, src, src.Pin)
 		if err != nil {
 			return nil, nil, err
@@ -361,7 +347,7 @@ func (h *Host) instantiate(ctx context.Context, src Source, tier build.Tier, gra
 }
 
 // checkout brings a repository source to disk at version.
-func (h *Host) checkout(ctx context.Context, src Source, version string) (source.Checkout, error) {
+func (h *Host) checkout(ctx context.Context, src apiv1.Source, version string) (source.Checkout, error) {
 	sys := h.system.Load()
 	return h.opts.Sources.Git(ctx, source.GitRequest{URL: src.Location, Version: version, Path: src.Path,
 		BaseURL: sys.RepositoryBaseURL, Token: sys.RepositoryToken, Policy: h.installPolicy()})
@@ -370,10 +356,10 @@ func (h *Host) checkout(ctx context.Context, src Source, version string) (source
 // Update installs another version of a repository plugin beside the
 // running one and switches to it only once it has started and passed a
 // health check; otherwise the running version keeps serving.
-func (h *Host) Update(ctx context.Context, id, version string) (Info, error) {
+func (h *Host) Update(ctx context.Context, id, version string) (apiv1.Plugin, error) {
 	p, err := h.get(id)
 	if err != nil {
-		return Info{}, err
+		return apiv1.Plugin{}, err
 	}
 	p.mu.RLock()
 	src := p.source
@@ -392,22 +378,22 @@ func (h *Host) Update(ctx context.Context, id, version string) (Info, error) {
 
 // update is Update for the registration p. It reads p's source under p's
 // lock, so that it builds on the version the previous change left.
-func (h *Host) update(ctx context.Context, op *op, p *Plugin, version string) (Info, error) {
+func (h *Host) update(ctx context.Context, op *op, p *Plugin, version string) (apiv1.Plugin, error) {
 	if strings.TrimSpace(version) == "" {
-		return Info{}, fmt.Errorf("%w: version: is required", ErrBadSource)
+		return apiv1.Plugin{}, fmt.Errorf("%w: version: is required", ErrBadSource)
 	}
 	if err := h.lock(p); err != nil {
-		return Info{}, fmt.Errorf("update %s: %w", p.id, err)
+		return apiv1.Plugin{}, fmt.Errorf("update %s: %w", p.id, err)
 	}
 	defer p.op.Unlock()
 	p.mu.RLock()
 	src, tier := p.source, p.tier
 	p.mu.RUnlock()
-	if src.Kind != SourceGit {
-		return Info{}, fmt.Errorf("%w: update %s: only repository plugins have versions to update to; reload a %s plugin instead", ErrBadSource, p.id, src.Kind)
+	if src.Kind != apiv1.SourceGit {
+		return apiv1.Plugin{}, fmt.Errorf("%w: update %s: only repository plugins have versions to update to; reload a %s plugin instead", ErrBadSource, p.id, src.Kind)
 	}
 
-	done := op.step(ctx, StepFetching, src.Location+"@"+version)
+	done := op.step(ctx, apiv1.StepFetching, src.Location+"@"+version)
 	co, err := h.checkout(ctx, src, version)
 	done(err)
 	if err != nil {
@@ -415,14 +401,14 @@ func (h *Host) update(ctx context.Context, op *op, p *Plugin, version string) (I
 	}
 	next := src
 	next.Version, next.Pin = co.Version, co.Commit
-	done = op.step(ctx, StepBuilding, string(tier))
+	done = op.step(ctx, apiv1.StepBuilding, string(tier))
 	a, err := h.opts.Builder.Build(ctx, co.Dir, tier, h.buildTrust(src.Kind))
 	done(err)
 	if err != nil {
 		_ = h.opts.Sources.Forget(co)
 		return p.info(), err
 	}
-	done = op.step(ctx, StepLoading, "")
+	done = op.step(ctx, apiv1.StepLoading, "")
 	start := time.Now()
 	grants, _ := h.grant(a.Manifest)
 	in, err := h.open(ctx, next, artifactOf(a), a.Manifest, grants)

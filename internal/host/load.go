@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/manifest"
@@ -70,9 +72,9 @@ func (h *Host) run(p *Plugin, in *instance) {
 	p.mu.Lock()
 	p.lastErr = ""
 	if p.enabled {
-		p.state = StateActive
+		p.state = apiv1.StateActive
 	} else {
-		p.state = StateDisabled
+		p.state = apiv1.StateDisabled
 	}
 	start := p.stopHealth == nil
 	if start {
@@ -108,13 +110,13 @@ func (h *Host) save(ctx context.Context, p *Plugin, in *instance) error {
 	return nil
 }
 
-func artifactOf(a *build.Artifact) Artifact {
-	return Artifact{Tier: a.Tier, Path: a.Path, Digest: a.Digest, BuildKey: a.Key, Cached: a.Cached, BuildDuration: a.Duration}
+func artifactOf(a *build.Artifact) apiv1.Artifact {
+	return apiv1.Artifact{Tier: a.Tier, Path: a.Path, Digest: a.Digest, BuildKey: a.Key, Cached: a.Cached, BuildDuration: a.Duration}
 }
 
 // open runs lifecycle steps 2-3 for a built artifact. declared is the
 // plugin.yaml the artifact was built from, when known.
-func (h *Host) open(ctx context.Context, src Source, art Artifact, declared *sdk.PluginMetadata, grants []string) (*instance, error) {
+func (h *Host) open(ctx context.Context, src apiv1.Source, art apiv1.Artifact, declared *sdk.PluginMetadata, grants []string) (*instance, error) {
 	var impl sdk.KubestellarPlugin
 	if art.Tier == build.Sandboxed {
 		var err error
@@ -149,7 +151,7 @@ func (h *Host) open(ctx context.Context, src Source, art Artifact, declared *sdk
 	} else if problems := manifest.Validate(&meta); len(problems) > 0 {
 		return nil, &manifest.Error{File: "GetMetadata", Problems: problems}
 	}
-	if (src.Kind == SourceFolder || src.Kind == SourceFile) && src.Version != "" && strings.TrimPrefix(src.Version, "v") != strings.TrimPrefix(meta.Version, "v") {
+	if (src.Kind == apiv1.SourceFolder || src.Kind == apiv1.SourceFile) && src.Version != "" && strings.TrimPrefix(src.Version, "v") != strings.TrimPrefix(meta.Version, "v") {
 		return nil, fmt.Errorf("%w: version: %s is version %s, not %s", ErrBadSource, src.Location, meta.Version, src.Version)
 	}
 	return &instance{impl: impl, meta: meta, artifact: art, loadedAt: time.Now().UTC()}, nil
@@ -279,7 +281,7 @@ func (h *Host) unload(ctx context.Context, p *Plugin) error {
 	delete(h.plugins, id)
 	h.mu.Unlock()
 	p.mu.Lock()
-	p.state = StateUnloading
+	p.state = apiv1.StateUnloading
 	if p.stopHealth != nil {
 		p.stopHealth()
 	}
@@ -298,22 +300,22 @@ func (h *Host) unload(ctx context.Context, p *Plugin) error {
 // Reload loads the plugin's source again and swaps the new instance in; on
 // any failure the old instance keeps serving and the error is returned. A
 // plugin unloaded while the reload waited for it gives ErrNotFound.
-func (h *Host) Reload(ctx context.Context, id string) (Info, error) {
+func (h *Host) Reload(ctx context.Context, id string) (apiv1.Plugin, error) {
 	p, err := h.get(id)
 	if err != nil {
-		return Info{}, err
+		return apiv1.Plugin{}, err
 	}
 	return h.reload(ctx, p, h.instantiate)
 }
 
 // instantiator loads a plugin's source again for a reload; Host.instantiate
 // is the real one.
-type instantiator func(ctx context.Context, src Source, tier build.Tier, grants []string) (*instance, []manifest.Problem, error)
+type instantiator func(ctx context.Context, src apiv1.Source, tier build.Tier, grants []string) (*instance, []manifest.Problem, error)
 
 // reload is Reload for the registration p, with load to bring its code.
-func (h *Host) reload(ctx context.Context, p *Plugin, load instantiator) (Info, error) {
+func (h *Host) reload(ctx context.Context, p *Plugin, load instantiator) (apiv1.Plugin, error) {
 	if err := h.lock(p); err != nil {
-		return Info{}, fmt.Errorf("reload %s: %w", p.id, err)
+		return apiv1.Plugin{}, fmt.Errorf("reload %s: %w", p.id, err)
 	}
 	defer p.op.Unlock()
 	id := p.id

@@ -8,52 +8,10 @@ import (
 	"sync"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/internal/events"
 )
-
-// The steps of an install, in order. An operation reports each as it goes.
-const (
-	StepFetching   = "fetching"
-	StepValidating = "validating"
-	StepBuilding   = "building"
-	StepLoading    = "loading"
-)
-
-// OpState is where an operation is.
-type OpState string
-
-// The states of an operation.
-const (
-	OpRunning   OpState = "running"
-	OpSucceeded OpState = "succeeded"
-	OpFailed    OpState = "failed"
-)
-
-// Step is one stage of an operation.
-type Step struct {
-	Name       string     `json:"name"`
-	State      string     `json:"state"` // running, done, failed
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Message    string     `json:"message,omitempty"`
-}
-
-// Operation is a long action (install, update) that callers can follow:
-// its steps are also published as progress events.
-type Operation struct {
-	ID         string     `json:"id"`
-	Kind       string     `json:"kind"`
-	Source     string     `json:"source,omitempty"`
-	PluginID   string     `json:"plugin_id,omitempty"`
-	State      OpState    `json:"state"`
-	Steps      []Step     `json:"steps"`
-	Warnings   []string   `json:"warnings,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Result     *Info      `json:"result,omitempty"`
-	// Err is the failure, for the API to render in its error shape.
-	Err error `json:"-"`
-}
 
 // maxOperations is how many finished operations are remembered.
 const maxOperations = 200
@@ -61,7 +19,7 @@ const maxOperations = 200
 // operations remembers recent operations by id.
 type operations struct {
 	mu    sync.Mutex
-	byID  map[string]*Operation
+	byID  map[string]*apiv1.Operation
 	order []string
 }
 
@@ -69,18 +27,18 @@ type operations struct {
 // publishes progress.
 type op struct {
 	h  *Host
-	o  *Operation
+	o  *apiv1.Operation
 	ps *operations
 }
 
 func (h *Host) newOp(ctx context.Context, kind, source, pluginID string) *op {
 	raw := make([]byte, 8)
 	_, _ = rand.Read(raw)
-	o := &Operation{ID: "op-" + hex.EncodeToString(raw), Kind: kind, Source: source, PluginID: pluginID, State: OpRunning, Steps: []Step{}, CreatedAt: time.Now().UTC()}
+	o := &apiv1.Operation{ID: "op-" + hex.EncodeToString(raw), Kind: kind, Source: source, PluginID: pluginID, State: apiv1.OpRunning, Steps: []apiv1.Step{}, CreatedAt: time.Now().UTC()}
 	ps := &h.ops
 	ps.mu.Lock()
 	if ps.byID == nil {
-		ps.byID = map[string]*Operation{}
+		ps.byID = map[string]*apiv1.Operation{}
 	}
 	ps.byID[o.ID] = o
 	ps.order = append(ps.order, o.ID)
@@ -95,7 +53,7 @@ func (h *Host) newOp(ctx context.Context, kind, source, pluginID string) *op {
 // step starts a step and returns the function that ends it with its error.
 func (p *op) step(ctx context.Context, name, message string) func(error) {
 	p.ps.mu.Lock()
-	p.o.Steps = append(p.o.Steps, Step{Name: name, State: "running", StartedAt: time.Now().UTC(), Message: message})
+	p.o.Steps = append(p.o.Steps, apiv1.Step{Name: name, State: "running", StartedAt: time.Now().UTC(), Message: message})
 	i := len(p.o.Steps) - 1
 	pluginID := p.o.PluginID
 	p.ps.mu.Unlock()
@@ -138,27 +96,27 @@ func (p *op) warn(ws ...string) {
 }
 
 // finish ends the operation with its result or error.
-func (p *op) finish(info *Info, err error) {
+func (p *op) finish(info *apiv1.Plugin, err error) {
 	now := time.Now().UTC()
 	p.ps.mu.Lock()
 	p.o.FinishedAt, p.o.Result, p.o.Err = &now, info, err
-	p.o.State = OpSucceeded
+	p.o.State = apiv1.OpSucceeded
 	if err != nil {
-		p.o.State = OpFailed
+		p.o.State = apiv1.OpFailed
 	}
 	p.ps.mu.Unlock()
 }
 
 // Operation returns a copy of a recent operation.
-func (h *Host) Operation(id string) (Operation, bool) {
+func (h *Host) Operation(id string) (apiv1.Operation, bool) {
 	h.ops.mu.Lock()
 	defer h.ops.mu.Unlock()
 	o, ok := h.ops.byID[id]
 	if !ok {
-		return Operation{}, false
+		return apiv1.Operation{}, false
 	}
 	c := *o
-	c.Steps = append([]Step(nil), o.Steps...)
+	c.Steps = append([]apiv1.Step(nil), o.Steps...)
 	c.Warnings = append([]string(nil), o.Warnings...)
 	return c, true
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/internal/events"
 )
 
@@ -16,16 +18,16 @@ import (
 // each event inside Publish, so a log handler sees the operation exactly as
 // it is when the event goes out.
 func TestOperationFinishedBeforeItsLastEvent(t *testing.T) {
-	seen := &opAtEvent{states: map[string]OpState{}}
+	seen := &opAtEvent{states: map[string]apiv1.OpState{}}
 	h := newTestHost(t, func(o *Options) {
 		o.Events = events.NewBus(events.Options{Logger: slog.New(seen)})
 	})
 	seen.host.Store(h)
-	op := h.StartLoad(context.Background(), LoadRequest{Source: t.TempDir() + "/no-such-plugin"})
+	op := h.StartLoad(context.Background(), LoadRequest{LoadRequest: apiv1.LoadRequest{Source: t.TempDir() + "/no-such-plugin"}})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if state, ok := seen.state(op.ID); ok {
-			if state != OpFailed {
+			if state != apiv1.OpFailed {
 				t.Fatalf("operation was %q when its error event went out; want failed", state)
 			}
 			return
@@ -42,7 +44,7 @@ func TestOperationFinishedBeforeItsLastEvent(t *testing.T) {
 type opAtEvent struct {
 	host   atomic.Pointer[Host]
 	mu     sync.Mutex
-	states map[string]OpState
+	states map[string]apiv1.OpState
 }
 
 func (o *opAtEvent) Enabled(context.Context, slog.Level) bool { return true }
@@ -71,7 +73,7 @@ func (o *opAtEvent) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
-func (o *opAtEvent) state(id string) (OpState, bool) {
+func (o *opAtEvent) state(id string) (apiv1.OpState, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	s, ok := o.states[id]

@@ -5,14 +5,10 @@ import (
 	"slices"
 	"strings"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/sdk"
 )
-
-// Permission is a right a plugin may ask for in its manifest.
-type Permission struct {
-	Name        string `json:"name"`
-	Description string `json:"description"`
-}
 
 // The permissions the host itself enforces today: the sandboxed tier's
 // capabilities. A manifest's security.network_access and filesystem_access
@@ -24,16 +20,16 @@ const (
 
 // KnownPermissions lists the permissions the host knows, with what each
 // allows.
-func KnownPermissions() []Permission {
-	return []Permission{
-		{PermNetwork, "sandboxed plugins: make HTTP calls to the hosts listed in sandbox.allowed_hosts (asked for by security.network_access)"},
-		{PermStorage, "sandboxed plugins: a private folder mounted at /data (asked for by security.filesystem_access)"},
-		{"resource.read", "read KubeStellar resources"},
-		{"resource.write", "create, change and delete KubeStellar resources"},
-		{"cluster.read", "read the inventory of managed clusters"},
-		{"cluster.write", "onboard, detach and label managed clusters"},
-		{"binding.read", "read binding policies"},
-		{"binding.write", "change binding policies"},
+func KnownPermissions() []apiv1.Permission {
+	return []apiv1.Permission{
+		{Name: PermNetwork, Description: "sandboxed plugins: make HTTP calls to the hosts listed in sandbox.allowed_hosts (asked for by security.network_access)"},
+		{Name: PermStorage, Description: "sandboxed plugins: a private folder mounted at /data (asked for by security.filesystem_access)"},
+		{Name: "resource.read", Description: "read KubeStellar resources"},
+		{Name: "resource.write", Description: "create, change and delete KubeStellar resources"},
+		{Name: "cluster.read", Description: "read the inventory of managed clusters"},
+		{Name: "cluster.write", Description: "onboard, detach and label managed clusters"},
+		{Name: "binding.read", Description: "read binding policies"},
+		{Name: "binding.write", Description: "change binding policies"},
 	}
 }
 

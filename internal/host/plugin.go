@@ -6,84 +6,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/sdk"
 )
-
-// State is where a plugin is in its lifecycle.
-//
-//	           load                enable/disable
-//	(none) ──────────► loading ──► active ◄──────► disabled
-//	                      │          │                │
-//	                      ▼          └───── unload ───┴──► unloading ──► (gone)
-//	                   (gone)
-//
-//	restore ──► loading ──► active | disabled
-//	               │
-//	               ▼   retry with backoff
-//	            failed ─────────────────► active | disabled
-//	               │ MaxRestarts in a row
-//	               ▼
-//	           crash_loop  (until reload or unload)
-//
-// A failed first load leaves no trace. Reload keeps the desired state
-// (enabled or not) and swaps the instance underneath; a failed reload keeps
-// the old instance serving. A reload of a failed or crash_loop plugin is
-// how an operator retries it.
-type State string
-
-// The states of a plugin.
-const (
-	StateLoading   State = "loading"
-	StateActive    State = "active"
-	StateDisabled  State = "disabled"
-	StateFailed    State = "failed"
-	StateCrashLoop State = "crash_loop"
-	StateUnloading State = "unloading"
-)
-
-// States lists every state, for reports that show each one.
-func States() []State {
-	return []State{StateLoading, StateActive, StateDisabled, StateFailed, StateCrashLoop, StateUnloading}
-}
-
-// SourceKind says where a plugin comes from.
-type SourceKind string
-
-// The kinds of source.
-const (
-	SourceFolder SourceKind = "folder" // a plugin folder, built by the host
-	SourceFile   SourceKind = "file"   // a prebuilt native .so file
-	SourceGit    SourceKind = "git"    // a repository at a version
-	SourceUpload SourceKind = "upload" // an uploaded archive
-)
-
-// Source is where a plugin was loaded from, enough to load it again.
-type Source struct {
-	Kind SourceKind `json:"kind"`
-	// Location is the folder, file or repository URL, or the upload id.
-	Location string `json:"location"`
-	// Version is what the operator asked for (a tag, branch or commit).
-	Version string `json:"version,omitempty"`
-	// Path is the plugin's folder inside a repository.
-	Path string `json:"path,omitempty"`
-	// Pin is what the version resolved to: the commit of a repository, the
-	// digest of an upload.
-	Pin string `json:"pin,omitempty"`
-}
-
-// Artifact identifies the code an instance runs.
-type Artifact struct {
-	Tier          build.Tier    `json:"tier"`
-	Path          string        `json:"path"`
-	Digest        string        `json:"digest"`
-	BuildKey      string        `json:"build_key,omitempty"`
-	Cached        bool          `json:"cached"`
-	BuildDuration time.Duration `json:"build_duration_ns,omitempty"`
-}
 
 // Plugin is one installed plugin: its identity, state and current instance.
 type Plugin struct {
@@ -94,12 +24,12 @@ type Plugin struct {
 	op sync.Mutex
 
 	mu       sync.RWMutex
-	state    State
+	state    apiv1.State
 	tier     build.Tier     // how its code is built and run
 	enabled  bool           // desired: serve requests when running
 	config   map[string]any // the operator's configuration; nil: the manifest's
 	grants   []string       // the permissions it was granted
-	source   Source
+	source   apiv1.Source
 	lastErr  string
 	warnings []manifest.Problem
 	// healthDisabled: the health policy, not an operator, disabled it.
@@ -114,13 +44,13 @@ type Plugin struct {
 	traffic trafficHistory
 }
 
-func (p *Plugin) setState(s State) {
+func (p *Plugin) setState(s apiv1.State) {
 	p.mu.Lock()
 	p.state = s
 	p.mu.Unlock()
 }
 
-func (p *Plugin) getState() State {
+func (p *Plugin) getState() apiv1.State {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.state
@@ -133,7 +63,7 @@ type instance struct {
 	impl     sdk.KubestellarPlugin
 	meta     sdk.PluginMetadata
 	engine   *gin.Engine
-	artifact Artifact
+	artifact apiv1.Artifact
 	loadedAt time.Time
 
 	inflight atomic.Int64

@@ -4,13 +4,15 @@ import (
 	"context"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
 // List returns every plugin, sorted by id.
-func (h *Host) List() []Info {
+func (h *Host) List() []apiv1.Plugin {
 	ps := h.all()
-	out := make([]Info, 0, len(ps))
+	out := make([]apiv1.Plugin, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, p.info())
 	}
@@ -18,10 +20,10 @@ func (h *Host) List() []Info {
 }
 
 // Get returns one plugin.
-func (h *Host) Get(id string) (Info, error) {
+func (h *Host) Get(id string) (apiv1.Plugin, error) {
 	p, err := h.get(id)
 	if err != nil {
-		return Info{}, err
+		return apiv1.Plugin{}, err
 	}
 	return p.info(), nil
 }

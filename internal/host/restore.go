@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/store"
@@ -26,12 +28,12 @@ func (h *Host) Restore(ctx context.Context) (found, running int, err error) {
 	for _, rec := range recs {
 		p := &Plugin{
 			id:      rec.ID,
-			state:   StateLoading,
+			state:   apiv1.StateLoading,
 			tier:    cmp.Or(build.Tier(rec.Tier), build.Native),
 			enabled: rec.Enabled,
 			grants:  rec.Grants,
 			config:  rec.Config,
-			source:  Source{Kind: SourceKind(rec.SourceKind), Location: rec.SourceLocation, Version: rec.SourceVersion, Path: rec.SourcePath, Pin: rec.SourcePin},
+			source:  apiv1.Source{Kind: apiv1.SourceKind(rec.SourceKind), Location: rec.SourceLocation, Version: rec.SourceVersion, Path: rec.SourcePath, Pin: rec.SourcePin},
 		}
 		h.mu.Lock()
 		h.plugins[p.id] = p
@@ -80,7 +82,7 @@ func (h *Host) restoreOnce(ctx context.Context, p *Plugin, rec store.Plugin) err
 // storedArtifact finds the exact code rec pins, in the local caches only:
 // the build cache entry (with its plugin.yaml), else the loader's copy by
 // digest.
-func (h *Host) storedArtifact(rec store.Plugin) (Artifact, *sdk.PluginMetadata, error) {
+func (h *Host) storedArtifact(rec store.Plugin) (apiv1.Artifact, *sdk.PluginMetadata, error) {
 	if rec.BuildKey != "" {
 		a, err := h.opts.Builder.Lookup(rec.BuildKey)
 		if err == nil && a.Digest == rec.ArtifactDigest {
@@ -97,16 +99,16 @@ func (h *Host) storedArtifact(rec store.Plugin) (Artifact, *sdk.PluginMetadata, 
 	}
 	for _, path := range paths {
 		if digest, err := build.FileDigest(path); err == nil && digest == rec.ArtifactDigest {
-			return Artifact{Tier: tier, Path: path, Digest: digest, BuildKey: rec.BuildKey, Cached: true}, nil, nil
+			return apiv1.Artifact{Tier: tier, Path: path, Digest: digest, BuildKey: rec.BuildKey, Cached: true}, nil, nil
 		}
 	}
-	return Artifact{}, nil, fmt.Errorf("artifact %s of plugin %s is no longer in the local cache: reload it from its source", rec.ArtifactDigest, rec.ID)
+	return apiv1.Artifact{}, nil, fmt.Errorf("artifact %s of plugin %s is no longer in the local cache: reload it from its source", rec.ArtifactDigest, rec.ID)
 }
 
 // failed marks p failed with err.
 func (h *Host) failed(ctx context.Context, p *Plugin, err error) {
 	p.mu.Lock()
-	p.state, p.lastErr = StateFailed, err.Error()
+	p.state, p.lastErr = apiv1.StateFailed, err.Error()
 	p.mu.Unlock()
 	h.log.Error("plugin failed to start", "plugin_id", p.id, "err", err)
 	h.publish(ctx, events.Event{Type: events.Error, PluginID: p.id, Actor: "system", Message: "plugin " + p.id + " failed to start: " + err.Error()})
@@ -130,7 +132,7 @@ func (h *Host) retry(ctx context.Context, p *Plugin, attempt func(context.Contex
 			return
 		case <-t.C:
 		}
-		if p.getState() != StateFailed {
+		if p.getState() != apiv1.StateFailed {
 			return
 		}
 		err := attempt(ctx)
@@ -147,14 +149,14 @@ func (h *Host) retry(ctx context.Context, p *Plugin, attempt func(context.Contex
 		wait = min(2*wait, time.Minute)
 	}
 	p.mu.Lock()
-	if p.state == StateFailed {
-		p.state = StateCrashLoop
+	if p.state == apiv1.StateFailed {
+		p.state = apiv1.StateCrashLoop
 	}
 	state := p.state
 	p.mu.Unlock()
-	if state == StateCrashLoop {
+	if state == apiv1.StateCrashLoop {
 		h.publish(ctx, events.Event{Type: events.StateChanged, PluginID: p.id, Actor: "system",
 			Message: fmt.Sprintf("plugin %s failed to start %d times in a row; reload it to try again", p.id, h.opts.MaxRestarts),
-			Details: map[string]any{"state": string(StateCrashLoop)}})
+			Details: map[string]any{"state": string(apiv1.StateCrashLoop)}})
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/gin-gonic/gin"
 
 	"github.com/kubestellar/ksplugins/internal/apierr"
@@ -71,8 +73,8 @@ func (h *Host) ServeEndpoint(w http.ResponseWriter, r *http.Request, id, path st
 	}
 	defer func() { h.auditEndpoint(r, id, cmp.Or(bw.status, http.StatusOK)) }()
 	switch s := p.getState(); s {
-	case StateActive:
-	case StateDisabled:
+	case apiv1.StateActive:
+	case apiv1.StateDisabled:
 		apierr.Write(bw, http.StatusServiceUnavailable, "plugin_disabled", fmt.Sprintf("plugin %s is disabled", id), nil)
 		return
 	default:

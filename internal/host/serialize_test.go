@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/store"
@@ -28,7 +30,7 @@ type fakeLoads struct {
 	made []*testPlugin
 }
 
-func (f *fakeLoads) load(ctx context.Context, _ Source, _ build.Tier, _ []string) (*instance, []manifest.Problem, error) {
+func (f *fakeLoads) load(ctx context.Context, _ apiv1.Source, _ build.Tier, _ []string) (*instance, []manifest.Problem, error) {
 	if f.started != nil {
 		f.started <- struct{}{}
 	}
@@ -44,7 +46,7 @@ func (f *fakeLoads) load(ctx context.Context, _ Source, _ build.Tier, _ []string
 	f.made = append(f.made, tp)
 	n := len(f.made)
 	f.mu.Unlock()
-	return &instance{impl: tp, meta: tp.GetMetadata(), loadedAt: time.Now(), artifact: Artifact{Digest: fmt.Sprintf("sha256:reload%d", n)}}, nil, nil
+	return &instance{impl: tp, meta: tp.GetMetadata(), loadedAt: time.Now(), artifact: apiv1.Artifact{Digest: fmt.Sprintf("sha256:reload%d", n)}}, nil, nil
 }
 
 // count returns how many instances the loader made.
@@ -55,10 +57,10 @@ func (f *fakeLoads) count() int {
 }
 
 // reloadWith is Reload with a fake loader: the same lookup, then reload.
-func (h *Host) reloadWith(ctx context.Context, id string, load instantiator) (Info, error) {
+func (h *Host) reloadWith(ctx context.Context, id string, load instantiator) (apiv1.Plugin, error) {
 	p, err := h.get(id)
 	if err != nil {
-		return Info{}, err
+		return apiv1.Plugin{}, err
 	}
 	return h.reload(ctx, p, load)
 }
@@ -75,7 +77,7 @@ func agree(t *testing.T, h *Host) {
 	for _, r := range recs {
 		stored[r.ID] = r
 	}
-	live := map[string]Info{}
+	live := map[string]apiv1.Plugin{}
 	for _, info := range h.List() {
 		live[info.ID] = info
 	}
@@ -159,7 +161,7 @@ func TestStaleChangeTouchesNothing(t *testing.T) {
 				switch {
 				case !reloaded && !errors.Is(err, ErrNotFound):
 					t.Fatalf("after the stale %s: Get = %+v, %v; want ErrNotFound", c.name, info, err)
-				case reloaded && (err != nil || h.lookup("demo") != current || !info.Enabled || info.Config["greeting"] != "current" || info.State != StateActive):
+				case reloaded && (err != nil || h.lookup("demo") != current || !info.Enabled || info.Config["greeting"] != "current" || info.State != apiv1.StateActive):
 					t.Fatalf("the stale %s changed the new registration: %+v, %v", c.name, info, err)
 				}
 			})

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 )
 
 // LatencyBuckets are the upper bounds, in seconds, of the request latency
@@ -61,44 +63,8 @@ func (s *stats) record(method, route string, status int, panicked bool, d time.D
 	e.mu.Unlock()
 }
 
-// EndpointStats is a snapshot of one endpoint's counters.
-type EndpointStats struct {
-	Method       string            `json:"method"`
-	Route        string            `json:"route"`
-	Requests     uint64            `json:"requests"`
-	ByStatus     map[string]uint64 `json:"by_status"`
-	ClientErrors uint64            `json:"client_errors"`
-	ServerErrors uint64            `json:"server_errors"`
-	Panics       uint64            `json:"panics"`
-	Latency      Latency           `json:"latency_ms"`
-	// SumSeconds and Buckets (cumulative counts per LatencyBuckets bound)
-	// feed the Prometheus histogram.
-	SumSeconds float64  `json:"-"`
-	Buckets    []uint64 `json:"-"`
-}
-
-// Latency summarises a latency distribution in milliseconds; percentiles are
-// interpolated within histogram buckets.
-type Latency struct {
-	Mean float64 `json:"mean"`
-	P50  float64 `json:"p50"`
-	P95  float64 `json:"p95"`
-	P99  float64 `json:"p99"`
-	Max  float64 `json:"max"`
-}
-
-// Stats is a snapshot of a plugin's counters.
-type Stats struct {
-	Requests     uint64          `json:"requests"`
-	ClientErrors uint64          `json:"client_errors"`
-	ServerErrors uint64          `json:"server_errors"`
-	Panics       uint64          `json:"panics"`
-	ErrorRate    float64         `json:"error_rate"`
-	Endpoints    []EndpointStats `json:"endpoints"`
-}
-
-func (s *stats) snapshot() Stats {
-	out := Stats{Endpoints: []EndpointStats{}}
+func (s *stats) snapshot() apiv1.Stats {
+	out := apiv1.Stats{Endpoints: []apiv1.EndpointStats{}}
 	s.byEndpoint.Range(func(_, v any) bool {
 		e := v.(*endpointStats).snapshot()
 		out.Requests += e.Requests
@@ -111,7 +77,7 @@ func (s *stats) snapshot() Stats {
 	if out.Requests > 0 {
 		out.ErrorRate = float64(out.ServerErrors) / float64(out.Requests)
 	}
-	slices.SortFunc(out.Endpoints, func(a, b EndpointStats) int {
+	slices.SortFunc(out.Endpoints, func(a, b apiv1.EndpointStats) int {
 		if a.Route != b.Route {
 			return compare(a.Route, b.Route)
 		}
@@ -130,10 +96,10 @@ func compare(a, b string) int {
 	return 0
 }
 
-func (e *endpointStats) snapshot() EndpointStats {
+func (e *endpointStats) snapshot() apiv1.EndpointStats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := EndpointStats{
+	out := apiv1.EndpointStats{
 		Method: e.method, Route: e.route,
 		Requests: e.count, Panics: e.panics,
 		ByStatus:   make(map[string]uint64, len(e.byStatus)),
@@ -150,7 +116,7 @@ func (e *endpointStats) snapshot() EndpointStats {
 		out.Buckets[i] = cum
 	}
 	if e.count > 0 {
-		out.Latency = Latency{
+		out.Latency = apiv1.Latency{
 			Mean: e.sum / float64(e.count) * 1000,
 			P50:  quantile(0.50, e.buckets, e.max) * 1000,
 			P95:  quantile(0.95, e.buckets, e.max) * 1000,

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/policy"
 	"github.com/kubestellar/ksplugins/internal/runtime/wasm"
@@ -85,7 +87,7 @@ func (h *Host) sandboxFor(id string, md *sdk.PluginMetadata, granted []string) (
 }
 
 // openSandboxed runs a WebAssembly artifact in the sandboxed runtime.
-func (h *Host) openSandboxed(ctx context.Context, src Source, art Artifact, declared *sdk.PluginMetadata, grants []string) (sdk.KubestellarPlugin, error) {
+func (h *Host) openSandboxed(ctx context.Context, src apiv1.Source, art apiv1.Artifact, declared *sdk.PluginMetadata, grants []string) (sdk.KubestellarPlugin, error) {
 	if h.opts.Wasm == nil {
 		return nil, fmt.Errorf("load %s: the sandboxed tier is not available in this server", src.Location)
 	}
@@ -133,13 +135,15 @@ type SandboxInfo struct {
 }
 
 // sandboxInfo describes impl's limits and grants, if it is sandboxed.
-func sandboxInfo(impl sdk.KubestellarPlugin) *SandboxInfo {
+func sandboxInfo(impl sdk.KubestellarPlugin) *apiv1.Sandbox {
 	p, ok := impl.(*wasm.Plugin)
 	if !ok {
 		return nil
 	}
-	info := &SandboxInfo{Limits: p.Limits()}
-	g := p.Grants()
-	info.Grants.FileSystem, info.Grants.Network, info.Grants.AllowedHosts = g.DataDir != "", g.Network, g.AllowedHosts
-	return info
+	l, g := p.Limits(), p.Grants()
+	return &apiv1.Sandbox{
+		Limits: apiv1.SandboxLimits{PoolSize: l.PoolSize, QueueSize: l.QueueSize, MemoryBytes: l.Memory,
+			TimeoutMs: l.Timeout.Milliseconds(), MaxRequestBytes: l.MaxRequestBytes, MaxResponseBytes: l.MaxResponseBytes},
+		Grants: apiv1.SandboxGrants{FileSystem: g.DataDir != "", Network: g.Network, AllowedHosts: g.AllowedHosts},
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 )
 
 // The host samples every plugin's counters at a fixed interval and keeps the
@@ -16,37 +18,13 @@ const (
 	defaultSampleHistory  = 120 // ten minutes at the default interval
 )
 
-// MetricsSample is one sampling interval of a plugin's traffic.
-type MetricsSample struct {
-	// Time is when the interval ended.
-	Time time.Time `json:"time"`
-	// Seconds is the interval's length.
-	Seconds           float64 `json:"seconds"`
-	Requests          uint64  `json:"requests"`
-	ClientErrors      uint64  `json:"client_errors"`
-	ServerErrors      uint64  `json:"server_errors"`
-	RequestsPerSecond float64 `json:"requests_per_second"`
-	// Latency is of the interval's requests alone, estimated from the
-	// latency histogram; zero when there were none. Max is the upper bound
-	// of the slowest request's bucket.
-	Latency Latency `json:"latency_ms"`
-}
-
-// MetricsHistory is a plugin's recent traffic samples, oldest first, and
-// its counters now.
-type MetricsHistory struct {
-	IntervalSeconds float64         `json:"interval_seconds"`
-	Samples         []MetricsSample `json:"samples"`
-	Stats           Stats           `json:"stats"`
-}
-
 // trafficHistory is one plugin's samples. Like its counters, it outlives
 // instances: a reload keeps the history.
 type trafficHistory struct {
 	mu      sync.Mutex
 	last    totals
 	lastAt  time.Time
-	samples []MetricsSample
+	samples []apiv1.MetricsSample
 }
 
 // record closes the interval that ends at now, whose counters are cur, and
@@ -66,20 +44,20 @@ func (th *trafficHistory) record(now time.Time, cur totals, interval time.Durati
 	th.last, th.lastAt = cur, now
 }
 
-func (th *trafficHistory) snapshot() []MetricsSample {
+func (th *trafficHistory) snapshot() []apiv1.MetricsSample {
 	th.mu.Lock()
 	defer th.mu.Unlock()
-	return append([]MetricsSample{}, th.samples...)
+	return append([]apiv1.MetricsSample{}, th.samples...)
 }
 
 // sampleOf is the traffic between two readings of the same counters. The
 // counters only grow; should prev ever exceed cur, the interval is taken
 // from zero rather than wrapping around.
-func sampleOf(prev, cur totals, end time.Time, d time.Duration) MetricsSample {
+func sampleOf(prev, cur totals, end time.Time, d time.Duration) apiv1.MetricsSample {
 	if cur.requests < prev.requests || len(prev.buckets) != len(cur.buckets) {
 		prev = totals{buckets: make([]uint64, len(cur.buckets))}
 	}
-	s := MetricsSample{
+	s := apiv1.MetricsSample{
 		Time:         end.UTC(),
 		Seconds:      d.Seconds(),
 		Requests:     cur.requests - prev.requests,
@@ -107,7 +85,7 @@ func sampleOf(prev, cur totals, end time.Time, d time.Duration) MetricsSample {
 	if slowest < len(bounds) {
 		top = min(bounds[slowest], cur.max)
 	}
-	s.Latency = Latency{
+	s.Latency = apiv1.Latency{
 		Mean: (cur.sum - prev.sum) / float64(s.Requests) * 1000,
 		P50:  quantile(0.50, delta, top) * 1000,
 		P95:  quantile(0.95, delta, top) * 1000,
@@ -135,10 +113,10 @@ func (h *Host) sampleTraffic(ctx context.Context) {
 }
 
 // MetricsHistory returns a plugin's recent traffic samples.
-func (h *Host) MetricsHistory(id string) (MetricsHistory, error) {
+func (h *Host) MetricsHistory(id string) (apiv1.MetricsHistory, error) {
 	p, err := h.get(id)
 	if err != nil {
-		return MetricsHistory{}, err
+		return apiv1.MetricsHistory{}, err
 	}
-	return MetricsHistory{IntervalSeconds: h.opts.SampleInterval.Seconds(), Samples: p.traffic.snapshot(), Stats: p.stats.snapshot()}, nil
+	return apiv1.MetricsHistory{IntervalSeconds: h.opts.SampleInterval.Seconds(), Samples: p.traffic.snapshot(), Stats: p.stats.snapshot()}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 )
 
 // countsOf returns totals for requests of the given durations and statuses.
@@ -26,34 +28,34 @@ func TestSampleOf(t *testing.T) {
 		name      string
 		prev, cur totals
 		d         time.Duration
-		want      MetricsSample
+		want      apiv1.MetricsSample
 		// p50 bounds, in ms; the estimate lies within a histogram bucket.
 		p50Low, p50High float64
 	}{
 		{name: "no traffic", prev: empty, cur: empty, d: 5 * time.Second,
-			want: MetricsSample{Time: end, Seconds: 5}},
+			want: apiv1.MetricsSample{Time: end, Seconds: 5}},
 		{name: "first interval from zero", prev: empty, cur: before, d: 2 * time.Second,
-			want:   MetricsSample{Time: end, Seconds: 2, Requests: 2, RequestsPerSecond: 1},
+			want:   apiv1.MetricsSample{Time: end, Seconds: 2, Requests: 2, RequestsPerSecond: 1},
 			p50Low: 0.5, p50High: 1},
 		{name: "only the interval's requests", prev: before, cur: after, d: 4 * time.Second,
 			// The four requests after "before": statuses 500, 404, 200, 200
 			// (the status cycle continues), all 40 ms.
-			want:   MetricsSample{Time: end, Seconds: 4, Requests: 4, ClientErrors: 1, ServerErrors: 1, RequestsPerSecond: 1},
+			want:   apiv1.MetricsSample{Time: end, Seconds: 4, Requests: 4, ClientErrors: 1, ServerErrors: 1, RequestsPerSecond: 1},
 			p50Low: 25, p50High: 40},
 		{name: "counters that went back start from zero", prev: after, cur: before, d: time.Second,
-			want:   MetricsSample{Time: end, Seconds: 1, Requests: 2, RequestsPerSecond: 2},
+			want:   apiv1.MetricsSample{Time: end, Seconds: 1, Requests: 2, RequestsPerSecond: 2},
 			p50Low: 0.5, p50High: 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := sampleOf(c.prev, c.cur, end, c.d)
 			lat := got.Latency
-			got.Latency = Latency{}
+			got.Latency = apiv1.Latency{}
 			if got != c.want {
 				t.Fatalf("got %+v; want %+v", got, c.want)
 			}
 			if c.want.Requests == 0 {
-				if lat != (Latency{}) {
+				if lat != (apiv1.Latency{}) {
 					t.Fatalf("latency without requests: %+v", lat)
 				}
 				return

@@ -5,36 +5,29 @@ import (
 	"io"
 	"path/filepath"
 
-	"github.com/kubestellar/ksplugins/internal/manifest"
-	"github.com/kubestellar/ksplugins/internal/source"
-	"github.com/kubestellar/ksplugins/sdk"
-)
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
-// Upload is an archive an operator sent, stored and checked, ready to
-// install.
-type Upload struct {
-	source.Upload
-	// Manifest is the archive's plugin.yaml; Warnings its warnings.
-	Manifest *sdk.PluginMetadata `json:"manifest"`
-	Warnings []manifest.Problem  `json:"warnings,omitempty"`
-}
+	"github.com/kubestellar/ksplugins/internal/manifest"
+)
 
 // SaveUpload receives an archive within the policy's size limit, extracts
 // it safely and reads its manifest. A refused archive, or one whose
-// manifest is invalid, leaves nothing behind.
-func (h *Host) SaveUpload(ctx context.Context, r io.Reader) (Upload, error) {
-	up, err := h.opts.Sources.SaveUpload(ctx, r, h.system.Load().MaxPluginSize)
+// manifest is invalid, leaves nothing behind. fresh tells an archive
+// stored by this call from one that was already there.
+func (h *Host) SaveUpload(ctx context.Context, r io.Reader) (up apiv1.Upload, fresh bool, err error) {
+	stored, err := h.opts.Sources.SaveUpload(ctx, r, h.system.Load().MaxPluginSize)
 	if err != nil {
-		return Upload{}, err
+		return apiv1.Upload{}, false, err
 	}
-	md, warnings, err := manifest.ParseFile(filepath.Join(up.Dir, "plugin.yaml"))
+	md, warnings, err := manifest.ParseFile(filepath.Join(stored.Dir, "plugin.yaml"))
 	if err != nil {
-		if up.New {
-			_ = h.opts.Sources.RemoveUpload(up.ID)
+		if stored.New {
+			_ = h.opts.Sources.RemoveUpload(stored.ID)
 		}
-		return Upload{}, err
+		return apiv1.Upload{}, false, err
 	}
-	return Upload{Upload: up, Manifest: md, Warnings: warnings}, nil
+	return apiv1.Upload{ID: stored.ID, Digest: stored.Digest, Format: string(stored.Format), Size: stored.Size, Root: stored.Root,
+		CreatedAt: stored.CreatedAt, Manifest: md, Warnings: warnings}, stored.New, nil
 }
 
 // RemoveUpload deletes a stored upload that no plugin uses.

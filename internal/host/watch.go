@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/internal/watch"
 )
 
@@ -13,7 +15,7 @@ import (
 func (h *Host) watch(p *Plugin, asked bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.source.Kind != SourceFolder || !(asked || h.opts.Watch) || p.stopWatch != nil {
+	if p.source.Kind != apiv1.SourceFolder || !(asked || h.opts.Watch) || p.stopWatch != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(h.ctx)

@@ -16,6 +16,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"math"
 	"os"
 	"reflect"
@@ -31,22 +32,9 @@ import (
 //go:embed schema/plugin.schema.json
 var schema []byte
 
-// Problem is one finding in a manifest, located by its field path.
-type Problem struct {
-	// Field is a path such as "endpoints[2].method" or
-	// "health.interval_seconds"; "" means the whole document.
-	Field string `json:"field"`
-	// Message says what is wrong, phrased to follow the field.
-	Message string `json:"message"`
-}
-
-// String renders the problem as "field: message", the form authors see.
-func (p Problem) String() string {
-	if p.Field == "" {
-		return p.Message
-	}
-	return p.Field + ": " + p.Message
-}
+// Problem is one finding in a manifest, located by its field path; it is
+// the management API's problem, so that it reaches callers unchanged.
+type Problem = apiv1.Problem
 
 // Error reports an invalid manifest with every problem found, not just the
 // first, so that one run shows everything to fix.
@@ -176,7 +164,7 @@ func ReservedIDs() []string {
 // the Go types that will receive it.
 type checker struct{ errs, warns []Problem }
 
-func (c *checker) warn(field, msg string) { c.warns = append(c.warns, Problem{field, msg}) }
+func (c *checker) warn(field, msg string) { c.warns = append(c.warns, Problem{Field: field, Message: msg}) }
 
 // conform checks v against t, the type that will decode it, and returns v
 // with every wrong-typed value replaced by nil and every unknown key removed,
@@ -191,7 +179,7 @@ func (c *checker) conform(v any, t reflect.Type, path string) any {
 		if want == "a string" && (KindOf(v) == "number" || KindOf(v) == "boolean") {
 			msg += " (quote it)"
 		}
-		c.errs = append(c.errs, Problem{path, msg})
+		c.errs = append(c.errs, Problem{Field: path, Message: msg})
 		return nil
 	}
 	switch t.Kind() {

@@ -84,7 +84,7 @@ func Validate(md *sdk.PluginMetadata) []Problem {
 type problems []Problem
 
 func (v *problems) add(field, format string, args ...any) {
-	*v = append(*v, Problem{field, fmt.Sprintf(format, args...)})
+	*v = append(*v, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
 func (v *problems) id(id string) {

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -89,16 +91,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstHistogram(c.duration, e.Requests, e.SumSeconds, buckets, p.ID, e.Route, e.Method)
 			ch <- prometheus.MustNewConstMetric(c.panics, prometheus.CounterValue, float64(e.Panics), p.ID, e.Route, e.Method)
 		}
-		for _, s := range host.States() {
+		for _, s := range apiv1.States() {
 			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, boolValue(p.State == s), p.ID, string(s))
 		}
-		for _, s := range []host.HealthStatus{host.HealthHealthy, host.HealthDegraded, host.HealthUnhealthy, host.HealthUnknown} {
+		for _, s := range []apiv1.HealthStatus{apiv1.HealthHealthy, apiv1.HealthDegraded, apiv1.HealthUnhealthy, apiv1.HealthUnknown} {
 			ch <- prometheus.MustNewConstMetric(c.health, prometheus.GaugeValue, boolValue(p.Health.Status == s), p.ID, string(s))
 		}
 		ch <- prometheus.MustNewConstMetric(c.checks, prometheus.CounterValue, float64(p.Health.Checks), p.ID)
 		ch <- prometheus.MustNewConstMetric(c.checkFailures, prometheus.CounterValue, float64(p.Health.Failures), p.ID)
 		if p.Version != "" {
-			ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, p.ID, p.Version, p.Tier, p.Artifact.Digest)
+			ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, p.ID, p.Version, string(p.Tier), p.Artifact.Digest)
 		}
 	}
 	for id, m := range c.host.PluginMetrics(context.Background(), pluginMetricsTimeout) {

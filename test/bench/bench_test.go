@@ -7,6 +7,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"io"
 	"log/slog"
 	"net/http"
@@ -133,7 +134,7 @@ func BenchmarkRequest(b *testing.B) {
 	for _, tier := range []string{"native", "sandboxed"} {
 		b.Run(tier, func(b *testing.B) {
 			h := newHost(b, cacheDir(b))
-			if _, err := h.Load(context.Background(), host.LoadRequest{Source: helloCopy(b, tier == "sandboxed")}); err != nil {
+			if _, err := h.Load(context.Background(), host.LoadRequest{LoadRequest: apiv1.LoadRequest{Source: helloCopy(b, tier == "sandboxed")}}); err != nil {
 				b.Fatal(err)
 			}
 			req := httptest.NewRequest("GET", "/api/plugin-endpoints/my-plugin/hello", nil)
@@ -157,7 +158,7 @@ func BenchmarkLoad(b *testing.B) {
 			h := newHost(b, cacheDir(b))
 			dir := helloCopy(b, tier == "sandboxed")
 			ctx := context.Background()
-			if _, err := h.Load(ctx, host.LoadRequest{Source: dir}); err != nil {
+			if _, err := h.Load(ctx, host.LoadRequest{LoadRequest: apiv1.LoadRequest{Source: dir}}); err != nil {
 				b.Fatal(err)
 			}
 			for b.Loop() {
@@ -178,7 +179,7 @@ func BenchmarkSaveToServing(b *testing.B) {
 			h := newWatchingHost(b, cacheDir(b))
 			dir := helloCopy(b, tier == "sandboxed")
 			ctx := context.Background()
-			if _, err := h.Load(ctx, host.LoadRequest{Source: dir, Watch: true}); err != nil {
+			if _, err := h.Load(ctx, host.LoadRequest{LoadRequest: apiv1.LoadRequest{Source: dir, Watch: true}}); err != nil {
 				b.Fatal(err)
 			}
 			main := filepath.Join(dir, "main.go")
@@ -211,7 +212,7 @@ func BenchmarkSwapPause(b *testing.B) {
 		b.Run(tier, func(b *testing.B) {
 			h := newHost(b, cacheDir(b))
 			ctx := context.Background()
-			if _, err := h.Load(ctx, host.LoadRequest{Source: helloCopy(b, tier == "sandboxed")}); err != nil {
+			if _, err := h.Load(ctx, host.LoadRequest{LoadRequest: apiv1.LoadRequest{Source: helloCopy(b, tier == "sandboxed")}}); err != nil {
 				b.Fatal(err)
 			}
 			stop := make(chan struct{})

@@ -124,9 +124,9 @@ export class PluginDetail {
     const list = (items, none) => items.length ? h('ul', null, items.map((x) => h('li', null, h('code', null, x)))) : h('p', {class: 'muted'}, none);
     const sb = p.sandbox;
     const limits = sb ? [
-      ['Memory', fmt.bytes(sb.limits.Memory)], ['Time per call', fmt.ms(sb.limits.Timeout / 1e6)],
-      ['Instances', sb.limits.PoolSize], ['Queue', sb.limits.QueueSize],
-      ['Request body', fmt.bytes(sb.limits.MaxRequestBytes)], ['Response body', fmt.bytes(sb.limits.MaxResponseBytes)],
+      ['Memory', fmt.bytes(sb.limits.memory_bytes)], ['Time per call', fmt.ms(sb.limits.timeout_ms)],
+      ['Instances', sb.limits.pool_size], ['Queue', sb.limits.queue_size],
+      ['Request body', fmt.bytes(sb.limits.max_request_bytes)], ['Response body', fmt.bytes(sb.limits.max_response_bytes)],
     ] : [];
     const rated = (p.endpoints ?? []).filter((e) => e.rate_limit?.enabled);
     return [
