@@ -51,7 +51,7 @@ lint:
 		echo "staticcheck $$m"; (cd $$m && "$$staticcheck" ./...); \
 	done
 
-## test: install test dependencies, then run every test with the race detector, then the fuzzers briefly
+## test: install test dependencies, vet and lint, then run every test with the race detector, then the fuzzers briefly
 test: test-deps vet lint unit fuzz
 
 ## unit: every package's tests under the race detector, the host module's
