@@ -6,7 +6,7 @@ BIN     := bin/ksplugins
 BUILD_FLAGS := -trimpath
 TEST_FLAGS  := -race -trimpath -count=1 -timeout 45m
 
-.PHONY: all build run test unit fuzz bench test-deps vet fmt clean
+.PHONY: all build run test unit fuzz bench test-deps vet lint fmt clean
 
 all: build
 
@@ -22,25 +22,49 @@ run: build
 test-deps:
 	./scripts/test-deps.sh
 
-## vet: static checks
-vet:
-	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
-	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
-	$(GO) vet ./...
-
-## test: install test dependencies, then run every test with the race detector, then the fuzzers briefly
-test: test-deps vet unit fuzz
+# The end-to-end tests are a module of their own, so that what only they
+# need (a browser driver, envtest, the OCM client) stays out of the module
+# every native plugin is built in.
+TEST_MODULES := test/e2e
 
 # Plugins with a go.mod of their own: their tests run in their folder.
 PLUGIN_MODULES := plugins/examples/hello plugins/cluster-manager
 
-## unit: every package's tests under the race detector; the end-to-end tests
-## of the cluster manager get a real etcd and kube-apiserver from
-## scripts/kube-binaries.sh (built once, then cached outside the checkout)
+## vet: gofmt and go vet over the host module and the test modules
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	@set -e; for m in $(TEST_MODULES); do \
+		echo "vet $$m"; (cd $$m && $(GO) vet ./...); \
+	done
+
+## lint: go.mod and go.sum of every module are tidy, and staticcheck
+## (scripts/staticcheck.sh, a fixed version cached outside the checkout)
+## finds nothing in the host module or the test modules
+lint:
+	@set -e; for m in . $(TEST_MODULES) $(PLUGIN_MODULES); do \
+		echo "tidy $$m"; (cd $$m && $(GO) mod tidy -diff) || { echo "go mod tidy would change $$m (diff above)"; exit 1; }; \
+	done
+	@set -e; staticcheck="$$(./scripts/staticcheck.sh)"; \
+	for m in . $(TEST_MODULES); do \
+		echo "staticcheck $$m"; (cd $$m && "$$staticcheck" ./...); \
+	done
+
+## test: install test dependencies, vet and lint, then run every test with the race detector, then the fuzzers briefly
+test: test-deps vet lint unit fuzz
+
+## unit: every package's tests under the race detector, the host module's
+## and then the test modules'; the end-to-end tests of the cluster manager get
+## a real etcd and kube-apiserver from scripts/kube-binaries.sh (built once,
+## then cached outside the checkout)
 unit:
 	@set -e; assets="$$(./scripts/kube-binaries.sh)"; \
 	echo "KSPLUGINS_KUBE_ASSETS=$$assets"; \
-	KSPLUGINS_KUBE_ASSETS="$$assets" $(GO) test $(TEST_FLAGS) ./...
+	KSPLUGINS_KUBE_ASSETS="$$assets" $(GO) test $(TEST_FLAGS) ./...; \
+	for m in $(TEST_MODULES); do \
+		echo "test $$m"; (cd $$m && KSPLUGINS_KUBE_ASSETS="$$assets" $(GO) test $(TEST_FLAGS) ./...); \
+	done
 	@set -e; for m in $(PLUGIN_MODULES); do \
 		echo "test $$m"; (cd $$m && $(GO) vet ./... && $(GO) test $(TEST_FLAGS) ./...); \
 	done

@@ -54,7 +54,7 @@ version keeps serving while a change does not build. Stop with Ctrl-C.`,
 				var apiErr *client.APIError
 				if errors.As(err, &apiErr) && apiErr.Code == "plugin_exists" {
 					fmt.Fprintf(out, "%s is loaded already: reloading it\n", md.ID)
-					if _, err := c.Unload(ctx, md.ID); err == nil {
+					if _, err = c.Unload(ctx, md.ID); err == nil {
 						_, err = c.Install(ctx, client.LoadRequest{Source: dir, Watch: true})
 					}
 				}

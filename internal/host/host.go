@@ -282,18 +282,6 @@ func (h *Host) lock(p *Plugin) error {
 	return nil
 }
 
-// acquire looks up id and takes its operation lock, as lock does.
-func (h *Host) acquire(id string) (*Plugin, error) {
-	p, err := h.get(id)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.lock(p); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
 // all returns every plugin, sorted by id.
 func (h *Host) all() []*Plugin {
 	h.mu.RLock()
