@@ -39,10 +39,13 @@ vet:
 		echo "vet $$m"; (cd $$m && $(GO) vet ./...); \
 	done
 
-## lint: go.mod and go.sum of every module are tidy, and staticcheck
+## lint: no tracked file is over 1 MB, go.mod and go.sum of every module
+## are tidy, and staticcheck
 ## (scripts/staticcheck.sh, a fixed version cached outside the checkout)
 ## finds nothing in the host module or the test modules
 lint:
+	@big=$$(git ls-files -z 2>/dev/null | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1048576 {print $$2}'); \
+	if [ -n "$$big" ]; then echo "tracked files over 1 MB (build outputs belong in .gitignore): $$big"; exit 1; fi
 	@set -e; for m in . $(TEST_MODULES) $(PLUGIN_MODULES); do \
 		echo "tidy $$m"; (cd $$m && $(GO) mod tidy -diff) || { echo "go mod tidy would change $$m (diff above)"; exit 1; }; \
 	done
