@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/internal/traffic"
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
@@ -39,9 +40,9 @@ type Plugin struct {
 	stopHealth, stopWatch context.CancelFunc
 
 	inst    atomic.Pointer[instance]
-	stats   stats
+	stats   traffic.Counters
 	health  healthState
-	traffic trafficHistory
+	traffic traffic.History
 }
 
 func (p *Plugin) setState(s apiv1.State) {

@@ -42,7 +42,7 @@ func countRequests(p *Plugin) gin.HandlerFunc {
 		if route == "" {
 			route = "(unmatched)"
 		}
-		p.stats.record(c.Request.Method, route, c.Writer.Status(), c.GetBool(panickedKey), time.Since(start))
+		p.stats.Record(c.Request.Method, route, c.Writer.Status(), c.GetBool(panickedKey), time.Since(start))
 	}
 }
 
