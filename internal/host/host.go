@@ -63,6 +63,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/operation"
 	"github.com/kubestellar/ksplugins/internal/policy"
 	"github.com/kubestellar/ksplugins/internal/ratelimit"
 	"github.com/kubestellar/ksplugins/internal/runtime/native"
@@ -150,7 +151,7 @@ type Host struct {
 	policy atomic.Pointer[HealthPolicy]
 	system atomic.Pointer[config.System]
 	output pluginOutputs // each plugin's log gate
-	ops    operations
+	ops    operation.Registry
 
 	// ctx bounds every background goroutine (health checkers, restarts);
 	// Close cancels it and waits for them.
