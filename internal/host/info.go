@@ -45,6 +45,6 @@ func (p *Plugin) info() apiv1.Plugin {
 		info.Permissions = []string{}
 	}
 	info.Stats = p.stats.Snapshot()
-	info.Health = p.health.snapshot()
+	info.Health = p.healthSnapshot()
 	return info
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/health"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/traffic"
 	"github.com/kubestellar/ksplugins/sdk"
@@ -41,8 +42,11 @@ type Plugin struct {
 
 	inst    atomic.Pointer[instance]
 	stats   traffic.Counters
-	health  healthState
+	health  health.State
 	traffic traffic.History
+	// healthCheck lets one Health call run at a time: a check that hangs
+	// is not started again on top of itself.
+	healthCheck guard
 }
 
 func (p *Plugin) setState(s apiv1.State) {
