@@ -64,6 +64,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/operation"
+	"github.com/kubestellar/ksplugins/internal/pluginlog"
 	"github.com/kubestellar/ksplugins/internal/policy"
 	"github.com/kubestellar/ksplugins/internal/ratelimit"
 	"github.com/kubestellar/ksplugins/internal/runtime/native"
@@ -150,7 +151,7 @@ type Host struct {
 	events *events.Bus
 	policy atomic.Pointer[HealthPolicy]
 	system atomic.Pointer[config.System]
-	output pluginOutputs // each plugin's log gate
+	output pluginlog.Gates // each plugin's log gate
 	ops    operation.Registry
 
 	// ctx bounds every background goroutine (health checkers, restarts);
@@ -202,7 +203,7 @@ func New(opts Options) *Host {
 // operation.
 func (h *Host) SetSystem(sys config.System) {
 	h.system.Store(&sys)
-	h.output.setLimits(sys.PluginLogs)
+	h.output.SetLimits(sys.PluginLogs)
 	if h.opts.Wasm != nil {
 		h.opts.Wasm.SetMemoryBudget(int64(sys.Sandbox.MaxTotalMemoryMB) << 20)
 	}
