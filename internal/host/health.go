@@ -5,103 +5,18 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
 	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/health"
+	"github.com/kubestellar/ksplugins/sdk"
 )
 
-// What the host does when a plugin becomes unhealthy.
-const (
-	OnUnhealthyFlag    = "flag"    // keep serving, report it
-	OnUnhealthyDisable = "disable" // stop serving until it recovers
-)
-
-// HealthPolicy is how plugins are checked where their manifests say nothing.
-type HealthPolicy struct {
-	Interval          time.Duration
-	Timeout           time.Duration
-	FailureThreshold  int
-	RecoveryThreshold int
-	OnUnhealthy       string
-}
-
-// DefaultHealthPolicy is the seed's: every 30 s, 5 s to answer, unhealthy
-// after 3 failures.
-func DefaultHealthPolicy() HealthPolicy {
-	return HealthPolicy{Interval: 30 * time.Second, Timeout: 5 * time.Second, FailureThreshold: 3, RecoveryThreshold: 1, OnUnhealthy: OnUnhealthyFlag}
-}
-
-// healthHistory is how many recent checks a plugin remembers.
-const healthHistory = 20
-
-// healthState is a plugin's health record, shared by its checker and readers.
-type healthState struct {
-	mu       sync.Mutex
-	h        apiv1.Health
-	interval time.Duration
-	timeout  time.Duration
-	// check lets one Health call run at a time: a check that hangs is not
-	// started again on top of itself.
-	check guard
-}
-
-func (s *healthState) snapshot() apiv1.Health {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.h
-	if out.Status == "" {
-		out.Status = apiv1.HealthUnknown
-	}
-	out.History = append([]apiv1.HealthSample{}, s.h.History...)
-	out.IntervalSeconds, out.TimeoutSeconds = s.interval.Seconds(), s.timeout.Seconds()
-	out.Checking = s.check.running()
-	return out
-}
-
-// observe records one check and returns the status before and after it.
-func (s *healthState) observe(sample apiv1.HealthSample, pol HealthPolicy) (from, to apiv1.HealthStatus) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h := &s.h
-	from = h.Status
-	if from == "" {
-		from = apiv1.HealthUnknown
-	}
-	h.Checks++
-	h.LastCheck = &sample.Time
-	h.History = append(h.History, sample)
-	if len(h.History) > healthHistory {
-		h.History = h.History[len(h.History)-healthHistory:]
-	}
-	to = from
-	if sample.OK {
-		h.ConsecutiveSuccesses++
-		h.ConsecutiveFailures = 0
-		h.LastError = ""
-		switch {
-		case h.ConsecutiveSuccesses >= pol.RecoveryThreshold:
-			to = apiv1.HealthHealthy
-		case from == apiv1.HealthUnhealthy:
-			to = apiv1.HealthDegraded
-		}
-	} else {
-		h.Failures++
-		h.ConsecutiveFailures++
-		h.ConsecutiveSuccesses = 0
-		h.LastError = sample.Error
-		switch {
-		case h.ConsecutiveFailures >= pol.FailureThreshold:
-			to = apiv1.HealthUnhealthy
-		case from != apiv1.HealthUnhealthy:
-			to = apiv1.HealthDegraded
-		}
-	}
-	h.Status = to
-	return from, to
-}
+// HealthPolicy is how plugins are checked where their manifests say
+// nothing; see health.Policy.
+type HealthPolicy = health.Policy
 
 // SetHealthPolicy changes the defaults used by every later health check.
 func (h *Host) SetHealthPolicy(p HealthPolicy) {
@@ -119,19 +34,12 @@ func (h *Host) watchHealth(ctx context.Context, p *Plugin) {
 	for {
 		in := p.inst.Load()
 		pol := h.healthPolicy()
-		interval, timeout := pol.Interval, pol.Timeout
+		var hc sdk.HealthConfig
 		if in != nil {
-			if s := in.meta.Health.IntervalSeconds; s > 0 {
-				interval = time.Duration(s) * time.Second
-			}
-			if s := in.meta.Health.TimeoutSeconds; s > 0 {
-				timeout = time.Duration(s) * time.Second
-			}
+			hc = in.meta.Health
 		}
-		timeout = min(timeout, interval)
-		p.health.mu.Lock()
-		p.health.interval, p.health.timeout = interval, timeout
-		p.health.mu.Unlock()
+		interval, timeout := pol.Timing(hc)
+		p.health.SetTiming(interval, timeout)
 		if first {
 			first = false
 			timer.Reset(interval)
@@ -142,25 +50,17 @@ func (h *Host) watchHealth(ctx context.Context, p *Plugin) {
 		case <-timer.C:
 		}
 		timer.Reset(interval)
-		if in := p.inst.Load(); in != nil && healthEnabled(in) {
+		if in := p.inst.Load(); in != nil && health.Enabled(in.meta.Health) {
 			h.checkHealth(ctx, p, in, timeout, pol)
 		}
 	}
-}
-
-// healthEnabled: checks run unless the manifest turns them off. A manifest
-// without a health section gets the defaults, as the seed promises
-// automatic monitoring.
-func healthEnabled(in *instance) bool {
-	hc := in.meta.Health
-	return hc.Enabled || (hc.Endpoint == "" && hc.IntervalSeconds == 0 && hc.TimeoutSeconds == 0)
 }
 
 // checkHealth runs one check: the plugin's Health(), then its health
 // endpoint if the manifest names one.
 func (h *Host) checkHealth(ctx context.Context, p *Plugin, in *instance, timeout time.Duration, pol HealthPolicy) {
 	start := time.Now()
-	err := guardedCall(ctx, &p.health.check, timeout, func() error { return probe(in) })
+	err := guardedCall(ctx, &p.healthCheck, timeout, func() error { return probe(in) })
 	if ctx.Err() != nil {
 		return // the host is stopping: not the plugin's failure
 	}
@@ -168,7 +68,7 @@ func (h *Host) checkHealth(ctx context.Context, p *Plugin, in *instance, timeout
 	if err != nil {
 		sample.Error = err.Error()
 	}
-	from, to := p.health.observe(sample, pol)
+	from, to := p.health.Observe(sample, pol)
 	if from == to {
 		return
 	}
@@ -204,7 +104,7 @@ func (h *Host) applyHealthPolicy(ctx context.Context, p *Plugin, to apiv1.Health
 	p.mu.Lock()
 	var change events.Type
 	switch {
-	case to == apiv1.HealthUnhealthy && pol.OnUnhealthy == OnUnhealthyDisable && p.state == apiv1.StateActive:
+	case to == apiv1.HealthUnhealthy && pol.OnUnhealthy == health.OnUnhealthyDisable && p.state == apiv1.StateActive:
 		p.state, p.healthDisabled, change = apiv1.StateDisabled, true, events.Disabled
 	case to == apiv1.HealthHealthy && p.healthDisabled && p.state == apiv1.StateDisabled:
 		p.state, p.healthDisabled, change = apiv1.StateActive, false, events.Enabled
@@ -220,9 +120,16 @@ func (h *Host) applyHealthPolicy(ctx context.Context, p *Plugin, to apiv1.Health
 func (h *Host) HealthSummary() apiv1.HealthSummary {
 	out := apiv1.HealthSummary{Counts: map[apiv1.HealthStatus]int{apiv1.HealthHealthy: 0, apiv1.HealthDegraded: 0, apiv1.HealthUnhealthy: 0, apiv1.HealthUnknown: 0}, Plugins: map[string]apiv1.Health{}}
 	for _, p := range h.all() {
-		hs := p.health.snapshot()
+		hs := p.healthSnapshot()
 		out.Counts[hs.Status]++
 		out.Plugins[p.id] = hs
 	}
 	return out
+}
+
+// healthSnapshot is p's health record, with whether a check is running now.
+func (p *Plugin) healthSnapshot() apiv1.Health {
+	hs := p.health.Snapshot()
+	hs.Checking = p.healthCheck.running()
+	return hs
 }

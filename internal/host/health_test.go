@@ -11,38 +11,9 @@ import (
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
 	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/health"
 	"github.com/kubestellar/ksplugins/sdk"
 )
-
-func TestObserve(t *testing.T) {
-	pol := HealthPolicy{FailureThreshold: 3, RecoveryThreshold: 2}
-	ok, bad := apiv1.HealthSample{OK: true}, apiv1.HealthSample{Error: "down"}
-	tests := []struct {
-		name    string
-		samples []apiv1.HealthSample
-		want    []apiv1.HealthStatus
-	}{
-		{"healthy needs recovery threshold", []apiv1.HealthSample{ok, ok}, []apiv1.HealthStatus{apiv1.HealthUnknown, apiv1.HealthHealthy}},
-		{"one failure degrades", []apiv1.HealthSample{ok, ok, bad}, []apiv1.HealthStatus{apiv1.HealthUnknown, apiv1.HealthHealthy, apiv1.HealthDegraded}},
-		{"threshold makes unhealthy", []apiv1.HealthSample{bad, bad, bad}, []apiv1.HealthStatus{apiv1.HealthDegraded, apiv1.HealthDegraded, apiv1.HealthUnhealthy}},
-		{"recovery passes through degraded", []apiv1.HealthSample{bad, bad, bad, ok, ok}, []apiv1.HealthStatus{apiv1.HealthDegraded, apiv1.HealthDegraded, apiv1.HealthUnhealthy, apiv1.HealthDegraded, apiv1.HealthHealthy}},
-		{"a success resets the failure count", []apiv1.HealthSample{bad, bad, ok, bad, bad}, []apiv1.HealthStatus{apiv1.HealthDegraded, apiv1.HealthDegraded, apiv1.HealthDegraded, apiv1.HealthDegraded, apiv1.HealthDegraded}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var s healthState
-			for i, sample := range tt.samples {
-				if _, to := s.observe(sample, pol); to != tt.want[i] {
-					t.Fatalf("after sample %d: %s; want %s", i, to, tt.want[i])
-				}
-			}
-			snap := s.snapshot()
-			if snap.Checks != uint64(len(tt.samples)) || len(snap.History) != len(tt.samples) {
-				t.Fatalf("snapshot: %+v", snap)
-			}
-		})
-	}
-}
 
 // flakyPlugin fails its health check while sick is set, and can hang it.
 type flakyPlugin struct {
@@ -87,7 +58,7 @@ func waitHealth(t *testing.T, h *Host, id string, want apiv1.HealthStatus, withi
 // (the policy default is an hour), so three failures take about 3 s.
 func TestHealthAtManifestInterval(t *testing.T) {
 	h := newTestHost(t)
-	h.SetHealthPolicy(HealthPolicy{Interval: time.Hour, Timeout: time.Minute, FailureThreshold: 3, RecoveryThreshold: 1, OnUnhealthy: OnUnhealthyDisable})
+	h.SetHealthPolicy(HealthPolicy{Interval: time.Hour, Timeout: time.Minute, FailureThreshold: 3, RecoveryThreshold: 1, OnUnhealthy: health.OnUnhealthyDisable})
 	sub := h.events.Subscribe(0)
 	defer sub.Close()
 	p := &flakyPlugin{testPlugin: testPlugin{id: "flaky", reply: "ok"}}

@@ -63,6 +63,8 @@ import (
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/operation"
+	"github.com/kubestellar/ksplugins/internal/pluginlog"
 	"github.com/kubestellar/ksplugins/internal/policy"
 	"github.com/kubestellar/ksplugins/internal/ratelimit"
 	"github.com/kubestellar/ksplugins/internal/runtime/native"
@@ -149,8 +151,8 @@ type Host struct {
 	events *events.Bus
 	policy atomic.Pointer[HealthPolicy]
 	system atomic.Pointer[config.System]
-	output pluginOutputs // each plugin's log gate
-	ops    operations
+	output pluginlog.Gates // each plugin's log gate
+	ops    operation.Registry
 
 	// ctx bounds every background goroutine (health checkers, restarts);
 	// Close cancels it and waits for them.
@@ -201,7 +203,7 @@ func New(opts Options) *Host {
 // operation.
 func (h *Host) SetSystem(sys config.System) {
 	h.system.Store(&sys)
-	h.output.setLimits(sys.PluginLogs)
+	h.output.SetLimits(sys.PluginLogs)
 	if h.opts.Wasm != nil {
 		h.opts.Wasm.SetMemoryBudget(int64(sys.Sandbox.MaxTotalMemoryMB) << 20)
 	}

@@ -44,7 +44,7 @@ func (p *Plugin) info() apiv1.Plugin {
 	if info.Permissions == nil {
 		info.Permissions = []string{}
 	}
-	info.Stats = p.stats.snapshot()
-	info.Health = p.health.snapshot()
+	info.Stats = p.stats.Snapshot()
+	info.Health = p.healthSnapshot()
 	return info
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/internal/operation"
 	"github.com/kubestellar/ksplugins/internal/policy"
 	"github.com/kubestellar/ksplugins/internal/source"
 	"github.com/kubestellar/ksplugins/sdk"
@@ -42,7 +43,7 @@ func (h *Host) StartLoad(ctx context.Context, req LoadRequest) apiv1.Operation {
 	op := h.newOp(ctx, "install", describe(req), "")
 	actor := actorOf(ctx)
 	h.goBackground(func(bg context.Context) { _, _ = h.install(WithActor(bg, actor), op, req) })
-	o, _ := h.Operation(op.o.ID)
+	o, _ := h.Operation(op.ID())
 	return o
 }
 
@@ -67,20 +68,20 @@ type fetched struct {
 // install runs an install operation through its steps. The operation is
 // finished before its last event is published, so that a client reacting
 // to that event reads the finished operation.
-func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info apiv1.Plugin, err error) {
+func (h *Host) install(ctx context.Context, op *operation.Op, req LoadRequest) (info apiv1.Plugin, err error) {
 	var loaded events.Event
 	defer func() {
 		if err != nil {
-			op.finish(nil, err)
-			h.publish(ctx, events.Event{Type: events.Error, PluginID: op.o.PluginID, Message: "install failed: " + err.Error(),
-				Details: map[string]any{"operation_id": op.o.ID, "source": op.o.Source}})
+			op.Finish(nil, err)
+			h.publish(ctx, events.Event{Type: events.Error, PluginID: op.PluginID(), Message: "install failed: " + err.Error(),
+				Details: map[string]any{"operation_id": op.ID(), "source": op.Source()}})
 			return
 		}
-		op.finish(&info, nil)
+		op.Finish(&info, nil)
 		h.publish(ctx, loaded)
 	}()
 
-	done := op.step(ctx, apiv1.StepFetching, op.o.Source)
+	done := op.Step(ctx, apiv1.StepFetching, op.Source())
 	f, err := h.fetch(ctx, req)
 	done(err)
 	if err != nil {
@@ -91,9 +92,9 @@ func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info apiv1
 			f.discard()
 		}
 	}()
-	op.warn(f.warnings...)
+	op.Warn(f.warnings...)
 
-	done = op.step(ctx, apiv1.StepValidating, "")
+	done = op.Step(ctx, apiv1.StepValidating, "")
 	v, err := h.validate(ctx, op, f, req)
 	done(err)
 	if err != nil {
@@ -104,7 +105,7 @@ func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info apiv1
 	art := apiv1.Artifact{Tier: fileTier(f.file), Path: f.file, Digest: f.evidence.Digest}
 	if f.dir != "" {
 		tier := h.tierFor(declared, v.signedBy)
-		done = op.step(ctx, apiv1.StepBuilding, string(tier))
+		done = op.Step(ctx, apiv1.StepBuilding, string(tier))
 		var a *build.Artifact
 		a, err = h.opts.Builder.Build(ctx, f.dir, tier, h.buildTrust(f.src.Kind))
 		if err == nil {
@@ -117,10 +118,10 @@ func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info apiv1
 		}
 	}
 
-	done = op.step(ctx, apiv1.StepLoading, "")
+	done = op.Step(ctx, apiv1.StepLoading, "")
 	in, err := h.open(ctx, f.src, art, declared, v.grants)
 	if err == nil {
-		op.setPlugin(in.meta.ID)
+		op.SetPlugin(in.meta.ID)
 		p := &Plugin{id: in.meta.ID, state: apiv1.StateLoading, tier: in.artifact.Tier, enabled: true, source: f.src, warnings: warnings, grants: v.grants}
 		if err = h.register(ctx, p, in, true); err == nil {
 			h.watch(p, req.Watch)
@@ -133,7 +134,7 @@ func (h *Host) install(ctx context.Context, op *op, req LoadRequest) (info apiv1
 	}
 	h.trimCache(ctx)
 	loaded = events.Event{Type: events.Loaded, PluginID: info.ID, Message: fmt.Sprintf("plugin %s %s loaded", info.ID, info.Version),
-		Details: map[string]any{"version": info.Version, "source": f.src.Location, "pin": f.src.Pin, "digest": in.artifact.Digest, "operation_id": op.o.ID}}
+		Details: map[string]any{"version": info.Version, "source": f.src.Location, "pin": f.src.Pin, "digest": in.artifact.Digest, "operation_id": op.ID()}}
 	return info, nil
 }
 
@@ -227,7 +228,7 @@ type validated struct {
 
 // validate applies the integrity policy and reads the manifest early, so a
 // bad plugin is refused before anything is built.
-func (h *Host) validate(ctx context.Context, op *op, f fetched, req LoadRequest) (validated, error) {
+func (h *Host) validate(ctx context.Context, op *operation.Op, f fetched, req LoadRequest) (validated, error) {
 	var v validated
 	if req.Checksum != "" {
 		sum, err := policy.ParseChecksum(req.Checksum)
@@ -237,13 +238,13 @@ func (h *Host) validate(ctx context.Context, op *op, f fetched, req LoadRequest)
 		f.evidence.Checksum = sum
 	}
 	signedBy, warnings, err := h.installPolicy().CheckIntegrity(f.evidence)
-	op.warn(warnings...)
+	op.Warn(warnings...)
 	if err != nil {
 		return v, err
 	}
 	v.signedBy = signedBy
 	if signedBy != "" {
-		h.log.Info("signature verified", "source", op.o.Source, "key", signedBy, "digest", f.evidence.Digest)
+		h.log.Info("signature verified", "source", op.Source(), "key", signedBy, "digest", f.evidence.Digest)
 	}
 	if f.dir == "" {
 		fi, err := os.Stat(f.file)
@@ -257,9 +258,9 @@ func (h *Host) validate(ctx context.Context, op *op, f fetched, req LoadRequest)
 	if err != nil {
 		return v, err
 	}
-	op.setPlugin(md.ID)
+	op.SetPlugin(md.ID)
 	if md.Security.Checksum != "" && f.src.Kind != apiv1.SourceFile {
-		op.warn("security.checksum in plugin.yaml cannot cover the files that contain it; pass checksum with the request instead")
+		op.Warn("security.checksum in plugin.yaml cannot cover the files that contain it; pass checksum with the request instead")
 	}
 	if f.src.Kind == apiv1.SourceFolder && f.src.Version != "" && strings.TrimPrefix(f.src.Version, "v") != strings.TrimPrefix(md.Version, "v") {
 		return v, fmt.Errorf("%w: version: %s is version %s, not %s", ErrBadSource, f.src.Location, md.Version, f.src.Version)
@@ -268,18 +269,18 @@ func (h *Host) validate(ctx context.Context, op *op, f fetched, req LoadRequest)
 		return v, fmt.Errorf("install %s: %w: unload it first, or update or reload it", md.ID, ErrExists)
 	}
 	grants, withheld := h.grant(md)
-	op.warn(withheld...)
+	op.Warn(withheld...)
 	v.md, v.warnings, v.grants = md, problems, grants
 	return v, nil
 }
 
-func (h *Host) checkArtifactSize(op *op, path string) error {
+func (h *Host) checkArtifactSize(op *operation.Op, path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
 	ws, err := h.installPolicy().CheckSize("artifact", fi.Size())
-	op.warn(ws...)
+	op.Warn(ws...)
 	return err
 }
 
@@ -367,18 +368,18 @@ func (h *Host) Update(ctx context.Context, id, version string) (apiv1.Plugin, er
 	op := h.newOp(ctx, "update", src.Location+"@"+version, id)
 	info, err := h.update(ctx, op, p, version)
 	if err != nil {
-		op.finish(nil, err)
+		op.Finish(nil, err)
 		h.publish(ctx, events.Event{Type: events.Error, PluginID: id, Message: "update failed; the running version keeps serving: " + err.Error(),
-			Details: map[string]any{"operation_id": op.o.ID, "version": version}})
+			Details: map[string]any{"operation_id": op.ID(), "version": version}})
 		return info, err
 	}
-	op.finish(&info, nil)
+	op.Finish(&info, nil)
 	return info, nil
 }
 
 // update is Update for the registration p. It reads p's source under p's
 // lock, so that it builds on the version the previous change left.
-func (h *Host) update(ctx context.Context, op *op, p *Plugin, version string) (apiv1.Plugin, error) {
+func (h *Host) update(ctx context.Context, op *operation.Op, p *Plugin, version string) (apiv1.Plugin, error) {
 	if strings.TrimSpace(version) == "" {
 		return apiv1.Plugin{}, fmt.Errorf("%w: version: is required", ErrBadSource)
 	}
@@ -393,7 +394,7 @@ func (h *Host) update(ctx context.Context, op *op, p *Plugin, version string) (a
 		return apiv1.Plugin{}, fmt.Errorf("%w: update %s: only repository plugins have versions to update to; reload a %s plugin instead", ErrBadSource, p.id, src.Kind)
 	}
 
-	done := op.step(ctx, apiv1.StepFetching, src.Location+"@"+version)
+	done := op.Step(ctx, apiv1.StepFetching, src.Location+"@"+version)
 	co, err := h.checkout(ctx, src, version)
 	done(err)
 	if err != nil {
@@ -401,14 +402,14 @@ func (h *Host) update(ctx context.Context, op *op, p *Plugin, version string) (a
 	}
 	next := src
 	next.Version, next.Pin = co.Version, co.Commit
-	done = op.step(ctx, apiv1.StepBuilding, string(tier))
+	done = op.Step(ctx, apiv1.StepBuilding, string(tier))
 	a, err := h.opts.Builder.Build(ctx, co.Dir, tier, h.buildTrust(src.Kind))
 	done(err)
 	if err != nil {
 		_ = h.opts.Sources.Forget(co)
 		return p.info(), err
 	}
-	done = op.step(ctx, apiv1.StepLoading, "")
+	done = op.Step(ctx, apiv1.StepLoading, "")
 	start := time.Now()
 	grants, _ := h.grant(a.Manifest)
 	in, err := h.open(ctx, next, artifactOf(a), a.Manifest, grants)
@@ -450,6 +451,6 @@ func (h *Host) update(ctx context.Context, op *op, p *Plugin, version string) (a
 		h.retire(ctx, p, old)
 	}
 	h.publish(ctx, events.Event{Type: events.Reloaded, PluginID: p.id, Message: fmt.Sprintf("plugin %s updated to %s", p.id, version),
-		Details: map[string]any{"version": version, "commit": co.Commit, "duration_ms": time.Since(start).Milliseconds(), "operation_id": op.o.ID}})
+		Details: map[string]any{"version": version, "commit": co.Commit, "duration_ms": time.Since(start).Milliseconds(), "operation_id": op.ID()}})
 	return p.info(), nil
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/health"
 	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/internal/traffic"
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
@@ -39,9 +41,12 @@ type Plugin struct {
 	stopHealth, stopWatch context.CancelFunc
 
 	inst    atomic.Pointer[instance]
-	stats   stats
-	health  healthState
-	traffic trafficHistory
+	stats   traffic.Counters
+	health  health.State
+	traffic traffic.History
+	// healthCheck lets one Health call run at a time: a check that hangs
+	// is not started again on top of itself.
+	healthCheck guard
 }
 
 func (p *Plugin) setState(s apiv1.State) {

@@ -45,7 +45,7 @@ func (h *Host) Status(ctx context.Context, id string) (sdk.PluginStatus, error) 
 			st.Uptime = time.Since(in.loadedAt).Round(time.Second).String()
 		}
 	}
-	st.RequestCount = int64(p.stats.snapshot().Requests)
+	st.RequestCount = int64(p.stats.Snapshot().Requests)
 	return st, nil
 }
 

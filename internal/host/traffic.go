@@ -2,98 +2,16 @@ package host
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 )
-
-// The host samples every plugin's counters at a fixed interval and keeps the
-// last samples, so that a client can draw request rate and latency over the
-// last minutes without keeping a history of its own or running Prometheus.
 
 // Defaults for the traffic history.
 const (
 	defaultSampleInterval = 5 * time.Second
 	defaultSampleHistory  = 120 // ten minutes at the default interval
 )
-
-// trafficHistory is one plugin's samples. Like its counters, it outlives
-// instances: a reload keeps the history.
-type trafficHistory struct {
-	mu      sync.Mutex
-	last    totals
-	lastAt  time.Time
-	samples []apiv1.MetricsSample
-}
-
-// record closes the interval that ends at now, whose counters are cur, and
-// keeps at most keep samples. The first interval is taken to be interval
-// long: the plugin's counters started at zero.
-func (th *trafficHistory) record(now time.Time, cur totals, interval time.Duration, keep int) {
-	th.mu.Lock()
-	defer th.mu.Unlock()
-	d := interval
-	if !th.lastAt.IsZero() {
-		d = now.Sub(th.lastAt)
-	}
-	th.samples = append(th.samples, sampleOf(th.last, cur, now, d))
-	if len(th.samples) > keep {
-		th.samples = append(th.samples[:0], th.samples[len(th.samples)-keep:]...)
-	}
-	th.last, th.lastAt = cur, now
-}
-
-func (th *trafficHistory) snapshot() []apiv1.MetricsSample {
-	th.mu.Lock()
-	defer th.mu.Unlock()
-	return append([]apiv1.MetricsSample{}, th.samples...)
-}
-
-// sampleOf is the traffic between two readings of the same counters. The
-// counters only grow; should prev ever exceed cur, the interval is taken
-// from zero rather than wrapping around.
-func sampleOf(prev, cur totals, end time.Time, d time.Duration) apiv1.MetricsSample {
-	if cur.requests < prev.requests || len(prev.buckets) != len(cur.buckets) {
-		prev = totals{buckets: make([]uint64, len(cur.buckets))}
-	}
-	s := apiv1.MetricsSample{
-		Time:         end.UTC(),
-		Seconds:      d.Seconds(),
-		Requests:     cur.requests - prev.requests,
-		ClientErrors: cur.clientErrors - prev.clientErrors,
-		ServerErrors: cur.serverErrors - prev.serverErrors,
-	}
-	if s.Seconds > 0 {
-		s.RequestsPerSecond = float64(s.Requests) / s.Seconds
-	}
-	if s.Requests == 0 {
-		return s
-	}
-	delta := make([]uint64, len(cur.buckets))
-	slowest := 0
-	for i := range cur.buckets {
-		delta[i] = cur.buckets[i] - prev.buckets[i]
-		if delta[i] > 0 {
-			slowest = i
-		}
-	}
-	bounds := LatencyBuckets()
-	// The all-time maximum caps every estimate; below it, the slowest
-	// request's bucket is the best bound the histogram gives.
-	top := cur.max
-	if slowest < len(bounds) {
-		top = min(bounds[slowest], cur.max)
-	}
-	s.Latency = apiv1.Latency{
-		Mean: (cur.sum - prev.sum) / float64(s.Requests) * 1000,
-		P50:  quantile(0.50, delta, top) * 1000,
-		P95:  quantile(0.95, delta, top) * 1000,
-		P99:  quantile(0.99, delta, top) * 1000,
-		Max:  top * 1000,
-	}
-	return s
-}
 
 // sampleTraffic records every plugin's traffic each interval until ctx ends.
 func (h *Host) sampleTraffic(ctx context.Context) {
@@ -106,7 +24,7 @@ func (h *Host) sampleTraffic(ctx context.Context) {
 			return
 		case now := <-ticker.C:
 			for _, p := range h.all() {
-				p.traffic.record(now, p.stats.totals(), interval, h.opts.SampleHistory)
+				p.traffic.Record(now, &p.stats, interval, h.opts.SampleHistory)
 			}
 		}
 	}
@@ -118,5 +36,5 @@ func (h *Host) MetricsHistory(id string) (apiv1.MetricsHistory, error) {
 	if err != nil {
 		return apiv1.MetricsHistory{}, err
 	}
-	return apiv1.MetricsHistory{IntervalSeconds: h.opts.SampleInterval.Seconds(), Samples: p.traffic.snapshot(), Stats: p.stats.snapshot()}, nil
+	return apiv1.MetricsHistory{IntervalSeconds: h.opts.SampleInterval.Seconds(), Samples: p.traffic.Snapshot(), Stats: p.stats.Snapshot()}, nil
 }

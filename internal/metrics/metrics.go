@@ -18,6 +18,7 @@ import (
 
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/host"
+	"github.com/kubestellar/ksplugins/internal/traffic"
 )
 
 const namespace = "kubestellar"
@@ -78,7 +79,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	bounds := host.LatencyBuckets()
+	bounds := traffic.LatencyBuckets()
 	for _, p := range c.host.List() {
 		for _, e := range p.Stats.Endpoints {
 			for status, n := range e.ByStatus {

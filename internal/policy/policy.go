@@ -1,6 +1,7 @@
 // Package policy decides whether the plugin host may install a plugin:
 // whether the repository it comes from is allowed, whether it fits the size
-// limit, and whether its checksum and signature hold up.
+// limit, and whether its checksum and signature hold up; and which of the
+// permissions it asks for it is granted.
 //
 // Plugins are code the host will run, so every decision is made on parsed,
 // normalised values rather than on the strings users typed: an allow-list

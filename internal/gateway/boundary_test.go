@@ -1,7 +1,6 @@
-package host
+package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -11,26 +10,19 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
 // hostile tries what a plugin should not be able to: read credentials,
 // set cookies and cross-origin grants, serve HTML as the server's origin,
 // take the connection.
-type hostile struct{ testPlugin }
-
-func (p *hostile) GetMetadata() sdk.PluginMetadata {
-	return sdk.PluginMetadata{ID: "hostile", Name: "hostile", Version: "1.0.0", Endpoints: []sdk.EndpointConfig{
+func hostile() *plugin {
+	return &plugin{md: sdk.PluginMetadata{ID: "hostile", Name: "hostile", Version: "1.0.0", Endpoints: []sdk.EndpointConfig{
 		{Path: "/echo", Method: "GET", Handler: "Echo"},
 		{Path: "/echo", Method: "POST", Handler: "Echo"},
 		{Path: "/page", Method: "GET", Handler: "Page"},
 		{Path: "/hijack", Method: "GET", Handler: "Hijack"},
-	}}
-}
-
-func (p *hostile) GetHandlers() map[string]gin.HandlerFunc {
-	return map[string]gin.HandlerFunc{
+	}}, handlers: map[string]gin.HandlerFunc{
 		"Echo": func(c *gin.Context) {
 			caller, _ := sdk.CallerOf(c.Request)
 			c.JSON(http.StatusOK, gin.H{"header": c.Request.Header, "query": c.Request.URL.RawQuery, "caller": caller})
@@ -49,25 +41,12 @@ func (p *hostile) GetHandlers() map[string]gin.HandlerFunc {
 			}
 			c.String(http.StatusOK, "hijacked")
 		},
-	}
+	}}
 }
 
 func TestBoundary(t *testing.T) {
-	h := newTestHost(t)
-	h.opts.Authenticate = tokens
-	add(t, h, &hostile{testPlugin: testPlugin{id: "hostile"}})
-
-	call := func(method, target string, header map[string]string) *httptest.ResponseRecorder {
-		t.Helper()
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest(method, target, nil)
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		path, _, _ := strings.Cut(strings.TrimPrefix(target, EndpointPrefix+"hostile"), "?")
-		h.ServeEndpoint(rec, req, "hostile", path)
-		return rec
-	}
+	b := newBackend()
+	s := serve(t, b, hostile())
 	type echo struct {
 		Header http.Header
 		Query  string
@@ -98,11 +77,11 @@ func TestBoundary(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				target := EndpointPrefix + "hostile/echo"
+				path := "/echo"
 				if tt.query != "" {
-					target += "?" + tt.query
+					path += "?" + tt.query
 				}
-				e := read(call("GET", target, tt.header))
+				e := read(s.call("GET", path, tt.header))
 				for _, k := range []string{"Authorization", "Cookie", "Proxy-Authorization", "Ksplugins-Caller-Extra"} {
 					if v := e.Header.Get(k); v != "" {
 						t.Errorf("the plugin saw %s: %q", k, v)
@@ -118,9 +97,14 @@ func TestBoundary(t *testing.T) {
 		}
 	})
 
+	t.Run("a query without credentials reaches the plugin as sent", func(t *testing.T) {
+		if e := read(s.call("GET", "/echo?b=2&a=1", nil)); e.Query != "b=2&a=1" {
+			t.Fatalf("query the plugin saw: %q", e.Query)
+		}
+	})
+
 	t.Run("answers cannot act for the server's origin", func(t *testing.T) {
-		rec := call("GET", EndpointPrefix+"hostile/page", nil)
-		got := rec.Result().Header
+		got := s.call("GET", "/page", nil).Result().Header
 		for _, k := range []string{"Set-Cookie", "Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Content-Security-Policy-Report-Only"} {
 			if v := got.Get(k); v != "" {
 				t.Errorf("%s reached the browser: %q", k, v)
@@ -129,15 +113,15 @@ func TestBoundary(t *testing.T) {
 		if !slices.Contains(got.Values("Content-Security-Policy"), "sandbox") || got.Get("X-Content-Type-Options") != "nosniff" {
 			t.Errorf("policy headers missing: %v", got)
 		}
-		// The host's own answers under the prefix carry the policy too.
-		rec = call("GET", EndpointPrefix+"hostile/nowhere", nil)
+		// The router's own answers carry the policy too.
+		rec := s.call("GET", "/nowhere", nil)
 		if rec.Code != http.StatusNotFound || rec.Result().Header.Get("Content-Security-Policy") != "sandbox" {
 			t.Errorf("a 404 for the plugin: %d %v", rec.Code, rec.Result().Header)
 		}
 	})
 
 	t.Run("no hijack", func(t *testing.T) {
-		rec := call("GET", EndpointPrefix+"hostile/hijack", nil)
+		rec := s.call("GET", "/hijack", nil)
 		// gin counts the answer as started when a handler asks, so the
 		// status stays 200; the error is what the plugin got.
 		if !strings.Contains(rec.Body.String(), "cannot take over") {
@@ -146,25 +130,26 @@ func TestBoundary(t *testing.T) {
 	})
 
 	t.Run("a trailing slash redirects inside the plugin", func(t *testing.T) {
-		rec := call("GET", EndpointPrefix+"hostile/echo/", map[string]string{"X-Forwarded-Prefix": "/evil"})
-		if loc := rec.Result().Header.Get("Location"); rec.Code/100 != 3 || loc != EndpointPrefix+"hostile/echo" {
+		rec := s.call("GET", "/echo/", map[string]string{"X-Forwarded-Prefix": "/evil"})
+		if loc := rec.Result().Header.Get("Location"); rec.Code/100 != 3 || loc != base+"hostile/echo" {
 			t.Fatalf("%d to %q", rec.Code, loc)
 		}
 	})
 
 	t.Run("calls that change state are audited with the caller", func(t *testing.T) {
-		call("POST", EndpointPrefix+"hostile/echo", map[string]string{"Authorization": "Bearer operator-token"})
-		call("POST", EndpointPrefix+"hostile/echo", nil)
-		call("GET", EndpointPrefix+"hostile/echo", nil)
-		entries, err := h.opts.Store.Audit(context.Background(), store.AuditQuery{Target: "hostile"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		b.mu.Lock()
+		b.audit = nil
+		b.mu.Unlock()
+		s.call("POST", "/echo", map[string]string{"Authorization": "Bearer operator-token"})
+		s.call("POST", "/echo", nil)
+		s.call("GET", "/echo", nil)
+		b.mu.Lock()
+		defer b.mu.Unlock()
 		var got []string
-		for _, e := range entries {
-			got = append(got, e.Actor+" "+e.Action+" "+e.Result)
+		for _, e := range b.audit {
+			got = append(got, e.Actor+" "+e.Action+" "+e.Target+" "+e.Result+" "+e.Details["method"].(string)+" "+e.Details["path"].(string))
 		}
-		if want := []string{"o plugin-endpoint ok", "anonymous plugin-endpoint ok"}; !slices.Equal(got, want) {
+		if want := []string{"o plugin-endpoint hostile ok POST /echo", "anonymous plugin-endpoint hostile ok POST /echo"}; !slices.Equal(got, want) {
 			t.Fatalf("audit: got %q, want %q", got, want)
 		}
 	})

@@ -1,9 +1,10 @@
-package host
+package gateway
 
 import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -54,19 +55,16 @@ func callerFrom(ctx context.Context) caller {
 	return c
 }
 
-// admit returns the request a plugin gets: a clone of r at path with the
+// Admit returns the request a plugin gets: a clone of r at path, the
+// plugin's own path below base (where its endpoints are served), with the
 // caller's credentials removed and, in their place, who the caller is, as
 // the host found it (sdk.CallerOf reads it). Headers that only the host may
 // set are removed first, whoever sent them.
-func (h *Host) admit(r *http.Request, id, path string) *http.Request {
+func (g Gateway) Admit(r *http.Request, base, path string) *http.Request {
 	var c caller
 	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && bearer != "" {
 		c.bearer = bearer
-		if h.opts.Authenticate == nil {
-			c.err = errors.New("this server cannot check tokens")
-		} else {
-			c.who, c.err = h.opts.Authenticate(r.Context(), bearer)
-		}
+		c.who, c.err = g.b.Authenticate(r.Context(), bearer)
 	}
 	r2 := r.Clone(context.WithValue(r.Context(), callerKey{}, c))
 	for _, k := range credentialHeaders {
@@ -95,7 +93,7 @@ func (h *Host) admit(r *http.Request, id, path string) *http.Request {
 	// gin's trailing-slash redirect prefixes this header to the path it
 	// redirects to, so /hello/ goes to the plugin's /hello, not the
 	// server's. A caller's own value would send it anywhere.
-	r2.Header.Set("X-Forwarded-Prefix", strings.TrimSuffix(EndpointPrefix, "/")+"/"+id)
+	r2.Header.Set("X-Forwarded-Prefix", strings.TrimSuffix(base, "/"))
 	r2.URL.Path = path
 	r2.URL.RawPath = ""
 	return r2
@@ -111,22 +109,31 @@ var answerHeadersDropped = [...]string{"Set-Cookie", "Set-Cookie2", "Content-Sec
 // call the API with its token, even though both share the server's origin.
 const contentSecurityPolicy = "sandbox"
 
-// boundedWriter is the http.ResponseWriter plugins write to. When the
-// header is sent it removes what a plugin may not set and adds the host's
-// policy. It offers Flush (streaming answers) but not Hijack: a plugin
-// cannot take the connection and answer outside the policy.
-type boundedWriter struct {
+// Writer is the http.ResponseWriter plugins write to. When the header is
+// sent it removes what a plugin may not set and adds the host's policy. It
+// offers Flush (streaming answers) but not Hijack: a plugin cannot take the
+// connection and answer outside the policy.
+type Writer struct {
 	w   http.ResponseWriter
 	ctx context.Context
 	// status is what the plugin answered (200 when it only wrote a body).
 	status int
 }
 
+// NewWriter returns the writer that answers on w, through the boundary, the
+// request whose context is ctx.
+func NewWriter(ctx context.Context, w http.ResponseWriter) *Writer {
+	return &Writer{w: w, ctx: ctx}
+}
+
+// Status is the status answered, or 0 if nothing was.
+func (b *Writer) Status() int { return b.status }
+
 // Header implements http.ResponseWriter.
-func (b *boundedWriter) Header() http.Header { return b.w.Header() }
+func (b *Writer) Header() http.Header { return b.w.Header() }
 
 // WriteHeader implements http.ResponseWriter.
-func (b *boundedWriter) WriteHeader(status int) {
+func (b *Writer) WriteHeader(status int) {
 	if b.status == 0 {
 		b.seal(status)
 	}
@@ -134,27 +141,27 @@ func (b *boundedWriter) WriteHeader(status int) {
 }
 
 // Write implements http.ResponseWriter.
-func (b *boundedWriter) Write(p []byte) (int, error) {
+func (b *Writer) Write(p []byte) (int, error) {
 	b.seal(http.StatusOK)
 	return b.w.Write(p)
 }
 
 // Flush implements http.Flusher.
-func (b *boundedWriter) Flush() {
+func (b *Writer) Flush() {
 	b.seal(http.StatusOK)
 	if f, ok := b.w.(http.Flusher); ok {
 		f.Flush()
 	}
 }
 
-// Hijack refuses: see boundedWriter.
-func (b *boundedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+// Hijack refuses: see Writer.
+func (b *Writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return nil, nil, errors.New("plugin endpoints cannot take over the connection")
 }
 
 // CloseNotify implements the deprecated http.CloseNotifier that gin's
 // streaming helpers still use, from the request's context.
-func (b *boundedWriter) CloseNotify() <-chan bool {
+func (b *Writer) CloseNotify() <-chan bool {
 	ch := make(chan bool, 1)
 	go func() {
 		<-b.ctx.Done()
@@ -165,7 +172,7 @@ func (b *boundedWriter) CloseNotify() <-chan bool {
 
 // seal applies the policy to the header once, before it is sent with
 // status.
-func (b *boundedWriter) seal(status int) {
+func (b *Writer) seal(status int) {
 	if b.status != 0 {
 		return
 	}
@@ -185,12 +192,13 @@ func (b *boundedWriter) seal(status int) {
 	h.Set("X-Content-Type-Options", "nosniff")
 }
 
-// auditEndpoint records a plugin endpoint call that may change state
-// (every method but GET, HEAD and OPTIONS), with who made it.
-func (h *Host) auditEndpoint(r *http.Request, id string, status int) {
+// Audit records a call to plugin id's endpoints that may change state
+// (every method but GET, HEAD and OPTIONS), with who made it. r is the
+// request Admit returned.
+func (g Gateway) Audit(r *http.Request, id string, status int) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
-		return
+		return nil
 	}
 	c := callerFrom(r.Context())
 	actor, via := "anonymous", ""
@@ -203,7 +211,8 @@ func (h *Host) auditEndpoint(r *http.Request, id string, status int) {
 	// The request may be gone (a client that hung up): the record is not.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()
-	if _, err := h.opts.Store.AppendAudit(ctx, e); err != nil {
-		h.log.Error("audit plugin endpoint call", "plugin_id", id, "err", err)
+	if err := g.b.AppendAudit(ctx, e); err != nil {
+		return fmt.Errorf("audit %s %s of plugin %s: %w", r.Method, r.URL.Path, id, err)
 	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package host
+package gateway
 
 import (
 	"fmt"
@@ -19,14 +19,14 @@ import (
 // guards are the host's checks on one endpoint, run before the plugin
 // sees the request: authentication and roles, the permissions the endpoint
 // needs the plugin to hold, and its rate limit.
-func (h *Host) guards(p *Plugin, ep sdk.EndpointConfig) []gin.HandlerFunc {
+func (g Gateway) guards(p Plugin, ep sdk.EndpointConfig) []gin.HandlerFunc {
 	var chain []gin.HandlerFunc
 	a := ep.Auth
-	if a == nil && h.system.Load().EndpointAuth == "required" {
+	if a == nil && g.b.System().EndpointAuth == "required" {
 		a = &sdk.AuthConfig{Required: true}
 	}
 	if a != nil && (a.Required || len(a.Roles) > 0) {
-		chain = append(chain, h.requireCaller(p.id, ep, a.Roles))
+		chain = append(chain, requireCaller(p.ID, ep, a.Roles))
 	}
 	if a != nil && len(a.Permissions) > 0 {
 		chain = append(chain, requirePermissions(p, ep, a.Permissions))
@@ -37,14 +37,14 @@ func (h *Host) guards(p *Plugin, ep sdk.EndpointConfig) []gin.HandlerFunc {
 			window = time.Duration(rl.WindowSizeMs) * time.Millisecond
 		}
 		limit := ratelimit.Limit{Rate: rl.RPM, Window: window, Burst: rl.Burst}
-		chain = append(chain, h.rateLimit(p.id, ep, limit))
+		chain = append(chain, g.rateLimit(p.ID, ep, limit))
 	}
 	return chain
 }
 
 // requireCaller authenticates the caller and, when roles are listed,
 // requires one of them (or a higher one).
-func (h *Host) requireCaller(id string, ep sdk.EndpointConfig, roles []string) gin.HandlerFunc {
+func requireCaller(id string, ep sdk.EndpointConfig, roles []string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		who, err := callerFrom(c.Request.Context()).identity()
 		if err != nil {
@@ -65,15 +65,13 @@ func (h *Host) requireCaller(id string, ep sdk.EndpointConfig, roles []string) g
 
 // requirePermissions refuses an endpoint whose plugin was not granted what
 // the endpoint declares it needs.
-func requirePermissions(p *Plugin, ep sdk.EndpointConfig, needed []string) gin.HandlerFunc {
+func requirePermissions(p Plugin, ep sdk.EndpointConfig, needed []string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		p.mu.RLock()
-		granted := p.grants
-		p.mu.RUnlock()
+		granted := p.Granted()
 		for _, perm := range needed {
 			if !slices.Contains(granted, perm) {
 				apierr.Write(c.Writer, http.StatusForbidden, "permission_not_granted",
-					fmt.Sprintf("plugin %s was not granted %s, which %s %s needs", p.id, perm, ep.Method, ep.Path), nil)
+					fmt.Sprintf("plugin %s was not granted %s, which %s %s needs", p.ID, perm, ep.Method, ep.Path), nil)
 				c.Abort()
 				return
 			}
@@ -84,10 +82,10 @@ func requirePermissions(p *Plugin, ep sdk.EndpointConfig, needed []string) gin.H
 
 // rateLimit allows each client limit's requests to the endpoint, and
 // answers 429 with Retry-After beyond.
-func (h *Host) rateLimit(id string, ep sdk.EndpointConfig, limit ratelimit.Limit) gin.HandlerFunc {
+func (g Gateway) rateLimit(id string, ep sdk.EndpointConfig, limit ratelimit.Limit) gin.HandlerFunc {
 	prefix := id + " " + strings.ToUpper(ep.Method) + " " + ep.Path + " "
 	return func(c *gin.Context) {
-		ok, wait := h.opts.Limiter.Allow(prefix+c.ClientIP(), limit)
+		ok, wait := g.b.Limiter().Allow(prefix+c.ClientIP(), limit)
 		if !ok {
 			c.Header("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 			apierr.Write(c.Writer, http.StatusTooManyRequests, "rate_limited",
@@ -100,9 +98,9 @@ func (h *Host) rateLimit(id string, ep sdk.EndpointConfig, limit ratelimit.Limit
 }
 
 // limitBodies caps request bodies at the configured size.
-func (h *Host) limitBodies() gin.HandlerFunc {
+func (g Gateway) limitBodies() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		limit := h.system.Load().MaxRequestBytes
+		limit := g.b.System().MaxRequestBytes
 		if c.Request.ContentLength > limit {
 			apierr.Write(c.Writer, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the body is larger than the %d bytes allowed", limit), nil)
 			c.Abort()

@@ -1,4 +1,4 @@
-package host
+package traffic
 
 import (
 	"math"
@@ -7,13 +7,13 @@ import (
 )
 
 func TestStats(t *testing.T) {
-	var s stats
+	var s Counters
 	for i := range 100 {
-		s.record("GET", "/a", 200, false, time.Duration(i+1)*time.Millisecond) // 1..100 ms
+		s.Record("GET", "/a", 200, false, time.Duration(i+1)*time.Millisecond) // 1..100 ms
 	}
-	s.record("GET", "/a", 404, false, time.Millisecond)
-	s.record("POST", "/b", 500, true, 3*time.Second)
-	snap := s.snapshot()
+	s.Record("GET", "/a", 404, false, time.Millisecond)
+	s.Record("POST", "/b", 500, true, 3*time.Second)
+	snap := s.Snapshot()
 	if snap.Requests != 102 || snap.ClientErrors != 1 || snap.ServerErrors != 1 || snap.Panics != 1 {
 		t.Fatalf("totals: %+v", snap)
 	}

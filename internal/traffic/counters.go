@@ -1,6 +1,11 @@
-package host
+// Package traffic counts a plugin's requests by endpoint and keeps a short
+// history of its traffic: request counts by status, panics, a latency
+// histogram and the quantiles estimated from it. Counters and history
+// outlive a plugin's instances, so a reload keeps them.
+package traffic
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -17,9 +22,9 @@ func LatencyBuckets() []float64 {
 	return []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 }
 
-// stats counts one plugin's requests by endpoint. It outlives instances: a
-// reload keeps the counts.
-type stats struct {
+// Counters counts one plugin's requests by endpoint. The zero value is
+// ready to use; it is safe for concurrent use.
+type Counters struct {
 	byEndpoint sync.Map // "METHOD route" -> *endpointStats
 }
 
@@ -37,7 +42,9 @@ type endpointStats struct {
 	buckets  []uint64 // per LatencyBuckets bound, not cumulative; last is +Inf
 }
 
-func (s *stats) record(method, route string, status int, panicked bool, d time.Duration) {
+// Record counts one request: its endpoint (method and route pattern), the
+// status answered, whether the handler panicked, and how long it took.
+func (s *Counters) Record(method, route string, status int, panicked bool, d time.Duration) {
 	key := method + " " + route
 	v, ok := s.byEndpoint.Load(key)
 	if !ok {
@@ -63,7 +70,9 @@ func (s *stats) record(method, route string, status int, panicked bool, d time.D
 	e.mu.Unlock()
 }
 
-func (s *stats) snapshot() apiv1.Stats {
+// Snapshot returns the counts of every endpoint, sorted by route then
+// method, and their sum.
+func (s *Counters) Snapshot() apiv1.Stats {
 	out := apiv1.Stats{Endpoints: []apiv1.EndpointStats{}}
 	s.byEndpoint.Range(func(_, v any) bool {
 		e := v.(*endpointStats).snapshot()
@@ -79,21 +88,11 @@ func (s *stats) snapshot() apiv1.Stats {
 	}
 	slices.SortFunc(out.Endpoints, func(a, b apiv1.EndpointStats) int {
 		if a.Route != b.Route {
-			return compare(a.Route, b.Route)
+			return cmp.Compare(a.Route, b.Route)
 		}
-		return compare(a.Method, b.Method)
+		return cmp.Compare(a.Method, b.Method)
 	})
 	return out
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (e *endpointStats) snapshot() apiv1.EndpointStats {
@@ -180,7 +179,7 @@ type totals struct {
 	buckets                              []uint64 // per LatencyBuckets bound, not cumulative; last is +Inf
 }
 
-func (s *stats) totals() totals {
+func (s *Counters) totals() totals {
 	t := totals{buckets: make([]uint64, len(LatencyBuckets())+1)}
 	s.byEndpoint.Range(func(_, v any) bool {
 		e := v.(*endpointStats)

@@ -1,0 +1,105 @@
+package host
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kubestellar/ksplugins/internal/apierr"
+	"github.com/kubestellar/ksplugins/internal/auth"
+	"github.com/kubestellar/ksplugins/internal/config"
+	"github.com/kubestellar/ksplugins/internal/gateway"
+	"github.com/kubestellar/ksplugins/internal/ratelimit"
+	"github.com/kubestellar/ksplugins/internal/store"
+	"github.com/kubestellar/ksplugins/sdk"
+)
+
+// ServeEndpoint serves a request for path on plugin id: the catch-all route
+// /api/plugin-endpoints/:id/*path comes here. Whatever answers, the host or
+// the plugin, answers through the boundary (package gateway): the plugin
+// never sees the caller's credentials, and its answer cannot act for the
+// server's origin. Calls that may change state are audited.
+func (h *Host) ServeEndpoint(w http.ResponseWriter, r *http.Request, id, path string) {
+	gw := h.gateway()
+	bw := gateway.NewWriter(r.Context(), w)
+	r = gw.Admit(r, EndpointPrefix+id, path)
+	p := h.lookup(id)
+	if p == nil {
+		apierr.Write(bw, http.StatusNotFound, "plugin_not_found", fmt.Sprintf("no plugin %q is loaded", id), nil)
+		return
+	}
+	defer func() {
+		if err := gw.Audit(r, id, cmp.Or(bw.Status(), http.StatusOK)); err != nil {
+			h.log.Error("audit plugin endpoint call", "plugin_id", id, "err", err)
+		}
+	}()
+	switch s := p.getState(); s {
+	case apiv1.StateActive:
+	case apiv1.StateDisabled:
+		apierr.Write(bw, http.StatusServiceUnavailable, "plugin_disabled", fmt.Sprintf("plugin %s is disabled", id), nil)
+		return
+	default:
+		apierr.Write(bw, http.StatusServiceUnavailable, "plugin_unavailable", fmt.Sprintf("plugin %s is %s", id, s), nil)
+		return
+	}
+	for {
+		in := p.inst.Load()
+		if in == nil {
+			apierr.Write(bw, http.StatusServiceUnavailable, "plugin_unavailable", fmt.Sprintf("plugin %s has no running instance", id), nil)
+			return
+		}
+		if !in.acquire() {
+			continue // swapped under us: take the new instance
+		}
+		defer in.release()
+		in.engine.ServeHTTP(bw, r)
+		return
+	}
+}
+
+// newRouter builds the router of one instance from its endpoints (see
+// gateway.Gateway.Router).
+func (h *Host) newRouter(p *Plugin, impl sdk.KubestellarPlugin, endpoints []sdk.EndpointConfig, log *slog.Logger) (*gin.Engine, error) {
+	handlers, err := safeValue(func() map[string]gin.HandlerFunc { return impl.GetHandlers() })
+	if err != nil {
+		return nil, fmt.Errorf("GetHandlers: %w", err)
+	}
+	return h.gateway().Router(gateway.Plugin{ID: p.id, Code: impl, Endpoints: endpoints, Handlers: handlers, Counters: &p.stats, Granted: p.granted, Log: log})
+}
+
+func (p *Plugin) granted() []string {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.grants
+}
+
+// gateway is the request path over h. It reads h's options and
+// configuration on each request, so it is made where it is used rather
+// than kept.
+func (h *Host) gateway() gateway.Gateway { return gateway.New((*gatewayBackend)(h)) }
+
+// gatewayBackend is the host as the request path sees it.
+type gatewayBackend Host
+
+func (b *gatewayBackend) Authenticate(ctx context.Context, bearer string) (auth.Identity, error) {
+	if b.opts.Authenticate == nil {
+		return auth.Identity{}, errors.New("this server cannot check tokens")
+	}
+	return b.opts.Authenticate(ctx, bearer)
+}
+
+func (b *gatewayBackend) System() *config.System { return b.system.Load() }
+
+func (b *gatewayBackend) Limiter() *ratelimit.Limiter { return b.opts.Limiter }
+
+func (b *gatewayBackend) AppendAudit(ctx context.Context, e store.AuditEntry) error {
+	_, err := b.opts.Store.AppendAudit(ctx, e)
+	return err
+}
