@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/kubestellar/ksplugins/internal/apierr"

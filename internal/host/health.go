@@ -82,7 +82,7 @@ func (h *Host) checkHealth(ctx context.Context, p *Plugin, in *instance, timeout
 func probe(in *instance) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("Health panicked: %v", r)
+			err = fmt.Errorf("health check panicked: %v", r)
 		}
 	}()
 	if err := in.impl.Health(); err != nil {

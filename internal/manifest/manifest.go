@@ -164,7 +164,9 @@ func ReservedIDs() []string {
 // the Go types that will receive it.
 type checker struct{ errs, warns []Problem }
 
-func (c *checker) warn(field, msg string) { c.warns = append(c.warns, Problem{Field: field, Message: msg}) }
+func (c *checker) warn(field, msg string) {
+	c.warns = append(c.warns, Problem{Field: field, Message: msg})
+}
 
 // conform checks v against t, the type that will decode it, and returns v
 // with every wrong-typed value replaced by nil and every unknown key removed,
