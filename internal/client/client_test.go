@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -35,7 +36,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // token like the real one and answers the shapes the client decodes.
 func fakeAPI(t *testing.T, routes map[string]http.HandlerFunc) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(fakeHandler(routes))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// fakeHandler is fakeAPI's handler.
+func fakeHandler(routes map[string]http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+testToken {
 			writeErr(w, http.StatusUnauthorized, "unauthorized", "invalid token", nil)
 			return
@@ -46,9 +54,23 @@ func fakeAPI(t *testing.T, routes map[string]http.HandlerFunc) *httptest.Server 
 			return
 		}
 		h(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	})
+}
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// inProcess is an HTTP client that hands each request straight to h, with
+// no network between: in a testing/synctest bubble, a connection's
+// goroutine waiting on its socket would keep the fake clock from moving.
+func inProcess(h http.Handler) *http.Client {
+	return &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Result(), nil
+	})}
 }
 
 func TestErrors(t *testing.T) {
@@ -347,61 +369,68 @@ func TestWaitOperation(t *testing.T) {
 			wantErr:   &APIError{Status: 422, Code: "build_failed", Message: "build x: a.go:1:1: bad"},
 		},
 	}
+	// Each case runs on synctest's fake clock, so the time between polls
+	// is measured exactly, and without waiting for it.
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var (
-				mu sync.Mutex
-				n  int
-			)
-			srv := fakeAPI(t, map[string]http.HandlerFunc{
-				"GET /api/plugins/operations/op-1": func(w http.ResponseWriter, _ *http.Request) {
-					mu.Lock()
-					defer mu.Unlock()
-					writeJSON(w, http.StatusOK, tt.polls[min(n, len(tt.polls)-1)])
-					n++
-				},
-			})
-			var got []string
-			start := time.Now()
-			op, err := New(srv.URL, testToken, srv.Client()).WaitOperation(context.Background(), "op-1", func(s map[string]any) {
-				got = append(got, s["name"].(string)+" "+s["state"].(string))
-			})
-			if elapsed, want := time.Since(start), time.Duration(len(tt.polls)-1)*PollInterval; elapsed < want {
-				t.Errorf("took %v, want at least %v: one poll every %v", elapsed, want, PollInterval)
-			}
-			if !reflect.DeepEqual(got, tt.wantSteps) {
-				t.Errorf("steps %q, want %q", got, tt.wantSteps)
-			}
-			if op == nil {
-				t.Fatalf("op = nil, err = %v", err)
-			}
-			if tt.wantErr == nil {
-				if err != nil || op.Result["id"] != "my-plugin" || op.PluginID != "my-plugin" {
-					t.Errorf("op %+v, err %v", op, err)
+			synctest.Test(t, func(t *testing.T) {
+				n := 0
+				api := inProcess(fakeHandler(map[string]http.HandlerFunc{
+					"GET /api/plugins/operations/op-1": func(w http.ResponseWriter, _ *http.Request) {
+						writeJSON(w, http.StatusOK, tt.polls[min(n, len(tt.polls)-1)])
+						n++
+					},
+				}))
+				var got []string
+				start := time.Now()
+				op, err := New("http://ksplugins.test", testToken, api).WaitOperation(context.Background(), "op-1", func(s map[string]any) {
+					got = append(got, s["name"].(string)+" "+s["state"].(string))
+				})
+				if elapsed, want := time.Since(start), time.Duration(len(tt.polls)-1)*PollInterval; elapsed != want || n != len(tt.polls) {
+					t.Errorf("%d polls in %v, want %d in %v: one poll at once, then one every %v", n, elapsed, len(tt.polls), want, PollInterval)
 				}
-				return
-			}
-			var apiErr *APIError
-			if !errors.As(err, &apiErr) || apiErr.Status != tt.wantErr.Status || apiErr.Code != tt.wantErr.Code || apiErr.Message != tt.wantErr.Message {
-				t.Fatalf("err = %#v, want %#v", err, tt.wantErr)
-			}
-			if d := apiErr.Diagnostics(); len(d) != 1 || d[0] != "a.go:1:1: bad" {
-				t.Errorf("diagnostics = %q", d)
-			}
+				if !reflect.DeepEqual(got, tt.wantSteps) {
+					t.Errorf("steps %q, want %q", got, tt.wantSteps)
+				}
+				if op == nil {
+					t.Fatalf("op = nil, err = %v", err)
+				}
+				if tt.wantErr == nil {
+					if err != nil || op.Result["id"] != "my-plugin" || op.PluginID != "my-plugin" {
+						t.Errorf("op %+v, err %v", op, err)
+					}
+					return
+				}
+				var apiErr *APIError
+				if !errors.As(err, &apiErr) || apiErr.Status != tt.wantErr.Status || apiErr.Code != tt.wantErr.Code || apiErr.Message != tt.wantErr.Message {
+					t.Fatalf("err = %#v, want %#v", err, tt.wantErr)
+				}
+				if d := apiErr.Diagnostics(); len(d) != 1 || d[0] != "a.go:1:1: bad" {
+					t.Errorf("diagnostics = %q", d)
+				}
+			})
 		})
 	}
 
 	t.Run("context ends first", func(t *testing.T) {
-		srv := fakeAPI(t, map[string]http.HandlerFunc{
-			"GET /api/plugins/operations/op-1": func(w http.ResponseWriter, _ *http.Request) {
-				writeJSON(w, http.StatusOK, running(step("building", "running")))
-			},
+		synctest.Test(t, func(t *testing.T) {
+			polls := 0
+			api := inProcess(fakeHandler(map[string]http.HandlerFunc{
+				"GET /api/plugins/operations/op-1": func(w http.ResponseWriter, _ *http.Request) {
+					polls++
+					writeJSON(w, http.StatusOK, running(step("building", "running")))
+				},
+			}))
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			if _, err := New("http://ksplugins.test", testToken, api).WaitOperation(ctx, "op-1", nil); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("err = %v, want the context's", err)
+			}
+			if elapsed := time.Since(start); elapsed != 300*time.Millisecond || polls != 2 {
+				t.Errorf("returned after %v and %d polls; want the context's 300ms, after polls at 0 and %v", elapsed, polls, PollInterval)
+			}
 		})
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		defer cancel()
-		if _, err := New(srv.URL, testToken, srv.Client()).WaitOperation(ctx, "op-1", nil); !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("err = %v, want the context's", err)
-		}
 	})
 
 	t.Run("unknown operation", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/kubestellar/ksplugins/sdk"
@@ -34,7 +35,8 @@ func (p *stuckPlugin) GetMetrics() map[string]interface{} {
 // TestHungCallsAreGuarded scrapes a plugin whose method hangs 50 times: the
 // first call is abandoned at its time limit, the others fail at once with
 // "still running" instead of each leaving another goroutine behind, and once
-// the plugin answers again the next call reaches it.
+// the plugin answers again the next call reaches it. It runs on synctest's
+// fake clock, so "at once" is no time at all and the limit is exact.
 func TestHungCallsAreGuarded(t *testing.T) {
 	const (
 		timeout = 200 * time.Millisecond
@@ -66,52 +68,51 @@ func TestHungCallsAreGuarded(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.method, func(t *testing.T) {
-			h := newTestHost(t, func(o *Options) { o.CallTimeout = timeout })
-			p := &stuckPlugin{testPlugin: &testPlugin{id: "hang"}, release: make(chan struct{})}
-			released := false
-			release := func() {
-				if !released {
-					released = true
-					close(p.release)
+			synctest.Test(t, func(t *testing.T) {
+				h := newTestHost(t, func(o *Options) { o.CallTimeout = timeout })
+				p := &stuckPlugin{testPlugin: &testPlugin{id: "hang"}, release: make(chan struct{})}
+				released := false
+				release := func() {
+					if !released {
+						released = true
+						close(p.release)
+					}
 				}
-			}
-			t.Cleanup(release)
-			add(t, h, p)
+				t.Cleanup(release)
+				add(t, h, p)
 
-			before := runtime.NumGoroutine()
-			if e := tc.scrape(h); !strings.Contains(e, "no answer within") {
-				t.Fatalf("first scrape reported %q; want the time limit", e)
-			}
-			for i := 1; i < scrapes; i++ {
+				before := runtime.NumGoroutine()
 				start := time.Now()
-				e := tc.scrape(h)
-				if took := time.Since(start); took >= timeout {
-					t.Fatalf("scrape %d took %s; want an answer at once while the call hangs", i+1, took)
+				if e := tc.scrape(h); !strings.Contains(e, "no answer within") {
+					t.Fatalf("first scrape reported %q; want the time limit", e)
 				}
-				if !strings.Contains(e, tc.method) || !strings.Contains(e, ErrStillRunning.Error()) {
-					t.Fatalf("scrape %d reported %q; want %s %q", i+1, e, tc.method, ErrStillRunning)
+				if took := time.Since(start); took != timeout {
+					t.Fatalf("first scrape took %s; want the time limit, %s", took, timeout)
 				}
-			}
-			if grew := runtime.NumGoroutine() - before; grew > 3 {
-				t.Errorf("goroutines grew by %d over %d scrapes; want at most 3", grew, scrapes)
-			}
-			if n := p.calls.Load(); n != 1 {
-				t.Errorf("the plugin was called %d times; want once while it hangs", n)
-			}
+				for i := 1; i < scrapes; i++ {
+					start := time.Now()
+					e := tc.scrape(h)
+					if took := time.Since(start); took != 0 {
+						t.Fatalf("scrape %d took %s; want an answer at once while the call hangs", i+1, took)
+					}
+					if !strings.Contains(e, tc.method) || !strings.Contains(e, ErrStillRunning.Error()) {
+						t.Fatalf("scrape %d reported %q; want %s %q", i+1, e, tc.method, ErrStillRunning)
+					}
+				}
+				if grew := runtime.NumGoroutine() - before; grew > 3 {
+					t.Errorf("goroutines grew by %d over %d scrapes; want at most 3", grew, scrapes)
+				}
+				if n := p.calls.Load(); n != 1 {
+					t.Errorf("the plugin was called %d times; want once while it hangs", n)
+				}
 
-			// Once the hung call returns, the guard lets the next one in.
-			release()
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				e := tc.scrape(h)
-				if e == "" {
-					break
+				// Once the hung call returns, the guard lets the next one in.
+				release()
+				synctest.Wait()
+				if e := tc.scrape(h); e != "" {
+					t.Fatalf("after the plugin answered, the scrape reported %q", e)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("after the plugin answered, scrapes still report %q", e)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			})
 		})
 	}
 }

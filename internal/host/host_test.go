@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
@@ -247,21 +248,33 @@ func TestFailedStartLeavesNoTrace(t *testing.T) {
 	}
 }
 
-type hangingPlugin struct{ testPlugin }
+// hangingPlugin's Initialize blocks until release is closed.
+type hangingPlugin struct {
+	testPlugin
+	release chan struct{}
+}
 
-func (p *hangingPlugin) Initialize(map[string]interface{}) error { select {} }
+func (p *hangingPlugin) Initialize(map[string]interface{}) error {
+	<-p.release
+	return nil
+}
 
+// TestHangingInitializeTimesOut runs on synctest's fake clock: the load
+// fails after exactly the call timeout.
 func TestHangingInitializeTimesOut(t *testing.T) {
-	h := newTestHost(t)
-	p := &hangingPlugin{testPlugin{id: "demo"}}
-	start := time.Now()
-	_, err := addErr(h, p)
-	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v; want a deadline error", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("register took %s; the call timeout is 1s", d)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newTestHost(t)
+		p := &hangingPlugin{testPlugin: testPlugin{id: "demo"}, release: make(chan struct{})}
+		t.Cleanup(func() { close(p.release) }) // the bubble ends with no goroutine blocked
+		start := time.Now()
+		_, err := addErr(h, p)
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v; want a deadline error", err)
+		}
+		if d := time.Since(start); d != time.Second {
+			t.Fatalf("register took %s; want the call timeout, 1s", d)
+		}
+	})
 }
 
 // TestSwapDropsNoRequest swaps instances while clients keep calling: every

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
-
 	"github.com/kubestellar/ksplugins/internal/events"
 )
 
@@ -18,13 +17,12 @@ import (
 // each event inside Publish, so a log handler sees the operation exactly as
 // it is when the event goes out.
 func TestOperationFinishedBeforeItsLastEvent(t *testing.T) {
-	seen := &opAtEvent{states: map[string]apiv1.OpState{}}
+	seen := &opAtEvent{states: map[string]apiv1.OpState{}, recorded: make(chan struct{}, 1)}
 	h := newTestHost(t, func(o *Options) {
 		o.Events = events.NewBus(events.Options{Logger: slog.New(seen)})
 	})
 	seen.host.Store(h)
 	op := h.StartLoad(context.Background(), LoadRequest{LoadRequest: apiv1.LoadRequest{Source: t.TempDir() + "/no-such-plugin"}})
-	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if state, ok := seen.state(op.ID); ok {
 			if state != apiv1.OpFailed {
@@ -32,19 +30,22 @@ func TestOperationFinishedBeforeItsLastEvent(t *testing.T) {
 			}
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-seen.recorded:
+		case <-time.After(10 * time.Second):
 			t.Fatal("no error event for the failed install")
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
 // opAtEvent is a log handler that records, for each error event about an
-// operation, the operation's state at that moment.
+// operation, the operation's state at that moment, and then signals
+// recorded.
 type opAtEvent struct {
-	host   atomic.Pointer[Host]
-	mu     sync.Mutex
-	states map[string]apiv1.OpState
+	host     atomic.Pointer[Host]
+	mu       sync.Mutex
+	states   map[string]apiv1.OpState
+	recorded chan struct{}
 }
 
 func (o *opAtEvent) Enabled(context.Context, slog.Level) bool { return true }
@@ -70,6 +71,10 @@ func (o *opAtEvent) Handle(_ context.Context, r slog.Record) error {
 	o.mu.Lock()
 	o.states[id] = op.State
 	o.mu.Unlock()
+	select {
+	case o.recorded <- struct{}{}:
+	default: // a signal is already waiting
+	}
 	return nil
 }
 

@@ -23,14 +23,34 @@ const DefaultDebounce = 200 * time.Millisecond
 // are watched too. Hidden files, built plugins and editor scratch files are
 // not sources and do not count.
 func Dir(ctx context.Context, dir string, debounce time.Duration, onChange func()) error {
-	w, err := fsnotify.NewWatcher()
+	w, err := watchTree(dir)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	if err := addTree(w, dir); err != nil {
-		return err
+	return debounced(ctx, w.Events, w.Errors, func(root string) error { return addTree(w.Add, root) }, debounce, onChange)
+}
+
+// watchTree starts watching dir and the folders under it. Changes made
+// after it returns wait in the watcher until its events are read.
+func watchTree(dir string) (*fsnotify.Watcher, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
 	}
+	if err := addTree(w.Add, dir); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// debounced is Dir's loop over a watcher's channels. It is apart from the
+// watcher so that its timing can be tested with made-up events on a fake
+// clock: real notifications come from a goroutine blocked in a system call,
+// which testing/synctest cannot wait for. watchNew watches a folder created
+// under the tree.
+func debounced(ctx context.Context, events <-chan fsnotify.Event, errs <-chan error, watchNew func(root string) error, debounce time.Duration, onChange func()) error {
 	if debounce <= 0 {
 		debounce = DefaultDebounce
 	}
@@ -41,18 +61,18 @@ func Dir(ctx context.Context, dir string, debounce time.Duration, onChange func(
 		select {
 		case <-ctx.Done():
 			return nil
-		case err, ok := <-w.Errors:
+		case err, ok := <-errs:
 			if !ok {
 				return errors.New("watch: watcher closed")
 			}
 			return err
-		case ev, ok := <-w.Events:
+		case ev, ok := <-events:
 			if !ok {
 				return errors.New("watch: watcher closed")
 			}
 			if ev.Has(fsnotify.Create) {
 				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() && !ignored(filepath.Base(ev.Name)) {
-					_ = addTree(w, ev.Name)
+					_ = watchNew(ev.Name)
 				}
 			}
 			if ignored(filepath.Base(ev.Name)) || ev.Op == fsnotify.Chmod {
@@ -71,7 +91,9 @@ func ignored(name string) bool {
 		strings.HasSuffix(name, ".so") || strings.HasSuffix(name, ".wasm") || strings.HasPrefix(name, "#")
 }
 
-func addTree(w *fsnotify.Watcher, root string) error {
+// addTree calls watch for root and every folder under it that is not
+// ignored.
+func addTree(watch func(dir string) error, root string) error {
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -82,6 +104,6 @@ func addTree(w *fsnotify.Watcher, root string) error {
 		if p != root && ignored(d.Name()) {
 			return filepath.SkipDir
 		}
-		return w.Add(p)
+		return watch(p)
 	})
 }

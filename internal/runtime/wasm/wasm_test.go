@@ -275,7 +275,7 @@ func TestPoolOfTwo(t *testing.T) {
 	e := router(t, p)
 	done := make(chan int)
 	go func() { done <- do(e, http.MethodGet, "/loop", nil).Code }()
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, 10*time.Second, "the loop to take an instance", func() bool { return len(p.free) == 1 })
 	for i := 0; i < 10; i++ {
 		if w := do(e, http.MethodGet, "/state", nil); w.Code != 200 || w.Body.String() != strconv.Itoa(i+1) {
 			t.Fatalf("request %d during the loop: %d %q", i, w.Code, w.Body)
@@ -474,9 +474,9 @@ func TestClose(t *testing.T) {
 	e := router(t, p)
 	done := make(chan *httptest.ResponseRecorder, 2)
 	go func() { done <- do(e, http.MethodGet, "/loop", nil) }()
-	time.Sleep(100 * time.Millisecond)
-	go func() { done <- do(e, http.MethodGet, "/state", nil) }() // queued behind the loop
-	time.Sleep(100 * time.Millisecond)
+	waitFor(t, 10*time.Second, "the loop to take the instance", func() bool { return len(p.free) == 0 })
+	go func() { done <- do(e, http.MethodGet, "/state", nil) }()
+	waitFor(t, 10*time.Second, "the next request to queue behind the loop", func() bool { return len(p.queue) == 1 })
 	begin := time.Now()
 	if err := p.Close(context.Background()); err != nil {
 		t.Fatal(err)
