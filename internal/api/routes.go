@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"github.com/kubestellar/ksplugins/internal/apierr"
 	"github.com/kubestellar/ksplugins/internal/auth"
 	"github.com/kubestellar/ksplugins/internal/host"
@@ -113,7 +114,7 @@ func (s *Server) require(rt route) gin.HandlerFunc {
 		if !auth.Allows(id.Role, rt.role) {
 			apierr.Write(c.Writer, http.StatusForbidden, "forbidden",
 				fmt.Sprintf("%s needs the %s role; %s has %s", rt.action, rt.role, id.Name, id.Role),
-				gin.H{"required_role": rt.role, "role": id.Role})
+				apiv1.RoleRefusal{RequiredRole: rt.role, Role: id.Role})
 			c.Abort()
 			return
 		}
@@ -165,7 +166,7 @@ func (s *Server) whoami(c *gin.Context) {
 			allowed = append(allowed, rt.action)
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"name": id.Name, "role": id.Role, "via": id.Via, "allowed": allowed})
+	c.JSON(http.StatusOK, apiv1.Whoami{Name: id.Name, Role: id.Role, Via: id.Via, Allowed: allowed})
 }
 
 func (s *Server) auditLog(c *gin.Context) {
@@ -188,10 +189,11 @@ func (s *Server) auditLog(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if entries == nil {
-		entries = []store.AuditEntry{}
+	out := apiv1.AuditLog{Entries: make([]apiv1.AuditEntry, 0, len(entries))}
+	for _, e := range entries {
+		out.Entries = append(out.Entries, auditToWire(e))
 	}
-	c.JSON(http.StatusOK, gin.H{"entries": entries})
+	c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) listTokens(c *gin.Context) {
@@ -200,20 +202,16 @@ func (s *Server) listTokens(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if tokens == nil {
-		tokens = []store.Token{}
+	out := apiv1.TokenList{Tokens: make([]apiv1.Token, 0, len(tokens))}
+	for _, t := range tokens {
+		out.Tokens = append(out.Tokens, tokenToWire(t))
 	}
-	c.JSON(http.StatusOK, gin.H{"tokens": tokens})
+	c.JSON(http.StatusOK, out)
 }
 
 // createToken makes a named token; its secret is in this answer only.
 func (s *Server) createToken(c *gin.Context) {
-	var req struct {
-		Name string `json:"name"`
-		Role string `json:"role"`
-		// TTL is a Go duration such as "720h"; empty: no expiry.
-		TTL string `json:"ttl"`
-	}
+	var req apiv1.TokenRequest
 	if !decode(c, &req, true) {
 		return
 	}
@@ -238,7 +236,7 @@ func (s *Server) createToken(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"token": t, "secret": secret})
+	c.JSON(http.StatusCreated, apiv1.CreatedToken{Token: tokenToWire(t), Secret: secret})
 }
 
 func (s *Server) revokeToken(c *gin.Context) {
@@ -250,9 +248,9 @@ func (s *Server) revokeToken(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"name": c.Param("name"), "revoked": true})
+	c.JSON(http.StatusOK, apiv1.RevokedToken{Name: c.Param("name"), Revoked: true})
 }
 
 func (s *Server) permissions(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"permissions": host.KnownPermissions()})
+	c.JSON(http.StatusOK, apiv1.PermissionList{Permissions: host.KnownPermissions()})
 }
