@@ -100,6 +100,8 @@ type Server struct {
 	tickets *tickets
 	// page serves the plugin manager page's files.
 	page http.Handler
+	// openapi is the OpenAPI document of the routes, as served.
+	openapi []byte
 
 	mu  sync.RWMutex
 	sys config.System
@@ -144,6 +146,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.ctx == nil {
 		s.ctx = context.Background()
+	}
+	if s.openapi, err = marshalOpenAPI(s.routes()); err != nil {
+		return nil, err
 	}
 	s.applySystem(opts.System)
 	return s, nil
