@@ -36,8 +36,8 @@ var (
 )
 
 // Of returns the schema of the JSON encoding/json makes of a t: a
-// reference for a named struct type (whose schema joins the components),
-// an inline schema otherwise.
+// reference for a named struct or map type (whose schema joins the
+// components), an inline schema otherwise.
 //
 // Fields follow their json tags: "-" is left out, omitempty makes a field
 // optional, every other field is required (encoding/json always writes
@@ -79,20 +79,24 @@ func (s *Schemas) Of(t reflect.Type) *Schema {
 	case reflect.Array:
 		return &Schema{Type: Types{"array"}, Items: s.Of(t.Elem())}
 	case reflect.Map:
-		return &Schema{Type: Types{"object", "null"}, AdditionalProperties: s.Of(t.Elem())}
+		if t.Name() == "" {
+			return s.dict(t)
+		}
+		return &Schema{Ref: RefPrefix + s.define(t, s.dict)}
 	case reflect.Struct:
 		if t.Name() == "" {
 			return s.object(t)
 		}
-		return &Schema{Ref: RefPrefix + s.define(t)}
+		return &Schema{Ref: RefPrefix + s.define(t, s.object)}
 	}
 	// Interfaces, and kinds encoding/json refuses (channels, functions),
 	// which no wire type holds.
 	return &Schema{}
 }
 
-// define adds t's schema to the components, once, and returns its name.
-func (s *Schemas) define(t reflect.Type) string {
+// define adds t's schema, as schemaOf makes it, to the components, once,
+// and returns its name.
+func (s *Schemas) define(t reflect.Type, schemaOf func(reflect.Type) *Schema) string {
 	if name, ok := s.names[t]; ok {
 		return name
 	}
@@ -102,8 +106,13 @@ func (s *Schemas) define(t reflect.Type) string {
 	}
 	s.names[t] = name
 	s.defs[name] = &Schema{} // taken now, so recursive types end
-	*s.defs[name] = *s.object(t)
+	*s.defs[name] = *schemaOf(t)
 	return name
+}
+
+// dict is the schema of a map: an object of its element's schema.
+func (s *Schemas) dict(t reflect.Type) *Schema {
+	return &Schema{Type: Types{"object", "null"}, AdditionalProperties: s.Of(t.Elem())}
 }
 
 // object is the schema of a struct's fields.
