@@ -17,9 +17,9 @@ type embedded struct {
 
 type sample struct {
 	embedded
-	Plain    string            `json:"plain"`
-	Optional string            `json:"optional,omitempty"`
-	Skipped  string            `json:"-"`
+	Plain    string `json:"plain"`
+	Optional string `json:"optional,omitempty"`
+	Skipped  string `json:"-"`
 	NoTag    bool
 	When     time.Time         `json:"when"`
 	Maybe    *time.Time        `json:"maybe,omitempty"`
@@ -32,7 +32,7 @@ type sample struct {
 	Bytes    []byte            `json:"bytes"`
 	Quoted   int               `json:"quoted,string"`
 	Self     *sample           `json:"self,omitempty"`
-	private  int // unexported: not encoded
+	private  int               // unexported: not encoded
 }
 
 func TestOf(t *testing.T) {
