@@ -5,7 +5,9 @@
 //
 // The route table is fixed when the server starts: plugins come and go
 // behind the catch-all, so a plugin can never add or shadow a management
-// route.
+// route. Each entry also declares the apiv1 types its route reads and
+// answers; the OpenAPI document at /api/plugins/openapi.json is made from
+// the table, so the description cannot drift from what is served.
 package api
 
 import (

@@ -103,7 +103,7 @@ func openAPI(routes []route) openapi.Document {
 }
 
 // pluginEndpointMethods are the methods documented for plugin endpoints.
-var pluginEndpointMethods = []string{"get", "post", "put", "patch", "delete"}
+func pluginEndpointMethods() []string { return []string{"get", "post", "put", "patch", "delete"} }
 
 // addPluginEndpoints documents the plugin endpoints as the one generic
 // path they are: what lies under it is each plugin's own.
@@ -111,7 +111,7 @@ func addPluginEndpoints(doc *openapi.Document) {
 	path, params := openAPIPath(strings.TrimSuffix(host.EndpointPrefix, "/") + "/:id/*path")
 	item := openapi.PathItem{}
 	none := []openapi.SecurityRequirement{}
-	for _, m := range pluginEndpointMethods {
+	for _, m := range pluginEndpointMethods() {
 		item[m] = &openapi.Operation{
 			OperationID: "plugin-endpoint-" + m,
 			Summary:     "A plugin's own endpoint",

@@ -28,13 +28,6 @@ func (s *Schemas) Components() map[string]*Schema { return s.defs }
 // RefPrefix is where component schemas live in a document.
 const RefPrefix = "#/components/schemas/"
 
-var (
-	timeType          = reflect.TypeFor[time.Time]()
-	rawMessageType    = reflect.TypeFor[json.RawMessage]()
-	jsonMarshalerType = reflect.TypeFor[json.Marshaler]()
-	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
-)
-
 // Of returns the schema of the JSON encoding/json makes of a t: a
 // reference for a named struct or map type (whose schema joins the
 // components), an inline schema otherwise.
@@ -47,10 +40,12 @@ var (
 // MarshalJSON) accept any value. Structs do not forbid other properties:
 // within an API version, fields are only ever added.
 func (s *Schemas) Of(t reflect.Type) *Schema {
+	jsonMarshalerType := reflect.TypeFor[json.Marshaler]()
+	textMarshalerType := reflect.TypeFor[encoding.TextMarshaler]()
 	switch {
-	case t == timeType:
+	case t == reflect.TypeFor[time.Time]():
 		return &Schema{Type: Types{"string"}, Format: "date-time"}
-	case t == rawMessageType:
+	case t == reflect.TypeFor[json.RawMessage]():
 		return &Schema{}
 	case t.Kind() != reflect.Pointer && t.Implements(jsonMarshalerType):
 		return &Schema{}
