@@ -68,7 +68,7 @@ func openAPI(routes []route) openapi.Document {
 		}
 		if rt.body != nil {
 			op.RequestBody = &openapi.RequestBody{Required: true, Content: map[string]openapi.MediaType{
-				rt.body.contentType: {Schema: schemas.Of(rt.body.typ)},
+				rt.body.contentType: {Schema: requestSchema(schemas, rt.body)},
 			}}
 			op.Responses["400"] = &openapi.Response{Description: "the body is not what the route takes", Content: jsonBody(errorBody)}
 		}
@@ -100,6 +100,15 @@ func openAPI(routes []route) openapi.Document {
 	addPluginEndpoints(&doc)
 	doc.Components.Schemas = schemas.Components()
 	return doc
+}
+
+// requestSchema is the schema of what a route reads: as decoded, for a
+// strictly decoded JSON body; as the form's fields are written, otherwise.
+func requestSchema(schemas *openapi.Schemas, b *body) *openapi.Schema {
+	if b.strict {
+		return schemas.Input(b.typ)
+	}
+	return schemas.Of(b.typ)
 }
 
 // pluginEndpointMethods are the methods documented for plugin endpoints.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,7 +88,7 @@ func TestOpenAPISchemasAreWireTypes(t *testing.T) {
 			if op.RequestBody == nil {
 				t.Errorf("%s: no request body documented", rt.action)
 			} else {
-				sameSchema(t, rt.action+" request", doc, op.RequestBody.Content[rt.body.contentType].Schema, reflected, rt.body.typ)
+				sameSchema(t, rt.action+" request", doc, op.RequestBody.Content[rt.body.contentType].Schema, reflected, requestSchema(reflected, rt.body))
 			}
 		} else if op.RequestBody != nil {
 			t.Errorf("%s: a request body is documented; the route reads none", rt.action)
@@ -109,7 +108,7 @@ func TestOpenAPISchemasAreWireTypes(t *testing.T) {
 					got = alt
 				}
 			}
-			sameSchema(t, rt.action+" "+strconv.Itoa(a.status), doc, got, reflected, a.typ)
+			sameSchema(t, rt.action+" "+strconv.Itoa(a.status), doc, got, reflected, reflected.Of(a.typ))
 		}
 		for _, code := range []string{"401", "403", "default"} {
 			if r := op.Responses[code]; r == nil || r.Content[jsonContent].Schema.Ref != openapi.RefPrefix+"ErrorBody" {
@@ -119,13 +118,13 @@ func TestOpenAPISchemasAreWireTypes(t *testing.T) {
 	}
 }
 
-// sameSchema checks that got is a reference to the component that
-// reflection of typ makes, with the same content.
-func sameSchema(t *testing.T, what string, doc openapi.Document, got *openapi.Schema, reflected *openapi.Schemas, typ reflect.Type) {
+// sameSchema checks that got is a reference to the component want, the
+// reflection of the declared type, and that the two components are the
+// same.
+func sameSchema(t *testing.T, what string, doc openapi.Document, got *openapi.Schema, reflected *openapi.Schemas, want *openapi.Schema) {
 	t.Helper()
-	want := reflected.Of(typ)
 	if want.Ref == "" {
-		t.Errorf("%s: %v is not a named type", what, typ)
+		t.Errorf("%s: the declared type is not a named type", what)
 		return
 	}
 	if got.Ref != want.Ref {
@@ -312,5 +311,51 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 	if r := do(h, "GET", "/api/plugins/openapi.json", "", ""); r.status != 401 {
 		t.Errorf("without a token: %d, want 401", r.status)
+	}
+}
+
+// TestOpenAPIRequestBodies: the document's request schemas and the
+// server's decoding agree on which bodies are well-formed: a body the
+// schema refuses is refused as invalid_request, and one it accepts is not.
+func TestOpenAPIRequestBodies(t *testing.T) {
+	s, h := newServer(t)
+	v := newValidator(t, s.openapi)
+	tests := []struct {
+		method, path, doc, body string
+		valid                   bool
+	}{
+		{"POST", "/api/plugins/load", "/api/plugins/load", `{"source": "/no/such/folder", "version": "1.0.0"}`, true},
+		{"POST", "/api/plugins/load", "/api/plugins/load", `{}`, true},
+		{"POST", "/api/plugins/load", "/api/plugins/load", `{"sauce": "x"}`, false},
+		{"POST", "/api/plugins/load", "/api/plugins/load", `{"source": 7}`, false},
+		{"POST", "/api/plugins/ghost/update", "/api/plugins/{id}/update", `{"version": "v2"}`, true},
+		{"POST", "/api/plugins/ghost/update", "/api/plugins/{id}/update", `{"version": 2}`, false},
+		{"POST", "/api/plugins/tokens", "/api/plugins/tokens", `{"name": "ci", "role": "viewer"}`, true},
+		{"POST", "/api/plugins/tokens", "/api/plugins/tokens", `{"name": "cd", "role": "viewer", "admin": true}`, false},
+		{"PUT", "/api/plugins/system/configuration", "/api/plugins/system/configuration", `{"sandbox": {"max_pool_size": 4}, "jwt": null}`, true},
+		{"PUT", "/api/plugins/system/configuration", "/api/plugins/system/configuration", `{"sandbox": {"pool": 4}}`, false},
+		{"PUT", "/api/plugins/system/configuration", "/api/plugins/system/configuration", `{"debug": "yes"}`, false},
+		{"PUT", "/api/plugins/ghost/configuration", "/api/plugins/{id}/configuration", `{"any": {"value": [1]}}`, true},
+		{"PUT", "/api/plugins/ghost/configuration", "/api/plugins/{id}/configuration", `[1]`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path+" "+tt.body, func(t *testing.T) {
+			ptr := "/paths/" + escapePointer(tt.doc) + "/" + strings.ToLower(tt.method) + "/requestBody/content/application~1json/schema"
+			schema, err := v.compiler.Compile(docURL + "#" + ptr)
+			if err != nil {
+				t.Fatalf("no documented request body: %v", err)
+			}
+			inst, err := jsonschema.UnmarshalJSON(strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := schema.Validate(inst); (err == nil) != tt.valid {
+				t.Errorf("the document says valid=%v (%v), want %v", err == nil, err, tt.valid)
+			}
+			r := do(h, tt.method, tt.path, tt.body, "Bearer "+token)
+			if refused := r.code() == "invalid_request"; refused == tt.valid {
+				t.Errorf("the server answers %d %s; want it to refuse the body: %v", r.status, r.raw, !tt.valid)
+			}
+		})
 	}
 }

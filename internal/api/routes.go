@@ -44,11 +44,13 @@ type route struct {
 // param is a query parameter.
 type param struct{ name, doc string }
 
-// body is a request body: the Go type it decodes into, and its content
-// type.
+// body is a request body: the Go type it decodes into, its content type,
+// and whether it is decoded strictly (unknown fields refused, as every
+// JSON body is).
 type body struct {
 	typ         reflect.Type
 	contentType string
+	strict      bool
 }
 
 // answer is one successful response: its status, the Go type the handler
@@ -64,7 +66,9 @@ type answer struct {
 const jsonContent = "application/json"
 
 // takes is a JSON request body of type T.
-func takes[T any]() *body { return &body{typ: reflect.TypeFor[T](), contentType: jsonContent} }
+func takes[T any]() *body {
+	return &body{typ: reflect.TypeFor[T](), contentType: jsonContent, strict: true}
+}
 
 // replies is a JSON response of type T.
 func replies[T any](status int, doc string) answer {

@@ -100,7 +100,9 @@ type Schema struct {
 	Items                *Schema            `json:"items,omitempty"`
 	AdditionalProperties *Schema            `json:"additionalProperties,omitempty"`
 	AnyOf                []*Schema          `json:"anyOf,omitempty"`
-	Minimum              *float64           `json:"minimum,omitempty"`
+	// Not is the schema a value must fail; {"not": {}} refuses everything.
+	Not     *Schema  `json:"not,omitempty"`
+	Minimum *float64 `json:"minimum,omitempty"`
 }
 
 // Types is a schema's "type": one name, or several when a value may be

@@ -14,12 +14,21 @@ import (
 // NewSchemas; it is not safe for concurrent use.
 type Schemas struct {
 	defs  map[string]*Schema
-	names map[reflect.Type]string
+	names map[use]string
 }
+
+// use is a type as it is encoded, or as it is decoded (input).
+type use struct {
+	t     reflect.Type
+	input bool
+}
+
+// inputSuffix ends the names of the schemas of decoded types.
+const inputSuffix = "Input"
 
 // NewSchemas returns an empty collection.
 func NewSchemas() *Schemas {
-	return &Schemas{defs: map[string]*Schema{}, names: map[reflect.Type]string{}}
+	return &Schemas{defs: map[string]*Schema{}, names: map[use]string{}}
 }
 
 // Components returns the named schemas collected so far, by name.
@@ -39,7 +48,15 @@ const RefPrefix = "#/components/schemas/"
 // of their element's schema, and interfaces (and types with their own
 // MarshalJSON) accept any value. Structs do not forbid other properties:
 // within an API version, fields are only ever added.
-func (s *Schemas) Of(t reflect.Type) *Schema {
+func (s *Schemas) Of(t reflect.Type) *Schema { return s.of(t, false) }
+
+// Input returns the schema of the JSON a t is decoded from by a decoder
+// that refuses unknown fields: as Of, but no field is required (a field
+// not sent keeps its value), structs allow no other properties, and named
+// types are components of their own, named with the suffix "Input".
+func (s *Schemas) Input(t reflect.Type) *Schema { return s.of(t, true) }
+
+func (s *Schemas) of(t reflect.Type, input bool) *Schema {
 	jsonMarshalerType := reflect.TypeFor[json.Marshaler]()
 	textMarshalerType := reflect.TypeFor[encoding.TextMarshaler]()
 	switch {
@@ -54,7 +71,7 @@ func (s *Schemas) Of(t reflect.Type) *Schema {
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		return nullable(s.Of(t.Elem()))
+		return nullable(s.of(t.Elem(), input))
 	case reflect.Bool:
 		return &Schema{Type: Types{"boolean"}}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -70,19 +87,19 @@ func (s *Schemas) Of(t reflect.Type) *Schema {
 		if t.Elem().Kind() == reflect.Uint8 && !t.Elem().Implements(jsonMarshalerType) && !t.Elem().Implements(textMarshalerType) {
 			return &Schema{Type: Types{"string", "null"}, ContentEncoding: "base64"}
 		}
-		return &Schema{Type: Types{"array", "null"}, Items: s.Of(t.Elem())}
+		return &Schema{Type: Types{"array", "null"}, Items: s.of(t.Elem(), input)}
 	case reflect.Array:
-		return &Schema{Type: Types{"array"}, Items: s.Of(t.Elem())}
+		return &Schema{Type: Types{"array"}, Items: s.of(t.Elem(), input)}
 	case reflect.Map:
 		if t.Name() == "" {
-			return s.dict(t)
+			return s.dict(t, input)
 		}
-		return &Schema{Ref: RefPrefix + s.define(t, s.dict)}
+		return &Schema{Ref: RefPrefix + s.define(use{t, input}, s.dict)}
 	case reflect.Struct:
 		if t.Name() == "" {
-			return s.object(t)
+			return s.object(t, input)
 		}
-		return &Schema{Ref: RefPrefix + s.define(t, s.object)}
+		return &Schema{Ref: RefPrefix + s.define(use{t, input}, s.object)}
 	}
 	// Interfaces, and kinds encoding/json refuses (channels, functions),
 	// which no wire type holds.
@@ -91,35 +108,42 @@ func (s *Schemas) Of(t reflect.Type) *Schema {
 
 // define adds t's schema, as schemaOf makes it, to the components, once,
 // and returns its name.
-func (s *Schemas) define(t reflect.Type, schemaOf func(reflect.Type) *Schema) string {
-	if name, ok := s.names[t]; ok {
+func (s *Schemas) define(u use, schemaOf func(reflect.Type, bool) *Schema) string {
+	if name, ok := s.names[u]; ok {
 		return name
 	}
-	name := t.Name()
-	if _, taken := s.defs[name]; taken {
-		name = path.Base(t.PkgPath()) + "." + name
+	suffix := ""
+	if u.input {
+		suffix = inputSuffix
 	}
-	s.names[t] = name
+	name := u.t.Name() + suffix
+	if _, taken := s.defs[name]; taken {
+		name = path.Base(u.t.PkgPath()) + "." + name
+	}
+	s.names[u] = name
 	s.defs[name] = &Schema{} // taken now, so recursive types end
-	*s.defs[name] = *schemaOf(t)
+	*s.defs[name] = *schemaOf(u.t, u.input)
 	return name
 }
 
 // dict is the schema of a map: an object of its element's schema.
-func (s *Schemas) dict(t reflect.Type) *Schema {
-	return &Schema{Type: Types{"object", "null"}, AdditionalProperties: s.Of(t.Elem())}
+func (s *Schemas) dict(t reflect.Type, input bool) *Schema {
+	return &Schema{Type: Types{"object", "null"}, AdditionalProperties: s.of(t.Elem(), input)}
 }
 
 // object is the schema of a struct's fields.
-func (s *Schemas) object(t reflect.Type) *Schema {
+func (s *Schemas) object(t reflect.Type, input bool) *Schema {
 	out := &Schema{Type: Types{"object"}, Properties: map[string]*Schema{}}
-	s.fields(t, out)
+	if input {
+		out.AdditionalProperties = &Schema{Not: &Schema{}}
+	}
+	s.fields(t, input, out)
 	return out
 }
 
 // fields adds t's fields to out, those of embedded structs inline as
 // encoding/json does.
-func (s *Schemas) fields(t reflect.Type, out *Schema) {
+func (s *Schemas) fields(t reflect.Type, input bool, out *Schema) {
 	for f := range t.Fields() {
 		tag := f.Tag.Get("json")
 		if tag == "-" {
@@ -132,7 +156,7 @@ func (s *Schemas) fields(t reflect.Type, out *Schema) {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				s.fields(ft, out)
+				s.fields(ft, input, out)
 				continue
 			}
 		}
@@ -142,12 +166,12 @@ func (s *Schemas) fields(t reflect.Type, out *Schema) {
 		if name == "" {
 			name = f.Name
 		}
-		schema := s.Of(ft)
+		schema := s.of(ft, input)
 		if hasOpt(opts, "string") {
 			schema = &Schema{Type: Types{"string"}}
 		}
 		out.Properties[name] = schema
-		if !hasOpt(opts, "omitempty") && !hasOpt(opts, "omitzero") {
+		if !input && !hasOpt(opts, "omitempty") && !hasOpt(opts, "omitzero") {
 			out.Required = append(out.Required, name)
 		}
 	}

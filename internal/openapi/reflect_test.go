@@ -110,3 +110,27 @@ func TestTypesJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestInput: the schema of a decoded type requires nothing, refuses other
+// properties, and is a component of its own beside the encoded one.
+func TestInput(t *testing.T) {
+	s := NewSchemas()
+	out := s.Of(reflect.TypeFor[inner]())
+	in := s.Input(reflect.TypeFor[sample]())
+	if in.Ref != RefPrefix+"sampleInput" || out.Ref != RefPrefix+"inner" {
+		t.Fatalf("refs %s, %s", in.Ref, out.Ref)
+	}
+	got := s.Components()["sampleInput"]
+	if len(got.Required) != 0 {
+		t.Errorf("required %q, want none", got.Required)
+	}
+	if got.AdditionalProperties == nil || got.AdditionalProperties.Not == nil {
+		t.Errorf("other properties allowed: %+v", got.AdditionalProperties)
+	}
+	if child := got.Properties["child"]; child.Ref != RefPrefix+"innerInput" {
+		t.Errorf("child: %+v, want the input schema of inner", child)
+	}
+	if enc := s.Components()["inner"]; len(enc.Required) != 1 || enc.AdditionalProperties != nil {
+		t.Errorf("the encoded schema changed: %+v", enc)
+	}
+}
