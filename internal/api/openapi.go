@@ -47,49 +47,7 @@ func openAPI(routes []route) openapi.Document {
 		Security: []openapi.SecurityRequirement{{bearerScheme: {}}},
 	}
 	for _, rt := range routes {
-		path, params := openAPIPath(managementPrefix + rt.path)
-		op := &openapi.Operation{
-			OperationID: rt.action,
-			Summary:     rt.summary,
-			Description: fmt.Sprintf("Needs the %s role.", rt.role),
-			Parameters:  params,
-			Role:        rt.role,
-			Responses: map[string]*openapi.Response{
-				"401":     {Description: "no valid credentials", Content: jsonBody(errorBody)},
-				"403":     {Description: "the caller's role is below " + rt.role, Content: jsonBody(errorBody)},
-				"default": {Description: "a failure, in the API's error shape", Content: jsonBody(errorBody)},
-			},
-		}
-		for _, q := range rt.query {
-			op.Parameters = append(op.Parameters, openapi.Parameter{Name: q.name, In: "query", Description: q.doc, Schema: &openapi.Schema{Type: openapi.Types{"string"}}})
-		}
-		if len(params) > 0 {
-			op.Responses["404"] = &openapi.Response{Description: "no such " + strings.Join(paramNames(params), " or "), Content: jsonBody(errorBody)}
-		}
-		if rt.body != nil {
-			op.RequestBody = &openapi.RequestBody{Required: true, Content: map[string]openapi.MediaType{
-				rt.body.contentType: {Schema: requestSchema(schemas, rt.body)},
-			}}
-			op.Responses["400"] = &openapi.Response{Description: "the body is not what the route takes", Content: jsonBody(errorBody)}
-		}
-		for _, a := range rt.answers {
-			code := strconv.Itoa(a.status)
-			resp := op.Responses[code]
-			if resp == nil {
-				resp = &openapi.Response{Content: map[string]openapi.MediaType{}}
-				op.Responses[code] = resp
-			}
-			resp.Description = strings.TrimPrefix(resp.Description+"; "+a.doc, "; ")
-			schema := &openapi.Schema{}
-			if a.typ != nil {
-				schema = schemas.Of(a.typ)
-			}
-			if prev, ok := resp.Content[a.contentType]; ok {
-				// One status, one content type, several bodies (by query).
-				schema = &openapi.Schema{AnyOf: append(alternatives(prev.Schema), schema)}
-			}
-			resp.Content[a.contentType] = openapi.MediaType{Schema: schema}
-		}
+		path, op := describe(rt, schemas, errorBody)
 		item := doc.Paths[path]
 		if item == nil {
 			item = openapi.PathItem{}
@@ -100,6 +58,54 @@ func openAPI(routes []route) openapi.Document {
 	addPluginEndpoints(&doc)
 	doc.Components.Schemas = schemas.Components()
 	return doc
+}
+
+// describe is one route's path and operation in the document.
+func describe(rt route, schemas *openapi.Schemas, errorBody *openapi.Schema) (string, *openapi.Operation) {
+	path, params := openAPIPath(managementPrefix + rt.path)
+	op := &openapi.Operation{
+		OperationID: rt.action,
+		Summary:     rt.summary,
+		Description: fmt.Sprintf("Needs the %s role.", rt.role),
+		Parameters:  params,
+		Role:        rt.role,
+		Responses: map[string]*openapi.Response{
+			"401":     {Description: "no valid credentials", Content: jsonBody(errorBody)},
+			"403":     {Description: "the caller's role is below " + rt.role, Content: jsonBody(errorBody)},
+			"default": {Description: "a failure, in the API's error shape", Content: jsonBody(errorBody)},
+		},
+	}
+	for _, q := range rt.query {
+		op.Parameters = append(op.Parameters, openapi.Parameter{Name: q.name, In: "query", Description: q.doc, Schema: &openapi.Schema{Type: openapi.Types{"string"}}})
+	}
+	if len(params) > 0 {
+		op.Responses["404"] = &openapi.Response{Description: "no such " + strings.Join(paramNames(params), " or "), Content: jsonBody(errorBody)}
+	}
+	if rt.body != nil {
+		op.RequestBody = &openapi.RequestBody{Required: true, Content: map[string]openapi.MediaType{
+			rt.body.contentType: {Schema: requestSchema(schemas, rt.body)},
+		}}
+		op.Responses["400"] = &openapi.Response{Description: "the body is not what the route takes", Content: jsonBody(errorBody)}
+	}
+	for _, a := range rt.answers {
+		code := strconv.Itoa(a.status)
+		resp := op.Responses[code]
+		if resp == nil {
+			resp = &openapi.Response{Content: map[string]openapi.MediaType{}}
+			op.Responses[code] = resp
+		}
+		resp.Description = strings.TrimPrefix(resp.Description+"; "+a.doc, "; ")
+		schema := &openapi.Schema{}
+		if a.typ != nil {
+			schema = schemas.Of(a.typ)
+		}
+		if prev, ok := resp.Content[a.contentType]; ok {
+			// One status, one content type, several bodies (by query).
+			schema = &openapi.Schema{AnyOf: append(alternatives(prev.Schema), schema)}
+		}
+		resp.Content[a.contentType] = openapi.MediaType{Schema: schema}
+	}
+	return path, op
 }
 
 // requestSchema is the schema of what a route reads: as decoded, for a
