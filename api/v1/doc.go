@@ -12,3 +12,7 @@
 // renamed or given another meaning. A client built against an older copy of
 // this package keeps working against a newer server.
 package v1
+
+// Version is the version of the API these types describe, as the OpenAPI
+// document's info.version gives it.
+const Version = "v1"

@@ -46,3 +46,15 @@ type Upload struct {
 	Manifest *sdk.PluginMetadata `json:"manifest"`
 	Warnings []Problem           `json:"warnings,omitempty"`
 }
+
+// UploadForm documents the multipart/form-data body of POST
+// /api/plugins/upload; it is never encoded as JSON.
+type UploadForm struct {
+	// Plugin is the archive, .zip or .tar.gz, sent as a file part (the
+	// field may also be named "file").
+	Plugin string `json:"plugin"`
+	// Checksum ("sha256:<hex>") is the archive's expected digest.
+	Checksum string `json:"checksum,omitempty"`
+	// Signature is a base64 ed25519 signature of that digest.
+	Signature string `json:"signature,omitempty"`
+}

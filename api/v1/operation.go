@@ -42,7 +42,13 @@ type Operation struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	Result     *Plugin    `json:"result,omitempty"`
-	// Err is the failure, for the server to render in its error shape; it
-	// is not part of the wire format.
+	// Error is the failure of a failed operation, in the shape a
+	// synchronous call would have answered it.
+	Error *Error `json:"error,omitempty"`
+	// Status is the HTTP status a synchronous call would have answered a
+	// failed operation with.
+	Status int `json:"status,omitempty"`
+	// Err is the failure as the server holds it, which it renders into
+	// Error and Status; it is not part of the wire format.
 	Err error `json:"-"`
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"github.com/kubestellar/ksplugins/internal/auth"
 	"github.com/kubestellar/ksplugins/internal/client"
 )
@@ -144,7 +145,7 @@ func explain(err error, server string) error {
 }
 
 func installCommand(f *clientFlags) *cobra.Command {
-	var req client.LoadRequest
+	var req apiv1.LoadRequest
 	cmd := &cobra.Command{
 		Use:   "install <url|folder|file.so|archive.zip|archive.tar.gz>",
 		Short: "Install a plugin into a running server",
@@ -192,9 +193,9 @@ func loadSource(src string) (string, error) {
 }
 
 // install runs an install and prints its progress.
-func install(ctx context.Context, c *client.Client, out, errOut io.Writer, src string, req client.LoadRequest) error {
+func install(ctx context.Context, c *client.Client, out, errOut io.Writer, src string, req apiv1.LoadRequest) error {
 	var (
-		op   *client.Operation
+		op   *apiv1.Operation
 		err  error
 		from string
 	)
@@ -227,9 +228,9 @@ func install(ctx context.Context, c *client.Client, out, errOut io.Writer, src s
 		for _, w := range final.Warnings {
 			fmt.Fprintln(errOut, "warning:", w)
 		}
-		if list, ok := final.Result["warnings"].([]any); ok {
-			for _, w := range list {
-				fmt.Fprintln(errOut, "warning:", problemText(w))
+		if final.Result != nil {
+			for _, w := range final.Result.Warnings {
+				fmt.Fprintln(errOut, "warning:", w)
 			}
 		}
 	}
@@ -240,10 +241,13 @@ func install(ctx context.Context, c *client.Client, out, errOut io.Writer, src s
 		return installError(err)
 	}
 	res := final.Result
-	if from == "" {
-		from = sourceText(res["source"])
+	if res == nil {
+		return fmt.Errorf("install %s succeeded without the plugin's record", op.ID)
 	}
-	fmt.Fprintf(out, "installed %s %s (%s) from %s\n", text(res["id"]), text(res["version"]), text(res["state"]), from)
+	if from == "" {
+		from = sourceText(res.Source)
+	}
+	fmt.Fprintf(out, "installed %s %s (%s) from %s\n", orDash(res.ID), orDash(res.Version), orDash(string(res.State)), from)
 	return nil
 }
 
@@ -262,10 +266,8 @@ func installError(err error) error {
 		if short, ok := strings.CutSuffix(msg, strings.Join(lines, "; ")); ok && strings.TrimSpace(short) != "" {
 			msg = strings.TrimRight(short, " ")
 		}
-	} else if d, ok := apiErr.Details.(map[string]any); ok && apiErr.Code == "build_failed" {
-		if output, ok := d["output"].(string); ok && output != "" {
-			lines = strings.Split(output, "\n")
-		}
+	} else if bf := apiErr.BuildFailure(); bf != nil && bf.Output != "" {
+		lines = strings.Split(bf.Output, "\n")
 	}
 	if len(lines) == 0 {
 		return err
@@ -295,8 +297,8 @@ type stepPrinter struct {
 	open string // the step whose line is not finished
 }
 
-func (p *stepPrinter) report(step map[string]any) {
-	name, state := text(step["name"]), text(step["state"])
+func (p *stepPrinter) report(step apiv1.Step) {
+	name, state := orDash(step.Name), step.State
 	if p.open != name {
 		p.close()
 		fmt.Fprintf(p.w, "%s...", name)
@@ -320,13 +322,11 @@ func (p *stepPrinter) close() {
 	}
 }
 
-func stepDuration(step map[string]any) time.Duration {
-	start, err1 := time.Parse(time.RFC3339Nano, text(step["started_at"]))
-	end, err2 := time.Parse(time.RFC3339Nano, text(step["finished_at"]))
-	if err1 != nil || err2 != nil {
+func stepDuration(step apiv1.Step) time.Duration {
+	if step.FinishedAt == nil || step.StartedAt.IsZero() {
 		return 0
 	}
-	return end.Sub(start)
+	return step.FinishedAt.Sub(step.StartedAt)
 }
 
 // took shows a duration worth mentioning: " (3.2s)".
@@ -351,17 +351,15 @@ func listCommand(f *clientFlags) *cobra.Command {
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), res)
 			}
-			plugins, _ := res["plugins"].([]any)
-			if len(plugins) == 0 {
+			if len(res.Plugins) == 0 {
 				fmt.Fprintln(cmd.ErrOrStderr(), "no plugins installed")
 				return nil
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tVERSION\tSTATE\tHEALTH\tREQUESTS\tSOURCE")
-			for _, p := range plugins {
-				m, _ := p.(map[string]any)
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", text(m["id"]), text(m["version"]), text(m["state"]),
-					text(field(m, "health", "status")), text(field(m, "stats", "requests")), sourceText(m["source"]))
+			for _, p := range res.Plugins {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", orDash(p.ID), orDash(p.Version), orDash(string(p.State)),
+					orDash(string(p.Health.Status)), p.Stats.Requests, sourceText(p.Source))
 			}
 			return tw.Flush()
 		}),
@@ -425,7 +423,7 @@ func reloadCommand(f *clientFlags) *cobra.Command {
 			if err != nil {
 				return installError(err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "reloaded %s %s (%s)\n", text(res["id"]), text(res["version"]), text(res["state"]))
+			fmt.Fprintf(cmd.OutOrStdout(), "reloaded %s %s (%s)\n", orDash(res.ID), orDash(res.Version), orDash(string(res.State)))
 			return nil
 		}),
 	}
@@ -446,7 +444,7 @@ func enableCommand(f *clientFlags, on bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%sd %s (%s)\n", verb, text(res["id"]), text(res["state"]))
+			fmt.Fprintf(cmd.OutOrStdout(), "%sd %s (%s)\n", verb, orDash(res.ID), orDash(string(res.State)))
 			return nil
 		}),
 	}
@@ -463,7 +461,7 @@ func updateCommand(f *clientFlags) *cobra.Command {
 			if err != nil {
 				return installError(err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "updated %s to %s (%s)\n", text(res["id"]), text(res["version"]), text(res["state"]))
+			fmt.Fprintf(cmd.OutOrStdout(), "updated %s to %s (%s)\n", orDash(res.ID), orDash(res.Version), orDash(string(res.State)))
 			return nil
 		}),
 	}
@@ -492,7 +490,7 @@ pairs resets them all).`,
 				if err != nil {
 					return err
 				}
-				return printJSON(cmd.OutOrStdout(), res["configuration"])
+				return printJSON(cmd.OutOrStdout(), res.Configuration)
 			}
 			values, err := parsePairs(pairs)
 			if err != nil {
@@ -503,7 +501,7 @@ pairs resets them all).`,
 				if err != nil {
 					return err
 				}
-				kept := overrides(rec)
+				kept := overrides(rec.Config, rec.Metadata.Configuration)
 				for k, v := range values {
 					kept[k] = v
 				}
@@ -513,7 +511,7 @@ pairs resets them all).`,
 			if err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), res["configuration"])
+			return printJSON(cmd.OutOrStdout(), res.Configuration)
 		}),
 	}
 	cmd.Flags().BoolVar(&replace, "replace", false, "set only the given keys; the others go back to their defaults")
@@ -521,8 +519,8 @@ pairs resets them all).`,
 }
 
 // parsePairs reads key=value arguments; values are JSON when they parse.
-func parsePairs(pairs []string) (map[string]any, error) {
-	out := make(map[string]any, len(pairs))
+func parsePairs(pairs []string) (apiv1.ConfigValues, error) {
+	out := make(apiv1.ConfigValues, len(pairs))
 	for _, p := range pairs {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok || strings.TrimSpace(k) == "" {
@@ -548,11 +546,10 @@ func parseValue(v string) any {
 }
 
 // overrides reconstructs the operator's configuration of a plugin from its
-// record: the effective values that differ from the manifest's defaults.
-func overrides(rec map[string]any) map[string]any {
-	out := map[string]any{}
-	effective, _ := rec["configuration"].(map[string]any)
-	defaults, _ := field(rec, "metadata", "configuration").(map[string]any)
+// record's effective configuration and its manifest's defaults: the
+// effective values that differ from the defaults.
+func overrides(effective, defaults map[string]any) apiv1.ConfigValues {
+	out := apiv1.ConfigValues{}
 	for k, v := range effective {
 		if d, ok := defaults[k]; !ok || !reflect.DeepEqual(d, v) {
 			out[k] = v
@@ -587,7 +584,7 @@ func cacheCommand(f *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %s cached builds, freed %s bytes\n", text(res["removed"]), text(res["freed_bytes"]))
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %d cached builds, freed %d bytes\n", res.Removed, res.FreedBytes)
 			return nil
 		}),
 	})
@@ -610,7 +607,7 @@ func tokenCommand(f *clientFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "token %s (%s): %s\n(shown once: store it now)\n", args[0], args[1], text(res["secret"]))
+			fmt.Fprintf(cmd.OutOrStdout(), "token %s (%s): %s\n(shown once: store it now)\n", args[0], args[1], orDash(res.Secret))
 			return nil
 		}),
 	}
@@ -675,9 +672,9 @@ events (Server-Sent Events lines) until interrupted.`,
 				if err != nil {
 					return err
 				}
-				list, ok := res["events"]
-				if !ok || list == nil {
-					list = []any{}
+				list := res.Events
+				if list == nil {
+					list = []apiv1.Event{}
 				}
 				return printJSON(out, list)
 			}
@@ -714,59 +711,26 @@ func printJSON(w io.Writer, v any) error {
 	return err
 }
 
-// field walks nested JSON objects.
-func field(v any, path ...string) any {
-	for _, k := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
-
-// text shows a JSON scalar; "-" when missing.
-func text(v any) string {
-	switch x := v.(type) {
-	case nil:
+// orDash shows a string, "-" when it is empty.
+func orDash(s string) string {
+	if s == "" {
 		return "-"
-	case string:
-		if x == "" {
-			return "-"
-		}
-		return x
-	case json.Number:
-		return x.String()
 	}
-	return fmt.Sprint(v)
+	return s
 }
 
 // sourceText shows a plugin's source: its location, @version when one was
 // asked for.
-func sourceText(v any) string {
-	loc := text(field(v, "location"))
-	if kind := text(field(v, "kind")); kind == "upload" {
+func sourceText(src apiv1.Source) string {
+	loc := orDash(src.Location)
+	if src.Kind == apiv1.SourceUpload {
 		loc = "upload " + loc
 	}
-	if ver, ok := field(v, "version").(string); ok && ver != "" {
-		loc += "@" + ver
+	if src.Version != "" {
+		loc += "@" + src.Version
 	}
-	if p, ok := field(v, "path").(string); ok && p != "" {
-		loc += " (" + p + ")"
+	if src.Path != "" {
+		loc += " (" + src.Path + ")"
 	}
 	return loc
-}
-
-// problemText shows a manifest problem {"field", "message"}.
-func problemText(v any) string {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return text(v)
-	}
-	msg := text(m["message"])
-	if f, ok := m["field"].(string); ok && f != "" {
-		return f + ": " + msg
-	}
-	return msg
 }

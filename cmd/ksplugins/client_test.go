@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kubestellar/ksplugins/internal/client"
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 )
 
 func TestResolveToken(t *testing.T) {
@@ -61,7 +61,7 @@ func TestParsePairs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{
+	want := apiv1.ConfigValues{
 		"n": json.Number("42"), "on": true, "name": "ada", "q": "7",
 		"list": []any{json.Number("1"), "a"}, "obj": map[string]any{"k": json.Number("1")},
 		"eq": "a=b", "bad": "[1,", "two": "1 2", "empty": "",
@@ -77,12 +77,10 @@ func TestParsePairs(t *testing.T) {
 }
 
 func TestOverrides(t *testing.T) {
-	rec := map[string]any{
-		"configuration": map[string]any{"a": json.Number("1"), "b": "set", "c": []any{"x"}, "extra": true},
-		"metadata":      map[string]any{"configuration": map[string]any{"a": json.Number("1"), "b": "default", "c": []any{"x"}}},
-	}
-	want := map[string]any{"b": "set", "extra": true}
-	if got := overrides(rec); !reflect.DeepEqual(got, want) {
+	effective := map[string]any{"a": json.Number("1"), "b": "set", "c": []any{"x"}, "extra": true}
+	defaults := map[string]any{"a": json.Number("1"), "b": "default", "c": []any{"x"}}
+	want := apiv1.ConfigValues{"b": "set", "extra": true}
+	if got := overrides(effective, defaults); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
@@ -116,7 +114,7 @@ func TestInstallAndList(t *testing.T) {
 	var (
 		mu    sync.Mutex
 		polls int
-		sent  client.LoadRequest
+		sent  apiv1.LoadRequest
 	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()

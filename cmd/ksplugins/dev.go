@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"github.com/kubestellar/ksplugins/internal/client"
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/manifest"
@@ -50,12 +51,12 @@ version keeps serving while a change does not build. Stop with Ctrl-C.`,
 			}
 			start := time.Now()
 			fmt.Fprintf(out, "building %s...\n", md.ID)
-			if _, err := c.Install(ctx, client.LoadRequest{Source: dir, Watch: true}); err != nil {
+			if _, err := c.Install(ctx, apiv1.LoadRequest{Source: dir, Watch: true}); err != nil {
 				var apiErr *client.APIError
 				if errors.As(err, &apiErr) && apiErr.Code == "plugin_exists" {
 					fmt.Fprintf(out, "%s is loaded already: reloading it\n", md.ID)
 					if _, err = c.Unload(ctx, md.ID); err == nil {
-						_, err = c.Install(ctx, client.LoadRequest{Source: dir, Watch: true})
+						_, err = c.Install(ctx, apiv1.LoadRequest{Source: dir, Watch: true})
 					}
 				}
 				if err != nil {
@@ -123,20 +124,15 @@ func followReloads(ctx context.Context, c *client.Client, id string, out io.Writ
 		if !ok {
 			return nil
 		}
-		var e struct {
-			Type     string         `json:"type"`
-			PluginID string         `json:"plugin_id"`
-			Message  string         `json:"message"`
-			Details  map[string]any `json:"details"`
-		}
+		var e apiv1.Event
 		if json.Unmarshal([]byte(data), &e) != nil || e.PluginID != id {
 			return nil
 		}
 		switch e.Type {
-		case "reloaded":
+		case apiv1.EventReloaded:
 			ms, _ := e.Details["duration_ms"].(float64)
 			fmt.Fprintf(out, "reloaded %s in %.2fs\n", id, ms/1000)
-		case "error":
+		case apiv1.EventError:
 			fmt.Fprintf(out, "change not applied, the running version keeps serving:\n  %s\n", strings.ReplaceAll(e.Message, "; ", "\n  "))
 		}
 		return nil

@@ -5,7 +5,9 @@
 //
 // The route table is fixed when the server starts: plugins come and go
 // behind the catch-all, so a plugin can never add or shadow a management
-// route.
+// route. Each entry also declares the apiv1 types its route reads and
+// answers; the OpenAPI document at /api/plugins/openapi.json is made from
+// the table, so the description cannot drift from what is served.
 package api
 
 import (
@@ -17,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,6 +102,8 @@ type Server struct {
 	tickets *tickets
 	// page serves the plugin manager page's files.
 	page http.Handler
+	// openapi is the OpenAPI document of the routes, as served.
+	openapi []byte
 
 	mu  sync.RWMutex
 	sys config.System
@@ -144,6 +149,9 @@ func New(opts Options) (*Server, error) {
 	if s.ctx == nil {
 		s.ctx = context.Background()
 	}
+	if s.openapi, err = marshalOpenAPI(s.routes()); err != nil {
+		return nil, err
+	}
 	s.applySystem(opts.System)
 	return s, nil
 }
@@ -164,7 +172,7 @@ func (s *Server) Handler() http.Handler {
 		apierr.Write(c.Writer, http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed on "+c.Request.URL.Path, nil)
 	})
 
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, apiv1.Liveness{Status: "ok"}) })
 	// The plugin manager page is what a person opening the server sees.
 	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, web.Prefix) })
 	page := gin.WrapH(http.StripPrefix(strings.TrimSuffix(web.Prefix, "/"), s.page))
@@ -269,26 +277,26 @@ func (s *Server) classify(path string, err error) (status int, code string, deta
 	case errors.As(err, &merr):
 		return http.StatusUnprocessableEntity, "invalid_manifest", merr.Problems
 	case errors.As(err, &aerr):
-		return http.StatusBadRequest, "invalid_archive", gin.H{"rule": aerr.Rule, "entry": aerr.Entry}
+		return http.StatusBadRequest, "invalid_archive", apiv1.ArchiveRefusal{Rule: aerr.Rule, Entry: aerr.Entry}
 	case errors.As(err, &refusal):
 		if refusal.Rule == "max_plugin_size" {
-			return http.StatusRequestEntityTooLarge, "policy_refused", gin.H{"rule": refusal.Rule}
+			return http.StatusRequestEntityTooLarge, "policy_refused", apiv1.PolicyRefusal{Rule: refusal.Rule}
 		}
-		return http.StatusForbidden, "policy_refused", gin.H{"rule": refusal.Rule}
+		return http.StatusForbidden, "policy_refused", apiv1.PolicyRefusal{Rule: refusal.Rule}
 	case errors.As(err, &notFound):
-		return http.StatusBadRequest, "version_not_found", gin.H{"field": "version"}
+		return http.StatusBadRequest, "version_not_found", apiv1.FieldError{Field: "version"}
 	case errors.As(err, &authErr):
 		return http.StatusBadGateway, "repository_auth_failed", nil
 	case errors.As(err, &fetchErr):
 		return http.StatusBadGateway, "fetch_failed", nil
 	case errors.As(err, &serr):
-		return http.StatusBadRequest, "invalid_source", gin.H{"field": serr.Field}
+		return http.StatusBadRequest, "invalid_source", apiv1.FieldError{Field: serr.Field}
 	case errors.As(err, &berr):
-		return http.StatusUnprocessableEntity, "build_failed", gin.H{"diagnostics": berr.Diagnostics, "output": berr.Output}
+		return http.StatusUnprocessableEntity, "build_failed", apiv1.BuildFailure{Diagnostics: berr.Diagnostics, Output: berr.Output}
 	case errors.As(err, &mismatch):
-		return http.StatusUnprocessableEntity, "incompatible_plugin", gin.H{"what": mismatch.What, "plugin": mismatch.Plugin, "host": mismatch.Host}
+		return http.StatusUnprocessableEntity, "incompatible_plugin", apiv1.Incompatibility{What: mismatch.What, Plugin: mismatch.Plugin, Host: mismatch.Host}
 	case errors.As(err, &perr):
-		return http.StatusUnprocessableEntity, "plugin_failed", gin.H{"step": perr.Step}
+		return http.StatusUnprocessableEntity, "plugin_failed", apiv1.PluginFailure{Step: perr.Step}
 	case errors.As(err, &oerr):
 		return http.StatusUnprocessableEntity, "invalid_plugin", nil
 	case errors.Is(err, host.ErrNotFound):
@@ -333,7 +341,7 @@ func (s *Server) install(c *gin.Context, req host.LoadRequest) {
 
 func (s *Server) list(c *gin.Context) {
 	plugins := s.host.List()
-	c.JSON(http.StatusOK, gin.H{"plugins": plugins, "count": len(plugins)})
+	c.JSON(http.StatusOK, apiv1.PluginList{Plugins: plugins, Count: len(plugins)})
 }
 
 func (s *Server) get(c *gin.Context) {
@@ -351,7 +359,7 @@ func (s *Server) unload(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"id": id, "state": "unloaded"})
+	c.JSON(http.StatusOK, apiv1.Unloaded{ID: id, State: "unloaded"})
 }
 
 func (s *Server) reload(c *gin.Context) {
@@ -387,7 +395,7 @@ func (s *Server) status(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"id": id, "state": info.State, "enabled": info.Enabled, "status": st, "stats": info.Stats})
+	c.JSON(http.StatusOK, apiv1.PluginReport{ID: id, State: info.State, Enabled: info.Enabled, Status: st, Stats: info.Stats})
 }
 
 // systemMetrics is the JSON view of the figures /metrics exposes.
@@ -408,24 +416,25 @@ func (s *Server) systemMetrics(c *gin.Context) {
 	}
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
-	out := gin.H{
-		"plugins":             gin.H{"total": len(plugins), "by_state": byState, "by_health": s.host.HealthSummary().Counts},
-		"requests_total":      requests,
-		"server_errors_total": serverErrs,
-		"client_errors_total": clientErrs,
-		"per_plugin":          perPlugin,
-		"plugin_metrics":      s.host.PluginMetrics(c.Request.Context(), 2*time.Second),
-		"plugin_logs":         s.host.OutputStats(),
-		"process": gin.H{
-			"goroutines":       runtime.NumGoroutine(),
-			"heap_alloc_bytes": mem.HeapAlloc,
-			"sys_bytes":        mem.Sys,
-			"uptime_seconds":   time.Since(s.started).Seconds(),
-			"go_version":       runtime.Version(),
+	out := apiv1.SystemMetrics{
+		Plugins:           apiv1.PluginCounts{Total: len(plugins), ByState: byState, ByHealth: s.host.HealthSummary().Counts},
+		RequestsTotal:     requests,
+		ServerErrorsTotal: serverErrs,
+		ClientErrorsTotal: clientErrs,
+		PerPlugin:         perPlugin,
+		PluginMetrics:     s.host.PluginMetrics(c.Request.Context(), 2*time.Second),
+		PluginLogs:        logStatsToWire(s.host.OutputStats()),
+		Process: apiv1.ProcessStats{
+			Goroutines:     runtime.NumGoroutine(),
+			HeapAllocBytes: mem.HeapAlloc,
+			SysBytes:       mem.Sys,
+			UptimeSeconds:  time.Since(s.started).Seconds(),
+			GoVersion:      runtime.Version(),
 		},
 	}
 	if s.builder != nil {
-		out["build_cache"] = s.builder.Stats()
+		st := apiv1.BuildStats(s.builder.Stats())
+		out.BuildCache = &st
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -455,18 +464,24 @@ func (s *Server) applySystem(sys config.System) {
 	}
 }
 
-func (s *Server) getConfiguration(c *gin.Context) { c.JSON(http.StatusOK, s.system().Redact()) }
+func (s *Server) getConfiguration(c *gin.Context) {
+	c.JSON(http.StatusOK, systemToWire(s.system().Redact()))
+}
 
 // putConfiguration merges the body into the live configuration: fields not
 // sent keep their values. An invalid result changes nothing.
 func (s *Server) putConfiguration(c *gin.Context) {
 	current := s.system()
-	next := current
-	next.AllowedRepos = append([]string(nil), next.AllowedRepos...)
-	next.TrustedKeys = append([]string(nil), next.TrustedKeys...)
-	if !decode(c, &next, true) {
+	// Decoding reuses a slice's array: give the body its own, so that a
+	// refused change leaves the live configuration as it was.
+	body := systemToWire(current)
+	body.AllowedRepos = slices.Clone(body.AllowedRepos)
+	body.TrustedKeys = slices.Clone(body.TrustedKeys)
+	body.GrantedPermissions = slices.Clone(body.GrantedPermissions)
+	if !decode(c, &body, true) {
 		return
 	}
+	next := systemFromWire(body)
 	if next.RepositoryToken == config.Redacted {
 		next.RepositoryToken = current.RepositoryToken
 	}
@@ -490,5 +505,5 @@ func (s *Server) putConfiguration(c *gin.Context) {
 	s.applySystem(next)
 	s.events.Publish(events.Event{Type: events.ConfigChanged, Actor: "admin", Message: "system configuration changed",
 		Details: map[string]any{"security_mode": next.SecurityMode, "debug": next.Debug}})
-	c.JSON(http.StatusOK, next.Redact())
+	c.JSON(http.StatusOK, systemToWire(next.Redact()))
 }

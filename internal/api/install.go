@@ -3,12 +3,13 @@ package api
 import (
 	"errors"
 	"fmt"
-	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"io"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
 	"github.com/kubestellar/ksplugins/internal/apierr"
 	"github.com/kubestellar/ksplugins/internal/host"
@@ -105,9 +106,7 @@ func (s *Server) failUpload(c *gin.Context, up *apiv1.Upload, fresh bool, err er
 }
 
 func (s *Server) update(c *gin.Context) {
-	var req struct {
-		Version string `json:"version"`
-	}
+	var req apiv1.UpdateRequest
 	if !decode(c, &req, true) {
 		return
 	}
@@ -119,20 +118,14 @@ func (s *Server) update(c *gin.Context) {
 	c.JSON(http.StatusOK, info)
 }
 
-// opView is an operation as the API shows it, its error in the API's shape.
-type opView struct {
-	apiv1.Operation
-	Error  *apierr.Detail `json:"error,omitempty"`
-	Status int            `json:"status,omitempty"`
-}
-
-func (s *Server) renderOp(op apiv1.Operation) opView {
-	v := opView{Operation: op}
+// renderOp fills in a failed operation's error as a synchronous call would
+// have answered it.
+func (s *Server) renderOp(op apiv1.Operation) apiv1.Operation {
 	if op.Err != nil {
 		status, code, details := s.classify("operation "+op.ID, op.Err)
-		v.Status, v.Error = status, &apierr.Detail{Code: code, Message: op.Err.Error(), Details: details}
+		op.Status, op.Error = status, &apiv1.Error{Code: code, Message: op.Err.Error(), Details: details}
 	}
-	return v
+	return op
 }
 
 func (s *Server) operation(c *gin.Context) {
@@ -150,7 +143,7 @@ func (s *Server) cacheInfo(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"cache": info, "max_bytes": s.system().MaxCacheBytes})
+	c.JSON(http.StatusOK, apiv1.CacheReport{Cache: cacheToWire(info), MaxBytes: s.system().MaxCacheBytes})
 }
 
 func (s *Server) purgeCache(c *gin.Context) {
@@ -159,5 +152,5 @@ func (s *Server) purgeCache(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"removed": removed, "freed_bytes": freed})
+	c.JSON(http.StatusOK, apiv1.CachePurge{Removed: removed, FreedBytes: freed})
 }

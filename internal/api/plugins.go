@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"github.com/kubestellar/ksplugins/internal/apierr"
 	"github.com/kubestellar/ksplugins/internal/events"
 )
@@ -17,7 +18,7 @@ func (s *Server) pluginConfiguration(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"id": c.Param("id"), "configuration": cfg})
+	c.JSON(http.StatusOK, apiv1.PluginConfig{ID: c.Param("id"), Configuration: cfg})
 }
 
 // pluginMetrics answers a plugin's recent traffic samples (requests, errors
@@ -34,7 +35,7 @@ func (s *Server) pluginMetrics(c *gin.Context) {
 // putPluginConfiguration replaces the operator's configuration of a plugin:
 // the body is the JSON object of values to set over the manifest's defaults.
 func (s *Server) putPluginConfiguration(c *gin.Context) {
-	var cfg map[string]any
+	var cfg apiv1.ConfigValues
 	if !decode(c, &cfg, false) {
 		return
 	}
@@ -47,7 +48,7 @@ func (s *Server) putPluginConfiguration(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"id": c.Param("id"), "configuration": effective})
+	c.JSON(http.StatusOK, apiv1.PluginConfig{ID: c.Param("id"), Configuration: effective})
 }
 
 // streamEvents serves the event stream: Server-Sent Events, resumable with
@@ -70,11 +71,11 @@ func (s *Server) streamEvents(c *gin.Context) {
 		apierr.Write(c.Writer, http.StatusBadRequest, "invalid_request", "since: must be an event id or an RFC 3339 time, got "+strconv.Quote(since), nil)
 		return
 	}
-	out := make([]events.Event, 0, len(list))
+	out := make([]apiv1.Event, 0, len(list))
 	for _, e := range list {
 		if keep(e) {
-			out = append(out, e)
+			out = append(out, eventToWire(e))
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"events": out, "last_id": s.events.LastID()})
+	c.JSON(http.StatusOK, apiv1.EventList{Events: out, LastID: s.events.LastID()})
 }

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"github.com/kubestellar/ksplugins/internal/apierr"
 	"github.com/kubestellar/ksplugins/internal/auth"
 	"github.com/kubestellar/ksplugins/internal/host"
@@ -17,48 +19,191 @@ import (
 	"github.com/kubestellar/ksplugins/internal/store"
 )
 
-// route is one management route: what it does, and the role it needs.
+// route is one management route: what it does, who may use it, and what it
+// reads and answers. The table of them is the one description of the
+// management API: the router serves it, whoami reports it, and the OpenAPI
+// document is made from it, so none of them can drift from the others.
 type route struct {
 	method, path string
-	// action names the route in audit records and errors.
+	// action names the route in audit records and errors, and is its
+	// operationId in the OpenAPI document.
 	action  string
 	role    string
 	handler gin.HandlerFunc
+	// summary says what the route does, in the OpenAPI document.
+	summary string
+	// query lists the query parameters the route reads.
+	query []param
+	// body is what the route reads; nil for nothing.
+	body *body
+	// answers are the route's successful responses; its errors are
+	// always an apiv1.ErrorBody.
+	answers []answer
 }
 
-// routes is the management API. Every route names its role: a route
-// cannot be added without deciding who may use it.
+// param is a query parameter.
+type param struct{ name, doc string }
+
+// body is a request body: the Go type it decodes into, its content type,
+// and whether it is decoded strictly (unknown fields refused, as every
+// JSON body is).
+type body struct {
+	typ         reflect.Type
+	contentType string
+	strict      bool
+}
+
+// answer is one successful response: its status, the Go type the handler
+// encodes (nil for a body that no Go type describes), its content type,
+// and when it is given.
+type answer struct {
+	status      int
+	typ         reflect.Type
+	contentType string
+	doc         string
+}
+
+const jsonContent = "application/json"
+
+// takes is a JSON request body of type T.
+func takes[T any]() *body {
+	return &body{typ: reflect.TypeFor[T](), contentType: jsonContent, strict: true}
+}
+
+// replies is a JSON response of type T.
+func replies[T any](status int, doc string) answer {
+	return answer{status: status, typ: reflect.TypeFor[T](), contentType: jsonContent, doc: doc}
+}
+
+// routes is the management API, under /api/plugins. Every route names its
+// role: a route cannot be added without deciding who may use it.
 func (s *Server) routes() []route {
 	return []route{
-		{"GET", "", "list", auth.Viewer, s.list},
-		{"POST", "/load", "load", auth.Admin, s.load},
-		{"POST", "/upload", "upload", auth.Admin, s.upload},
-		{"GET", "/manifest-schema", "manifest-schema", auth.Viewer, func(c *gin.Context) { c.Data(http.StatusOK, "application/schema+json", manifest.Schema()) }},
-		{"GET", "/events", "events", auth.Viewer, s.streamEvents},
-		{"POST", "/events/ticket", "events-ticket", auth.Viewer, s.issueTicket},
-		{"GET", "/operations/:op", "operation", auth.Viewer, s.operation},
-		{"GET", "/cache/info", "cache-info", auth.Viewer, s.cacheInfo},
-		{"DELETE", "/cache", "cache-purge", auth.Admin, s.purgeCache},
-		{"GET", "/health/summary", "health-summary", auth.Viewer, func(c *gin.Context) { c.JSON(http.StatusOK, s.host.HealthSummary()) }},
-		{"GET", "/permissions", "permissions", auth.Viewer, s.permissions},
-		{"GET", "/audit", "audit", auth.Admin, s.auditLog},
-		{"GET", "/tokens", "tokens", auth.Admin, s.listTokens},
-		{"POST", "/tokens", "token-create", auth.Admin, s.createToken},
-		{"DELETE", "/tokens/:name", "token-revoke", auth.Admin, s.revokeToken},
-		{"GET", "/whoami", "whoami", auth.Viewer, s.whoami},
-		{"GET", "/system/metrics", "system-metrics", auth.Viewer, s.systemMetrics},
-		{"GET", "/system/configuration", "configuration", auth.Viewer, s.getConfiguration},
-		{"PUT", "/system/configuration", "configure-system", auth.Admin, s.putConfiguration},
-		{"GET", "/:id", "get", auth.Viewer, s.get},
-		{"DELETE", "/:id", "unload", auth.Admin, s.unload},
-		{"POST", "/:id/reload", "reload", auth.Operator, s.reload},
-		{"POST", "/:id/update", "update", auth.Admin, s.update},
-		{"POST", "/:id/enable", "enable", auth.Operator, s.enable},
-		{"POST", "/:id/disable", "disable", auth.Operator, s.disable},
-		{"GET", "/:id/status", "status", auth.Viewer, s.status},
-		{"GET", "/:id/metrics", "plugin-metrics", auth.Viewer, s.pluginMetrics},
-		{"GET", "/:id/configuration", "plugin-configuration", auth.Viewer, s.pluginConfiguration},
-		{"PUT", "/:id/configuration", "configure", auth.Operator, s.putPluginConfiguration},
+		{method: "GET", path: "", action: "list", role: auth.Viewer, handler: s.list,
+			summary: "List every installed plugin",
+			answers: []answer{replies[apiv1.PluginList](200, "every plugin")}},
+		{method: "POST", path: "/load", action: "load", role: auth.Admin, handler: s.load,
+			summary: "Install a plugin from a repository, a folder or .so file on the server, or an earlier upload",
+			query:   []param{{"async", "true: answer 202 with the install's operation at once"}},
+			body:    takes[apiv1.LoadRequest](),
+			answers: []answer{
+				replies[apiv1.Plugin](201, "installed and serving"),
+				replies[apiv1.Operation](202, "with ?async=true: the install's operation, also at the Location header"),
+			}},
+		{method: "POST", path: "/upload", action: "upload", role: auth.Admin, handler: s.upload,
+			summary: "Upload a plugin archive (.zip or .tar.gz) and install it, or keep it for a later load",
+			query: []param{
+				{"install", "false: keep the archive and answer the upload, to install later with load's upload_id"},
+				{"async", "true: answer 202 with the install's operation once the archive is received"},
+			},
+			body: &body{typ: reflect.TypeFor[apiv1.UploadForm](), contentType: "multipart/form-data"},
+			answers: []answer{
+				replies[apiv1.Plugin](201, "installed and serving"),
+				replies[apiv1.Upload](201, "with ?install=false: the stored upload"),
+				replies[apiv1.Operation](202, "with ?async=true: the install's operation"),
+			}},
+		{method: "GET", path: "/manifest-schema", action: "manifest-schema", role: auth.Viewer,
+			handler: func(c *gin.Context) { c.Data(http.StatusOK, "application/schema+json", manifest.Schema()) },
+			summary: "The JSON Schema of plugin.yaml",
+			answers: []answer{{status: 200, contentType: "application/schema+json", doc: "a JSON Schema (2020-12)"}}},
+		{method: "GET", path: "/openapi.json", action: "openapi", role: auth.Viewer, handler: s.openAPIDocument,
+			summary: "This document: the OpenAPI description of the management API",
+			answers: []answer{{status: 200, contentType: jsonContent, doc: "an OpenAPI 3.1 document"}}},
+		{method: "GET", path: "/events", action: "events", role: auth.Viewer, handler: s.streamEvents,
+			summary: "Follow the event stream, or list recent events",
+			query: []param{
+				{"since", "an event id or an RFC 3339 time: list the events after it as JSON instead of streaming"},
+				{"plugin_id", "only the events about this plugin"},
+				{"last_event_id", "resume the stream after this event id (the Last-Event-ID header wins)"},
+				{ticketParam, "a ticket from POST /api/plugins/events/ticket, instead of the Authorization header"},
+			},
+			answers: []answer{
+				{status: 200, contentType: "text/event-stream", doc: "Server-Sent Events: each event's data is an Event; an event of type reset says events were missed"},
+				replies[apiv1.EventList](200, "with ?since=: the recent events"),
+			}},
+		{method: "POST", path: "/events/ticket", action: "events-ticket", role: auth.Viewer, handler: s.issueTicket,
+			summary: "A single-use ticket that opens the event stream without a header (for EventSource)",
+			answers: []answer{replies[apiv1.Ticket](201, "the ticket")}},
+		{method: "GET", path: "/operations/:op", action: "operation", role: auth.Viewer, handler: s.operation,
+			summary: "A recent install or update: its steps, warnings, and result or error",
+			answers: []answer{replies[apiv1.Operation](200, "the operation")}},
+		{method: "GET", path: "/cache/info", action: "cache-info", role: auth.Viewer, handler: s.cacheInfo,
+			summary: "The build cache's size and counters",
+			answers: []answer{replies[apiv1.CacheReport](200, "the build cache")}},
+		{method: "DELETE", path: "/cache", action: "cache-purge", role: auth.Admin, handler: s.purgeCache,
+			summary: "Remove every cached build that no installed plugin needs",
+			answers: []answer{replies[apiv1.CachePurge](200, "what was removed")}},
+		{method: "GET", path: "/health/summary", action: "health-summary", role: auth.Viewer,
+			handler: func(c *gin.Context) { c.JSON(http.StatusOK, s.host.HealthSummary()) },
+			summary: "Every plugin's health",
+			answers: []answer{replies[apiv1.HealthSummary](200, "counts by status and each plugin's health")}},
+		{method: "GET", path: "/permissions", action: "permissions", role: auth.Viewer, handler: s.permissions,
+			summary: "The permissions plugins may be granted",
+			answers: []answer{replies[apiv1.PermissionList](200, "every permission")}},
+		{method: "GET", path: "/audit", action: "audit", role: auth.Admin, handler: s.auditLog,
+			summary: "Who did what, when, with what result",
+			query: []param{
+				{"after", "only entries after this id"},
+				{"limit", "at most this many entries (default 100)"},
+				{"actor", "only this actor's entries"},
+				{"target", "only the entries about this plugin or token"},
+			},
+			answers: []answer{replies[apiv1.AuditLog](200, "the entries, oldest first")}},
+		{method: "GET", path: "/tokens", action: "tokens", role: auth.Admin, handler: s.listTokens,
+			summary: "The named tokens, without their secrets",
+			answers: []answer{replies[apiv1.TokenList](200, "every named token")}},
+		{method: "POST", path: "/tokens", action: "token-create", role: auth.Admin, handler: s.createToken,
+			summary: "Make a named token with a role; its secret is in this answer only",
+			body:    takes[apiv1.TokenRequest](),
+			answers: []answer{replies[apiv1.CreatedToken](201, "the token and its secret")}},
+		{method: "DELETE", path: "/tokens/:name", action: "token-revoke", role: auth.Admin, handler: s.revokeToken,
+			summary: "Revoke a named token",
+			answers: []answer{replies[apiv1.RevokedToken](200, "revoked")}},
+		{method: "GET", path: "/whoami", action: "whoami", role: auth.Viewer, handler: s.whoami,
+			summary: "The caller's identity, role, and the actions it allows",
+			answers: []answer{replies[apiv1.Whoami](200, "the caller")}},
+		{method: "GET", path: "/system/metrics", action: "system-metrics", role: auth.Viewer, handler: s.systemMetrics,
+			summary: "Plugin counts, request and error totals, each plugin's GetMetrics(), process figures",
+			answers: []answer{replies[apiv1.SystemMetrics](200, "the figures")}},
+		{method: "GET", path: "/system/configuration", action: "configuration", role: auth.Viewer, handler: s.getConfiguration,
+			summary: "The live configuration, secrets redacted",
+			answers: []answer{replies[apiv1.SystemConfig](200, "the configuration")}},
+		{method: "PUT", path: "/system/configuration", action: "configure-system", role: auth.Admin, handler: s.putConfiguration,
+			summary: "Merge the body into the live configuration; nothing changes when a field is wrong",
+			body:    takes[apiv1.SystemConfig](),
+			answers: []answer{replies[apiv1.SystemConfig](200, "the configuration now, secrets redacted")}},
+		{method: "GET", path: "/:id", action: "get", role: auth.Viewer, handler: s.get,
+			summary: "One plugin",
+			answers: []answer{replies[apiv1.Plugin](200, "the plugin")}},
+		{method: "DELETE", path: "/:id", action: "unload", role: auth.Admin, handler: s.unload,
+			summary: "Unload a plugin",
+			answers: []answer{replies[apiv1.Unloaded](200, "unloaded")}},
+		{method: "POST", path: "/:id/reload", action: "reload", role: auth.Operator, handler: s.reload,
+			summary: "Load the plugin's source again and swap it in; on failure the old version keeps serving",
+			answers: []answer{replies[apiv1.Plugin](200, "the plugin, reloaded")}},
+		{method: "POST", path: "/:id/update", action: "update", role: auth.Admin, handler: s.update,
+			summary: "Install another version of a repository plugin beside the running one and switch once it is healthy",
+			body:    takes[apiv1.UpdateRequest](),
+			answers: []answer{replies[apiv1.Plugin](200, "the plugin, updated")}},
+		{method: "POST", path: "/:id/enable", action: "enable", role: auth.Operator, handler: s.enable,
+			summary: "Enable a plugin",
+			answers: []answer{replies[apiv1.Plugin](200, "the plugin")}},
+		{method: "POST", path: "/:id/disable", action: "disable", role: auth.Operator, handler: s.disable,
+			summary: "Disable a plugin: it stays loaded and its endpoints answer 503",
+			answers: []answer{replies[apiv1.Plugin](200, "the plugin")}},
+		{method: "GET", path: "/:id/status", action: "status", role: auth.Viewer, handler: s.status,
+			summary: "The plugin's GetStatus() with the host's state and counters",
+			answers: []answer{replies[apiv1.PluginReport](200, "the status")}},
+		{method: "GET", path: "/:id/metrics", action: "plugin-metrics", role: auth.Viewer, handler: s.pluginMetrics,
+			summary: "The plugin's recent traffic samples and its counters now",
+			answers: []answer{replies[apiv1.MetricsHistory](200, "the samples")}},
+		{method: "GET", path: "/:id/configuration", action: "plugin-configuration", role: auth.Viewer, handler: s.pluginConfiguration,
+			summary: "The plugin's effective configuration",
+			answers: []answer{replies[apiv1.PluginConfig](200, "the configuration")}},
+		{method: "PUT", path: "/:id/configuration", action: "configure", role: auth.Operator, handler: s.putPluginConfiguration,
+			summary: "Set the operator's values over the manifest's defaults, checked against them",
+			body:    takes[apiv1.ConfigValues](),
+			answers: []answer{replies[apiv1.PluginConfig](200, "the effective configuration")}},
 	}
 }
 
@@ -113,7 +258,7 @@ func (s *Server) require(rt route) gin.HandlerFunc {
 		if !auth.Allows(id.Role, rt.role) {
 			apierr.Write(c.Writer, http.StatusForbidden, "forbidden",
 				fmt.Sprintf("%s needs the %s role; %s has %s", rt.action, rt.role, id.Name, id.Role),
-				gin.H{"required_role": rt.role, "role": id.Role})
+				apiv1.RoleRefusal{RequiredRole: rt.role, Role: id.Role})
 			c.Abort()
 			return
 		}
@@ -165,7 +310,7 @@ func (s *Server) whoami(c *gin.Context) {
 			allowed = append(allowed, rt.action)
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"name": id.Name, "role": id.Role, "via": id.Via, "allowed": allowed})
+	c.JSON(http.StatusOK, apiv1.Whoami{Name: id.Name, Role: id.Role, Via: id.Via, Allowed: allowed})
 }
 
 func (s *Server) auditLog(c *gin.Context) {
@@ -188,10 +333,11 @@ func (s *Server) auditLog(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if entries == nil {
-		entries = []store.AuditEntry{}
+	out := apiv1.AuditLog{Entries: make([]apiv1.AuditEntry, 0, len(entries))}
+	for _, e := range entries {
+		out.Entries = append(out.Entries, auditToWire(e))
 	}
-	c.JSON(http.StatusOK, gin.H{"entries": entries})
+	c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) listTokens(c *gin.Context) {
@@ -200,20 +346,16 @@ func (s *Server) listTokens(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if tokens == nil {
-		tokens = []store.Token{}
+	out := apiv1.TokenList{Tokens: make([]apiv1.Token, 0, len(tokens))}
+	for _, t := range tokens {
+		out.Tokens = append(out.Tokens, tokenToWire(t))
 	}
-	c.JSON(http.StatusOK, gin.H{"tokens": tokens})
+	c.JSON(http.StatusOK, out)
 }
 
 // createToken makes a named token; its secret is in this answer only.
 func (s *Server) createToken(c *gin.Context) {
-	var req struct {
-		Name string `json:"name"`
-		Role string `json:"role"`
-		// TTL is a Go duration such as "720h"; empty: no expiry.
-		TTL string `json:"ttl"`
-	}
+	var req apiv1.TokenRequest
 	if !decode(c, &req, true) {
 		return
 	}
@@ -238,7 +380,7 @@ func (s *Server) createToken(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"token": t, "secret": secret})
+	c.JSON(http.StatusCreated, apiv1.CreatedToken{Token: tokenToWire(t), Secret: secret})
 }
 
 func (s *Server) revokeToken(c *gin.Context) {
@@ -250,9 +392,9 @@ func (s *Server) revokeToken(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"name": c.Param("name"), "revoked": true})
+	c.JSON(http.StatusOK, apiv1.RevokedToken{Name: c.Param("name"), Revoked: true})
 }
 
 func (s *Server) permissions(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"permissions": host.KnownPermissions()})
+	c.JSON(http.StatusOK, apiv1.PermissionList{Permissions: host.KnownPermissions()})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"github.com/kubestellar/ksplugins/internal/apierr"
 	"github.com/kubestellar/ksplugins/internal/auth"
 )
@@ -105,11 +106,11 @@ func (s *Server) issueTicket(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, gin.H{
-		"ticket":             secret,
-		"expires_at":         expires.UTC(),
-		"expires_in_seconds": ticketTTL.Seconds(),
-		"url":                eventsPath + "?" + ticketParam + "=" + secret,
+	c.JSON(http.StatusCreated, apiv1.Ticket{
+		Ticket:           secret,
+		ExpiresAt:        expires.UTC(),
+		ExpiresInSeconds: ticketTTL.Seconds(),
+		URL:              eventsPath + "?" + ticketParam + "=" + secret,
 	})
 }
 

@@ -1,4 +1,5 @@
-// Package apierr is the one shape every error of the HTTP API takes:
+// Package apierr writes the one shape every error of the HTTP API takes,
+// apiv1.ErrorBody:
 //
 //	{"error": {"code": "plugin_not_found", "message": "...", "details": ...}}
 //
@@ -10,24 +11,14 @@ package apierr
 import (
 	"encoding/json"
 	"net/http"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 )
-
-// Body is the JSON document of an error response.
-type Body struct {
-	Error Detail `json:"error"`
-}
-
-// Detail is the content of an error response.
-type Detail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Details any    `json:"details,omitempty"`
-}
 
 // Write sends an error response.
 func Write(w http.ResponseWriter, status int, code, message string, details any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(Body{Error: Detail{Code: code, Message: message, Details: details}})
+	_ = json.NewEncoder(w).Encode(apiv1.ErrorBody{Error: apiv1.Error{Code: code, Message: message, Details: details}})
 }

@@ -2,10 +2,10 @@
 // API (the routes under /api/plugins that `ksplugins serve` exposes).
 //
 // Every call takes a context and sends the admin bearer token. Successful
-// answers are decoded JSON: plugin records and the like as map[string]any
-// (numbers as json.Number, so counters and digests keep every digit),
-// operations as Operation. Failures are *APIError, parsed from the API's one
-// error shape {"error": {"code", "message", "details"}}.
+// answers are the wire types of package apiv1 (free-form values inside
+// them, such as plugin configuration, hold numbers as json.Number, so they
+// keep every digit). Failures are *APIError, parsed from the API's one
+// error shape, apiv1.ErrorBody.
 package client
 
 import (
@@ -19,6 +19,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 )
 
 // maxErrorBody bounds how much of an error response is read.
@@ -61,9 +63,9 @@ type APIError struct {
 	Code string `json:"code"`
 	// Message is the human-readable account of the failure.
 	Message string `json:"message"`
-	// Details carries structured extras: field problems, compiler
-	// diagnostics ({"diagnostics": [...], "output": "..."}), and so on.
-	Details any `json:"details,omitempty"`
+	// Details carries structured extras, as sent; their shape depends on
+	// the code (see apiv1.Error). Read them with DecodeDetails.
+	Details json.RawMessage `json:"details,omitempty"`
 }
 
 // Error returns the message, or the status when there is none.
@@ -77,24 +79,32 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("HTTP %d %s", e.Status, http.StatusText(e.Status))
 }
 
-// Diagnostics returns the compiler diagnostics of a build failure
-// (details.diagnostics), or nil.
+// DecodeDetails decodes the error's details into v, such as an
+// *apiv1.BuildFailure for a build_failed error or a *[]apiv1.Problem for
+// an invalid_request one.
+func (e *APIError) DecodeDetails(v any) error {
+	if len(e.Details) == 0 {
+		return errors.New("the error has no details")
+	}
+	return json.Unmarshal(e.Details, v)
+}
+
+// BuildFailure returns the details of a build failure, or nil when the
+// error is not one.
+func (e *APIError) BuildFailure() *apiv1.BuildFailure {
+	var bf apiv1.BuildFailure
+	if e.DecodeDetails(&bf) != nil || (e.Code != "build_failed" && len(bf.Diagnostics) == 0) {
+		return nil
+	}
+	return &bf
+}
+
+// Diagnostics returns the compiler diagnostics of a build failure, or nil.
 func (e *APIError) Diagnostics() []string {
-	d, ok := e.Details.(map[string]any)
-	if !ok {
-		return nil
+	if bf := e.BuildFailure(); bf != nil && len(bf.Diagnostics) > 0 {
+		return bf.Diagnostics
 	}
-	list, ok := d["diagnostics"].([]any)
-	if !ok {
-		return nil
-	}
-	out := make([]string, 0, len(list))
-	for _, v := range list {
-		if s, ok := v.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
+	return nil
 }
 
 // url joins the base URL, an already escaped path and a query.

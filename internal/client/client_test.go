@@ -15,6 +15,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 )
 
 const testToken = "s3cret"
@@ -142,7 +144,7 @@ func TestCalls(t *testing.T) {
 		mu.Lock()
 		seen = append(seen, r.Method+" "+r.URL.RequestURI()+" "+strings.TrimSpace(string(body)))
 		mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]any{"id": "p", "requests": uint64(18446744073709551615)})
+		writeJSON(w, http.StatusOK, map[string]any{"id": "p", "stats": map[string]any{"requests": uint64(18446744073709551615)}})
 	}
 	routes := map[string]http.HandlerFunc{}
 	for _, r := range []string{
@@ -157,37 +159,40 @@ func TestCalls(t *testing.T) {
 	c := New(fakeAPI(t, routes).URL, testToken, nil)
 	ctx := context.Background()
 	calls := []struct {
-		call func() (map[string]any, error)
+		call func() error
 		want string
 	}{
-		{func() (map[string]any, error) {
-			return c.Install(ctx, LoadRequest{Source: "/abs/hello", Version: "1.0.0"})
+		{func() error {
+			_, err := c.Install(ctx, apiv1.LoadRequest{Source: "/abs/hello", Version: "1.0.0"})
+			return err
 		}, `POST /api/plugins/load {"source":"/abs/hello","version":"1.0.0"}`},
-		{func() (map[string]any, error) { return c.List(ctx) }, "GET /api/plugins "},
-		{func() (map[string]any, error) { return c.Get(ctx, "a b") }, "GET /api/plugins/a%20b "},
-		{func() (map[string]any, error) { return c.Unload(ctx, "p") }, "DELETE /api/plugins/p "},
-		{func() (map[string]any, error) { return c.Reload(ctx, "p") }, "POST /api/plugins/p/reload "},
-		{func() (map[string]any, error) { return c.Enable(ctx, "p") }, "POST /api/plugins/p/enable "},
-		{func() (map[string]any, error) { return c.Disable(ctx, "p") }, "POST /api/plugins/p/disable "},
-		{func() (map[string]any, error) { return c.Update(ctx, "p", "v2") }, `POST /api/plugins/p/update {"version":"v2"}`},
-		{func() (map[string]any, error) { return c.Status(ctx, "p") }, "GET /api/plugins/p/status "},
-		{func() (map[string]any, error) { return c.Config(ctx, "p") }, "GET /api/plugins/p/configuration "},
-		{func() (map[string]any, error) { return c.SetConfig(ctx, "p", map[string]any{"n": 2}) }, `PUT /api/plugins/p/configuration {"n":2}`},
-		{func() (map[string]any, error) { return c.SetConfig(ctx, "p", nil) }, `PUT /api/plugins/p/configuration {}`},
-		{func() (map[string]any, error) { return c.CacheInfo(ctx) }, "GET /api/plugins/cache/info "},
-		{func() (map[string]any, error) { return c.PurgeCache(ctx) }, "DELETE /api/plugins/cache "},
-		{func() (map[string]any, error) { return c.Events(ctx, 7) }, "GET /api/plugins/events?since=7 "},
+		{func() error { _, err := c.List(ctx); return err }, "GET /api/plugins "},
+		{func() error { _, err := c.Get(ctx, "a b"); return err }, "GET /api/plugins/a%20b "},
+		{func() error { _, err := c.Unload(ctx, "p"); return err }, "DELETE /api/plugins/p "},
+		{func() error { _, err := c.Reload(ctx, "p"); return err }, "POST /api/plugins/p/reload "},
+		{func() error { _, err := c.Enable(ctx, "p"); return err }, "POST /api/plugins/p/enable "},
+		{func() error { _, err := c.Disable(ctx, "p"); return err }, "POST /api/plugins/p/disable "},
+		{func() error { _, err := c.Update(ctx, "p", "v2"); return err }, `POST /api/plugins/p/update {"version":"v2"}`},
+		{func() error {
+			st, err := c.Status(ctx, "p")
+			if err == nil && st.Stats.Requests != 18446744073709551615 {
+				t.Errorf("requests = %d, want every digit kept", st.Stats.Requests)
+			}
+			return err
+		}, "GET /api/plugins/p/status "},
+		{func() error { _, err := c.Config(ctx, "p"); return err }, "GET /api/plugins/p/configuration "},
+		{func() error { _, err := c.SetConfig(ctx, "p", apiv1.ConfigValues{"n": 2}); return err }, `PUT /api/plugins/p/configuration {"n":2}`},
+		{func() error { _, err := c.SetConfig(ctx, "p", nil); return err }, `PUT /api/plugins/p/configuration {}`},
+		{func() error { _, err := c.CacheInfo(ctx); return err }, "GET /api/plugins/cache/info "},
+		{func() error { _, err := c.PurgeCache(ctx); return err }, "DELETE /api/plugins/cache "},
+		{func() error { _, err := c.Events(ctx, 7); return err }, "GET /api/plugins/events?since=7 "},
 	}
 	for _, tt := range calls {
 		mu.Lock()
 		seen = nil
 		mu.Unlock()
-		got, err := tt.call()
-		if err != nil {
+		if err := tt.call(); err != nil {
 			t.Fatalf("%s: %v", tt.want, err)
-		}
-		if n, _ := got["requests"].(json.Number); n.String() != "18446744073709551615" {
-			t.Errorf("%s: requests = %v, want every digit kept", tt.want, got["requests"])
 		}
 		mu.Lock()
 		if len(seen) != 1 || seen[0] != tt.want {
@@ -261,8 +266,8 @@ func TestUpload(t *testing.T) {
 		{
 			name: "keep, with checksum and signature",
 			run: func() error {
-				res, err := c.Upload(ctx, archive, "sha256:ab", "c2ln", false)
-				if err == nil && res["id"] != "abc" {
+				res, err := c.StoreUpload(ctx, archive, "sha256:ab", "c2ln")
+				if err == nil && (res.ID != "abc" || res.Digest != "sha256:00") {
 					t.Errorf("answer = %v", res)
 				}
 				return err
@@ -272,14 +277,14 @@ func TestUpload(t *testing.T) {
 		},
 		{
 			name:      "install",
-			run:       func() error { _, err := c.Upload(ctx, archive, "", "", true); return err },
+			run:       func() error { _, err := c.Upload(ctx, archive, "", ""); return err },
 			wantParts: []part{{"plugin=<archive>", "hello.tar.gz"}},
 		},
 		{
 			name: "async",
 			run: func() error {
 				op, err := c.UploadAsync(ctx, archive, "", "")
-				if err == nil && (op.ID != "op-1" || op.State != OpRunning) {
+				if err == nil && (op.ID != "op-1" || op.State != apiv1.OpRunning) {
 					t.Errorf("operation = %+v", op)
 				}
 				return err
@@ -302,7 +307,7 @@ func TestUpload(t *testing.T) {
 	}
 
 	t.Run("missing file", func(t *testing.T) {
-		if _, err := c.Upload(ctx, filepath.Join(t.TempDir(), "nope.zip"), "", "", true); !errors.Is(err, os.ErrNotExist) {
+		if _, err := c.Upload(ctx, filepath.Join(t.TempDir(), "nope.zip"), "", ""); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("err = %v, want not exist", err)
 		}
 	})
@@ -315,7 +320,7 @@ func TestUpload(t *testing.T) {
 		})
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		_, err := New(srv.URL, testToken, srv.Client()).Upload(ctx, archive, "", "", true)
+		_, err := New(srv.URL, testToken, srv.Client()).Upload(ctx, archive, "", "")
 		var apiErr *APIError
 		if errors.As(err, &apiErr) {
 			if apiErr.Status != http.StatusRequestEntityTooLarge || apiErr.Code != "policy_refused" {
@@ -383,8 +388,8 @@ func TestWaitOperation(t *testing.T) {
 				}))
 				var got []string
 				start := time.Now()
-				op, err := New("http://ksplugins.test", testToken, api).WaitOperation(context.Background(), "op-1", func(s map[string]any) {
-					got = append(got, s["name"].(string)+" "+s["state"].(string))
+				op, err := New("http://ksplugins.test", testToken, api).WaitOperation(context.Background(), "op-1", func(s apiv1.Step) {
+					got = append(got, s.Name+" "+s.State)
 				})
 				if elapsed, want := time.Since(start), time.Duration(len(tt.polls)-1)*PollInterval; elapsed != want || n != len(tt.polls) {
 					t.Errorf("%d polls in %v, want %d in %v: one poll at once, then one every %v", n, elapsed, len(tt.polls), want, PollInterval)
@@ -396,7 +401,7 @@ func TestWaitOperation(t *testing.T) {
 					t.Fatalf("op = nil, err = %v", err)
 				}
 				if tt.wantErr == nil {
-					if err != nil || op.Result["id"] != "my-plugin" || op.PluginID != "my-plugin" {
+					if err != nil || op.Result == nil || op.Result.ID != "my-plugin" || op.PluginID != "my-plugin" {
 						t.Errorf("op %+v, err %v", op, err)
 					}
 					return

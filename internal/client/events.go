@@ -7,16 +7,18 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 )
 
 // maxEventLine bounds one line of the event stream.
 const maxEventLine = 4 << 20
 
-// Events lists the recent events after the event id since:
-// {"events": [...], "last_id": n}. Use StreamEvents to follow them live.
-func (c *Client) Events(ctx context.Context, since uint64) (map[string]any, error) {
+// Events lists the recent events after the event id since. Use
+// StreamEvents to follow them live.
+func (c *Client) Events(ctx context.Context, since uint64) (*apiv1.EventList, error) {
 	q := url.Values{"since": {strconv.FormatUint(since, 10)}}
-	return c.object(ctx, http.MethodGet, "/api/plugins/events", q, nil)
+	return call[apiv1.EventList](ctx, c, http.MethodGet, "/api/plugins/events", q, nil)
 }
 
 // StreamEvents follows the live event stream (Server-Sent Events) and

@@ -2,84 +2,52 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"time"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 )
 
 // PollInterval is how often WaitOperation asks for an operation's progress.
 const PollInterval = 250 * time.Millisecond
 
-// The states of an operation.
-const (
-	OpRunning   = "running"
-	OpSucceeded = "succeeded"
-	OpFailed    = "failed"
-)
-
-// Operation is a long action (an install) that the server runs in the
-// background, as GET /api/plugins/operations/:id shows it.
-type Operation struct {
-	// ID names the operation ("op-...").
-	ID string `json:"id"`
-	// Kind is what the operation does, such as "install".
-	Kind string `json:"kind"`
-	// Source is what is being installed.
-	Source string `json:"source,omitempty"`
-	// PluginID is the plugin the operation is about, once known.
-	PluginID string `json:"plugin_id,omitempty"`
-	// State is OpRunning, OpSucceeded or OpFailed.
-	State string `json:"state"`
-	// Steps are the stages so far, in order: each with "name" (fetching,
-	// validating, building, loading), "state" (running, done, failed),
-	// "started_at", "finished_at" and "message".
-	Steps []map[string]any `json:"steps"`
-	// Warnings are things the operator should know about the install.
-	Warnings []string `json:"warnings,omitempty"`
-	// Result is the plugin's record when the operation succeeded.
-	Result map[string]any `json:"result,omitempty"`
-	// Error is the failure when the operation failed, its Status set to
-	// the HTTP status a synchronous call would have answered.
-	Error *APIError `json:"error,omitempty"`
-	// Status is the HTTP status of the failure.
-	Status int `json:"status,omitempty"`
-}
-
-// Err returns the operation's failure as an *APIError, or nil unless it
-// failed.
-func (op *Operation) Err() error {
-	if op.State != OpFailed {
+// OperationError returns a failed operation's failure as an *APIError, with
+// the status a synchronous call would have answered; nil unless the
+// operation failed.
+func OperationError(op *apiv1.Operation) error {
+	if op.State != apiv1.OpFailed {
 		return nil
 	}
 	if op.Error == nil {
 		return &APIError{Status: op.Status, Message: fmt.Sprintf("operation %s failed", op.ID)}
 	}
-	e := *op.Error
-	e.Status = op.Status
-	return &e
+	e := &APIError{Status: op.Status, Code: op.Error.Code, Message: op.Error.Message}
+	if op.Error.Details != nil {
+		// The details were decoded as free-form JSON; keep them as sent.
+		e.Details, _ = json.Marshal(op.Error.Details)
+	}
+	return e
 }
 
 // Operation returns a recent operation's progress.
-func (c *Client) Operation(ctx context.Context, id string) (*Operation, error) {
+func (c *Client) Operation(ctx context.Context, id string) (*apiv1.Operation, error) {
 	if id == "" {
 		return nil, fmt.Errorf("an operation id is required")
 	}
-	var op Operation
-	if err := c.do(ctx, http.MethodGet, "/api/plugins/operations/"+url.PathEscape(id), nil, nil, &op); err != nil {
-		return nil, err
-	}
-	return &op, nil
+	return call[apiv1.Operation](ctx, c, http.MethodGet, "/api/plugins/operations/"+url.PathEscape(id), nil, nil)
 }
 
 // WaitOperation follows an operation every PollInterval until it ends. It
 // calls onStep (when non-nil) in order for every step that is new or whose
 // state changed since the last poll; a step that started and finished
 // between two polls is reported once, finished. It returns the finished
-// operation, with op.Err() as the error when the operation failed. When
-// ctx ends first, it returns ctx's error: the operation goes on in the
-// server.
-func (c *Client) WaitOperation(ctx context.Context, id string, onStep func(step map[string]any)) (*Operation, error) {
+// operation, with OperationError(op) as the error when the operation
+// failed. When ctx ends first, it returns ctx's error: the operation goes
+// on in the server.
+func (c *Client) WaitOperation(ctx context.Context, id string, onStep func(step apiv1.Step)) (*apiv1.Operation, error) {
 	var seen []string // the last reported state of each step
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -94,24 +62,23 @@ func (c *Client) WaitOperation(ctx context.Context, id string, onStep func(step 
 			return nil, err
 		}
 		for i, step := range op.Steps {
-			state, _ := step["state"].(string)
-			if i < len(seen) && seen[i] == state {
+			if i < len(seen) && seen[i] == step.State {
 				continue
 			}
 			if i >= len(seen) {
-				seen = append(seen, state)
+				seen = append(seen, step.State)
 			} else {
-				seen[i] = state
+				seen[i] = step.State
 			}
 			if onStep != nil {
 				onStep(step)
 			}
 		}
 		switch op.State {
-		case OpSucceeded:
+		case apiv1.OpSucceeded:
 			return op, nil
-		case OpFailed:
-			return op, op.Err()
+		case apiv1.OpFailed:
+			return op, OperationError(op)
 		}
 		timer.Reset(PollInterval)
 	}

@@ -10,32 +10,39 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 )
 
 // Upload sends a plugin archive (.zip or .tar.gz) from the local disk to
 // POST /api/plugins/upload, streaming it as multipart/form-data: the file
 // in the field "plugin", checksum and signature (when non-empty) in fields
-// of those names. With install, the server installs it and the answer is
-// the plugin's record; without, the server keeps it and answers the upload
-// ({"id", "digest", ..., "manifest"}) to install later with
-// LoadRequest.UploadID.
-func (c *Client) Upload(ctx context.Context, path, checksum, signature string, install bool) (map[string]any, error) {
-	var q url.Values
-	if !install {
-		q = url.Values{"install": {"false"}}
-	}
-	var out map[string]any
-	if err := c.upload(ctx, path, checksum, signature, q, &out); err != nil {
+// of those names. The server installs it and the answer is the plugin's
+// record.
+func (c *Client) Upload(ctx context.Context, path, checksum, signature string) (*apiv1.Plugin, error) {
+	var out apiv1.Plugin
+	if err := c.upload(ctx, path, checksum, signature, nil, &out); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return &out, nil
+}
+
+// StoreUpload sends a plugin archive like Upload, but the server only
+// checks and keeps it: the answer is the upload, to install later with
+// apiv1.LoadRequest.UploadID.
+func (c *Client) StoreUpload(ctx context.Context, path, checksum, signature string) (*apiv1.Upload, error) {
+	var out apiv1.Upload
+	if err := c.upload(ctx, path, checksum, signature, url.Values{"install": {"false"}}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // UploadAsync sends a plugin archive like Upload and has the server install
 // it in the background: it returns the install's operation once the
 // archive is received and checked; follow it with WaitOperation.
-func (c *Client) UploadAsync(ctx context.Context, path, checksum, signature string) (*Operation, error) {
-	var op Operation
+func (c *Client) UploadAsync(ctx context.Context, path, checksum, signature string) (*apiv1.Operation, error) {
+	var op apiv1.Operation
 	if err := c.upload(ctx, path, checksum, signature, url.Values{"async": {"true"}}, &op); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,82 @@
+package v1
+
+// ErrorBody is the JSON document of every error response of the API:
+//
+//	{"error": {"code": "plugin_not_found", "message": "...", "details": ...}}
+type ErrorBody struct {
+	// Error is the failure.
+	Error Error `json:"error"`
+}
+
+// Error is one failure: a stable code to switch on, a message for people,
+// and details whose shape depends on the code.
+type Error struct {
+	// Code is a stable snake_case word, such as "plugin_not_found",
+	// "invalid_request" or "build_failed".
+	Code string `json:"code"`
+	// Message says what went wrong, for people.
+	Message string `json:"message"`
+	// Details carries structured extras, by code: a list of Problem for
+	// invalid_request, invalid_manifest and invalid_configuration;
+	// BuildFailure for build_failed; ArchiveRefusal for invalid_archive;
+	// PolicyRefusal for policy_refused; FieldError for invalid_source and
+	// version_not_found; Incompatibility for incompatible_plugin;
+	// PluginFailure for plugin_failed; RoleRefusal for forbidden. Absent
+	// for the other codes.
+	Details any `json:"details,omitempty"`
+}
+
+// BuildFailure details a build_failed error.
+type BuildFailure struct {
+	// Diagnostics are the compiler's "file:line:col: message" lines.
+	Diagnostics []string `json:"diagnostics"`
+	// Output is the build's whole output, trimmed.
+	Output string `json:"output"`
+}
+
+// ArchiveRefusal details an invalid_archive error.
+type ArchiveRefusal struct {
+	// Rule is the archive rule that refused it, such as "path_escape".
+	Rule string `json:"rule"`
+	// Entry is the offending entry's name, "" for the archive as a whole.
+	Entry string `json:"entry"`
+}
+
+// PolicyRefusal details a policy_refused error.
+type PolicyRefusal struct {
+	// Rule is the policy rule that refused the request, such as
+	// "allowed_repos" or "max_plugin_size".
+	Rule string `json:"rule"`
+}
+
+// FieldError details an error about one field of the request.
+type FieldError struct {
+	// Field names the field of the request at fault.
+	Field string `json:"field"`
+}
+
+// Incompatibility details an incompatible_plugin error: a native plugin
+// built differently from the host.
+type Incompatibility struct {
+	// What differs: "go version", a build setting, or a module path.
+	What string `json:"what"`
+	// Plugin and Host are the two values; "" means absent.
+	Plugin string `json:"plugin"`
+	Host   string `json:"host"`
+}
+
+// PluginFailure details a plugin_failed error: the plugin's own code
+// failed.
+type PluginFailure struct {
+	// Step is the plugin call that failed: "Validate", "Initialize",
+	// "OnLoad", "NewPlugin", ...
+	Step string `json:"step"`
+}
+
+// RoleRefusal details a forbidden error.
+type RoleRefusal struct {
+	// RequiredRole is the role the route needs.
+	RequiredRole string `json:"required_role"`
+	// Role is the caller's role.
+	Role string `json:"role"`
+}
