@@ -16,8 +16,8 @@ import (
 )
 
 // Instantiate opens src's code again, for a reload: the same folder, file,
-// upload, or repository commit, built for the same tier, with the same
-// grants.
+// upload, or repository commit, built for (or, a prebuilt file, opened in)
+// the same tier, with the same grants.
 func (i *Installer) Instantiate(ctx context.Context, src apiv1.Source, tier apiv1.Tier, grants []string) (*Opened, error) {
 	var dir string
 	switch src.Kind {
@@ -26,7 +26,7 @@ func (i *Installer) Instantiate(ctx context.Context, src apiv1.Source, tier apiv
 		if err != nil {
 			return nil, fmt.Errorf("%w: source: %v", ErrBadSource, err)
 		}
-		return i.open(ctx, src, apiv1.Artifact{Tier: fileTier(src.Location), Path: src.Location, Digest: digest}, nil, grants)
+		return i.open(ctx, src, apiv1.Artifact{Tier: tier, Path: src.Location, Digest: digest}, nil, grants)
 	case apiv1.SourceFolder:
 		dir = src.Location
 	case apiv1.SourceUpload:
