@@ -1,7 +1,6 @@
 package host
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,8 +8,8 @@ import (
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
-	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/install"
 	"github.com/kubestellar/ksplugins/internal/store"
 )
 
@@ -28,7 +27,7 @@ func (h *Host) Restore(ctx context.Context) (found, running int, err error) {
 		p := &Plugin{
 			id:      rec.ID,
 			state:   apiv1.StateLoading,
-			tier:    cmp.Or(build.Tier(rec.Tier), build.Native),
+			tier:    install.StoredTier(rec),
 			enabled: rec.Enabled,
 			grants:  rec.Grants,
 			config:  rec.Config,

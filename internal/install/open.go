@@ -1,6 +1,7 @@
 package install
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -107,10 +108,7 @@ func (i *Installer) storedArtifact(rec store.Plugin) (apiv1.Artifact, *sdk.Plugi
 			return artifactOf(a), a.Manifest, nil
 		}
 	}
-	tier := apiv1.Tier(rec.Tier)
-	if tier == "" {
-		tier = apiv1.TierNative
-	}
+	tier := StoredTier(rec)
 	paths := []string{rec.ArtifactPath}
 	if p, ok := i.runtimes[tier].(runtime.Pinner); ok {
 		if path, ok := p.Pinned(rec.ArtifactDigest); ok {
@@ -123,4 +121,10 @@ func (i *Installer) storedArtifact(rec store.Plugin) (apiv1.Artifact, *sdk.Plugi
 		}
 	}
 	return apiv1.Artifact{}, nil, fmt.Errorf("artifact %s of plugin %s is no longer in the local cache: reload it from its source", rec.ArtifactDigest, rec.ID)
+}
+
+// StoredTier is the tier rec runs in; records from before there were tiers
+// are native.
+func StoredTier(rec store.Plugin) apiv1.Tier {
+	return cmp.Or(apiv1.Tier(rec.Tier), apiv1.TierNative)
 }
