@@ -37,6 +37,7 @@ func (h *Host) register(ctx context.Context, p *Plugin, in *instance, record boo
 	err := func() error {
 		if record {
 			if err := h.save(ctx, p, in); err != nil {
+				in.close(ctx, h.log.With("plugin_id", p.id))
 				return err
 			}
 		}

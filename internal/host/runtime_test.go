@@ -94,6 +94,9 @@ func TestAnyTier(t *testing.T) {
 	if s := rt.specs[0]; s.ID != "fake.bin" || len(s.Granted) != 1 || s.Granted[0] != "resource.read" {
 		t.Fatalf("spec = %+v; want the artifact's name and the recorded grants", s)
 	}
+	if _, ok := h.OutputStats()["fake"]; ok || rt.specs[0].Output == nil {
+		t.Fatal("a plugin whose runtime never asked for its output gate has one, or none was offered")
+	}
 
 	if err := os.WriteFile(artifact, []byte("v2"), 0o600); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/internal/pluginlog"
 	"github.com/kubestellar/ksplugins/internal/runtime"
 	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/sdk"
@@ -30,7 +31,7 @@ func (i *Installer) open(ctx context.Context, src apiv1.Source, art apiv1.Artifa
 	if declared != nil {
 		spec.ID = declared.ID
 	}
-	spec.Output = i.opts.Output(spec.ID)
+	spec.Output = func() *pluginlog.Gate { return i.opts.Output(spec.ID) }
 	if i.opts.DataDir != "" {
 		spec.DataDir = filepath.Join(i.opts.DataDir, "plugin-data", spec.ID)
 	}

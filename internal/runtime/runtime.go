@@ -78,9 +78,11 @@ type Spec struct {
 	CallTimeout time.Duration
 	// Logger receives the runtime's reports about the plugin.
 	Logger *slog.Logger
-	// Output bounds what of the plugin's own output reaches Logger; the
-	// host keeps one per plugin id, so that it outlives reloads.
-	Output *pluginlog.Gate
+	// Output returns the gate that bounds what of the plugin's own output
+	// reaches Logger; the host keeps one per plugin id, so that it outlives
+	// reloads. Only a runtime that passes the plugin's output on calls it,
+	// so that a plugin without output has no gate. Nil means none.
+	Output func() *pluginlog.Gate
 }
 
 // Instance is one opened copy of a plugin's code.

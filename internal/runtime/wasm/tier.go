@@ -49,7 +49,10 @@ func (r *Runtime) Open(ctx context.Context, a apiv1.Artifact, spec runtime.Spec)
 	if err != nil {
 		return nil, err
 	}
-	opts := Options{ID: spec.ID, Limits: lim, Grants: grants, Logger: spec.Logger, Output: spec.Output}
+	opts := Options{ID: spec.ID, Limits: lim, Grants: grants, Logger: spec.Logger}
+	if spec.Output != nil {
+		opts.Output = spec.Output()
+	}
 	if spec.Declared != nil {
 		opts.Endpoints = spec.Declared.Endpoints
 	}
