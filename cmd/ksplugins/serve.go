@@ -23,6 +23,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/host"
 	"github.com/kubestellar/ksplugins/internal/metrics"
+	"github.com/kubestellar/ksplugins/internal/runtime"
 	"github.com/kubestellar/ksplugins/internal/runtime/native"
 	"github.com/kubestellar/ksplugins/internal/runtime/wasm"
 	"github.com/kubestellar/ksplugins/internal/source"
@@ -161,9 +162,11 @@ func serve(ctx context.Context, s config.Settings) error {
 		Store:   db,
 		Events:  bus,
 		Builder: b,
-		Loader:  native.NewLoader(filepath.Join(s.CacheDir, "loaded"), target),
 		Sources: sources,
-		Wasm:    sandbox,
+		Runtimes: []runtime.Runtime{
+			native.NewRuntime(native.NewLoader(filepath.Join(s.CacheDir, "loaded"), target)),
+			sandbox,
+		},
 		Watch:   s.Watch,
 		DataDir: s.DataDir,
 		Logger:  log,

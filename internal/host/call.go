@@ -3,10 +3,11 @@ package host
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+
+	"github.com/kubestellar/ksplugins/internal/runtime"
 )
 
 // ErrStillRunning means a call into plugin code was not made because the
@@ -15,12 +16,7 @@ import (
 var ErrStillRunning = errors.New("the previous call is still running")
 
 // PanicError is a panic in plugin code, recovered.
-type PanicError struct {
-	Value any
-	Stack string
-}
-
-func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+type PanicError = runtime.PanicError
 
 // call runs plugin code with panics recovered and a time limit. A call that
 // outlives the limit is abandoned: Go has no way to stop it.
@@ -35,30 +31,7 @@ func call(ctx context.Context, timeout time.Duration, fn func() error) error {
 // callValue is call for plugin code that returns a value; the error is the
 // call's own failure (panic or timeout).
 func callValue[T any](ctx context.Context, timeout time.Duration, fn func() T) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		var r result
-		defer func() {
-			if p := recover(); p != nil {
-				r.err = &PanicError{Value: p, Stack: string(debug.Stack())}
-			}
-			done <- r
-		}()
-		r.v = fn()
-	}()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, fmt.Errorf("no answer within %s: %w", timeout, ctx.Err())
-	}
+	return runtime.Contain(ctx, timeout, fn)
 }
 
 // safeValue runs plugin code with panics recovered, on the caller's

@@ -1,13 +1,21 @@
 // Package host is the heart of the plugin system: it owns the installed
 // plugins, drives each through its lifecycle, and routes requests to them.
 //
+// It leans on two packages below it. Package install runs the install
+// pipeline: it fetches a source (package source), validates it against the
+// install policy, builds it (package build) and opens the artifact in the
+// runtime of its tier. Package runtime is the contract every tier
+// implements (runtime/native, runtime/wasm); the host is given its
+// runtimes in Options and never names one.
+//
 // # Lifecycle
 //
 // Loading a plugin, in order:
 //
-//  1. Resolve the source: a plugin folder is built (package build), a .so
-//     file is taken as it is.
-//  2. Open the code (package runtime/native) and call NewPlugin.
+//  1. Resolve the source (package install): a plugin folder is built, a
+//     .so or .wasm file is taken as it is.
+//  2. Open the artifact in its tier's runtime (runtime.Runtime.Open), which
+//     constructs the plugin (a native plugin's NewPlugin).
 //  3. GetMetadata; check it against plugin.yaml and the manifest rules, and
 //     reserve the id (a second plugin with the same id is refused).
 //  4. Record the desired state in the store.
@@ -17,15 +25,21 @@
 //  7. Publish the instance: requests reach it from now on, and its health
 //     checker starts.
 //
-// A failure in 1-3 leaves no trace; a failure in 4-6 calls Cleanup, removes
-// the stored record, and leaves no trace. Unloading: the record is deleted,
-// the plugin leaves the registry (new requests get 404), its health checker
-// stops, its requests in flight finish (bounded by the drain timeout), then
-// OnUnload and Cleanup. Reloading runs steps 1-6 for a new instance beside
-// the old one, records the new artifact, swaps the instance in atomically,
-// then retires the old one as unloading does; if any step fails the old
-// instance keeps serving. Enabling, disabling and configuring record the
-// change first, then apply it; the instance stays loaded.
+// A failure in 1-3 leaves no trace; a failure in 4-6 calls Cleanup, closes
+// the instance in its runtime, removes the stored record, and leaves no
+// trace. Unloading: the record is deleted, the plugin leaves the registry
+// (new requests get 404), its health checker stops, its requests in flight
+// finish (bounded by the drain timeout), then OnUnload, Cleanup, and the
+// runtime closes the instance.
+//
+// Reload, update and a watched folder's change replace a running plugin's
+// code the same way (swap, in load.go): steps 1-3 for a new instance beside
+// the old one, then steps 5-6 for it (and, for an update, a passing health
+// check), the new artifact is recorded, the instance is swapped in
+// atomically, and the old one is retired as unloading does. If any step
+// fails the old instance keeps serving, and new code that declares another
+// id is refused. Enabling, disabling and configuring record the change
+// first, then apply it; the instance stays loaded.
 //
 // Changes to one plugin (load, reload, update, unload, enable, disable,
 // configure, a restore attempt) are serialized by the plugin's operation
@@ -63,12 +77,11 @@ import (
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/install"
 	"github.com/kubestellar/ksplugins/internal/operation"
 	"github.com/kubestellar/ksplugins/internal/pluginlog"
-	"github.com/kubestellar/ksplugins/internal/policy"
 	"github.com/kubestellar/ksplugins/internal/ratelimit"
-	"github.com/kubestellar/ksplugins/internal/runtime/native"
-	"github.com/kubestellar/ksplugins/internal/runtime/wasm"
+	"github.com/kubestellar/ksplugins/internal/runtime"
 	"github.com/kubestellar/ksplugins/internal/source"
 	"github.com/kubestellar/ksplugins/internal/store"
 )
@@ -78,25 +91,18 @@ var (
 	// ErrNotFound: no plugin has that id.
 	ErrNotFound = errors.New("plugin not found")
 	// ErrExists: a plugin with that id is already loaded.
-	ErrExists = errors.New("plugin already loaded")
+	ErrExists = install.ErrExists
 	// ErrBadSource: the source cannot be used (missing, wrong kind, ...).
-	ErrBadSource = errors.New("bad source")
+	ErrBadSource = install.ErrBadSource
 	// ErrBusy: the plugin is in a state that does not allow the operation.
 	ErrBusy = errors.New("plugin busy")
 	// ErrInvalidConfig: a plugin configuration was refused.
 	ErrInvalidConfig = errors.New("invalid configuration")
 )
 
-// PluginError is a failure of the plugin's own code during a lifecycle step.
-type PluginError struct {
-	ID   string // the plugin
-	Step string // "Validate", "Initialize", "OnLoad", "NewPlugin", ...
-	Err  error
-}
-
-func (e *PluginError) Error() string { return fmt.Sprintf("plugin %s: %s: %v", e.ID, e.Step, e.Err) }
-
-func (e *PluginError) Unwrap() error { return e.Err }
+// PluginError is a failure of the plugin's own code during a lifecycle
+// step; runtimes report a failed constructor with it too.
+type PluginError = runtime.PluginError
 
 // Options configures a Host.
 type Options struct {
@@ -106,14 +112,12 @@ type Options struct {
 	Events *events.Bus
 	// Builder builds plugin folders.
 	Builder *build.Builder
-	// Loader opens native plugin files.
-	Loader *native.Loader
 	// Sources fetches repositories and keeps uploads.
 	Sources *source.Fetcher
-	// Wasm runs sandboxed plugins; nil leaves the tier unavailable.
-	Wasm *wasm.Runtime
-	// DataDir holds the private folders of sandboxed plugins granted
-	// filesystem access.
+	// Runtimes run plugin code, one per tier; a tier without one is not
+	// available in this server.
+	Runtimes []runtime.Runtime
+	// DataDir holds the private folders of plugins granted storage.
 	DataDir string
 	// Authenticate checks the credentials of calls to plugin endpoints that
 	// require them; nil refuses every such call.
@@ -153,6 +157,8 @@ type Host struct {
 	system atomic.Pointer[config.System]
 	output pluginlog.Gates // each plugin's log gate
 	ops    operation.Registry
+	// installer brings plugin code from a source to an opened instance.
+	installer *install.Installer
 
 	// ctx bounds every background goroutine (health checkers, restarts);
 	// Close cancels it and waits for them.
@@ -193,19 +199,26 @@ func New(opts Options) *Host {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Host{opts: opts, log: opts.Logger, store: opts.Store, events: opts.Events, ctx: ctx, cancel: cancel, plugins: map[string]*Plugin{}}
+	h.installer = install.New(install.Options{
+		Builder: opts.Builder, Sources: opts.Sources, Runtimes: opts.Runtimes, Store: opts.Store,
+		System: h.system.Load, Grant: h.grant, Taken: func(id string) bool { return h.lookup(id) != nil },
+		Output: h.outputGate, DataDir: opts.DataDir, CallTimeout: opts.CallTimeout, Logger: opts.Logger,
+	})
 	h.SetSystem(config.DefaultSystem())
 	h.goBackground(h.sampleTraffic)
 	return h
 }
 
 // SetSystem applies a new live configuration: health defaults, log limits,
-// the sandbox's memory budget and the install policy of every later
-// operation.
+// the runtimes' settings (the sandbox's memory budget) and the install
+// policy of every later operation.
 func (h *Host) SetSystem(sys config.System) {
 	h.system.Store(&sys)
 	h.output.SetLimits(sys.PluginLogs)
-	if h.opts.Wasm != nil {
-		h.opts.Wasm.SetMemoryBudget(int64(sys.Sandbox.MaxTotalMemoryMB) << 20)
+	for _, rt := range h.opts.Runtimes {
+		if c, ok := rt.(runtime.Configurable); ok {
+			c.Configure(sys)
+		}
 	}
 	h.SetHealthPolicy(HealthPolicy{
 		Interval:          time.Duration(sys.Health.IntervalSeconds) * time.Second,
@@ -214,18 +227,6 @@ func (h *Host) SetSystem(sys config.System) {
 		RecoveryThreshold: sys.Health.RecoveryThreshold,
 		OnUnhealthy:       sys.Health.OnUnhealthy,
 	})
-}
-
-// installPolicy is the security policy that decides installs now.
-func (h *Host) installPolicy() policy.Policy {
-	sys := h.system.Load()
-	return policy.Policy{
-		Mode:              sys.SecurityMode,
-		AllowedRepos:      sys.AllowedRepos,
-		MaxPluginSize:     sys.MaxPluginSize,
-		ValidateChecksums: sys.ValidateChecksums,
-		TrustedKeys:       sys.TrustedKeys,
-	}
 }
 
 type actorKey struct{}

@@ -317,7 +317,7 @@ func TestSwapDropsNoRequest(t *testing.T) {
 		for i := 1; i <= 20; i++ {
 			last = &testPlugin{id: "demo", reply: "v" + string(rune('0'+i%10))}
 			in := &instance{impl: last, meta: last.GetMetadata(), artifact: apiv1.Artifact{Digest: "sha256:v" + strconv.Itoa(i)}}
-			if err := h.replace(context.Background(), p, in, nil); err != nil {
+			if err := h.swap(context.Background(), p, in, change{}); err != nil {
 				t.Error(err)
 				return
 			}

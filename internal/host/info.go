@@ -32,7 +32,7 @@ func (p *Plugin) info() apiv1.Plugin {
 		m.Status = sdk.StateLoaded
 		info.Name, info.Version, info.Description, info.Author = m.Name, m.Version, m.Description, m.Author
 		info.Artifact, info.LoadedAt, info.Metadata = in.artifact, in.loadedAt, m
-		info.Tier, info.Sandbox = in.artifact.Tier, sandboxInfo(in.impl)
+		info.Tier, info.Sandbox = in.artifact.Tier, in.describe()
 		info.Endpoints, info.Permissions = m.Endpoints, m.Permissions
 		p.mu.RLock()
 		info.Config = effectiveConfig(in.meta, p.config)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path/filepath"
-	"strings"
 	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
@@ -30,7 +28,7 @@ func (h *Host) register(ctx context.Context, p *Plugin, in *instance, record boo
 	h.mu.Lock()
 	if _, taken := h.plugins[p.id]; taken {
 		h.mu.Unlock()
-		release(ctx, in.impl, h.log.With("plugin_id", p.id))
+		in.close(ctx, h.log.With("plugin_id", p.id))
 		return fmt.Errorf("load %s: %w: unload it first, or reload it", p.id, ErrExists)
 	}
 	h.plugins[p.id] = p
@@ -39,6 +37,7 @@ func (h *Host) register(ctx context.Context, p *Plugin, in *instance, record boo
 	err := func() error {
 		if record {
 			if err := h.save(ctx, p, in); err != nil {
+				in.close(ctx, h.log.With("plugin_id", p.id))
 				return err
 			}
 		}
@@ -110,63 +109,6 @@ func (h *Host) save(ctx context.Context, p *Plugin, in *instance) error {
 	return nil
 }
 
-func artifactOf(a *build.Artifact) apiv1.Artifact {
-	return apiv1.Artifact{Tier: a.Tier, Path: a.Path, Digest: a.Digest, BuildKey: a.Key, Cached: a.Cached, BuildDuration: a.Duration}
-}
-
-// open runs lifecycle steps 2-3 for a built artifact. declared is the
-// plugin.yaml the artifact was built from, when known.
-func (h *Host) open(ctx context.Context, src apiv1.Source, art apiv1.Artifact, declared *sdk.PluginMetadata, grants []string) (*instance, error) {
-	var impl sdk.KubestellarPlugin
-	if art.Tier == build.Sandboxed {
-		var err error
-		if impl, err = h.openSandboxed(ctx, src, art, declared, grants); err != nil {
-			return nil, err
-		}
-	} else {
-		newPlugin, err := h.opts.Loader.Open(ctx, art.Path, art.Digest)
-		if err != nil {
-			return nil, fmt.Errorf("load %s: %w", src.Location, err)
-		}
-		impl, err = callValue(ctx, h.opts.CallTimeout, (func() sdk.KubestellarPlugin)(newPlugin))
-		if err == nil && impl == nil {
-			err = errors.New("returned nil")
-		}
-		if err != nil {
-			return nil, &PluginError{ID: filepath.Base(src.Location), Step: sdk.PluginSymbol, Err: err}
-		}
-	}
-	meta, err := callValue(ctx, h.opts.CallTimeout, impl.GetMetadata)
-	if err != nil {
-		return nil, &PluginError{ID: filepath.Base(src.Location), Step: "GetMetadata", Err: err}
-	}
-	if declared != nil {
-		if meta.ID != declared.ID || meta.Version != declared.Version {
-			return nil, &manifest.Error{File: "plugin.yaml", Problems: []manifest.Problem{{
-				Field:   "id",
-				Message: fmt.Sprintf("plugin.yaml declares %s %s but GetMetadata returns %s %s", declared.ID, declared.Version, meta.ID, meta.Version),
-			}}}
-		}
-		meta = mergeDeclared(meta, declared)
-	} else if problems := manifest.Validate(&meta); len(problems) > 0 {
-		return nil, &manifest.Error{File: "GetMetadata", Problems: problems}
-	}
-	if (src.Kind == apiv1.SourceFolder || src.Kind == apiv1.SourceFile) && src.Version != "" && strings.TrimPrefix(src.Version, "v") != strings.TrimPrefix(meta.Version, "v") {
-		return nil, fmt.Errorf("%w: version: %s is version %s, not %s", ErrBadSource, src.Location, meta.Version, src.Version)
-	}
-	return &instance{impl: impl, meta: meta, artifact: art, loadedAt: time.Now().UTC()}, nil
-}
-
-// mergeDeclared takes what plugin.yaml declares over what the code reports:
-// the manifest is what the operator reviewed.
-func mergeDeclared(reported sdk.PluginMetadata, declared *sdk.PluginMetadata) sdk.PluginMetadata {
-	m := *declared
-	if len(m.Configuration) == 0 {
-		m.Configuration = reported.Configuration
-	}
-	return m
-}
-
 // effectiveConfig is the manifest's configuration with the operator's on top.
 func effectiveConfig(meta sdk.PluginMetadata, overrides map[string]any) map[string]any {
 	config := maps.Clone(meta.Configuration)
@@ -182,7 +124,7 @@ func (h *Host) start(ctx context.Context, p *Plugin, in *instance) error {
 	log := h.log.With("plugin_id", p.id)
 	engine, err := h.newRouter(p, in.impl, in.meta.Endpoints, log)
 	if err != nil {
-		release(ctx, in.impl, log)
+		in.close(ctx, log)
 		return &PluginError{ID: p.id, Step: "GetHandlers", Err: err}
 	}
 	in.engine = engine
@@ -205,7 +147,7 @@ func (h *Host) start(ctx context.Context, p *Plugin, in *instance) error {
 			if cerr := call(ctx, h.opts.CallTimeout, in.impl.Cleanup); cerr != nil {
 				log.Warn("cleanup after failed start", "err", cerr)
 			}
-			release(ctx, in.impl, log)
+			in.close(ctx, log)
 			return &PluginError{ID: p.id, Step: s.name, Err: err}
 		}
 	}
@@ -231,7 +173,7 @@ func (pp pluginPublisher) Publish(kind, message string, details map[string]any) 
 }
 
 // retire stops an instance that no longer receives new requests: drain,
-// OnUnload, Cleanup.
+// OnUnload, Cleanup, and close it in its runtime.
 func (h *Host) retire(ctx context.Context, p *Plugin, in *instance) {
 	log := h.log.With("plugin_id", p.id)
 	if n := in.drain(h.opts.DrainTimeout); n > 0 {
@@ -243,17 +185,7 @@ func (h *Host) retire(ctx context.Context, p *Plugin, in *instance) {
 	if err := call(ctx, h.opts.CallTimeout, in.impl.Cleanup); err != nil {
 		log.Warn("Cleanup failed", "err", err)
 	}
-	release(ctx, in.impl, log)
-}
-
-// release frees what an instance holds beyond its lifecycle: a sandboxed
-// plugin's instances and memory. Native code cannot be released.
-func release(ctx context.Context, impl sdk.KubestellarPlugin, log interface{ Warn(string, ...any) }) {
-	if c, ok := impl.(interface{ Close(context.Context) error }); ok {
-		if err := c.Close(context.WithoutCancel(ctx)); err != nil {
-			log.Warn("release sandbox", "err", err)
-		}
-	}
+	in.close(ctx, log)
 }
 
 // Unload stops a plugin and forgets it, stored state included. The record
@@ -312,6 +244,15 @@ func (h *Host) Reload(ctx context.Context, id string) (apiv1.Plugin, error) {
 // is the real one.
 type instantiator func(ctx context.Context, src apiv1.Source, tier build.Tier, grants []string) (*instance, []manifest.Problem, error)
 
+// instantiate opens the code of src again, through the install pipeline.
+func (h *Host) instantiate(ctx context.Context, src apiv1.Source, tier build.Tier, grants []string) (*instance, []manifest.Problem, error) {
+	o, err := h.installer.Instantiate(ctx, src, tier, grants)
+	if err != nil {
+		return nil, nil, err
+	}
+	return newInstance(o), o.Warnings, nil
+}
+
 // reload is Reload for the registration p, with load to bring its code.
 func (h *Host) reload(ctx context.Context, p *Plugin, load instantiator) (apiv1.Plugin, error) {
 	if err := h.lock(p); err != nil {
@@ -326,7 +267,7 @@ func (h *Host) reload(ctx context.Context, p *Plugin, load instantiator) (apiv1.
 	start := time.Now()
 	in, warnings, err := load(ctx, src, tier, grants)
 	if err == nil {
-		err = h.replace(ctx, p, in, warnings)
+		err = h.swap(ctx, p, in, change{warnings: warnings})
 	}
 	if err != nil {
 		p.mu.Lock()
@@ -343,24 +284,57 @@ func (h *Host) reload(ctx context.Context, p *Plugin, load instantiator) (apiv1.
 	return p.info(), nil
 }
 
-// replace starts a new instance of p, records it, swaps it in and retires
-// the old one. The caller holds p.op. On error the old instance is
-// untouched.
-func (h *Host) replace(ctx context.Context, p *Plugin, in *instance, warnings []manifest.Problem) error {
+// change is what a swap changes beside the code.
+type change struct {
+	// source and grants, when source is set, replace the plugin's: an
+	// update moves it to another version, whose manifest may ask for
+	// other permissions.
+	source *apiv1.Source
+	grants []string
+	// warnings are the new code's manifest problems.
+	warnings []manifest.Problem
+	// probe requires the new instance to pass a health check before it
+	// is recorded.
+	probe bool
+}
+
+// swap is the one way a running plugin's code is replaced, by reload,
+// update and a watched folder's change: it starts in beside the running
+// instance (and probes its health, if asked), records it, publishes it
+// atomically and retires the old instance. The caller holds p.op. On error
+// in is released and the running instance, the plugin's source and its
+// stored record are untouched; new code that declares another id is
+// refused.
+func (h *Host) swap(ctx context.Context, p *Plugin, in *instance, c change) error {
 	if in.meta.ID != p.id {
-		release(ctx, in.impl, h.log.With("plugin_id", p.id))
+		in.close(ctx, h.log.With("plugin_id", p.id))
 		return &manifest.Error{File: "plugin.yaml", Problems: []manifest.Problem{{Field: "id", Message: fmt.Sprintf("changed from %s to %s; load it as a new plugin instead", p.id, in.meta.ID)}}}
 	}
 	if err := h.start(ctx, p, in); err != nil {
 		return err
 	}
+	if c.probe {
+		if err := call(ctx, h.healthPolicy().Timeout, func() error { return probe(in) }); err != nil {
+			h.retire(ctx, p, in)
+			return &PluginError{ID: p.id, Step: "Health", Err: err}
+		}
+	}
+	p.mu.Lock()
+	prevSource, prevGrants := p.source, p.grants
+	if c.source != nil {
+		p.source, p.grants = *c.source, c.grants
+	}
+	p.mu.Unlock()
 	if err := h.save(ctx, p, in); err != nil {
+		p.mu.Lock()
+		p.source, p.grants = prevSource, prevGrants
+		p.mu.Unlock()
 		h.retire(ctx, p, in)
 		return err
 	}
 	old := p.inst.Load()
 	p.mu.Lock()
-	p.warnings = warnings
+	p.warnings = c.warnings
 	p.mu.Unlock()
 	h.run(p, in)
 	if old != nil {

@@ -7,12 +7,6 @@ import (
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
-// The permissions the host itself enforces today; see package policy.
-const (
-	PermNetwork = policy.PermNetwork
-	PermStorage = policy.PermStorage
-)
-
 // KnownPermissions lists the permissions the host knows, with what each
 // allows.
 func KnownPermissions() []apiv1.Permission { return policy.KnownPermissions() }

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/health"
+	"github.com/kubestellar/ksplugins/internal/install"
 	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/internal/runtime"
 	"github.com/kubestellar/ksplugins/internal/traffic"
 	"github.com/kubestellar/ksplugins/sdk"
 )
@@ -65,6 +68,9 @@ func (p *Plugin) getState() apiv1.State {
 // its endpoints. Requests hold it through acquire/release so that a retired
 // instance is cleaned up only after the requests it was serving finish.
 type instance struct {
+	// rt is the instance in its runtime; nil for code the host was handed
+	// in process.
+	rt       runtime.Instance
 	impl     sdk.KubestellarPlugin
 	meta     sdk.PluginMetadata
 	engine   *gin.Engine
@@ -77,6 +83,31 @@ type instance struct {
 	// statusCall and metricsCall let one GetStatus and one GetMetrics run
 	// at a time: API polls and metric scrapes repeat them.
 	statusCall, metricsCall guard
+}
+
+// newInstance is an instance of code opened by the install pipeline.
+func newInstance(o *install.Opened) *instance {
+	return &instance{rt: o.Instance, impl: o.Instance.Plugin(), meta: o.Meta, artifact: o.Artifact, loadedAt: o.OpenedAt}
+}
+
+// close frees what the instance holds in its runtime (a sandboxed
+// plugin's instances and memory), after its lifecycle has ended.
+func (in *instance) close(ctx context.Context, log *slog.Logger) {
+	if in.rt == nil {
+		return
+	}
+	if err := in.rt.Close(context.WithoutCancel(ctx)); err != nil {
+		log.Warn("release plugin code", "err", err)
+	}
+}
+
+// describe reports the limits and grants the instance runs with, if its
+// runtime confines it.
+func (in *instance) describe() *apiv1.Sandbox {
+	if d, ok := in.rt.(runtime.Describer); ok {
+		return d.Describe()
+	}
+	return nil
 }
 
 // acquire reserves the instance for one request; false means it was retired

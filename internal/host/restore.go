@@ -1,7 +1,6 @@
 package host
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,10 +8,9 @@ import (
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
-	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/install"
 	"github.com/kubestellar/ksplugins/internal/store"
-	"github.com/kubestellar/ksplugins/sdk"
 )
 
 // Restore brings back every stored plugin from the local artifact cache,
@@ -29,7 +27,7 @@ func (h *Host) Restore(ctx context.Context) (found, running int, err error) {
 		p := &Plugin{
 			id:      rec.ID,
 			state:   apiv1.StateLoading,
-			tier:    cmp.Or(build.Tier(rec.Tier), build.Native),
+			tier:    install.StoredTier(rec),
 			enabled: rec.Enabled,
 			grants:  rec.Grants,
 			config:  rec.Config,
@@ -58,51 +56,19 @@ func (h *Host) restoreOnce(ctx context.Context, p *Plugin, rec store.Plugin) err
 	if p.inst.Load() != nil {
 		return nil // an operator's reload got there first
 	}
-	art, declared, err := h.storedArtifact(rec)
+	o, err := h.installer.Restore(ctx, rec, p.source)
 	if err != nil {
 		return err
 	}
-	in, err := h.open(ctx, p.source, art, declared, rec.Grants)
-	if err != nil {
-		return err
-	}
-	if in.meta.ID != rec.ID {
-		return fmt.Errorf("stored artifact %s is plugin %s, not %s", art.Digest, in.meta.ID, rec.ID)
-	}
+	in := newInstance(o)
 	if err := h.start(ctx, p, in); err != nil {
 		return err
 	}
 	h.run(p, in)
-	h.log.Info("plugin restored", "plugin_id", p.id, "digest", art.Digest, "enabled", rec.Enabled)
+	h.log.Info("plugin restored", "plugin_id", p.id, "digest", in.artifact.Digest, "enabled", rec.Enabled)
 	h.publish(ctx, events.Event{Type: events.Loaded, PluginID: p.id, Actor: "system", Message: "plugin " + p.id + " restored",
-		Details: map[string]any{"version": in.meta.Version, "digest": art.Digest, "restored": true}})
+		Details: map[string]any{"version": in.meta.Version, "digest": in.artifact.Digest, "restored": true}})
 	return nil
-}
-
-// storedArtifact finds the exact code rec pins, in the local caches only:
-// the build cache entry (with its plugin.yaml), else the loader's copy by
-// digest.
-func (h *Host) storedArtifact(rec store.Plugin) (apiv1.Artifact, *sdk.PluginMetadata, error) {
-	if rec.BuildKey != "" {
-		a, err := h.opts.Builder.Lookup(rec.BuildKey)
-		if err == nil && a.Digest == rec.ArtifactDigest {
-			return artifactOf(a), a.Manifest, nil
-		}
-	}
-	paths := []string{rec.ArtifactPath}
-	tier := build.Tier(rec.Tier)
-	if tier == "" {
-		tier = build.Native
-	}
-	if path, ok := h.opts.Loader.Pinned(rec.ArtifactDigest); ok && tier == build.Native {
-		paths = append([]string{path}, paths...)
-	}
-	for _, path := range paths {
-		if digest, err := build.FileDigest(path); err == nil && digest == rec.ArtifactDigest {
-			return apiv1.Artifact{Tier: tier, Path: path, Digest: digest, BuildKey: rec.BuildKey, Cached: true}, nil, nil
-		}
-	}
-	return apiv1.Artifact{}, nil, fmt.Errorf("artifact %s of plugin %s is no longer in the local cache: reload it from its source", rec.ArtifactDigest, rec.ID)
 }
 
 // failed marks p failed with err.

@@ -26,6 +26,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/host"
+	"github.com/kubestellar/ksplugins/internal/runtime"
 	"github.com/kubestellar/ksplugins/internal/runtime/native"
 	"github.com/kubestellar/ksplugins/internal/runtime/wasm"
 	"github.com/kubestellar/ksplugins/internal/source"
@@ -72,7 +73,8 @@ func makeHost(b *testing.B, cache string, watch bool) *host.Host {
 	}
 	h := host.New(host.Options{
 		Store: db, Events: events.NewBus(events.Options{Logger: log}), Builder: builder,
-		Loader: native.NewLoader(filepath.Join(cache, "loaded"), target), Sources: sources, Wasm: rt, Logger: log,
+		Runtimes: []runtime.Runtime{native.NewRuntime(native.NewLoader(filepath.Join(cache, "loaded"), target)), rt},
+		Sources:  sources, Logger: log,
 		Watch: watch,
 	})
 	b.Cleanup(func() {

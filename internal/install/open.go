@@ -1,0 +1,131 @@
+package install
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
+	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/internal/pluginlog"
+	"github.com/kubestellar/ksplugins/internal/runtime"
+	"github.com/kubestellar/ksplugins/internal/store"
+	"github.com/kubestellar/ksplugins/sdk"
+)
+
+// open runs lifecycle steps 2-3 for a built artifact: the runtime of its
+// tier opens it, and what the code reports is checked against declared
+// (the plugin.yaml it was built from, when known) or the manifest rules.
+func (i *Installer) open(ctx context.Context, src apiv1.Source, art apiv1.Artifact, declared *sdk.PluginMetadata, grants []string) (*Opened, error) {
+	rt, ok := i.runtimes[art.Tier]
+	if !ok {
+		return nil, fmt.Errorf("load %s: the %s tier is not available in this server", src.Location, art.Tier)
+	}
+	spec := runtime.Spec{ID: filepath.Base(src.Location), Declared: declared, Granted: grants, Sandbox: i.opts.System().Sandbox,
+		CallTimeout: i.opts.CallTimeout, Logger: i.opts.Logger}
+	if declared != nil {
+		spec.ID = declared.ID
+	}
+	spec.Output = func() *pluginlog.Gate { return i.opts.Output(spec.ID) }
+	if i.opts.DataDir != "" {
+		spec.DataDir = filepath.Join(i.opts.DataDir, "plugin-data", spec.ID)
+	}
+	inst, err := rt.Open(ctx, art, spec)
+	if err != nil {
+		if _, own := errors.AsType[*runtime.PluginError](err); own {
+			return nil, err
+		}
+		return nil, fmt.Errorf("load %s: %w", src.Location, err)
+	}
+	o := &Opened{Instance: inst, Artifact: art, Source: src, Grants: grants, OpenedAt: time.Now().UTC()}
+	o.Meta, err = i.check(ctx, inst.Plugin(), spec.ID, src, declared)
+	if err != nil {
+		o.Close(ctx, i.opts.Logger)
+		return nil, err
+	}
+	return o, nil
+}
+
+// check asks the plugin what it is and holds that to its manifest.
+func (i *Installer) check(ctx context.Context, impl sdk.KubestellarPlugin, id string, src apiv1.Source, declared *sdk.PluginMetadata) (sdk.PluginMetadata, error) {
+	meta, err := runtime.Contain(ctx, i.opts.CallTimeout, impl.GetMetadata)
+	if err != nil {
+		return meta, &runtime.PluginError{ID: id, Step: "GetMetadata", Err: err}
+	}
+	if declared != nil {
+		if meta.ID != declared.ID || meta.Version != declared.Version {
+			return meta, &manifest.Error{File: "plugin.yaml", Problems: []manifest.Problem{{
+				Field:   "id",
+				Message: fmt.Sprintf("plugin.yaml declares %s %s but GetMetadata returns %s %s", declared.ID, declared.Version, meta.ID, meta.Version),
+			}}}
+		}
+		meta = mergeDeclared(meta, declared)
+	} else if problems := manifest.Validate(&meta); len(problems) > 0 {
+		return meta, &manifest.Error{File: "GetMetadata", Problems: problems}
+	}
+	return meta, checkVersion(src, meta.Version)
+}
+
+// mergeDeclared takes what plugin.yaml declares over what the code reports:
+// the manifest is what the operator reviewed.
+func mergeDeclared(reported sdk.PluginMetadata, declared *sdk.PluginMetadata) sdk.PluginMetadata {
+	m := *declared
+	if len(m.Configuration) == 0 {
+		m.Configuration = reported.Configuration
+	}
+	return m
+}
+
+// Restore opens the exact code rec pins, from the local caches only, with
+// the plugin's recorded grants: no source and no network is needed.
+func (i *Installer) Restore(ctx context.Context, rec store.Plugin, src apiv1.Source) (*Opened, error) {
+	art, declared, err := i.storedArtifact(rec)
+	if err != nil {
+		return nil, err
+	}
+	o, err := i.open(ctx, src, art, declared, rec.Grants)
+	if err != nil {
+		return nil, err
+	}
+	if o.Meta.ID != rec.ID {
+		o.Close(ctx, i.opts.Logger)
+		return nil, fmt.Errorf("stored artifact %s is plugin %s, not %s", art.Digest, o.Meta.ID, rec.ID)
+	}
+	return o, nil
+}
+
+// storedArtifact finds the exact code rec pins, in the local caches only:
+// the build cache entry (with its plugin.yaml), else the runtime's own
+// copy by digest, else the recorded file.
+func (i *Installer) storedArtifact(rec store.Plugin) (apiv1.Artifact, *sdk.PluginMetadata, error) {
+	if rec.BuildKey != "" {
+		a, err := i.opts.Builder.Lookup(rec.BuildKey)
+		if err == nil && a.Digest == rec.ArtifactDigest {
+			return artifactOf(a), a.Manifest, nil
+		}
+	}
+	tier := StoredTier(rec)
+	paths := []string{rec.ArtifactPath}
+	if p, ok := i.runtimes[tier].(runtime.Pinner); ok {
+		if path, ok := p.Pinned(rec.ArtifactDigest); ok {
+			paths = append([]string{path}, paths...)
+		}
+	}
+	for _, path := range paths {
+		if digest, err := build.FileDigest(path); err == nil && digest == rec.ArtifactDigest {
+			return apiv1.Artifact{Tier: tier, Path: path, Digest: digest, BuildKey: rec.BuildKey, Cached: true}, nil, nil
+		}
+	}
+	return apiv1.Artifact{}, nil, fmt.Errorf("artifact %s of plugin %s is no longer in the local cache: reload it from its source", rec.ArtifactDigest, rec.ID)
+}
+
+// StoredTier is the tier rec runs in; records from before there were tiers
+// are native.
+func StoredTier(rec store.Plugin) apiv1.Tier {
+	return cmp.Or(apiv1.Tier(rec.Tier), apiv1.TierNative)
+}

@@ -1,0 +1,59 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+)
+
+// PluginError is a failure of the plugin's own code during a lifecycle
+// step.
+type PluginError struct {
+	ID   string // the plugin
+	Step string // "Validate", "Initialize", "OnLoad", "NewPlugin", ...
+	Err  error
+}
+
+func (e *PluginError) Error() string { return fmt.Sprintf("plugin %s: %s: %v", e.ID, e.Step, e.Err) }
+
+func (e *PluginError) Unwrap() error { return e.Err }
+
+// PanicError is a panic in plugin code, recovered.
+type PanicError struct {
+	Value any
+	Stack string
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// Contain runs plugin code that returns a value with panics recovered and
+// a time limit; the error is the call's own failure (a *PanicError or the
+// timeout). A call that outlives the limit is abandoned: Go has no way to
+// stop it.
+func Contain[T any](ctx context.Context, timeout time.Duration, fn func() T) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			if p := recover(); p != nil {
+				r.err = &PanicError{Value: p, Stack: string(debug.Stack())}
+			}
+			done <- r
+		}()
+		r.v = fn()
+	}()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, fmt.Errorf("no answer within %s: %w", timeout, ctx.Err())
+	}
+}
