@@ -48,7 +48,4 @@ type Operation struct {
 	// Status is the HTTP status a synchronous call would have answered a
 	// failed operation with.
 	Status int `json:"status,omitempty"`
-	// Err is the failure as the server holds it, which it renders into
-	// Error and Status; it is not part of the wire format.
-	Err error `json:"-"`
 }

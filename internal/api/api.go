@@ -328,7 +328,7 @@ func (s *Server) install(c *gin.Context, req host.LoadRequest) {
 	if c.Query("async") == "true" {
 		op := s.host.StartLoad(c.Request.Context(), req)
 		c.Header("Location", "/api/plugins/operations/"+op.ID)
-		c.JSON(http.StatusAccepted, s.renderOp(op))
+		c.JSON(http.StatusAccepted, op)
 		return
 	}
 	info, err := s.host.Load(c.Request.Context(), req)

@@ -120,21 +120,21 @@ func (s *Server) update(c *gin.Context) {
 
 // renderOp fills in a failed operation's error as a synchronous call would
 // have answered it.
-func (s *Server) renderOp(op apiv1.Operation) apiv1.Operation {
-	if op.Err != nil {
-		status, code, details := s.classify("operation "+op.ID, op.Err)
-		op.Status, op.Error = status, &apiv1.Error{Code: code, Message: op.Err.Error(), Details: details}
+func (s *Server) renderOp(op apiv1.Operation, failure error) apiv1.Operation {
+	if failure != nil {
+		status, code, details := s.classify("operation "+op.ID, failure)
+		op.Status, op.Error = status, &apiv1.Error{Code: code, Message: failure.Error(), Details: details}
 	}
 	return op
 }
 
 func (s *Server) operation(c *gin.Context) {
-	op, ok := s.host.Operation(c.Param("op"))
+	op, failure, ok := s.host.Operation(c.Param("op"))
 	if !ok {
 		apierr.Write(c.Writer, http.StatusNotFound, "operation_not_found", "no recent operation "+c.Param("op"), nil)
 		return
 	}
-	c.JSON(http.StatusOK, s.renderOp(op))
+	c.JSON(http.StatusOK, s.renderOp(op, failure))
 }
 
 func (s *Server) cacheInfo(c *gin.Context) {

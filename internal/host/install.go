@@ -32,7 +32,7 @@ func (h *Host) StartLoad(ctx context.Context, req LoadRequest) apiv1.Operation {
 	op := h.newOp(ctx, "install", req.Describe(), "")
 	actor := actorOf(ctx)
 	h.goBackground(func(bg context.Context) { _, _ = h.install(WithActor(bg, actor), op, req) })
-	o, _ := h.Operation(op.ID())
+	o, _, _ := h.Operation(op.ID())
 	return o
 }
 

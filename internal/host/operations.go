@@ -14,7 +14,9 @@ func (h *Host) newOp(_ context.Context, kind, source, pluginID string) *operatio
 	return h.ops.Start(kind, source, pluginID, h.publish)
 }
 
-// Operation returns a copy of a recent operation.
-func (h *Host) Operation(id string) (apiv1.Operation, bool) {
+// Operation returns a copy of a recent operation and, if it failed, the
+// error it failed with, for the caller to render as it would a synchronous
+// call's.
+func (h *Host) Operation(id string) (o apiv1.Operation, failure error, ok bool) {
 	return h.ops.Operation(id)
 }

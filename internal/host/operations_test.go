@@ -67,7 +67,7 @@ func (o *opAtEvent) Handle(_ context.Context, r slog.Record) error {
 	if typ != string(events.Error) || id == "" || h == nil {
 		return nil
 	}
-	op, _ := h.Operation(id)
+	op, _, _ := h.Operation(id)
 	o.mu.Lock()
 	o.states[id] = op.State
 	o.mu.Unlock()

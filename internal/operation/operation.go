@@ -28,7 +28,7 @@ type Publish func(ctx context.Context, e events.Event)
 // use; it is safe for concurrent use.
 type Registry struct {
 	mu    sync.Mutex
-	byID  map[string]*apiv1.Operation
+	byID  map[string]*Op
 	order []string
 }
 
@@ -37,6 +37,7 @@ type Registry struct {
 type Op struct {
 	r       *Registry
 	o       *apiv1.Operation
+	err     error // why it failed; kept whole, for the caller to classify
 	publish Publish
 }
 
@@ -46,32 +47,34 @@ func (r *Registry) Start(kind, source, pluginID string, publish Publish) *Op {
 	raw := make([]byte, 8)
 	_, _ = rand.Read(raw)
 	o := &apiv1.Operation{ID: "op-" + hex.EncodeToString(raw), Kind: kind, Source: source, PluginID: pluginID, State: apiv1.OpRunning, Steps: []apiv1.Step{}, CreatedAt: time.Now().UTC()}
+	op := &Op{r: r, o: o, publish: publish}
 	r.mu.Lock()
 	if r.byID == nil {
-		r.byID = map[string]*apiv1.Operation{}
+		r.byID = map[string]*Op{}
 	}
-	r.byID[o.ID] = o
+	r.byID[o.ID] = op
 	r.order = append(r.order, o.ID)
 	for len(r.order) > maxKept {
 		delete(r.byID, r.order[0])
 		r.order = r.order[1:]
 	}
 	r.mu.Unlock()
-	return &Op{r: r, o: o, publish: publish}
+	return op
 }
 
-// Operation returns a copy of a recent operation.
-func (r *Registry) Operation(id string) (apiv1.Operation, bool) {
+// Operation returns a copy of a recent operation and, if it failed, the
+// error it failed with.
+func (r *Registry) Operation(id string) (o apiv1.Operation, failure error, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	o, ok := r.byID[id]
+	op, ok := r.byID[id]
 	if !ok {
-		return apiv1.Operation{}, false
+		return apiv1.Operation{}, nil, false
 	}
-	c := *o
-	c.Steps = append([]apiv1.Step(nil), o.Steps...)
-	c.Warnings = append([]string(nil), o.Warnings...)
-	return c, true
+	o = *op.o
+	o.Steps = append([]apiv1.Step(nil), op.o.Steps...)
+	o.Warnings = append([]string(nil), op.o.Warnings...)
+	return o, op.err, true
 }
 
 // ID is the operation's id.
@@ -137,7 +140,7 @@ func (op *Op) Warn(ws ...string) {
 func (op *Op) Finish(result *apiv1.Plugin, err error) {
 	now := time.Now().UTC()
 	op.r.mu.Lock()
-	op.o.FinishedAt, op.o.Result, op.o.Err = &now, result, err
+	op.o.FinishedAt, op.o.Result, op.err = &now, result, err
 	op.o.State = apiv1.OpSucceeded
 	if err != nil {
 		op.o.State = apiv1.OpFailed

@@ -32,12 +32,12 @@ func TestStepRecordsAndPublishes(t *testing.T) {
 			var rec recorder
 			op := r.Start("install", "/src", "", rec.publish)
 			done := op.Step(context.Background(), apiv1.StepFetching, "from the folder")
-			if o, _ := r.Operation(op.ID()); len(o.Steps) != 1 || o.Steps[0].State != "running" || o.Steps[0].FinishedAt != nil {
+			if o, _, _ := r.Operation(op.ID()); len(o.Steps) != 1 || o.Steps[0].State != "running" || o.Steps[0].FinishedAt != nil {
 				t.Fatalf("while running: %+v", o.Steps)
 			}
 			op.SetPlugin("hello")
 			done(c.err)
-			o, ok := r.Operation(op.ID())
+			o, _, ok := r.Operation(op.ID())
 			if !ok || len(o.Steps) != 1 {
 				t.Fatalf("operation %v: %+v", ok, o)
 			}
@@ -74,13 +74,13 @@ func TestFinish(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var r Registry
 			op := r.Start("update", "repo@v2", "hello", func(context.Context, events.Event) {})
-			if o, _ := r.Operation(op.ID()); o.State != apiv1.OpRunning || o.Kind != "update" || o.Source != "repo@v2" || o.PluginID != "hello" {
+			if o, _, _ := r.Operation(op.ID()); o.State != apiv1.OpRunning || o.Kind != "update" || o.Source != "repo@v2" || o.PluginID != "hello" {
 				t.Fatalf("started: %+v", o)
 			}
 			op.Warn("one", "two")
 			op.Finish(c.result, c.err)
-			o, _ := r.Operation(op.ID())
-			if o.State != c.want || o.Result != c.result || !errors.Is(o.Err, c.err) || o.FinishedAt == nil || len(o.Warnings) != 2 {
+			o, failure, _ := r.Operation(op.ID())
+			if o.State != c.want || o.Result != c.result || failure != c.err || o.FinishedAt == nil || len(o.Warnings) != 2 {
 				t.Fatalf("finished: %+v; want %s", o, c.want)
 			}
 		})
@@ -92,9 +92,9 @@ func TestOperationIsACopy(t *testing.T) {
 	op := r.Start("install", "/src", "", func(context.Context, events.Event) {})
 	op.Step(context.Background(), apiv1.StepFetching, "")(nil)
 	op.Warn("careful")
-	o, _ := r.Operation(op.ID())
+	o, _, _ := r.Operation(op.ID())
 	o.Steps[0].State, o.Warnings[0] = "changed", "changed"
-	again, _ := r.Operation(op.ID())
+	again, _, _ := r.Operation(op.ID())
 	if again.Steps[0].State != "done" || again.Warnings[0] != "careful" {
 		t.Fatalf("a caller's copy changed the record: %+v", again)
 	}
@@ -107,12 +107,12 @@ func TestRegistryForgetsTheOldest(t *testing.T) {
 		ids = append(ids, r.Start("install", fmt.Sprint(i), "", func(context.Context, events.Event) {}).ID())
 	}
 	for i, id := range ids {
-		_, ok := r.Operation(id)
+		_, _, ok := r.Operation(id)
 		if want := i >= 3; ok != want {
 			t.Fatalf("operation %d kept = %v; want %v", i, ok, want)
 		}
 	}
-	if _, ok := r.Operation("op-unknown"); ok {
+	if _, _, ok := r.Operation("op-unknown"); ok {
 		t.Fatal("an unknown id was found")
 	}
 }
