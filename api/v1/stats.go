@@ -22,11 +22,6 @@ type EndpointStats struct {
 	ServerErrors uint64            `json:"server_errors"`
 	Panics       uint64            `json:"panics"`
 	Latency      Latency           `json:"latency_ms"`
-	// SumSeconds and Buckets (cumulative counts per latency bucket bound)
-	// feed the server's Prometheus histogram; they are not part of the wire
-	// format.
-	SumSeconds float64  `json:"-"`
-	Buckets    []uint64 `json:"-"`
 }
 
 // Latency summarises a latency distribution in milliseconds; percentiles are

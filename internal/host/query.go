@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"github.com/kubestellar/ksplugins/internal/traffic"
 	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
@@ -47,6 +48,16 @@ func (h *Host) Status(ctx context.Context, id string) (sdk.PluginStatus, error) 
 	}
 	st.RequestCount = int64(p.stats.Snapshot().Requests)
 	return st, nil
+}
+
+// Histograms returns the latency histograms of every plugin's endpoints,
+// by plugin id, for the Prometheus exporter.
+func (h *Host) Histograms() map[string][]traffic.Histogram {
+	out := map[string][]traffic.Histogram{}
+	for _, p := range h.all() {
+		out[p.id] = p.stats.Histograms()
+	}
+	return out
 }
 
 // PluginMetrics returns each running plugin's own GetMetrics, by id; a

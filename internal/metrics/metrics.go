@@ -80,17 +80,20 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	bounds := traffic.LatencyBuckets()
+	histograms := c.host.Histograms()
 	for _, p := range c.host.List() {
 		for _, e := range p.Stats.Endpoints {
 			for status, n := range e.ByStatus {
 				ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n), p.ID, e.Route, e.Method, status)
 			}
+			ch <- prometheus.MustNewConstMetric(c.panics, prometheus.CounterValue, float64(e.Panics), p.ID, e.Route, e.Method)
+		}
+		for _, hist := range histograms[p.ID] {
 			buckets := make(map[float64]uint64, len(bounds))
 			for i, b := range bounds {
-				buckets[b] = e.Buckets[i]
+				buckets[b] = hist.Cumulative[i]
 			}
-			ch <- prometheus.MustNewConstHistogram(c.duration, e.Requests, e.SumSeconds, buckets, p.ID, e.Route, e.Method)
-			ch <- prometheus.MustNewConstMetric(c.panics, prometheus.CounterValue, float64(e.Panics), p.ID, e.Route, e.Method)
+			ch <- prometheus.MustNewConstHistogram(c.duration, hist.Count, hist.SumSeconds, buckets, p.ID, hist.Route, hist.Method)
 		}
 		for _, s := range apiv1.States() {
 			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, boolValue(p.State == s), p.ID, string(s))

@@ -95,24 +95,55 @@ func (s *Counters) Snapshot() apiv1.Stats {
 	return out
 }
 
+// Histogram is one endpoint's latency distribution in the form Prometheus
+// exports it: the management API shows percentiles instead.
+type Histogram struct {
+	Method, Route string
+	// Count is the number of requests, SumSeconds their total duration.
+	Count      uint64
+	SumSeconds float64
+	// Cumulative holds, per LatencyBuckets bound, the requests that took
+	// at most that long.
+	Cumulative []uint64
+}
+
+// Histograms returns the latency histogram of every endpoint, sorted by
+// route then method.
+func (s *Counters) Histograms() []Histogram {
+	var out []Histogram
+	s.byEndpoint.Range(func(_, v any) bool {
+		e := v.(*endpointStats)
+		e.mu.Lock()
+		h := Histogram{Method: e.method, Route: e.route, Count: e.count, SumSeconds: e.sum, Cumulative: make([]uint64, len(e.buckets)-1)}
+		var cum uint64
+		for i := range h.Cumulative {
+			cum += e.buckets[i]
+			h.Cumulative[i] = cum
+		}
+		e.mu.Unlock()
+		out = append(out, h)
+		return true
+	})
+	slices.SortFunc(out, func(a, b Histogram) int {
+		if a.Route != b.Route {
+			return cmp.Compare(a.Route, b.Route)
+		}
+		return cmp.Compare(a.Method, b.Method)
+	})
+	return out
+}
+
 func (e *endpointStats) snapshot() apiv1.EndpointStats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := apiv1.EndpointStats{
 		Method: e.method, Route: e.route,
 		Requests: e.count, Panics: e.panics,
-		ByStatus:   make(map[string]uint64, len(e.byStatus)),
-		SumSeconds: e.sum,
-		Buckets:    make([]uint64, len(e.buckets)-1),
+		ByStatus: make(map[string]uint64, len(e.byStatus)),
 	}
 	for code, n := range e.byStatus {
 		out.ByStatus[strconv.Itoa(code)] = n
 		countErrors(code, n, &out.ClientErrors, &out.ServerErrors)
-	}
-	var cum uint64
-	for i := range out.Buckets {
-		cum += e.buckets[i]
-		out.Buckets[i] = cum
 	}
 	if e.count > 0 {
 		out.Latency = apiv1.Latency{

@@ -24,8 +24,21 @@ func TestStats(t *testing.T) {
 	if a.ByStatus["200"] != 100 || a.ByStatus["404"] != 1 {
 		t.Fatalf("by status: %v", a.ByStatus)
 	}
-	if a.Buckets[len(a.Buckets)-1] != 101 {
-		t.Fatalf("cumulative buckets must end at the count: %v", a.Buckets)
+	hists := s.Histograms()
+	if len(hists) != 2 || hists[0].Route != "/a" || hists[1].Method != "POST" {
+		t.Fatalf("histograms: %+v", hists)
+	}
+	ha := hists[0]
+	if ha.Count != 101 || ha.Cumulative[len(ha.Cumulative)-1] != 101 {
+		t.Fatalf("cumulative buckets must end at the count: %+v", ha)
+	}
+	if want := (5050.0 + 1) / 1000; math.Abs(ha.SumSeconds-want) > 1e-9 {
+		t.Fatalf("sum %v s; want %v s", ha.SumSeconds, want)
+	}
+	for i := 1; i < len(ha.Cumulative); i++ {
+		if ha.Cumulative[i] < ha.Cumulative[i-1] {
+			t.Fatalf("cumulative counts fall at bucket %d: %v", i, ha.Cumulative)
+		}
 	}
 	// The true p50 is about 50 ms and p99 about 99 ms; buckets are coarse
 	// (25-50 ms, 50-100 ms) so allow the bucket's width.
