@@ -74,7 +74,7 @@ func (s *Server) streamEvents(c *gin.Context) {
 	out := make([]apiv1.Event, 0, len(list))
 	for _, e := range list {
 		if keep(e) {
-			out = append(out, eventToWire(e))
+			out = append(out, e)
 		}
 	}
 	c.JSON(http.StatusOK, apiv1.EventList{Events: out, LastID: s.events.LastID()})

@@ -4,7 +4,6 @@ import (
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
-	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/pluginlog"
 	"github.com/kubestellar/ksplugins/internal/store"
 )
@@ -66,11 +65,6 @@ func systemFromWire(w apiv1.SystemConfig) config.System {
 		s.JWT = &jwt
 	}
 	return s
-}
-
-// eventToWire is an event as the API lists it.
-func eventToWire(e events.Event) apiv1.Event {
-	return apiv1.Event{ID: e.ID, Time: e.Time, Type: apiv1.EventType(e.Type), PluginID: e.PluginID, Actor: e.Actor, Message: e.Message, Details: e.Details}
 }
 
 // cacheToWire is the build cache as the API shows it.

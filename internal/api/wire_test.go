@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/kubestellar/ksplugins/internal/config"
-	"github.com/kubestellar/ksplugins/internal/events"
 )
 
 // TestWireConversions: the wire types encode exactly as the server's own
@@ -20,15 +18,12 @@ func TestWireConversions(t *testing.T) {
 	full.RepositoryToken = "secret"
 	full.EndpointAuth = "required"
 	full.JWT = &config.JWTConfig{JWKSURL: "https://idp.example/jwks", Issuer: "i", Audience: "a", RoleClaim: "r", HS256SecretFile: "f", RS256PublicKeyFile: "g", JWKSFile: "h", OIDCIssuer: "o"}
-	now := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	ev := events.Event{ID: 7, Time: now, Type: events.Progress, PluginID: "p", Actor: "admin", Message: "m", Details: map[string]any{"step": "building"}}
 	tests := []struct {
 		name      string
 		own, wire any
 	}{
 		{"default configuration", config.DefaultSystem(), systemToWire(config.DefaultSystem())},
 		{"full configuration", full, systemToWire(full)},
-		{"event", ev, eventToWire(ev)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ package events
 
 import (
 	"context"
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"log/slog"
 	"maps"
 	"slices"
@@ -18,45 +19,31 @@ import (
 	"time"
 )
 
-// Type is the kind of an event, so that clients can react to the changes
-// they care about without parsing messages.
-type Type string
+// Type is the kind of an event: the management API's, so that what the bus
+// carries is what clients read.
+type Type = apiv1.EventType
 
 // The kinds of event the host publishes.
 const (
-	Loaded        Type = "loaded"
-	Unloaded      Type = "unloaded"
-	Reloaded      Type = "reloaded"
-	Enabled       Type = "enabled"
-	Disabled      Type = "disabled"
-	HealthChanged Type = "health_changed"
-	ConfigChanged Type = "config_changed"
-	Error         Type = "error"
-	Progress      Type = "progress" // install or other long operation progress
-	StateChanged  Type = "state_changed"
-	PluginEvent   Type = "plugin" // published by a plugin itself; Details["kind"] is its own name for it
+	Loaded        = apiv1.EventLoaded
+	Unloaded      = apiv1.EventUnloaded
+	Reloaded      = apiv1.EventReloaded
+	Enabled       = apiv1.EventEnabled
+	Disabled      = apiv1.EventDisabled
+	HealthChanged = apiv1.EventHealthChanged
+	ConfigChanged = apiv1.EventConfigChanged
+	Error         = apiv1.EventError
+	Progress      = apiv1.EventProgress // install or other long operation progress
+	StateChanged  = apiv1.EventStateChanged
+	PluginEvent   = apiv1.EventPlugin // published by a plugin itself; Details["kind"] is its own name for it
 )
 
-// Event is one thing that happened. It is a plain value so that it can be
-// stored, logged and sent as JSON alike; receivers must treat Details as
-// read-only, because every receiver of an event shares the same map.
-type Event struct {
-	// ID orders events and lets a client resume: Publish assigns 1, 2, 3,
-	// ... strictly increasing per Bus.
-	ID uint64 `json:"id"`
-	// Time is when the event happened; Publish sets it (UTC) when zero.
-	Time time.Time `json:"time"`
-	// Type is the kind of event.
-	Type Type `json:"type"`
-	// PluginID names the plugin the event is about, if any.
-	PluginID string `json:"plugin_id,omitempty"`
-	// Actor says who caused the event: "admin", "system", a user name.
-	Actor string `json:"actor,omitempty"`
-	// Message is a human-readable account of the event.
-	Message string `json:"message"`
-	// Details carries structured data specific to the event type.
-	Details map[string]any `json:"details,omitempty"`
-}
+// Event is one thing that happened, in the shape the management API sends
+// it. It is a plain value so that it can be stored, logged and sent as
+// JSON alike; receivers must treat Details as read-only, because every
+// receiver of an event shares the same map. Publish assigns ID (1, 2, 3,
+// ..., strictly increasing per Bus) and Time (UTC, when zero).
+type Event = apiv1.Event
 
 // Defaults for the zero fields of Options.
 const (
