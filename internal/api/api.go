@@ -38,7 +38,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/host"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/policy"
-	"github.com/kubestellar/ksplugins/internal/runtime/native"
+	pluginrt "github.com/kubestellar/ksplugins/internal/runtime"
 	"github.com/kubestellar/ksplugins/internal/source"
 	"github.com/kubestellar/ksplugins/internal/source/archive"
 	"github.com/kubestellar/ksplugins/internal/source/git"
@@ -259,7 +259,7 @@ func (s *Server) classify(path string, err error) (status int, code string, deta
 		berr     *build.Error
 		mismatch *toolchain.MismatchError
 		perr     *host.PluginError
-		oerr     *native.OpenError
+		oerr     *pluginrt.OpenError
 		aerr     *archive.Error
 		refusal  *policy.Refusal
 		serr     *source.Error

@@ -1,5 +1,6 @@
-// Package build turns a plugin folder into a native plugin (.so) that the
-// running host can load, and keeps the results in a content-addressed cache.
+// Package build turns a plugin folder into an artifact of its tier (a
+// native plugin .so that the running host can load, or a sandboxed
+// WebAssembly module), and keeps the results in a content-addressed cache.
 //
 // Go loads a plugin only when every package it shares with the host is
 // identical: same toolchain, same code-generation flags, same module

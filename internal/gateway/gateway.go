@@ -18,9 +18,12 @@ import (
 	"github.com/kubestellar/ksplugins/internal/store"
 )
 
-// Backend is what the request path needs from the host. Each method is
-// called per request, so a change (a new system configuration) applies to
-// the next request without rebuilding any router.
+// Backend is what the request path needs from the host. Credentials,
+// limits, the body limit and the audit are asked for per request, so a new
+// system configuration applies to the next request; the default of
+// endpoint_auth for endpoints whose manifest says nothing is read when a
+// plugin's router is built, so it reaches a plugin at its next load or
+// reload.
 type Backend interface {
 	// Authenticate checks a bearer token and says who it proves.
 	Authenticate(ctx context.Context, bearer string) (auth.Identity, error)

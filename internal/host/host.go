@@ -25,9 +25,9 @@
 //  7. Publish the instance: requests reach it from now on, and its health
 //     checker starts.
 //
-// A failure in 1-3 leaves no trace; a failure in 4-6 calls Cleanup, closes
-// the instance in its runtime, removes the stored record, and leaves no
-// trace. Unloading: the record is deleted, the plugin leaves the registry
+// A failure in 1-3 leaves no trace; a failure in 4-6 removes the stored
+// record and closes the instance in its runtime (after Cleanup, when one of
+// the plugin's own step-6 calls failed), and leaves no trace. Unloading: the record is deleted, the plugin leaves the registry
 // (new requests get 404), its health checker stops, its requests in flight
 // finish (bounded by the drain timeout), then OnUnload, Cleanup, and the
 // runtime closes the instance.

@@ -68,8 +68,8 @@ func (p *Plugin) getState() apiv1.State {
 // its endpoints. Requests hold it through acquire/release so that a retired
 // instance is cleaned up only after the requests it was serving finish.
 type instance struct {
-	// rt is the instance in its runtime; nil for code the host was handed
-	// in process.
+	// rt is the instance in its runtime. Only tests hand the host code
+	// without one (nil).
 	rt       runtime.Instance
 	impl     sdk.KubestellarPlugin
 	meta     sdk.PluginMetadata

@@ -19,6 +19,18 @@ func (e *PluginError) Error() string { return fmt.Sprintf("plugin %s: %s: %v", e
 
 func (e *PluginError) Unwrap() error { return e.Err }
 
+// OpenError is an artifact that a runtime cannot open as a plugin: not a
+// plugin of its tier, built for another host, or one whose initialisation
+// failed.
+type OpenError struct {
+	Path string
+	Err  error
+}
+
+func (e *OpenError) Error() string { return fmt.Sprintf("open %s: %v", e.Path, e.Err) }
+
+func (e *OpenError) Unwrap() error { return e.Err }
+
 // PanicError is a panic in plugin code, recovered.
 type PanicError struct {
 	Value any

@@ -1,6 +1,7 @@
 // Package router builds the gin engine that serves one plugin's endpoints.
 //
-// The host (for native plugins), the sandboxed tier's guest side and
+// The host (for both tiers: a sandboxed plugin's handlers forward to its
+// guest), the sandboxed tier's guest side and
 // sdk/sdktest all build their engines here, so that a plugin meets the same
 // routing, the same 404 and 405 answers, the same request validation and the
 // same refusal of unknown handler names and conflicting paths wherever it

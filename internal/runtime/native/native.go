@@ -26,6 +26,7 @@ package native
 import (
 	"context"
 	"fmt"
+	"github.com/kubestellar/ksplugins/internal/runtime"
 	"os"
 	"path/filepath"
 	"plugin"
@@ -99,14 +100,14 @@ func (l *Loader) Open(ctx context.Context, path, digest string) (sdk.NewPluginFu
 		// The checks and the copy can fail for passing reasons (a missing
 		// file), so they are not remembered; only Go's open is.
 		if err := l.check(path); err != nil {
-			return nil, &OpenError{Path: path, Err: err}
+			return nil, &runtime.OpenError{Path: path, Err: err}
 		}
 		// Go remembers plugins by file name and by plugin path: a file
 		// changed in place would come back as the old plugin. A copy named
 		// by digest keeps "same name" meaning "same content".
 		pinned, err := l.pin(path, digest)
 		if err != nil {
-			return nil, &OpenError{Path: path, Err: err}
+			return nil, &runtime.OpenError{Path: path, Err: err}
 		}
 		l.mu.Lock()
 		if o, ok = l.opened[digest]; !ok {
@@ -121,12 +122,12 @@ func (l *Loader) Open(ctx context.Context, path, digest string) (sdk.NewPluginFu
 	select {
 	case <-o.done:
 	case <-timer.C:
-		return nil, &OpenError{Path: path, Err: &InitTimeoutError{After: l.timeout}}
+		return nil, &runtime.OpenError{Path: path, Err: &InitTimeoutError{After: l.timeout}}
 	case <-ctx.Done():
-		return nil, &OpenError{Path: path, Err: fmt.Errorf("waiting for the plugin's init functions: %w", ctx.Err())}
+		return nil, &runtime.OpenError{Path: path, Err: fmt.Errorf("waiting for the plugin's init functions: %w", ctx.Err())}
 	}
 	if o.err != nil {
-		return nil, &OpenError{Path: path, Err: o.err}
+		return nil, &runtime.OpenError{Path: path, Err: o.err}
 	}
 	return o.f, nil
 }
@@ -229,16 +230,6 @@ func constructor(sym plugin.Symbol) (sdk.NewPluginFunc, error) {
 	}
 	return nil, fmt.Errorf("%s has type %T; want func() sdk.KubestellarPlugin (or func() interface{} returning one)", sdk.PluginSymbol, sym)
 }
-
-// OpenError is a file that cannot be loaded as a plugin.
-type OpenError struct {
-	Path string
-	Err  error
-}
-
-func (e *OpenError) Error() string { return fmt.Sprintf("open %s: %v", e.Path, e.Err) }
-
-func (e *OpenError) Unwrap() error { return e.Err }
 
 // InitPanicError is a plugin whose package initialisation panicked while it
 // was opened. The file cannot be opened again until the process restarts.
