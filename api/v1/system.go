@@ -16,10 +16,12 @@ type SystemConfig struct {
 	EnableSandboxing bool `json:"enable_sandboxing"`
 	// Sandbox caps what sandboxed plugins may ask for.
 	Sandbox SandboxPolicy `json:"sandbox"`
-	// PluginLogs bounds what each plugin may write to the server's log.
+	// PluginLogs bounds what each plugin may write to the server's log:
+	// lines a second, bursts and bytes a line; the rest is dropped and
+	// counted.
 	PluginLogs PluginLogLimits `json:"plugin_logs"`
 	// GrantedPermissions are the permissions strict mode grants, to
-	// plugins that ask for them.
+	// plugins that ask for them; normal mode grants what is asked.
 	GrantedPermissions []string `json:"granted_permissions"`
 	// EndpointAuth is the default for plugin endpoints whose manifest does
 	// not say: "none" (public) or "required" (a valid token).
@@ -34,15 +36,19 @@ type SystemConfig struct {
 	Health HealthDefaults `json:"health"`
 	// Debug turns on debug logging.
 	Debug bool `json:"debug"`
-	// RepositoryBaseURL is where repository sources are fetched from.
+	// RepositoryBaseURL is where repository sources are fetched from:
+	// https://github.com/owner/repo is fetched from <base>/owner/repo.git,
+	// so a mirror or GitHub Enterprise serves the same sources.
 	RepositoryBaseURL string `json:"repository_base_url"`
-	// RepositoryToken authenticates fetches of private repositories. The
-	// server answers it as "********"; sending that back keeps it.
+	// RepositoryToken authenticates fetches of private repositories. It is
+	// never logged, and the server answers it as "********"; sending that
+	// back keeps it.
 	RepositoryToken string `json:"repository_token,omitempty"`
 	// TrustedKeys are the ed25519 public keys ("ed25519:<base64>") whose
 	// signatures the server accepts.
 	TrustedKeys []string `json:"trusted_keys"`
-	// MaxCacheBytes bounds the build cache.
+	// MaxCacheBytes bounds the build cache; the least recently used
+	// artifacts no installed plugin needs are evicted beyond it.
 	MaxCacheBytes int64 `json:"max_cache_bytes"`
 }
 
@@ -55,11 +61,13 @@ type SandboxPolicy struct {
 	MaxTimeoutMs int `json:"max_timeout_ms"`
 	// MaxPoolSize caps a plugin's instances.
 	MaxPoolSize int `json:"max_pool_size"`
-	// MaxTotalMemoryMB bounds the sum over every sandboxed plugin of
-	// pool_size × memory_mb.
+	// MaxTotalMemoryMB bounds the sum over every loaded sandboxed plugin
+	// of pool_size × memory_mb: a load (or reload) that would pass it is
+	// refused. The default is a quarter of the server's memory (or of its
+	// control group's limit), at least 1024.
 	MaxTotalMemoryMB int `json:"max_total_memory_mb"`
-	// AllowNetwork and AllowFilesystem let plugins that ask for network
-	// or filesystem access have it.
+	// AllowNetwork and AllowFilesystem let plugins that ask for
+	// security.network_access or filesystem_access have it.
 	AllowNetwork    bool `json:"allow_network"`
 	AllowFilesystem bool `json:"allow_filesystem"`
 }
@@ -68,9 +76,9 @@ type SandboxPolicy struct {
 type PluginLogLimits struct {
 	// LinesPerSecond is the sustained rate of lines admitted.
 	LinesPerSecond int `json:"lines_per_second"`
-	// Burst is how many lines may be admitted at once.
+	// Burst is how many lines may be admitted at once, after a quiet spell.
 	Burst int `json:"burst"`
-	// MaxLineBytes caps one line.
+	// MaxLineBytes caps one line; the rest of a longer line is discarded.
 	MaxLineBytes int `json:"max_line_bytes"`
 }
 
@@ -84,7 +92,8 @@ type HealthDefaults struct {
 	FailureThreshold int `json:"failure_threshold"`
 	// RecoveryThreshold successes in a row make it healthy again.
 	RecoveryThreshold int `json:"recovery_threshold"`
-	// OnUnhealthy is "flag" (keep serving, report it) or "disable".
+	// OnUnhealthy is "flag" (keep serving, report it) or "disable" (stop
+	// serving until the plugin recovers).
 	OnUnhealthy string `json:"on_unhealthy"`
 }
 
@@ -96,10 +105,12 @@ type JWTConfig struct {
 	HS256SecretFile    string `json:"hs256_secret_file,omitempty"`
 	RS256PublicKeyFile string `json:"rs256_public_key_file,omitempty"`
 	JWKSFile           string `json:"jwks_file,omitempty"`
-	// JWKSURL is fetched for the keys instead, and refreshed.
+	// JWKSURL is fetched for the keys instead (https, or http to a
+	// loopback address), refreshed periodically and when a token names an
+	// unknown kid.
 	JWKSURL string `json:"jwks_url,omitempty"`
 	// OIDCIssuer is an OpenID Connect issuer whose discovery document
-	// names the JWKS URL.
+	// names the JWKS URL; tokens must then carry it as their iss.
 	OIDCIssuer string `json:"oidc_issuer,omitempty"`
 	// Issuer and Audience are what the token's iss and aud must be.
 	Issuer   string `json:"issuer,omitempty"`

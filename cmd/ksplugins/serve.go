@@ -117,7 +117,7 @@ func serve(ctx context.Context, s config.Settings) error {
 	if err != nil {
 		return err
 	}
-	if problems := s.System.Validate(); len(problems) > 0 {
+	if problems := config.Validate(s.System); len(problems) > 0 {
 		return fmt.Errorf("invalid settings: %s", problems[0])
 	}
 	for _, dir := range []string{s.DataDir, s.PluginDir, s.CacheDir} {
@@ -244,14 +244,14 @@ func storedSystem(ctx context.Context, db store.Store, sys *config.System, log *
 	if err := json.Unmarshal(data, &stored); err != nil {
 		return fmt.Errorf("read stored configuration: %w", err)
 	}
-	problems := stored.Validate()
+	problems := config.Validate(stored)
 	if len(problems) == 1 && problems[0].Field == "repository_token" {
 		// Saved before a token was tied to its base URL's scheme: start
 		// without the token rather than not at all, and say so. The
 		// operator sets it again with a base it may travel to.
 		log.Warn("the saved repository_token is not used", "reason", problems[0].Message)
 		stored.RepositoryToken = ""
-		problems = stored.Validate()
+		problems = config.Validate(stored)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("stored configuration is invalid: %s", problems[0])

@@ -465,27 +465,31 @@ func (s *Server) applySystem(sys config.System) {
 }
 
 func (s *Server) getConfiguration(c *gin.Context) {
-	c.JSON(http.StatusOK, systemToWire(s.system().Redact()))
+	c.JSON(http.StatusOK, config.Redact(s.system()))
 }
 
 // putConfiguration merges the body into the live configuration: fields not
 // sent keep their values. An invalid result changes nothing.
 func (s *Server) putConfiguration(c *gin.Context) {
 	current := s.system()
-	// Decoding reuses a slice's array: give the body its own, so that a
-	// refused change leaves the live configuration as it was.
-	body := systemToWire(current)
-	body.AllowedRepos = slices.Clone(body.AllowedRepos)
-	body.TrustedKeys = slices.Clone(body.TrustedKeys)
-	body.GrantedPermissions = slices.Clone(body.GrantedPermissions)
-	if !decode(c, &body, true) {
+	// Decoding reuses a slice's array and a pointer's value: give next
+	// its own, so that a refused change leaves the live configuration as
+	// it was.
+	next := current
+	next.AllowedRepos = slices.Clone(next.AllowedRepos)
+	next.TrustedKeys = slices.Clone(next.TrustedKeys)
+	next.GrantedPermissions = slices.Clone(next.GrantedPermissions)
+	if next.JWT != nil {
+		jwt := *next.JWT
+		next.JWT = &jwt
+	}
+	if !decode(c, &next, true) {
 		return
 	}
-	next := systemFromWire(body)
 	if next.RepositoryToken == config.Redacted {
 		next.RepositoryToken = current.RepositoryToken
 	}
-	if problems := next.Validate(); len(problems) > 0 {
+	if problems := config.Validate(next); len(problems) > 0 {
 		apierr.Write(c.Writer, http.StatusBadRequest, "invalid_configuration", (&manifest.Error{File: "configuration", Problems: problems}).Error(), problems)
 		return
 	}
@@ -505,5 +509,5 @@ func (s *Server) putConfiguration(c *gin.Context) {
 	s.applySystem(next)
 	s.events.Publish(events.Event{Type: events.ConfigChanged, Actor: "admin", Message: "system configuration changed",
 		Details: map[string]any{"security_mode": next.SecurityMode, "debug": next.Debug}})
-	c.JSON(http.StatusOK, systemToWire(next.Redact()))
+	c.JSON(http.StatusOK, config.Redact(next))
 }

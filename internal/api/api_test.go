@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -210,9 +211,14 @@ func TestRequests(t *testing.T) {
 func TestConfiguration(t *testing.T) {
 	s, h := newServer(t)
 	bearer := "Bearer " + token
+	jwt := config.JWTConfig{JWKSFile: "keys.json", Audience: "ksplugins"}
+	live := jwt
+	s.mu.Lock()
+	s.sys.JWT = &live
+	s.mu.Unlock()
 	before := s.system()
 
-	r := do(h, "PUT", "/api/plugins/system/configuration", `{"security_mode": "lax", "health": {"interval_seconds": 0}}`, bearer)
+	r := do(h, "PUT", "/api/plugins/system/configuration", `{"security_mode": "lax", "health": {"interval_seconds": 0}, "jwt": {"audience": "other"}, "allowed_repos": ["example.com/*"]}`, bearer)
 	if r.status != 400 || r.code() != "invalid_configuration" || !strings.Contains(r.raw, "security_mode") || !strings.Contains(r.raw, "health.interval_seconds") {
 		t.Fatalf("invalid PUT: %d %s", r.status, r.raw)
 	}
@@ -224,9 +230,13 @@ func TestConfiguration(t *testing.T) {
 	if r.status != 400 || !strings.Contains(r.raw, "max_plugin_size: must be a number") {
 		t.Fatalf("wrong type: %d %s", r.status, r.raw)
 	}
-	if got := s.system(); got.SecurityMode != before.SecurityMode || got.Health != before.Health || got.MaxPluginSize != before.MaxPluginSize {
-		t.Fatalf("a refused PUT changed the configuration: %+v", got)
+	if got := s.system(); !reflect.DeepEqual(got, before) || *got.JWT != jwt {
+		t.Fatalf("a refused PUT changed the configuration: %+v, jwt %+v", got, got.JWT)
 	}
+	// No keys.json exists: a PUT keeping this JWT configuration is refused.
+	s.mu.Lock()
+	s.sys.JWT = nil
+	s.mu.Unlock()
 
 	r = do(h, "PUT", "/api/plugins/system/configuration", `{"security_mode": "strict", "debug": true}`, bearer)
 	if r.status != 200 || r.body["security_mode"] != "strict" {
@@ -242,6 +252,10 @@ func TestConfiguration(t *testing.T) {
 	stored, err := s.store.Setting(context.Background(), SystemSetting)
 	if err != nil || !strings.Contains(string(stored), `"security_mode":"strict"`) {
 		t.Fatalf("configuration not stored: %s %v", stored, err)
+	}
+	var back config.System
+	if err := json.Unmarshal(stored, &back); err != nil || !reflect.DeepEqual(back, got) {
+		t.Fatalf("the stored configuration reads back as %+v (%v); want %+v", back, err, got)
 	}
 	if e := s.events.Since(0); len(e) != 1 || e[0].Type != events.ConfigChanged {
 		t.Fatalf("events after PUT: %+v", e)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"github.com/kubestellar/ksplugins/internal/auth/jwt"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/pluginlog"
@@ -79,112 +80,29 @@ func env(key, def string) string {
 }
 
 // System is the live configuration, read and changed through
-// /api/plugins/system/configuration.
-type System struct {
-	// SecurityMode is strict, normal or permissive.
-	SecurityMode string `json:"security_mode"`
-	// AllowedRepos are globs of host/owner/repo that plugins may come from.
-	AllowedRepos []string `json:"allowed_repos"`
-	// MaxPluginSize bounds a plugin's archive, repository or artifact, in bytes.
-	MaxPluginSize int64 `json:"max_plugin_size"`
-	// EnableSandboxing runs every plugin in the sandboxed tier, whatever
-	// its manifest says.
-	EnableSandboxing bool `json:"enable_sandboxing"`
-	// Sandbox caps what sandboxed plugins may ask for.
-	Sandbox SandboxPolicy `json:"sandbox"`
-	// PluginLogs bounds what each plugin may write to the server's log:
-	// lines a second, bursts and bytes a line; the rest is dropped and
-	// counted.
-	PluginLogs pluginlog.Limits `json:"plugin_logs"`
-	// GrantedPermissions are the permissions strict mode grants, to
-	// plugins that ask for them; normal mode grants what is asked.
-	GrantedPermissions []string `json:"granted_permissions"`
-	// EndpointAuth is the default for plugin endpoints whose manifest does
-	// not say: "none" (public) or "required" (a valid token).
-	EndpointAuth string `json:"endpoint_auth"`
-	// MaxRequestBytes bounds a plugin endpoint's request body.
-	MaxRequestBytes int64 `json:"max_request_bytes"`
-	// JWT, when set, accepts JSON Web Tokens from an identity provider.
-	JWT *JWTConfig `json:"jwt,omitempty"`
-	// ValidateChecksums verifies checksums given with a plugin.
-	ValidateChecksums bool `json:"validate_checksums"`
-	// Health holds the defaults for plugins whose manifest sets none.
-	Health HealthDefaults `json:"health"`
-	// Debug turns on debug logging.
-	Debug bool `json:"debug"`
-	// RepositoryBaseURL is where repository sources are fetched from:
-	// https://github.com/owner/repo is fetched from <base>/owner/repo.git,
-	// so a mirror or GitHub Enterprise serves the same sources.
-	RepositoryBaseURL string `json:"repository_base_url"`
-	// RepositoryToken authenticates fetches of private repositories. It is
-	// never returned by the API or logged.
-	RepositoryToken string `json:"repository_token,omitempty"`
-	// TrustedKeys are the ed25519 public keys ("ed25519:<base64>") whose
-	// signatures the host accepts.
-	TrustedKeys []string `json:"trusted_keys"`
-	// MaxCacheBytes bounds the build cache; the least recently used
-	// artifacts no installed plugin needs are evicted beyond it.
-	MaxCacheBytes int64 `json:"max_cache_bytes"`
-}
+// /api/plugins/system/configuration: the management API's, so that what
+// the server keeps, stores and validates is what the API shows.
+type System = apiv1.SystemConfig
+
+// SandboxPolicy caps the limits and grants of sandboxed plugins.
+type SandboxPolicy = apiv1.SandboxPolicy
+
+// HealthDefaults are the health-check settings a manifest may override.
+type HealthDefaults = apiv1.HealthDefaults
+
+// JWTConfig configures JWT validation.
+type JWTConfig = apiv1.JWTConfig
 
 // Redacted is how secrets appear in API answers; sending it back in a PUT
 // keeps the stored secret.
 const Redacted = "********"
 
 // Redact returns s with its secrets replaced by Redacted.
-func (s System) Redact() System {
+func Redact(s System) System {
 	if s.RepositoryToken != "" {
 		s.RepositoryToken = Redacted
 	}
 	return s
-}
-
-// JWTConfig configures JWT validation: one of the key sources, and what
-// the token must say.
-type JWTConfig struct {
-	// HS256SecretFile, RS256PublicKeyFile (PEM) and JWKSFile name files
-	// holding the verification keys.
-	HS256SecretFile    string `json:"hs256_secret_file,omitempty"`
-	RS256PublicKeyFile string `json:"rs256_public_key_file,omitempty"`
-	JWKSFile           string `json:"jwks_file,omitempty"`
-	// JWKSURL is fetched for the keys instead (https, or http to a
-	// loopback address), refreshed periodically and when a token names an
-	// unknown kid.
-	JWKSURL string `json:"jwks_url,omitempty"`
-	// OIDCIssuer is an OpenID Connect issuer whose discovery document
-	// names the JWKS URL; tokens must then carry it as their iss.
-	OIDCIssuer string `json:"oidc_issuer,omitempty"`
-	Issuer     string `json:"issuer,omitempty"`
-	Audience   string `json:"audience,omitempty"`
-	// RoleClaim is the claim naming the role (default "role").
-	RoleClaim string `json:"role_claim,omitempty"`
-}
-
-// SandboxPolicy caps the limits and grants of sandboxed plugins: a
-// manifest may ask for less, never more.
-type SandboxPolicy struct {
-	MaxMemoryMB  int `json:"max_memory_mb"`
-	MaxTimeoutMs int `json:"max_timeout_ms"`
-	MaxPoolSize  int `json:"max_pool_size"`
-	// MaxTotalMemoryMB bounds the sum of every loaded sandboxed plugin's
-	// pool_size × memory_mb: a load (or reload) that would pass it is
-	// refused. Default: DefaultTotalSandboxMB.
-	MaxTotalMemoryMB int `json:"max_total_memory_mb"`
-	// AllowNetwork and AllowFilesystem let plugins that ask for
-	// security.network_access or filesystem_access have it.
-	AllowNetwork    bool `json:"allow_network"`
-	AllowFilesystem bool `json:"allow_filesystem"`
-}
-
-// HealthDefaults are the health-check settings a manifest may override.
-type HealthDefaults struct {
-	IntervalSeconds   int `json:"interval_seconds"`
-	TimeoutSeconds    int `json:"timeout_seconds"`
-	FailureThreshold  int `json:"failure_threshold"`
-	RecoveryThreshold int `json:"recovery_threshold"`
-	// OnUnhealthy is "flag" (keep serving, report it) or "disable" (stop
-	// serving until the plugin recovers).
-	OnUnhealthy string `json:"on_unhealthy"`
 }
 
 // DefaultSystem is the seed's default security configuration.
@@ -208,7 +126,7 @@ func DefaultSystem() System {
 }
 
 // Validate returns every problem with s, each at its JSON field path.
-func (s System) Validate() []manifest.Problem {
+func Validate(s System) []manifest.Problem {
 	var ps []manifest.Problem
 	bad := func(field, format string, args ...any) {
 		ps = append(ps, manifest.Problem{Field: field, Message: fmt.Sprintf(format, args...)})

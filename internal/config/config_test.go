@@ -53,7 +53,7 @@ func TestValidate(t *testing.T) {
 			s := DefaultSystem()
 			tt.mod(&s)
 			var got []string
-			for _, p := range s.Validate() {
+			for _, p := range Validate(s) {
 				got = append(got, p.Field)
 			}
 			if strings.Join(got, ",") != strings.Join(tt.fields, ",") {
@@ -76,11 +76,11 @@ func TestFromEnv(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	s := DefaultSystem()
-	if s.Redact().RepositoryToken != "" {
+	if Redact(s).RepositoryToken != "" {
 		t.Fatal("an unset token must stay empty")
 	}
 	s.RepositoryToken = "ghp_secret"
-	if r := s.Redact(); r.RepositoryToken != Redacted || s.RepositoryToken != "ghp_secret" {
+	if r := Redact(s); r.RepositoryToken != Redacted || s.RepositoryToken != "ghp_secret" {
 		t.Fatalf("Redact: %q (original %q)", r.RepositoryToken, s.RepositoryToken)
 	}
 }

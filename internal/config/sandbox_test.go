@@ -37,7 +37,7 @@ func TestDefaultTotalSandboxValid(t *testing.T) {
 		t.Fatalf("default sandbox.max_total_memory_mb = %d", s.Sandbox.MaxTotalMemoryMB)
 	}
 	s.Sandbox.MaxTotalMemoryMB = 8
-	if ps := s.Validate(); len(ps) != 1 || ps[0].Field != "sandbox.max_total_memory_mb" {
+	if ps := Validate(s); len(ps) != 1 || ps[0].Field != "sandbox.max_total_memory_mb" {
 		t.Fatalf("a budget of 8 MiB: %v", ps)
 	}
 }

@@ -25,7 +25,7 @@ func (h *Host) outputChanged(id string, c pluginlog.Change) {
 		Type:     events.Error,
 		PluginID: id,
 		Actor:    "system",
-		Message:  fmt.Sprintf("plugin %s writes more than its log limits (%s); its lines are being dropped", id, c.Limits),
+		Message:  fmt.Sprintf("plugin %s writes more than its log limits (%s); its lines are being dropped", id, pluginlog.Describe(c.Limits)),
 		Details: map[string]any{
 			"reason":           "log_limit",
 			"lines_per_second": c.Limits.LinesPerSecond,

@@ -32,6 +32,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"github.com/kubestellar/ksplugins/internal/ratelimit"
 )
 
@@ -41,15 +42,9 @@ import (
 // second, and each change is itself a log line.
 const quietPeriod = 10 * time.Second
 
-// Limits bound one plugin's log output.
-type Limits struct {
-	// LinesPerSecond is the sustained rate of lines admitted.
-	LinesPerSecond int `json:"lines_per_second"`
-	// Burst is how many lines may be admitted at once, after a quiet spell.
-	Burst int `json:"burst"`
-	// MaxLineBytes caps one line; the rest of a longer line is discarded.
-	MaxLineBytes int `json:"max_line_bytes"`
-}
+// Limits bound one plugin's log output: the management API's, so that the
+// system configuration carries them as they are enforced.
+type Limits = apiv1.PluginLogLimits
 
 // DefaultLimits are 100 lines a second, bursts of 1000, 8 KiB a line: at
 // most about 1 MB of plugin output a second per plugin, and far more than a
@@ -58,9 +53,9 @@ func DefaultLimits() Limits {
 	return Limits{LinesPerSecond: 100, Burst: 1000, MaxLineBytes: 8 << 10}
 }
 
-// withDefaults replaces the fields that describe no limit with
+// withDefaults replaces the fields of l that describe no limit with
 // DefaultLimits', so a Gate is never unbounded by mistake.
-func (l Limits) withDefaults() Limits {
+func withDefaults(l Limits) Limits {
 	d := DefaultLimits()
 	if l.LinesPerSecond <= 0 {
 		l.LinesPerSecond = d.LinesPerSecond
@@ -123,14 +118,14 @@ func NewGate(limits Limits, onChange func(Change)) *Gate {
 }
 
 func newGate(limits Limits, onChange func(Change), now func() time.Time) *Gate {
-	return &Gate{onChange: onChange, now: now, bucket: ratelimit.New(now), limits: limits.withDefaults()}
+	return &Gate{onChange: onChange, now: now, bucket: ratelimit.New(now), limits: withDefaults(limits)}
 }
 
 // SetLimits changes the gate's limits from now on. A lower rate never
 // grants extra lines: the bucket keeps its level, capped at the new burst.
 func (g *Gate) SetLimits(limits Limits) {
 	g.mu.Lock()
-	g.limits = limits.withDefaults()
+	g.limits = withDefaults(limits)
 	g.mu.Unlock()
 }
 
@@ -306,8 +301,8 @@ func (w *Writer) emit() {
 	w.log.Info(s, "stream", w.stream)
 }
 
-// String describes the limits, for messages: "100 lines/s, bursts of
-// 1000, 8192 bytes a line".
-func (l Limits) String() string {
+// Describe describes l, for messages: "100 lines/s, bursts of 1000, 8192
+// bytes a line".
+func Describe(l Limits) string {
 	return fmt.Sprintf("%d lines/s, bursts of %d, %d bytes a line", l.LinesPerSecond, l.Burst, l.MaxLineBytes)
 }

@@ -22,7 +22,7 @@ func outputGate(g *pluginlog.Gate, log *slog.Logger) *pluginlog.Gate {
 	}
 	return pluginlog.NewGate(pluginlog.DefaultLimits(), func(c pluginlog.Change) {
 		if c.Dropping {
-			log.Warn("the plugin writes more than its log limit; its lines are dropped", "limits", c.Limits.String())
+			log.Warn("the plugin writes more than its log limit; its lines are dropped", "limits", pluginlog.Describe(c.Limits))
 			return
 		}
 		log.Info("the plugin writes within its log limit again", "dropped", c.Dropped)
