@@ -423,7 +423,7 @@ func (s *Server) systemMetrics(c *gin.Context) {
 		ClientErrorsTotal: clientErrs,
 		PerPlugin:         perPlugin,
 		PluginMetrics:     s.host.PluginMetrics(c.Request.Context(), 2*time.Second),
-		PluginLogs:        logStatsToWire(s.host.OutputStats()),
+		PluginLogs:        s.host.OutputStats(),
 		Process: apiv1.ProcessStats{
 			Goroutines:     runtime.NumGoroutine(),
 			HeapAllocBytes: mem.HeapAlloc,

@@ -143,7 +143,7 @@ func (s *Server) cacheInfo(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, apiv1.CacheReport{Cache: cacheToWire(info), MaxBytes: s.system().MaxCacheBytes})
+	c.JSON(http.StatusOK, apiv1.CacheReport{Cache: info, MaxBytes: s.system().MaxCacheBytes})
 }
 
 func (s *Server) purgeCache(c *gin.Context) {

@@ -335,7 +335,7 @@ func (s *Server) auditLog(c *gin.Context) {
 	}
 	out := apiv1.AuditLog{Entries: make([]apiv1.AuditEntry, 0, len(entries))}
 	for _, e := range entries {
-		out.Entries = append(out.Entries, auditToWire(e))
+		out.Entries = append(out.Entries, e)
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -397,4 +397,9 @@ func (s *Server) revokeToken(c *gin.Context) {
 
 func (s *Server) permissions(c *gin.Context) {
 	c.JSON(http.StatusOK, apiv1.PermissionList{Permissions: host.KnownPermissions()})
+}
+
+// tokenToWire is a stored token as the API shows it: without its hash.
+func tokenToWire(t store.Token) apiv1.Token {
+	return apiv1.Token{Name: t.Name, Role: t.Role, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
 }

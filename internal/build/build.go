@@ -128,18 +128,8 @@ type Builder struct {
 	stats   Stats
 }
 
-// Stats counts the builder's work since it started.
-type Stats struct {
-	// Builds ran the compiler; Failures of them failed.
-	Builds   uint64 `json:"builds"`
-	Failures uint64 `json:"failures"`
-	// Hits found the artifact already in the cache.
-	Hits uint64 `json:"hits"`
-	// Shared waited for an identical build already running.
-	Shared uint64 `json:"shared"`
-	// Tampered found a cache entry modified and rebuilt it.
-	Tampered uint64 `json:"tampered"`
-}
+// Stats are the builder's counters, in the management API's shape.
+type Stats = apiv1.BuildStats
 
 // Stats returns the builder's counters.
 func (b *Builder) Stats() Stats {

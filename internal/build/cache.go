@@ -3,6 +3,7 @@ package build
 import (
 	"errors"
 	"fmt"
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,13 +11,8 @@ import (
 	"time"
 )
 
-// CacheInfo describes the build cache.
-type CacheInfo struct {
-	Dir     string `json:"dir"`
-	Entries int    `json:"entries"`
-	Bytes   int64  `json:"bytes"`
-	Stats   Stats  `json:"stats"`
-}
+// CacheInfo describes the build cache, in the management API's shape.
+type CacheInfo = apiv1.CacheInfo
 
 // entry is one artifact in the cache.
 type entry struct {

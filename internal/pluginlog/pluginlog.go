@@ -81,17 +81,8 @@ type Change struct {
 	Limits Limits
 }
 
-// Stats are a gate's counters since it was made.
-type Stats struct {
-	// Logged is how many lines were admitted to the log.
-	Logged uint64 `json:"logged"`
-	// Dropped is how many lines were not, for exceeding the rate.
-	Dropped uint64 `json:"dropped"`
-	// Truncated is how many admitted lines were cut at MaxLineBytes.
-	Truncated uint64 `json:"truncated"`
-	// Dropping is true while the gate is dropping lines.
-	Dropping bool `json:"dropping"`
-}
+// Stats are one gate's counters, in the management API's shape.
+type Stats = apiv1.LogStats
 
 // Gate admits one plugin's lines within its limits. It is safe for
 // concurrent use; make one with NewGate.

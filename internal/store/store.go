@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"errors"
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"net/http"
 	"time"
 )
@@ -67,18 +68,9 @@ type Token struct {
 }
 
 // AuditEntry is one management action: who did what, when, and how it
-// ended.
-type AuditEntry struct {
-	// ID orders entries; assigned by AppendAudit.
-	ID      int64          `json:"id"`
-	Time    time.Time      `json:"time"`
-	Actor   string         `json:"actor"`
-	Action  string         `json:"action"`
-	Target  string         `json:"target,omitempty"`
-	Result  string         `json:"result"` // "ok", "denied" or "error"
-	Status  int            `json:"status"`
-	Details map[string]any `json:"details,omitempty"`
-}
+// ended. It is stored as the management API lists it; AppendAudit assigns
+// its ID.
+type AuditEntry = apiv1.AuditEntry
 
 // AuditResult is the Result of an action answered with an HTTP status:
 // "denied" for 401 and 403, "error" for any other failure, else "ok".
