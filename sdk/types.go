@@ -51,6 +51,9 @@ type PluginMetadata struct {
 	Health        HealthConfig           `json:"health" yaml:"health"`
 	// Sandbox tunes the sandboxed tier; the host caps every value by policy.
 	Sandbox *SandboxConfig `json:"sandbox,omitempty" yaml:"sandbox,omitempty"`
+	// Kubernetes declares the access to clusters the plugin needs, which
+	// the host grants at install and mediates on every request.
+	Kubernetes *KubernetesAccess `json:"kubernetes,omitempty" yaml:"kubernetes,omitempty"`
 
 	// Filled in by the host, never read from plugin.yaml.
 	LoadedAt   string `json:"loaded_at,omitempty" yaml:"-"`
@@ -176,4 +179,40 @@ type PluginStatus struct {
 	Metrics      map[string]interface{} `json:"metrics,omitempty" yaml:"metrics,omitempty"`
 	Uptime       string                 `json:"uptime" yaml:"uptime"`
 	RequestCount int64                  `json:"request_count" yaml:"request_count"`
+}
+
+// KubernetesAccess is what a plugin may do on clusters, in the shape of
+// Kubernetes RBAC: the host's kubeconfig contexts it may reach, and rules of
+// what it may do there. The plugin holds no credentials: the host makes
+// every request on its behalf, and only a request that a rule allows.
+type KubernetesAccess struct {
+	// Contexts names the contexts of the host's kubeconfig the plugin may
+	// reach (for example its1, wds1).
+	Contexts []string `json:"contexts,omitempty" yaml:"contexts,omitempty"`
+	// Rules say what the plugin may do in those contexts; a request is
+	// allowed when one rule matches it.
+	Rules []KubernetesRule `json:"rules,omitempty" yaml:"rules,omitempty"`
+	// ExternalClusters asks to reach clusters whose kubeconfig a caller
+	// brings in a request (to onboard or validate a cluster). Those
+	// kubeconfigs are read as data only, and the host, not the plugin,
+	// holds the credentials they carry.
+	ExternalClusters bool `json:"external_clusters,omitempty" yaml:"external_clusters,omitempty"`
+}
+
+// KubernetesRule allows verbs on resources, like an RBAC PolicyRule. An
+// empty Namespaces or ResourceNames allows every namespace or name; "*"
+// matches every value in any list.
+type KubernetesRule struct {
+	// APIGroups are API groups ("" is the core group).
+	APIGroups []string `json:"apiGroups" yaml:"apiGroups"`
+	// Resources are resource names, with a subresource after a slash
+	// (managedclusters/status, certificatesigningrequests/approval).
+	Resources []string `json:"resources" yaml:"resources"`
+	// Verbs are get, list, watch, create, update, patch, delete and
+	// deletecollection.
+	Verbs []string `json:"verbs" yaml:"verbs"`
+	// Namespaces limits the rule to these namespaces.
+	Namespaces []string `json:"namespaces,omitempty" yaml:"namespaces,omitempty"`
+	// ResourceNames limits the rule to objects of these names.
+	ResourceNames []string `json:"resourceNames,omitempty" yaml:"resourceNames,omitempty"`
 }
