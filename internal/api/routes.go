@@ -333,11 +333,10 @@ func (s *Server) auditLog(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	out := apiv1.AuditLog{Entries: make([]apiv1.AuditEntry, 0, len(entries))}
-	for _, e := range entries {
-		out.Entries = append(out.Entries, e)
+	if entries == nil {
+		entries = []apiv1.AuditEntry{} // an empty log is [], not null
 	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, apiv1.AuditLog{Entries: entries})
 }
 
 func (s *Server) listTokens(c *gin.Context) {
