@@ -64,6 +64,10 @@ type Decision struct {
 	Err error
 }
 
+// ErrNotGranted is the Err of a Decision refusing a request that no rule
+// granted to the plugin allows.
+var ErrNotGranted = errors.New("no granted rule allows the request")
+
 // ErrUpgrade is the Err of a Decision refusing a connection upgrade (the
 // streams of exec, attach and port-forward), which is not mediated.
 var ErrUpgrade = errors.New("connection upgrades (exec, attach, port-forward) are not mediated")
@@ -133,7 +137,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !Allowed(h.opts.Rules, a) {
-		d.Err = errors.New("no granted rule allows the request")
+		d.Err = ErrNotGranted
 		writeStatus(rec, forbidden(h.opts.Plugin, h.up.context, a, ""))
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -245,7 +246,7 @@ func TestHandlerForbids(t *testing.T) {
 		t.Errorf("the API server got %d refused requests", n)
 	}
 	for _, d := range decisions() {
-		if d.Allowed || d.Status != 403 || d.Err == nil {
+		if d.Allowed || d.Status != 403 || !errors.Is(d.Err, ErrNotGranted) {
 			t.Errorf("decision for a refused request: %+v", d)
 		}
 	}
@@ -378,5 +379,25 @@ func TestFileTokenRotates(t *testing.T) {
 		if err != nil || got != s.want {
 			t.Errorf("step %d: %q, %v; want %q", i, got, err, s.want)
 		}
+	}
+}
+
+func TestHandlerReportsAWatchThePluginEnds(t *testing.T) {
+	api := newFakeAPI(t)
+	s, decisions := serve(t, api.context(), Options{Plugin: "p1", Rules: managedClusters})
+	resp, err := http.Get(s.URL + "/apis/" + ocm + "/v1/managedclusters?watch=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || !strings.Contains(line, "ADDED") {
+		t.Fatalf("first event: %q, %v", line, err)
+	}
+	resp.Body.Close() // the plugin stops watching while the server still streams
+	deadline := time.Now().Add(5 * time.Second)
+	for len(decisions()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := decisions(); len(d) != 1 || d[0].Attributes.Verb != "watch" || d[0].Status != 200 {
+		t.Errorf("decisions after the plugin ended its watch: %+v", d)
 	}
 }
