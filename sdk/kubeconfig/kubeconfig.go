@@ -21,6 +21,14 @@
 // accepted, spelled as kubectl writes them; an unknown field is an
 // InvalidError rather than silently dropped, because dropping a field such
 // as an impersonation setting would change whom the client acts as.
+//
+// The host's own kubeconfig is another matter: an administrator wrote it,
+// and it commonly names files (the CA, a client certificate and key, a
+// service account's token). ParseTrusted reads it: it reads those files,
+// relative to the kubeconfig's folder as kubectl does, and keeps a token
+// file's path so that a rotated token is read again. It still runs nothing:
+// exec and auth-provider credentials, and proxy-url, are refused in both
+// modes, since nothing that reads the result would honour them.
 package kubeconfig
 
 import (
@@ -30,6 +38,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -114,6 +124,10 @@ type User struct {
 	Name string
 	// Token is a bearer token.
 	Token string
+	// TokenFile is the absolute path of a file holding the bearer token,
+	// read again as it rotates; set by ParseTrusted only, and only when
+	// Token is not given inline (which then wins, as in client-go).
+	TokenFile string
 	// ClientCertData and ClientKeyData are a PEM client certificate and
 	// its key; both or neither are set.
 	ClientCertData, ClientKeyData []byte
@@ -196,6 +210,26 @@ const (
 // is returned, so that an attempt is reported as what it is. Parse reads no
 // file and runs nothing.
 func Parse(data []byte) (*Config, error) {
+	return parse(data, false, "")
+}
+
+// ParseTrusted reads the host's own kubeconfig, which an administrator
+// wrote. Unlike Parse it accepts certificate-authority, client-certificate
+// and client-key, reading the files they name into CAData, ClientCertData
+// and ClientKeyData, and tokenFile, reading it once to check it and keeping
+// its path in TokenFile. A relative path is taken from dir, the folder of
+// the kubeconfig, as kubectl takes it. A field and its *-data twin together
+// are an *InvalidError, as is a file that cannot be read. exec,
+// auth-provider and proxy-url are refused as by Parse: nothing here runs a
+// command, and whoever uses the result dials the server directly.
+//
+// Never give ParseTrusted a kubeconfig from a request or a plugin: it reads
+// files of the host.
+func ParseTrusted(data []byte, dir string) (*Config, error) {
+	return parse(data, true, dir)
+}
+
+func parse(data []byte, trusted bool, dir string) (*Config, error) {
 	if len(data) > MaxSize {
 		return nil, &InvalidError{Reason: fmt.Sprintf("larger than %d bytes", MaxSize)}
 	}
@@ -203,7 +237,7 @@ func Parse(data []byte) (*Config, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, &InvalidError{Reason: "not YAML or JSON: " + err.Error()}
 	}
-	p := &parser{cfg: &Config{clusters: map[string]Cluster{}, users: map[string]User{}, contexts: map[string]contextRef{}}}
+	p := &parser{cfg: &Config{clusters: map[string]Cluster{}, users: map[string]User{}, contexts: map[string]contextRef{}}, trusted: trusted, dir: dir}
 	p.document(doc)
 	if p.refused != nil {
 		return nil, p.refused
@@ -221,6 +255,8 @@ type parser struct {
 	cfg     *Config
 	refused *RefusedError
 	invalid *InvalidError
+	trusted bool   // ParseTrusted: file fields are read
+	dir     string // the folder relative file paths start from
 }
 
 func (p *parser) refuse(field, reason string) {
@@ -418,8 +454,37 @@ func (p *parser) entries(list string, v any, key string) []entry {
 	return out
 }
 
+// file reads the file a trusted kubeconfig's field names, unless data, the
+// field's *-data twin, is already given.
+func (p *parser) file(field string, v any, data []byte) []byte {
+	name := p.str(field, v)
+	if name == "" {
+		return data
+	}
+	if len(data) > 0 {
+		p.bad(field, "give it or its -data twin, not both")
+		return data
+	}
+	b, err := os.ReadFile(p.resolve(name))
+	if err != nil {
+		p.bad(field, "read: %v", err)
+		return nil
+	}
+	return b
+}
+
+// resolve makes a trusted kubeconfig's relative path absolute from its folder.
+func (p *parser) resolve(name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(p.dir, name)
+}
+
 func (p *parser) cluster(path, name string, m map[string]any) Cluster {
-	p.refusedField(path, m, "certificate-authority", fmt.Sprintf(readsFile, "CA certificates", "certificate-authority-data"))
+	if !p.trusted {
+		p.refusedField(path, m, "certificate-authority", fmt.Sprintf(readsFile, "CA certificates", "certificate-authority-data"))
+	}
 	p.refusedField(path, m, "proxy-url", routesVia)
 	p.unknown(path, m, "server", "tls-server-name", "insecure-skip-tls-verify", "certificate-authority",
 		"certificate-authority-data", "proxy-url", "disable-compression", "extensions")
@@ -431,6 +496,11 @@ func (p *parser) cluster(path, name string, m map[string]any) Cluster {
 		InsecureSkipTLSVerify: p.boolean(path+".insecure-skip-tls-verify", m["insecure-skip-tls-verify"]),
 		DisableCompression:    p.boolean(path+".disable-compression", m["disable-compression"]),
 	}
+	caField := path + ".certificate-authority-data"
+	if p.trusted && p.str(path+".certificate-authority", m["certificate-authority"]) != "" {
+		caField = path + ".certificate-authority"
+		c.CAData = p.file(caField, m["certificate-authority"], c.CAData)
+	}
 	if c.Server == "" {
 		p.bad(path+".server", "required")
 	} else if u, err := url.Parse(c.Server); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -441,7 +511,7 @@ func (p *parser) cluster(path, name string, m map[string]any) Cluster {
 			p.bad(path+".insecure-skip-tls-verify", "cannot be true together with certificate-authority-data")
 		}
 		if !x509.NewCertPool().AppendCertsFromPEM(c.CAData) {
-			p.bad(path+".certificate-authority-data", "holds no PEM certificate")
+			p.bad(caField, "holds no PEM certificate")
 		}
 	}
 	return c
@@ -451,9 +521,11 @@ func (p *parser) user(path, name string, m map[string]any) User {
 	// In the order client-go would act on them.
 	p.refusedField(path, m, "exec", runsExec)
 	p.refusedField(path, m, "auth-provider", runsAuthP)
-	p.refusedField(path, m, "tokenFile", fmt.Sprintf(readsFile, "token", "token"))
-	p.refusedField(path, m, "client-certificate", fmt.Sprintf(readsFile, "client certificate", "client-certificate-data"))
-	p.refusedField(path, m, "client-key", fmt.Sprintf(readsFile, "client key", "client-key-data"))
+	if !p.trusted {
+		p.refusedField(path, m, "tokenFile", fmt.Sprintf(readsFile, "token", "token"))
+		p.refusedField(path, m, "client-certificate", fmt.Sprintf(readsFile, "client certificate", "client-certificate-data"))
+		p.refusedField(path, m, "client-key", fmt.Sprintf(readsFile, "client key", "client-key-data"))
+	}
 	p.unknown(path, m, "client-certificate", "client-certificate-data", "client-key", "client-key-data", "token", "tokenFile",
 		"as", "as-uid", "as-groups", "as-user-extra", "username", "password", "auth-provider", "exec", "extensions")
 	u := User{
@@ -466,6 +538,18 @@ func (p *parser) user(path, name string, m map[string]any) User {
 		Impersonate:       p.str(path+".as", m["as"]),
 		ImpersonateUID:    p.str(path+".as-uid", m["as-uid"]),
 		ImpersonateGroups: p.strings(path+".as-groups", m["as-groups"]),
+	}
+	if p.trusted {
+		u.ClientCertData = p.file(path+".client-certificate", m["client-certificate"], u.ClientCertData)
+		u.ClientKeyData = p.file(path+".client-key", m["client-key"], u.ClientKeyData)
+		if f := p.str(path+".tokenFile", m["tokenFile"]); f != "" && u.Token == "" {
+			// Read once now so that a wrong path fails at start, not at
+			// the first request; the reader of TokenFile reads it again.
+			if _, err := os.ReadFile(p.resolve(f)); err != nil {
+				p.bad(path+".tokenFile", "read: %v", err)
+			}
+			u.TokenFile = p.resolve(f)
+		}
 	}
 	if extra := p.object(path+".as-user-extra", m["as-user-extra"]); len(extra) > 0 {
 		u.ImpersonateExtra = make(map[string][]string, len(extra))
