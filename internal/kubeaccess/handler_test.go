@@ -95,7 +95,17 @@ func serve(t *testing.T, c kubeconfig.Context, opts Options) (*httptest.Server, 
 	}
 	s := httptest.NewServer(up.Handler(opts))
 	t.Cleanup(s.Close)
+	// The handler reports after its answer is written, so a client that has
+	// read the answer may be ahead of the report: wait for the first one.
 	return s, func() []Decision {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			mu.Lock()
+			n := len(decisions)
+			mu.Unlock()
+			if n > 0 {
+				break
+			}
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]Decision(nil), decisions...)
