@@ -84,6 +84,18 @@ func Validate(md *sdk.PluginMetadata) []Problem {
 	return v
 }
 
+// ValidateID checks a plugin id as a manifest's id is checked, and returns
+// the problem, located at field, or nil.
+func ValidateID(field, id string) *Problem {
+	var v problems
+	v.id(id)
+	if len(v) == 0 {
+		return nil
+	}
+	v[0].Field = field
+	return &v[0]
+}
+
 // KubernetesVerbs are the verbs a Kubernetes rule may name, besides "*".
 func KubernetesVerbs() []string { return strings.Split(verbs, ", ") }
 
