@@ -29,6 +29,19 @@ kubernetes:
   external_clusters: true
 `
 
+// kubernetesArchive is the hello plugin with kubernetesSection in its
+// plugin.yaml, zipped.
+func kubernetesArchive(t *testing.T, f fixture) []byte {
+	t.Helper()
+	files := pluginFiles(t, f, "")
+	for i := range files {
+		if files[i].name == "plugin.yaml" {
+			files[i].body = append(files[i].body, kubernetesSection...)
+		}
+	}
+	return makeZip(t, files)
+}
+
 // kubeGrant is a plugin's Kubernetes grant as GET /api/plugins/:id shows it.
 type kubeGrant struct {
 	Contexts []string `json:"contexts"`
@@ -86,13 +99,7 @@ func TestKubernetesGrant(t *testing.T) {
 	}
 	want(t, "unload hello", s.api("DELETE", "/api/plugins/"+helloID, nil), 200, "")
 
-	files := pluginFiles(t, f, "")
-	for i := range files {
-		if files[i].name == "plugin.yaml" {
-			files[i].body = append(files[i].body, kubernetesSection...)
-		}
-	}
-	archive := makeZip(t, files)
+	archive := kubernetesArchive(t, f)
 
 	// Strict mode may grant the plugin its1 and wds1, the reading rule (a
 	// wider one covers it), and no external clusters.
@@ -161,4 +168,37 @@ func TestKubernetesGrant(t *testing.T) {
 		t.Fatalf("after the restart the plugin is %q; want active", state)
 	}
 	check(t, "after a restart", s.kubernetesOf(helloID), strict)
+}
+
+// TestPageKubernetesGrant: the plugin's page shows, on its access tab, the
+// contexts and rules it was granted, whether it may reach clusters callers
+// bring, and what was withheld.
+func TestPageKubernetesGrant(t *testing.T) {
+	f := setup(t)
+	s := startServer(t, f)
+	s.configure(map[string]any{"security_mode": "normal", "kubernetes": map[string]any{"allowed_contexts": []string{"its1"}}})
+	want(t, "upload", s.upload(kubernetesArchive(t, f), "kube.zip", "", nil), 201, "")
+
+	b := newBrowser(t, wideWidth, wideHeight)
+	b.signIn(s.url+"/", s.token)
+	b.goTo("#/plugins/"+helloID, "#view-detail")
+	grant := "#view-detail [data-kubernetes] "
+	b.waitText("the granted contexts", grant+"[data-kube-contexts]", "^its1$")
+	if got := b.text(grant + "[data-kube-external]"); got != "yes" {
+		t.Errorf("clusters callers bring: %q; want yes", got)
+	}
+	rules := eval[[]string](b, `[...document.querySelectorAll('#view-detail [data-kube-rules] li')].map((li) => li.innerText)`)
+	wantRules := []string{
+		"get, list, watch on cluster.open-cluster-management.io/managedclusters, cluster.open-cluster-management.io/managedclusters/status in every namespace",
+		"update on certificates.k8s.io/certificatesigningrequests/approval in open-cluster-management",
+	}
+	if !slices.Equal(rules, wantRules) {
+		t.Errorf("rules shown:\n%q\nwant\n%q", rules, wantRules)
+	}
+	if got := b.text(grant + "[data-kube-withheld]"); !strings.Contains(got, "context wds1 withheld: kubernetes.allowed_contexts does not list it") {
+		t.Errorf("withheld shown: %q", got)
+	}
+	b.accessible("kubernetes grant")
+	b.shot("kubernetes-grant")
+	b.noProblems()
 }
