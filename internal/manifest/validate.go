@@ -105,10 +105,10 @@ func KubernetesVerbs() []string { return strings.Split(verbs, ", ") }
 // because an empty list in RBAC matches nothing and a rule that allows
 // nothing is a mistake its author should see.
 func ValidateKubernetes(field string, k *sdk.KubernetesAccess) []Problem {
-	var v problems
 	if k == nil {
 		return nil
 	}
+	var v problems
 	for i, c := range k.Contexts {
 		f := fmt.Sprintf("%s.contexts[%d]", field, i)
 		if j := slices.Index(k.Contexts[:i], c); j >= 0 {
