@@ -23,6 +23,7 @@ type Plugin struct {
 	Endpoints   []sdk.EndpointConfig `json:"endpoints"`
 	Permissions []string             `json:"permissions"`
 	Granted     []string             `json:"granted_permissions"`
+	Kubernetes  *KubernetesGrant     `json:"kubernetes,omitempty"`
 	Metadata    sdk.PluginMetadata   `json:"metadata"`
 	Sandbox     *Sandbox             `json:"sandbox,omitempty"`
 	Stats       Stats                `json:"stats"`
@@ -30,6 +31,24 @@ type Plugin struct {
 	Config      map[string]any       `json:"configuration"`
 	LastError   string               `json:"last_error,omitempty"`
 	Warnings    []Problem            `json:"warnings,omitempty"`
+}
+
+// KubernetesGrant is the access to clusters a plugin was granted at
+// install, decided by the security mode from its manifest's kubernetes
+// section; a plugin without that section has none. It is kept across
+// restarts and reloads, and decided again when the plugin is updated.
+type KubernetesGrant struct {
+	// Contexts are the contexts of the host's kubeconfig the plugin may
+	// reach.
+	Contexts []string `json:"contexts"`
+	// Rules say what it may do there.
+	Rules []sdk.KubernetesRule `json:"rules"`
+	// ExternalClusters is whether it may reach clusters whose kubeconfig
+	// a caller brings in a request.
+	ExternalClusters bool `json:"external_clusters"`
+	// Withheld says what the manifest asked for and was not granted, and
+	// why.
+	Withheld []string `json:"withheld,omitempty"`
 }
 
 // State is where a plugin is in its lifecycle.

@@ -1,5 +1,7 @@
 package v1
 
+import "github.com/kubestellar/ksplugins/sdk"
+
 // SystemConfig is the server's live configuration: what GET
 // /api/plugins/system/configuration answers (secrets redacted) and what PUT
 // merges its body into (fields not sent keep their values).
@@ -23,6 +25,9 @@ type SystemConfig struct {
 	// GrantedPermissions are the permissions strict mode grants, to
 	// plugins that ask for them; normal mode grants what is asked.
 	GrantedPermissions []string `json:"granted_permissions"`
+	// Kubernetes bounds the access to clusters plugins are granted at
+	// install.
+	Kubernetes KubernetesSettings `json:"kubernetes"`
 	// EndpointAuth is the default for plugin endpoints whose manifest does
 	// not say: "none" (public) or "required" (a valid token).
 	EndpointAuth string `json:"endpoint_auth"`
@@ -70,6 +75,22 @@ type SandboxPolicy struct {
 	// security.network_access or filesystem_access have it.
 	AllowNetwork    bool `json:"allow_network"`
 	AllowFilesystem bool `json:"allow_filesystem"`
+}
+
+// KubernetesSettings bound what plugins are granted of the access to
+// clusters their manifests ask for. They apply at install and update;
+// grants already made are kept.
+type KubernetesSettings struct {
+	// AllowedContexts are the contexts of the host's kubeconfig that
+	// normal and strict mode may grant; empty allows every context.
+	// Permissive mode grants every context asked for.
+	AllowedContexts []string `json:"allowed_contexts"`
+	// Granted is, by plugin id, the most strict mode grants that plugin:
+	// it gets the contexts asked for that are listed here, the rules asked
+	// for that a rule listed here covers, and external clusters if both
+	// ask. A plugin not listed gets nothing in strict mode. PUT merges it
+	// by plugin id; send null for an id to remove it.
+	Granted map[string]*sdk.KubernetesAccess `json:"granted"`
 }
 
 // PluginLogLimits bound what one plugin may write to the server's log.

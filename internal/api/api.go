@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"runtime"
 	"slices"
@@ -45,6 +46,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
 	"github.com/kubestellar/ksplugins/internal/web"
+	"github.com/kubestellar/ksplugins/sdk"
 )
 
 // maxBody bounds a management request's JSON body.
@@ -479,6 +481,10 @@ func (s *Server) putConfiguration(c *gin.Context) {
 	next.AllowedRepos = slices.Clone(next.AllowedRepos)
 	next.TrustedKeys = slices.Clone(next.TrustedKeys)
 	next.GrantedPermissions = slices.Clone(next.GrantedPermissions)
+	next.Kubernetes.AllowedContexts = slices.Clone(next.Kubernetes.AllowedContexts)
+	// Map entries are decoded into fresh values, so a shallow copy keeps
+	// the live grants apart; the map is merged by plugin id.
+	next.Kubernetes.Granted = maps.Clone(next.Kubernetes.Granted)
 	if next.JWT != nil {
 		jwt := *next.JWT
 		next.JWT = &jwt
@@ -486,6 +492,8 @@ func (s *Server) putConfiguration(c *gin.Context) {
 	if !decode(c, &next, true) {
 		return
 	}
+	// null removes a plugin's entry, as in a JSON merge patch.
+	maps.DeleteFunc(next.Kubernetes.Granted, func(_ string, k *sdk.KubernetesAccess) bool { return k == nil })
 	if next.RepositoryToken == config.Redacted {
 		next.RepositoryToken = current.RepositoryToken
 	}

@@ -266,6 +266,43 @@ func TestConfiguration(t *testing.T) {
 	}
 }
 
+func TestConfigurationKubernetes(t *testing.T) {
+	s, h := newServer(t)
+	bearer := "Bearer " + token
+	put := func(body string) result {
+		return do(h, "PUT", "/api/plugins/system/configuration", body, bearer)
+	}
+	rule := `{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}`
+	if r := put(`{"kubernetes": {"allowed_contexts": ["its1"], "granted": {"cm": {"contexts": ["its1"], "rules": [` + rule + `]}, "other": {"external_clusters": true}}}}`); r.status != 200 {
+		t.Fatalf("PUT grants: %d %s", r.status, r.raw)
+	}
+	before := s.system()
+	if len(before.Kubernetes.Granted) != 2 || !before.Kubernetes.Granted["other"].ExternalClusters {
+		t.Fatalf("granted after PUT: %+v", before.Kubernetes.Granted)
+	}
+
+	r := put(`{"kubernetes": {"granted": {"cm": {"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["escalate"]}]}, "Bad": {}}}}`)
+	if r.status != 400 || !strings.Contains(r.raw, "kubernetes.granted.cm.rules[0].verbs[0]") || !strings.Contains(r.raw, "kubernetes.granted.Bad") {
+		t.Fatalf("invalid grant: %d %s", r.status, r.raw)
+	}
+	if got := s.system(); !reflect.DeepEqual(got, before) {
+		t.Fatalf("a refused PUT changed the grants: %+v; want %+v", got.Kubernetes, before.Kubernetes)
+	}
+
+	// Entries merge by plugin id; null removes one; allowed_contexts, not
+	// sent, is kept.
+	if r := put(`{"kubernetes": {"granted": {"other": null, "new": {"contexts": ["wds1"]}}}}`); r.status != 200 {
+		t.Fatalf("PUT merge: %d %s", r.status, r.raw)
+	}
+	k := s.system().Kubernetes
+	if _, ok := k.Granted["other"]; ok || k.Granted["cm"] == nil || len(k.Granted["cm"].Rules) != 1 || k.Granted["new"] == nil {
+		t.Fatalf("granted after merge: %+v", k.Granted)
+	}
+	if len(k.AllowedContexts) != 1 || k.AllowedContexts[0] != "its1" {
+		t.Fatalf("allowed_contexts after a PUT that did not send it: %v", k.AllowedContexts)
+	}
+}
+
 func TestTokensAndAudit(t *testing.T) {
 	s, h := newServer(t)
 	admin := "Bearer " + token

@@ -5,9 +5,11 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/pluginlog"
 	"github.com/kubestellar/ksplugins/internal/policy"
+	"github.com/kubestellar/ksplugins/sdk"
 )
 
 // Security modes.
@@ -90,6 +93,9 @@ type SandboxPolicy = apiv1.SandboxPolicy
 // HealthDefaults are the health-check settings a manifest may override.
 type HealthDefaults = apiv1.HealthDefaults
 
+// KubernetesSettings bound the access to clusters plugins are granted.
+type KubernetesSettings = apiv1.KubernetesSettings
+
 // JWTConfig configures JWT validation.
 type JWTConfig = apiv1.JWTConfig
 
@@ -120,6 +126,7 @@ func DefaultSystem() System {
 		TrustedKeys:        []string{},
 		MaxCacheBytes:      2 << 30,
 		GrantedPermissions: []string{},
+		Kubernetes:         apiv1.KubernetesSettings{AllowedContexts: []string{}, Granted: map[string]*sdk.KubernetesAccess{}},
 		EndpointAuth:       "none",
 		MaxRequestBytes:    10 << 20,
 	}
@@ -175,6 +182,7 @@ func Validate(s System) []manifest.Problem {
 	if pl := s.PluginLogs; pl.MaxLineBytes < 256 || pl.MaxLineBytes > 1<<20 {
 		bad("plugin_logs.max_line_bytes", "must be between 256 and %d; got %d", 1<<20, pl.MaxLineBytes)
 	}
+	ps = append(ps, validateKubernetes(s.Kubernetes)...)
 	if s.EndpointAuth != "none" && s.EndpointAuth != "required" {
 		bad("endpoint_auth", "must be none or required; got %q", s.EndpointAuth)
 	}
@@ -228,6 +236,24 @@ func Validate(s System) []manifest.Problem {
 	}
 	if h.OnUnhealthy != "flag" && h.OnUnhealthy != "disable" {
 		bad("health.on_unhealthy", "must be flag or disable; got %q", h.OnUnhealthy)
+	}
+	return ps
+}
+
+// validateKubernetes checks the bounds of the access to clusters plugins
+// are granted: context names as a manifest's, and each plugin's grant as a
+// manifest's kubernetes section.
+func validateKubernetes(k KubernetesSettings) []manifest.Problem {
+	ps := manifest.ValidateKubernetes("kubernetes", &sdk.KubernetesAccess{Contexts: k.AllowedContexts})
+	for i := range ps {
+		ps[i].Field = strings.Replace(ps[i].Field, "kubernetes.contexts", "kubernetes.allowed_contexts", 1)
+	}
+	for _, id := range slices.Sorted(maps.Keys(k.Granted)) {
+		field := "kubernetes.granted." + id
+		if p := manifest.ValidateID(field, id); p != nil {
+			ps = append(ps, *p)
+		}
+		ps = append(ps, manifest.ValidateKubernetes(field, k.Granted[id])...)
 	}
 	return ps
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/kubestellar/ksplugins/sdk"
 )
 
 func TestValidate(t *testing.T) {
@@ -46,6 +48,19 @@ func TestValidate(t *testing.T) {
 		{"jwt two key sources", func(s *System) {
 			s.JWT = &JWTConfig{JWKSFile: "keys.json", JWKSURL: "https://login.example/keys"}
 		}, []string{"jwt"}},
+		{"kubernetes", func(s *System) {
+			s.Kubernetes.AllowedContexts = []string{"its1", "", "its1"}
+			s.Kubernetes.Granted = map[string]*sdk.KubernetesAccess{
+				"cm":     {Contexts: []string{"its1"}, Rules: []sdk.KubernetesRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "escalate"}}}},
+				"Bad_Id": {},
+				"empty":  nil,
+			}
+		}, []string{"kubernetes.allowed_contexts[1]", "kubernetes.allowed_contexts[2]", "kubernetes.granted.Bad_Id", "kubernetes.granted.cm.rules[0].verbs[1]"}},
+		{"kubernetes granted", func(s *System) {
+			s.Kubernetes.AllowedContexts = []string{"its1", "wds1"}
+			s.Kubernetes.Granted = map[string]*sdk.KubernetesAccess{"cm": {Contexts: []string{"its1"}, ExternalClusters: true,
+				Rules: []sdk.KubernetesRule{{APIGroups: []string{"*"}, Resources: []string{"managedclusters/status"}, Verbs: []string{"*"}}}}}
+		}, nil},
 		{"several", func(s *System) { s.SecurityMode = ""; s.MaxPluginSize = 0 }, []string{"security_mode", "max_plugin_size"}},
 	}
 	for _, tt := range tests {

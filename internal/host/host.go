@@ -201,7 +201,7 @@ func New(opts Options) *Host {
 	h := &Host{opts: opts, log: opts.Logger, store: opts.Store, events: opts.Events, ctx: ctx, cancel: cancel, plugins: map[string]*Plugin{}}
 	h.installer = install.New(install.Options{
 		Builder: opts.Builder, Sources: opts.Sources, Runtimes: opts.Runtimes, Store: opts.Store,
-		System: h.system.Load, Grant: h.grant, Taken: func(id string) bool { return h.lookup(id) != nil },
+		System: h.system.Load, Grant: h.grant, GrantKubernetes: h.grantKubernetes, Taken: func(id string) bool { return h.lookup(id) != nil },
 		Output: h.outputGate, DataDir: opts.DataDir, CallTimeout: opts.CallTimeout, Logger: opts.Logger,
 	})
 	h.SetSystem(config.DefaultSystem())

@@ -14,15 +14,16 @@ const EndpointPrefix = "/api/plugin-endpoints/"
 func (p *Plugin) info() apiv1.Plugin {
 	p.mu.RLock()
 	info := apiv1.Plugin{
-		ID:        p.id,
-		State:     p.state,
-		Enabled:   p.enabled,
-		Tier:      p.tier,
-		Source:    p.source,
-		BasePath:  EndpointPrefix + p.id,
-		LastError: p.lastErr,
-		Granted:   append([]string{}, p.grants...),
-		Warnings:  p.warnings,
+		ID:         p.id,
+		State:      p.state,
+		Enabled:    p.enabled,
+		Tier:       p.tier,
+		Source:     p.source,
+		BasePath:   EndpointPrefix + p.id,
+		LastError:  p.lastErr,
+		Granted:    append([]string{}, p.grants...),
+		Kubernetes: p.kube,
+		Warnings:   p.warnings,
 	}
 	p.mu.RUnlock()
 	if in := p.inst.Load(); in != nil {

@@ -43,7 +43,7 @@ func (h *Host) StartLoad(ctx context.Context, req LoadRequest) apiv1.Operation {
 func (h *Host) install(ctx context.Context, op *operation.Op, req LoadRequest) (info apiv1.Plugin, err error) {
 	var p *Plugin
 	o, err := h.installer.Install(ctx, op, req, func(ctx context.Context, o *install.Opened) error {
-		p = &Plugin{id: o.Meta.ID, state: apiv1.StateLoading, tier: o.Artifact.Tier, enabled: true, source: o.Source, warnings: o.Warnings, grants: o.Grants}
+		p = &Plugin{id: o.Meta.ID, state: apiv1.StateLoading, tier: o.Artifact.Tier, enabled: true, source: o.Source, warnings: o.Warnings, grants: o.Grants, kube: o.Kubernetes}
 		if err := h.register(ctx, p, newInstance(o), true); err != nil {
 			return err
 		}
@@ -101,7 +101,7 @@ func (h *Host) update(ctx context.Context, op *operation.Op, p *Plugin, version 
 	p.mu.RUnlock()
 	start := time.Now()
 	o, err := h.installer.Update(ctx, op, src, tier, version, func(ctx context.Context, o *install.Opened) error {
-		return h.swap(ctx, p, newInstance(o), change{source: &o.Source, grants: o.Grants, warnings: o.Warnings, probe: true})
+		return h.swap(ctx, p, newInstance(o), change{source: &o.Source, grants: o.Grants, kube: o.Kubernetes, warnings: o.Warnings, probe: true})
 	})
 	if err != nil {
 		return p.info(), fmt.Errorf("update %s: %w", p.id, err)

@@ -100,6 +100,7 @@ func (h *Host) save(ctx context.Context, p *Plugin, in *instance) error {
 		BuildKey:       in.artifact.BuildKey,
 		Enabled:        p.enabled,
 		Grants:         p.grants,
+		Kubernetes:     p.kube,
 		Config:         p.config,
 	}
 	p.mu.RUnlock()
@@ -286,11 +287,12 @@ func (h *Host) reload(ctx context.Context, p *Plugin, load instantiator) (apiv1.
 
 // change is what a swap changes beside the code.
 type change struct {
-	// source and grants, when source is set, replace the plugin's: an
-	// update moves it to another version, whose manifest may ask for
-	// other permissions.
+	// source and the grants, when source is set, replace the plugin's:
+	// an update moves it to another version, whose manifest may ask for
+	// other permissions and other access to clusters.
 	source *apiv1.Source
 	grants []string
+	kube   *apiv1.KubernetesGrant
 	// warnings are the new code's manifest problems.
 	warnings []manifest.Problem
 	// probe requires the new instance to pass a health check before it
@@ -320,14 +322,14 @@ func (h *Host) swap(ctx context.Context, p *Plugin, in *instance, c change) erro
 		}
 	}
 	p.mu.Lock()
-	prevSource, prevGrants := p.source, p.grants
+	prevSource, prevGrants, prevKube := p.source, p.grants, p.kube
 	if c.source != nil {
-		p.source, p.grants = *c.source, c.grants
+		p.source, p.grants, p.kube = *c.source, c.grants, c.kube
 	}
 	p.mu.Unlock()
 	if err := h.save(ctx, p, in); err != nil {
 		p.mu.Lock()
-		p.source, p.grants = prevSource, prevGrants
+		p.source, p.grants, p.kube = prevSource, prevGrants, prevKube
 		p.mu.Unlock()
 		h.retire(ctx, p, in)
 		return err

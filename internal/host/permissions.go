@@ -17,3 +17,10 @@ func (h *Host) grant(md *sdk.PluginMetadata) (granted, warnings []string) {
 	sys := h.system.Load()
 	return policy.Grant(md, sys.SecurityMode, sys.GrantedPermissions)
 }
+
+// grantKubernetes decides, under the live configuration, the access to
+// clusters a plugin whose manifest is md gets (see policy.GrantKubernetes).
+func (h *Host) grantKubernetes(md *sdk.PluginMetadata) *apiv1.KubernetesGrant {
+	sys := h.system.Load()
+	return policy.GrantKubernetes(md, sys.SecurityMode, sys.Kubernetes)
+}

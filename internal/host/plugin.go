@@ -28,12 +28,15 @@ type Plugin struct {
 	// this plugin; requests never take it.
 	op sync.Mutex
 
-	mu       sync.RWMutex
-	state    apiv1.State
-	tier     build.Tier     // how its code is built and run
-	enabled  bool           // desired: serve requests when running
-	config   map[string]any // the operator's configuration; nil: the manifest's
-	grants   []string       // the permissions it was granted
+	mu      sync.RWMutex
+	state   apiv1.State
+	tier    build.Tier     // how its code is built and run
+	enabled bool           // desired: serve requests when running
+	config  map[string]any // the operator's configuration; nil: the manifest's
+	grants  []string       // the permissions it was granted
+	// kube is the access to clusters it was granted, nil if it asked for
+	// none; replaced whole, never changed in place.
+	kube     *apiv1.KubernetesGrant
 	source   apiv1.Source
 	lastErr  string
 	warnings []manifest.Problem

@@ -30,6 +30,7 @@ func (h *Host) Restore(ctx context.Context) (found, running int, err error) {
 			tier:    install.StoredTier(rec),
 			enabled: rec.Enabled,
 			grants:  rec.Grants,
+			kube:    rec.Kubernetes,
 			config:  rec.Config,
 			source:  apiv1.Source{Kind: apiv1.SourceKind(rec.SourceKind), Location: rec.SourceLocation, Version: rec.SourceVersion, Path: rec.SourcePath, Pin: rec.SourcePin},
 		}

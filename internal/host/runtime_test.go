@@ -77,7 +77,8 @@ func TestAnyTier(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := h.store.PutPlugin(ctx, store.Plugin{ID: "fake", SourceKind: string(apiv1.SourceFile), SourceLocation: artifact,
-		Tier: string(fakeTier), ArtifactPath: artifact, ArtifactDigest: digest, Enabled: true, Grants: []string{"resource.read"}}); err != nil {
+		Tier: string(fakeTier), ArtifactPath: artifact, ArtifactDigest: digest, Enabled: true, Grants: []string{"resource.read"},
+		Kubernetes: &apiv1.KubernetesGrant{Contexts: []string{"its1"}, Rules: []sdk.KubernetesRule{}, ExternalClusters: true}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -93,6 +94,9 @@ func TestAnyTier(t *testing.T) {
 	}
 	if s := rt.specs[0]; s.ID != "fake.bin" || len(s.Granted) != 1 || s.Granted[0] != "resource.read" {
 		t.Fatalf("spec = %+v; want the artifact's name and the recorded grants", s)
+	}
+	if k := info.Kubernetes; k == nil || len(k.Contexts) != 1 || k.Contexts[0] != "its1" || !k.ExternalClusters {
+		t.Fatalf("restored Kubernetes grant = %+v; want the recorded one", k)
 	}
 	if _, ok := h.OutputStats()["fake"]; ok || rt.specs[0].Output == nil {
 		t.Fatal("a plugin whose runtime never asked for its output gate has one, or none was offered")

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
 	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/sdk"
 )
 
 // unhealthyPlugin starts but fails its health check.
@@ -31,7 +33,7 @@ func TestSwap(t *testing.T) {
 		failure func(error) bool
 	}{
 		{"same source", &testPlugin{id: "demo", reply: "new"}, change{}, true, nil},
-		{"another version", &testPlugin{id: "demo", reply: "new"}, change{source: &next, grants: []string{"resource.read"}, probe: true}, true, nil},
+		{"another version", &testPlugin{id: "demo", reply: "new"}, change{source: &next, grants: []string{"resource.read"}, kube: &apiv1.KubernetesGrant{Contexts: []string{"its1"}}, probe: true}, true, nil},
 		{"another id", &testPlugin{id: "other", reply: "new"}, change{source: &next}, false, func(err error) bool {
 			_, ok := errors.AsType[*manifest.Error](err)
 			return ok
@@ -53,6 +55,12 @@ func TestSwap(t *testing.T) {
 			old := &testPlugin{id: "demo", reply: "old"}
 			p := add(t, h, old)
 			before, _ := h.store.Plugin(ctx, "demo")
+			// What the plugin was granted at install: a reload keeps it, an
+			// update replaces it.
+			kept := &apiv1.KubernetesGrant{Contexts: []string{"wds1"}, Rules: []sdk.KubernetesRule{}}
+			p.mu.Lock()
+			p.kube = kept
+			p.mu.Unlock()
 
 			in := &instance{impl: tt.plugin, meta: tt.plugin.GetMetadata(), loadedAt: time.Now(), artifact: apiv1.Artifact{Digest: "sha256:new"}}
 			p.op.Lock()
@@ -72,8 +80,8 @@ func TestSwap(t *testing.T) {
 				if rec.ArtifactDigest != before.ArtifactDigest || rec.SourceLocation != before.SourceLocation {
 					t.Fatalf("record %+v changed by a failed swap", rec)
 				}
-				if info.Source.Kind != apiv1.SourceFile {
-					t.Fatalf("source %+v changed by a failed swap", info.Source)
+				if info.Source.Kind != apiv1.SourceFile || info.Kubernetes != kept {
+					t.Fatalf("source %+v, kubernetes %+v changed by a failed swap", info.Source, info.Kubernetes)
 				}
 				return
 			}
@@ -88,6 +96,13 @@ func TestSwap(t *testing.T) {
 			}
 			if tt.change.source != nil && (info.Source != next || rec.SourcePin != next.Pin || !slices.Equal(rec.Grants, tt.change.grants)) {
 				t.Fatalf("source %+v, record %+v; want the new source and grants", info.Source, rec)
+			}
+			want := kept
+			if tt.change.source != nil {
+				want = tt.change.kube
+			}
+			if !reflect.DeepEqual(rec.Kubernetes, want) || info.Kubernetes != want {
+				t.Fatalf("kubernetes: recorded %+v, shown %+v; want %+v", rec.Kubernetes, info.Kubernetes, want)
 			}
 		})
 	}

@@ -69,6 +69,9 @@ type Options struct {
 	// Grant decides which permissions a manifest gets; it returns the
 	// grant and a warning per permission withheld.
 	Grant func(md *sdk.PluginMetadata) (granted, warnings []string)
+	// GrantKubernetes decides the access to clusters a manifest gets; nil
+	// when it asks for none.
+	GrantKubernetes func(md *sdk.PluginMetadata) *apiv1.KubernetesGrant
 	// Taken reports whether a plugin id is already loaded, so that an
 	// install is refused before anything is built.
 	Taken func(id string) bool
@@ -96,6 +99,9 @@ func New(opts Options) *Installer {
 	}
 	if i.opts.Grant == nil {
 		i.opts.Grant = func(*sdk.PluginMetadata) ([]string, []string) { return nil, nil }
+	}
+	if i.opts.GrantKubernetes == nil {
+		i.opts.GrantKubernetes = func(*sdk.PluginMetadata) *apiv1.KubernetesGrant { return nil }
 	}
 	if i.opts.Taken == nil {
 		i.opts.Taken = func(string) bool { return false }
@@ -139,6 +145,8 @@ type Opened struct {
 	Source apiv1.Source
 	// Grants are the permissions it was granted.
 	Grants []string
+	// Kubernetes is the access to clusters it was granted, if it asked.
+	Kubernetes *apiv1.KubernetesGrant
 	// Warnings are its manifest's problems that do not refuse it.
 	Warnings []manifest.Problem
 	// OpenedAt is when Open returned.
@@ -197,7 +205,7 @@ func (i *Installer) Install(ctx context.Context, pr Progress, req Request, admit
 	done = pr.Step(ctx, apiv1.StepLoading, "")
 	o, err := i.open(ctx, f.src, art, declared, v.grants)
 	if err == nil {
-		o.Warnings = warnings
+		o.Warnings, o.Kubernetes = warnings, v.kube
 		pr.SetPlugin(o.Meta.ID)
 		err = admit(ctx, o)
 	}
@@ -279,6 +287,7 @@ type validated struct {
 	warnings []manifest.Problem
 	signedBy string   // the trusted key that signed it, if any
 	grants   []string // the permissions it gets
+	kube     *apiv1.KubernetesGrant
 }
 
 // validate applies the integrity policy and reads the manifest early, so a
@@ -326,6 +335,9 @@ func (i *Installer) validate(pr Progress, f fetched, req Request) (validated, er
 	grants, withheld := i.opts.Grant(md)
 	pr.Warn(withheld...)
 	v.md, v.warnings, v.grants = md, problems, grants
+	if v.kube = i.opts.GrantKubernetes(md); v.kube != nil {
+		pr.Warn(v.kube.Withheld...)
+	}
 	return v, nil
 }
 

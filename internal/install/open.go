@@ -82,7 +82,7 @@ func mergeDeclared(reported sdk.PluginMetadata, declared *sdk.PluginMetadata) sd
 }
 
 // Restore opens the exact code rec pins, from the local caches only, with
-// the plugin's recorded grants: no source and no network is needed.
+// the plugin's recorded grants (permissions and Kubernetes): no source and no network is needed.
 func (i *Installer) Restore(ctx context.Context, rec store.Plugin, src apiv1.Source) (*Opened, error) {
 	art, declared, err := i.storedArtifact(rec)
 	if err != nil {
@@ -96,6 +96,7 @@ func (i *Installer) Restore(ctx context.Context, rec store.Plugin, src apiv1.Sou
 		o.Close(ctx, i.opts.Logger)
 		return nil, fmt.Errorf("stored artifact %s is plugin %s, not %s", art.Digest, o.Meta.ID, rec.ID)
 	}
+	o.Kubernetes = rec.Kubernetes
 	return o, nil
 }
 

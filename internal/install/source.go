@@ -57,8 +57,9 @@ func (i *Installer) Instantiate(ctx context.Context, src apiv1.Source, tier apiv
 }
 
 // Update checks out another version of a repository source and builds it
-// for tier, each a step of pr, then opens it with the permissions its
-// manifest is granted now and hands it to admit within the loading step.
+// for tier, each a step of pr, then opens it with the permissions and
+// Kubernetes access its manifest is granted now and hands it to admit
+// within the loading step.
 // admit owns the instance it was handed.
 func (i *Installer) Update(ctx context.Context, pr Progress, src apiv1.Source, tier apiv1.Tier, version string, admit func(context.Context, *Opened) error) (*Opened, error) {
 	if src.Kind != apiv1.SourceGit {
@@ -83,7 +84,12 @@ func (i *Installer) Update(ctx context.Context, pr Progress, src apiv1.Source, t
 	grants, _ := i.opts.Grant(a.Manifest)
 	o, err := i.open(ctx, next, artifactOf(a), a.Manifest, grants)
 	if err == nil {
-		o.Warnings = a.Warnings
+		// The new version's manifest may ask for other access: it is
+		// decided again, as its permissions are.
+		o.Warnings, o.Kubernetes = a.Warnings, i.opts.GrantKubernetes(a.Manifest)
+		if o.Kubernetes != nil {
+			pr.Warn(o.Kubernetes.Withheld...)
+		}
 		err = admit(ctx, o)
 	}
 	done(err)

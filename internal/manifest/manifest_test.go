@@ -19,6 +19,9 @@ import (
 // head is the smallest valid manifest; cases append the part under test.
 const head = "id: p\nname: P\nversion: 1.0.0\n"
 
+// kube is a kubernetes section with one valid rule, to be followed by more.
+const kube = "kubernetes:\n  contexts: [its1]\n  rules:\n    - {apiGroups: [''], resources: [pods], verbs: [get]}\n"
+
 // ep is one valid endpoint list item, to be followed by more.
 const ep = "endpoints:\n  - {path: /a, method: GET, handler: A}\n"
 
@@ -48,6 +51,13 @@ func validCases(t *testing.T) []validCase {
 			}
 			if rl := md.Endpoints[1].RateLimit; rl == nil || rl.RPM != 60 || rl.WindowSizeMs != 60000 {
 				t.Errorf("rate limit = %+v", rl)
+			}
+			k := md.Kubernetes
+			if k == nil || !slices.Equal(k.Contexts, []string{"its1", "wds1"}) || len(k.Rules) != 3 || !k.ExternalClusters {
+				t.Fatalf("kubernetes = %+v", k)
+			}
+			if r := k.Rules[1]; !slices.Equal(r.APIGroups, []string{""}) || r.Namespaces[0] != "open-cluster-management" || len(r.ResourceNames) != 2 {
+				t.Errorf("kubernetes.rules[1] = %+v", r)
 			}
 		}},
 		{name: "same wildcard position, other method", yaml: head + ep +
@@ -79,6 +89,9 @@ func validCases(t *testing.T) []validCase {
 			check: func(t *testing.T, md *sdk.PluginMetadata) {
 				if md.Compatibility["ui_version"] != "0.1" || md.Configuration["refresh"] != "30s" {
 					t.Errorf("compatibility=%v configuration=%v", md.Compatibility, md.Configuration)
+				}
+				if md.Kubernetes != nil {
+					t.Errorf("a manifest without a kubernetes section asks for access: %+v", md.Kubernetes)
 				}
 			}},
 		{name: "config beside configuration", yaml: head + "config: {a: 1}\nconfiguration: {b: 2}\n",
@@ -159,6 +172,31 @@ func invalidCases() []invalidCase {
 			map[string]string{"homepage": "absolute http(s) URL", "repository": "absolute http(s) URL"}, true},
 		{"ui component incomplete", head + "ui_components:\n  - {route: plugins}\n",
 			map[string]string{"ui_components[0].name": "is required", "ui_components[0].route": `must start with "/"`, "ui_components[0].component": "is required"}, true},
+		{"kubernetes is a list", head + "kubernetes: [its1]\n", map[string]string{"kubernetes": "must be a map, got list"}, true},
+		{"kubernetes rule without lists", head + "kubernetes:\n  rules:\n    - {}\n    - {apiGroups: [], resources: [], verbs: []}\n",
+			map[string]string{
+				"kubernetes.rules[0].apiGroups": "at least one", "kubernetes.rules[0].resources": "at least one", "kubernetes.rules[0].verbs": "at least one",
+				"kubernetes.rules[1].apiGroups": "at least one", "kubernetes.rules[1].resources": "at least one", "kubernetes.rules[1].verbs": "at least one",
+			}, true},
+		{"unknown kubernetes verb", head + kube + "    - {apiGroups: [''], resources: [pods], verbs: [get, escalate, GET]}\n",
+			map[string]string{"kubernetes.rules[1].verbs[1]": "must be one of get, list, watch", "kubernetes.rules[1].verbs[2]": `got "GET"`}, true},
+		{"bad resources", head + kube + "    - {apiGroups: [''], resources: [Pods, pods/log/x, /status, 'pods/'], verbs: [get]}\n",
+			map[string]string{
+				"kubernetes.rules[1].resources[0]": "lowercase resource name", "kubernetes.rules[1].resources[1]": `"pods/log/x"`,
+				"kubernetes.rules[1].resources[2]": `"/status"`, "kubernetes.rules[1].resources[3]": `"pods/"`,
+			}, true},
+		{"bad api groups", head + kube + "    - {apiGroups: [Apps, 'a..b', '.io'], resources: [deployments], verbs: [get]}\n",
+			map[string]string{"kubernetes.rules[1].apiGroups[0]": "API group", "kubernetes.rules[1].apiGroups[1]": `"a..b"`, "kubernetes.rules[1].apiGroups[2]": `".io"`}, true},
+		{"bad namespaces and names", head + kube +
+			"    - {apiGroups: [''], resources: [secrets], verbs: [get], namespaces: [Default, 'a.b', ''], resourceNames: ['my secret', 'ok.name', 'x:']}\n",
+			map[string]string{
+				"kubernetes.rules[1].namespaces[0]": "DNS label", "kubernetes.rules[1].namespaces[1]": `"a.b"`, "kubernetes.rules[1].namespaces[2]": `""`,
+				"kubernetes.rules[1].resourceNames[0]": "object name", "kubernetes.rules[1].resourceNames[2]": `"x:"`,
+			}, true},
+		{"bad contexts", head + "kubernetes: {contexts: [its1, '', ' wds1', its1]}\n",
+			map[string]string{"kubernetes.contexts[1]": "without surrounding spaces", "kubernetes.contexts[2]": `" wds1"`, "kubernetes.contexts[3]": "duplicates contexts[0] (its1)"}, true},
+		{"external clusters is text", head + "kubernetes: {external_clusters: yes please}\n",
+			map[string]string{"kubernetes.external_clusters": "must be a boolean, got string"}, true},
 		{"yaml syntax error", "id: p\nname: [\n", map[string]string{"": "line 2"}, false},
 		{"empty document", "# nothing but a comment\n", map[string]string{"": "empty document"}, true},
 		{"document is a list", "- id: p\n", map[string]string{"": "must be a map, got list"}, true},
@@ -254,8 +292,13 @@ func TestValidate(t *testing.T) {
 			md.Security.Checksum = "md5:00"
 			md.Health = sdk.HealthConfig{IntervalSeconds: 5, TimeoutSeconds: 9}
 			md.UIComponents = []sdk.UIComponentConfig{{Name: "n", Component: "C"}}
+			md.Kubernetes = &sdk.KubernetesAccess{Contexts: []string{"its1"}, Rules: []sdk.KubernetesRule{
+				{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
+				{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list", "impersonate"}},
+			}}
 		}, map[string]string{
-			"name": "is required", "endpoints[0].rate_limit.rpm": "at least 1", "endpoints[0].auth.roles[0]": "one of",
+			"kubernetes.rules[1].verbs[1]": "must be one of",
+			"name":                         "is required", "endpoints[0].rate_limit.rpm": "at least 1", "endpoints[0].auth.roles[0]": "one of",
 			"permissions[1]": "duplicates", "security.checksum": "sha256", "health.timeout_seconds": "less than",
 			"ui_components[0].route": "is required",
 		}},

@@ -15,6 +15,7 @@ import (
 const (
 	methods = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 	roles   = "viewer, operator, admin"
+	verbs   = "get, list, watch, create, update, patch, delete, deletecollection"
 )
 
 // Limits of the health check, in seconds; 0 asks for the host's default.
@@ -70,6 +71,9 @@ func Validate(md *sdk.PluginMetadata) []Problem {
 	if sum := md.Security.Checksum; sum != "" && !isChecksum(sum) {
 		v.add("security.checksum", `must be "sha256:" followed by 64 lowercase hex digits`)
 	}
+	if md.Kubernetes != nil {
+		v = append(v, ValidateKubernetes("kubernetes", md.Kubernetes)...)
+	}
 	h := md.Health
 	v.between("health.interval_seconds", h.IntervalSeconds, maxInterval)
 	v.between("health.timeout_seconds", h.TimeoutSeconds, maxTimeout)
@@ -78,6 +82,68 @@ func Validate(md *sdk.PluginMetadata) []Problem {
 	}
 	sortProblems(v)
 	return v
+}
+
+// ValidateID checks a plugin id as a manifest's id is checked, and returns
+// the problem, located at field, or nil.
+func ValidateID(field, id string) *Problem {
+	var v problems
+	v.id(id)
+	if len(v) == 0 {
+		return nil
+	}
+	v[0].Field = field
+	return &v[0]
+}
+
+// KubernetesVerbs are the verbs a Kubernetes rule may name, besides "*".
+func KubernetesVerbs() []string { return strings.Split(verbs, ", ") }
+
+// ValidateKubernetes checks access to clusters, as a manifest's kubernetes
+// section or a grant the system configuration lists, with every problem
+// located under field. Every rule needs apiGroups, resources and verbs,
+// because an empty list in RBAC matches nothing and a rule that allows
+// nothing is a mistake its author should see.
+func ValidateKubernetes(field string, k *sdk.KubernetesAccess) []Problem {
+	if k == nil {
+		return nil
+	}
+	var v problems
+	for i, c := range k.Contexts {
+		f := fmt.Sprintf("%s.contexts[%d]", field, i)
+		if j := slices.Index(k.Contexts[:i], c); j >= 0 {
+			v.add(f, "duplicates contexts[%d] (%s)", j, c)
+		} else if strings.TrimSpace(c) == "" || strings.TrimSpace(c) != c {
+			v.add(f, "must be a context name without surrounding spaces, got %q", c)
+		}
+	}
+	for i, r := range k.Rules {
+		f := fmt.Sprintf("%s.rules[%d]", field, i)
+		v.each(f+".apiGroups", r.APIGroups, isAPIGroup, `must be an API group such as apps or cluster.open-cluster-management.io, "" for the core group, or "*"`)
+		v.each(f+".resources", r.Resources, isResource, `must be a lowercase resource name, optionally with a subresource (managedclusters/status), or "*"`)
+		v.each(f+".verbs", r.Verbs, func(s string) bool { return s == "*" || slices.Contains(KubernetesVerbs(), s) }, `must be one of `+verbs+`, or "*"`)
+		v.optional(f+".namespaces", r.Namespaces, isNamespace, `must be a namespace name (a DNS label) or "*"`)
+		v.optional(f+".resourceNames", r.ResourceNames, isResourceName, `must be an object name (lowercase letters, digits, "-", "." and ":") or "*"`)
+	}
+	return v
+}
+
+// each checks a list that must not be empty, item by item.
+func (v *problems) each(field string, items []string, ok func(string) bool, want string) {
+	if len(items) == 0 {
+		v.add(field, "must name at least one value")
+		return
+	}
+	v.optional(field, items, ok, want)
+}
+
+// optional checks a list that may be empty, item by item.
+func (v *problems) optional(field string, items []string, ok func(string) bool, want string) {
+	for i, s := range items {
+		if !ok(s) {
+			v.add(fmt.Sprintf("%s[%d]", field, i), "%s, got %q", want, s)
+		}
+	}
 }
 
 // problems accumulates findings so that every rule runs.
@@ -274,6 +340,44 @@ func isPermission(s string) bool {
 		}
 	}
 	return len(parts) >= 2
+}
+
+// isAPIGroup accepts "" (the core group), "*" and DNS subdomains.
+func isAPIGroup(s string) bool {
+	return s == "" || s == "*" || isDNSName(s, false)
+}
+
+// isResource accepts a resource, optionally with a subresource after one
+// slash; either part may be "*", as in RBAC.
+func isResource(s string) bool {
+	name, sub, hasSub := strings.Cut(s, "/")
+	part := func(p string) bool { return p == "*" || isID(p) }
+	return part(name) && (!hasSub || part(sub))
+}
+
+// isNamespace accepts a DNS label of at most 63 characters, or "*".
+func isNamespace(s string) bool { return s == "*" || len(s) <= 63 && isID(s) }
+
+// isResourceName accepts "*" and the names objects commonly have: DNS
+// subdomains, with ":" too for names such as system:aggregate-to-view.
+func isResourceName(s string) bool { return s == "*" || isDNSName(s, true) }
+
+// isDNSName accepts dot-separated DNS labels of at most 253 characters in
+// all, and colons between labels too when colons is set.
+func isDNSName(s string, colons bool) bool {
+	if len(s) > 253 {
+		return false
+	}
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' || colons && s[i] == ':' {
+			if !isID(s[start:i]) {
+				return false
+			}
+			start = i + 1
+		}
+	}
+	return true
 }
 
 func isChecksum(s string) bool {

@@ -47,6 +47,9 @@ type Plugin struct {
 	Enabled bool `json:"enabled"`
 	// Grants are the permissions the plugin was granted at install.
 	Grants []string `json:"grants,omitempty"`
+	// Kubernetes is the access to clusters the plugin was granted at
+	// install; nil when its manifest asks for none.
+	Kubernetes *apiv1.KubernetesGrant `json:"kubernetes,omitempty"`
 	// Config is the operator's configuration for the plugin; nil means the
 	// manifest's defaults.
 	Config map[string]any `json:"config,omitempty"`

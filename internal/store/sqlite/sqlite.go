@@ -156,6 +156,7 @@ func migrations() []string {
 		) STRICT;
 		CREATE INDEX audit_actor ON audit (actor);
 		CREATE INDEX audit_target ON audit (target);`,
+		`ALTER TABLE plugins ADD COLUMN kubernetes TEXT;`,
 	}
 }
 
@@ -273,7 +274,7 @@ func nullJSON(v any, isNil bool) (any, error) {
 }
 
 const pluginColumns = `id, source_kind, source_location, source_version, source_path, source_pin,
-	tier, artifact_path, artifact_digest, build_key, enabled, grants, config, installed_at, updated_at`
+	tier, artifact_path, artifact_digest, build_key, enabled, grants, kubernetes, config, installed_at, updated_at`
 
 // rowScanner is a row to scan: *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(...any) error }
@@ -320,12 +321,12 @@ func (db *DB) Plugin(ctx context.Context, id string) (store.Plugin, error) {
 
 func scanPlugin(row rowScanner) (store.Plugin, error) {
 	var (
-		p                  store.Plugin
-		grants, config     sql.NullString
-		installed, updated string
+		p                    store.Plugin
+		grants, kube, config sql.NullString
+		installed, updated   string
 	)
 	err := row.Scan(&p.ID, &p.SourceKind, &p.SourceLocation, &p.SourceVersion, &p.SourcePath, &p.SourcePin,
-		&p.Tier, &p.ArtifactPath, &p.ArtifactDigest, &p.BuildKey, &p.Enabled, &grants, &config, &installed, &updated)
+		&p.Tier, &p.ArtifactPath, &p.ArtifactDigest, &p.BuildKey, &p.Enabled, &grants, &kube, &config, &installed, &updated)
 	if err != nil {
 		return p, err
 	}
@@ -333,6 +334,11 @@ func scanPlugin(row rowScanner) (store.Plugin, error) {
 		// Decoding "[]" into the nil slice leaves it empty but non-nil.
 		if err := json.Unmarshal([]byte(grants.String), &p.Grants); err != nil {
 			return p, fmt.Errorf("decode grants of %s: %w", p.ID, err)
+		}
+	}
+	if kube.Valid {
+		if err := json.Unmarshal([]byte(kube.String), &p.Kubernetes); err != nil {
+			return p, fmt.Errorf("decode kubernetes grant of %s: %w", p.ID, err)
 		}
 	}
 	if config.Valid {
@@ -361,9 +367,13 @@ func (db *DB) PutPlugin(ctx context.Context, p store.Plugin) error {
 	if err != nil {
 		return fmt.Errorf("put plugin %s: encode grants: %w", p.ID, err)
 	}
+	kube, err := nullJSON(p.Kubernetes, p.Kubernetes == nil)
+	if err != nil {
+		return fmt.Errorf("put plugin %s: encode kubernetes grant: %w", p.ID, err)
+	}
 	err = db.write(ctx, func(tx *sql.Tx, now string) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO plugins (`+pluginColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(id) DO UPDATE SET
 				source_kind = excluded.source_kind,
 				source_location = excluded.source_location,
@@ -376,10 +386,11 @@ func (db *DB) PutPlugin(ctx context.Context, p store.Plugin) error {
 				build_key = excluded.build_key,
 				enabled = excluded.enabled,
 				grants = excluded.grants,
+				kubernetes = excluded.kubernetes,
 				config = excluded.config,
 				updated_at = excluded.updated_at`,
 			p.ID, p.SourceKind, p.SourceLocation, p.SourceVersion, p.SourcePath, p.SourcePin,
-			p.Tier, p.ArtifactPath, p.ArtifactDigest, p.BuildKey, p.Enabled, grants, config, now, now)
+			p.Tier, p.ArtifactPath, p.ArtifactDigest, p.BuildKey, p.Enabled, grants, kube, config, now, now)
 		return err
 	})
 	if err != nil {

@@ -278,8 +278,8 @@ func TestUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Plugin after upgrade: %v", err)
 	}
-	if p.Grants != nil || p.Tier != "native" || p.Config["k"] != "v" || !p.Enabled {
-		t.Errorf("Plugin after upgrade = %+v, want nil Grants, native tier, the old config", p)
+	if p.Grants != nil || p.Kubernetes != nil || p.Tier != "native" || p.Config["k"] != "v" || !p.Enabled {
+		t.Errorf("Plugin after upgrade = %+v, want nil Grants and Kubernetes, native tier, the old config", p)
 	}
 	if err := db.PutToken(t.Context(), store.Token{Name: "t", Role: "admin", Hash: "h"}); err != nil {
 		t.Errorf("PutToken after upgrade: %v", err)

@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
 	"github.com/kubestellar/ksplugins/internal/store"
+	"github.com/kubestellar/ksplugins/sdk"
 )
 
 // Run runs the suite. open must return a new, empty store for each call; Run
@@ -50,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CancelledContext", testCancelled},
 		{"Times", testTimes},
 		{"Grants", testGrants},
+		{"KubernetesGrant", testKubernetesGrant},
 		{"Tokens", testTokens},
 		{"TokenExists", testTokenExists},
 		{"TokenNotFound", testTokenNotFound},
@@ -90,6 +94,7 @@ func sample(id string) store.Plugin {
 		BuildKey:       "go1.26-linux-amd64",
 		Enabled:        true,
 		Grants:         []string{"network:example.com", "kube:read"},
+		Kubernetes:     sampleKubernetes(),
 		Config: map[string]any{
 			"port":   8080,
 			"ratio":  0.25,
@@ -465,6 +470,55 @@ func testGrants(t *testing.T, s store.Store) {
 		if got := mustGet(t, s, p.ID); !slices.Equal(got.Grants, grants) || (got.Grants == nil) != (grants == nil) {
 			t.Errorf("Grants after replace with %#v = %#v", grants, got.Grants)
 		}
+	}
+}
+
+// sampleKubernetes is a grant with every field set.
+func sampleKubernetes() *apiv1.KubernetesGrant {
+	return &apiv1.KubernetesGrant{
+		Contexts: []string{"its1", "wds1"},
+		Rules: []sdk.KubernetesRule{
+			{APIGroups: []string{"cluster.open-cluster-management.io"}, Resources: []string{"managedclusters", "managedclusters/status"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}, Namespaces: []string{"ocm"}, ResourceNames: []string{"hub-kubeconfig"}},
+		},
+		ExternalClusters: true,
+		Withheld:         []string{"context kind-other withheld: kubernetes.allowed_contexts does not list it"},
+	}
+}
+
+func testKubernetesGrant(t *testing.T, s store.Store) {
+	// nil (asked for nothing) and a grant of nothing stay apart.
+	cases := []struct {
+		id    string
+		grant *apiv1.KubernetesGrant
+	}{
+		{"nokube", nil},
+		{"emptykube", &apiv1.KubernetesGrant{Contexts: []string{}, Rules: []sdk.KubernetesRule{}}},
+		{"somekube", sampleKubernetes()},
+	}
+	for _, c := range cases {
+		p := sample(c.id)
+		p.Kubernetes = c.grant
+		mustPut(t, s, p)
+		checkPlugin(t, mustGet(t, s, c.id), p)
+	}
+	ps, err := s.Plugins(t.Context())
+	if err != nil || len(ps) != len(cases) {
+		t.Fatalf("Plugins = %d plugins, %v; want %d", len(ps), err, len(cases))
+	}
+	for i, p := range ps { // sorted by id: emptykube, nokube, somekube
+		want := cases[[]int{1, 0, 2}[i]]
+		if p.ID != want.id || !reflect.DeepEqual(p.Kubernetes, want.grant) {
+			t.Errorf("Plugins[%d]: %s Kubernetes = %+v, want %s %+v", i, p.ID, p.Kubernetes, want.id, want.grant)
+		}
+	}
+
+	// A replace replaces the grant, also with none.
+	p := sample("somekube")
+	p.Kubernetes = nil
+	mustPut(t, s, p)
+	if got := mustGet(t, s, p.ID); got.Kubernetes != nil {
+		t.Errorf("Kubernetes after replace with nil = %+v", got.Kubernetes)
 	}
 }
 

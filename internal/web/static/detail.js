@@ -132,6 +132,7 @@ export class PluginDetail {
     return [
       h('h3', null, 'Permissions granted'), list([...granted], 'None.'),
       withheld.length ? [h('h3', null, 'Asked for but withheld'), list(withheld, '')] : null,
+      p.kubernetes ? this.kubernetes(p.kubernetes) : null,
       h('h3', null, 'Capabilities'),
       sb ? h('ul', null,
         h('li', null, `Network: ${sb.grants.network ? `yes${sb.grants.allowed_hosts?.length ? ` (${sb.grants.allowed_hosts.join(', ')})` : ''}` : 'no'}`),
@@ -142,6 +143,27 @@ export class PluginDetail {
         : h('p', null, 'Native: each call into the plugin is bounded by the server\'s call timeout; memory is shared with the server.'),
       rated.length ? h('ul', null, rated.map((e) => h('li', null, `${e.method} ${e.path}: ${e.rate_limit.rpm} requests/min, burst ${e.rate_limit.burst}`))) : null,
     ];
+  }
+
+  // kubernetes shows the access to clusters the plugin was granted: its
+  // contexts, each rule as "verbs on group/resources in namespaces", and
+  // what was asked for but withheld.
+  kubernetes(k) {
+    const rule = (r) => {
+      const targets = r.apiGroups.flatMap((g) => r.resources.map((res) => (g ? `${g}/${res}` : res)));
+      const names = r.resourceNames?.length ? ` named ${r.resourceNames.join(', ')}` : '';
+      const where = r.namespaces?.length ? `in ${r.namespaces.join(', ')}` : 'in every namespace';
+      return `${r.verbs.join(', ')} on ${targets.join(', ')}${names} ${where}`;
+    };
+    const contexts = k.contexts ?? [];
+    const rules = k.rules ?? [];
+    return h('div', {dataset: {kubernetes: ''}},
+      h('h3', null, 'Kubernetes access granted'),
+      h('dl', {class: 'facts'},
+        h('dt', null, 'Contexts'), h('dd', {dataset: {kubeContexts: ''}}, contexts.length ? contexts.map((c, i) => [i ? ', ' : '', h('code', null, c)]) : 'none'),
+        h('dt', null, 'Clusters callers bring'), h('dd', {dataset: {kubeExternal: ''}}, k.external_clusters ? 'yes' : 'no')),
+      rules.length ? h('ul', {dataset: {kubeRules: ''}}, rules.map((r) => h('li', null, rule(r)))) : h('p', {class: 'muted'}, 'No rules.'),
+      k.withheld?.length ? [h('h3', null, 'Kubernetes access withheld'), h('ul', {dataset: {kubeWithheld: ''}}, k.withheld.map((w) => h('li', null, w)))] : null);
   }
 
   health(p) {
