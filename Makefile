@@ -42,15 +42,16 @@ vet:
 ## lint: no tracked file is over 1 MB, go.mod and go.sum of every module
 ## are tidy, and staticcheck
 ## (scripts/staticcheck.sh, a fixed version cached outside the checkout)
-## finds nothing in the host module or the test modules
+## finds nothing in the host module, the test module or the plugin modules
 lint:
-	@big=$$(git ls-files -z 2>/dev/null | xargs -0 -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1048576 {print $$2}'); \
+	@git rev-parse --git-dir >/dev/null 2>&1 || { echo "lint: needs a git checkout, to see which files are tracked"; exit 1; }; \
+	big=$$(git ls-files -z | xargs -0 -r stat -c '%s %n' | awk '$$1 > 1048576 {print $$2}'); \
 	if [ -n "$$big" ]; then echo "tracked files over 1 MB (build outputs belong in .gitignore): $$big"; exit 1; fi
 	@set -e; for m in . $(TEST_MODULES) $(PLUGIN_MODULES); do \
 		echo "tidy $$m"; (cd $$m && $(GO) mod tidy -diff) || { echo "go mod tidy would change $$m (diff above)"; exit 1; }; \
 	done
 	@set -e; staticcheck="$$(./scripts/staticcheck.sh)"; \
-	for m in . $(TEST_MODULES); do \
+	for m in . $(TEST_MODULES) $(PLUGIN_MODULES); do \
 		echo "staticcheck $$m"; (cd $$m && "$$staticcheck" ./...); \
 	done
 

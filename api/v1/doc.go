@@ -10,7 +10,10 @@
 //
 // Within version 1, fields are only ever added: a field is never removed,
 // renamed or given another meaning. A client built against an older copy of
-// this package keeps working against a newer server.
+// this package keeps working against a newer server. Enumerations grow too:
+// a newer server may answer a State, an EventType, an OpState or an error
+// code this package does not list, and a client must treat one it does not
+// know as "other", not as an error.
 package v1
 
 // Version is the version of the API these types describe, as the OpenAPI

@@ -84,7 +84,13 @@ func (h *Host) failed(ctx context.Context, p *Plugin, err error) {
 // retryRestore retries a failed restore with exponential backoff, and marks
 // the plugin crash_loop after MaxRestarts failures in a row.
 func (h *Host) retryRestore(ctx context.Context, p *Plugin, rec store.Plugin) {
-	h.retry(ctx, p, func(ctx context.Context) error { return h.restoreOnce(ctx, p, rec) })
+	h.retry(ctx, p, func(ctx context.Context) error {
+		if err := h.restoreOnce(ctx, p, rec); err != nil {
+			return err
+		}
+		h.watch(p, false) // as the first pass does for a plugin that came back
+		return nil
+	})
 }
 
 // retry runs attempt with exponential backoff until it succeeds, the plugin

@@ -23,7 +23,9 @@ func (h *Host) watch(p *Plugin, asked bool) {
 	dir := p.source.Location
 	h.goBackground(func(context.Context) {
 		err := watch.Dir(ctx, dir, watch.DefaultDebounce, func() {
-			_, _ = h.Reload(WithActor(ctx, "watch"), p.id)
+			// This registration, not whatever holds its id by then: reload
+			// re-checks it under the plugin's lock.
+			_, _ = h.reload(WithActor(ctx, "watch"), p, h.instantiate)
 		})
 		if err != nil {
 			h.log.Warn("watching stopped", "plugin_id", p.id, "dir", dir, "err", err)

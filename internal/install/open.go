@@ -24,7 +24,7 @@ import (
 func (i *Installer) open(ctx context.Context, src apiv1.Source, art apiv1.Artifact, declared *sdk.PluginMetadata, grants []string) (*Opened, error) {
 	rt, ok := i.runtimes[art.Tier]
 	if !ok {
-		return nil, fmt.Errorf("load %s: the %s tier is not available in this server", src.Location, art.Tier)
+		return nil, fmt.Errorf("%w: load %s: the %s tier is not available in this server", ErrBadSource, src.Location, art.Tier)
 	}
 	spec := runtime.Spec{ID: filepath.Base(src.Location), Declared: declared, Granted: grants, Sandbox: i.opts.System().Sandbox,
 		CallTimeout: i.opts.CallTimeout, Logger: i.opts.Logger}

@@ -74,7 +74,9 @@ type Spec struct {
 	// DataDir is the plugin's private folder, for a tier that can give
 	// one to a plugin granted storage; empty means none.
 	DataDir string
-	// CallTimeout bounds each call into plugin code made while opening.
+	// CallTimeout bounds each call into plugin code made while opening; a
+	// tier with limits of its own (the sandbox's per-call timeout) may
+	// apply those instead.
 	CallTimeout time.Duration
 	// Logger receives the runtime's reports about the plugin.
 	Logger *slog.Logger

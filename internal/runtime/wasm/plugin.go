@@ -155,10 +155,10 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 	}
 	p.mod, err = p.rt.CompileModule(ctx, wasmBytes)
 	if err != nil {
-		return nil, fmt.Errorf("compiling: %w", err)
+		return nil, fmt.Errorf("%w: compiling: %w", errNotAPlugin, err)
 	}
 	if err := checkExports(p.mod); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errNotAPlugin, err)
 	}
 	for range limits.PoolSize {
 		in, err := p.startInstance(ctx)
@@ -173,7 +173,7 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 	in := <-p.free
 	err = p.envelope(in, abi.OpMetadata, nil, &p.meta)
 	if err != nil {
-		return nil, fmt.Errorf("GetMetadata: %w", err)
+		return nil, fmt.Errorf("%w: %w", errGuestMetadata, err)
 	}
 	if len(p.routes) > 0 {
 		p.meta.Endpoints = p.routes
@@ -188,6 +188,14 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 
 // wasmPageSize is the WebAssembly page size.
 const wasmPageSize = 65536
+
+// errNotAPlugin marks a module that does not compile or lacks the guest
+// adapter's exports: an artifact the tier cannot open, whatever it holds.
+var errNotAPlugin = errors.New("not a sandboxed plugin")
+
+// errGuestMetadata marks a guest whose GetMetadata failed: the plugin's own
+// code failed, not the file.
+var errGuestMetadata = errors.New("GetMetadata")
 
 func checkExports(m wazero.CompiledModule) error {
 	fns := m.ExportedFunctions()

@@ -39,11 +39,13 @@ func (r *Runtime) Configure(sys config.System) {
 
 // Open loads the module at a.Path with the limits and grants Confine
 // decides for spec. A load the memory budget refuses is a
-// *policy.Refusal of RuleMemoryBudget.
+// *policy.Refusal of RuleMemoryBudget; a file that is not a sandboxed
+// plugin is a *runtime.OpenError, and a guest whose GetMetadata fails a
+// *runtime.PluginError.
 func (r *Runtime) Open(ctx context.Context, a apiv1.Artifact, spec runtime.Spec) (runtime.Instance, error) {
 	code, err := os.ReadFile(a.Path)
 	if err != nil {
-		return nil, err
+		return nil, &runtime.OpenError{Path: a.Path, Err: err}
 	}
 	lim, grants, err := Confine(spec)
 	if err != nil {
@@ -60,6 +62,12 @@ func (r *Runtime) Open(ctx context.Context, a apiv1.Artifact, spec runtime.Spec)
 	if over, ok := errors.AsType[*BudgetError](err); ok {
 		return nil, &policy.Refusal{Rule: RuleMemoryBudget,
 			Message: over.Error() + "; unload a sandboxed plugin, ask for less (sandbox.memory_mb, sandbox.pool_size) or raise " + RuleMemoryBudget}
+	}
+	switch {
+	case errors.Is(err, errNotAPlugin):
+		return nil, &runtime.OpenError{Path: a.Path, Err: err}
+	case errors.Is(err, errGuestMetadata):
+		return nil, &runtime.PluginError{ID: spec.ID, Step: "GetMetadata", Err: err}
 	}
 	if err != nil {
 		return nil, err

@@ -111,3 +111,35 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("after Close gave its memory back: %v", err)
 	}
 }
+
+// TestOpenRefusesWhatIsNotAPlugin: a file the tier cannot open is a
+// runtime.OpenError, as the contract says, so that the API answers 422
+// invalid_plugin and not 500.
+func TestOpenRefusesWhatIsNotAPlugin(t *testing.T) {
+	ctx := context.Background()
+	r := newRuntime(t)
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		code []byte // nil: no file at all
+	}{
+		{"missing file", nil},
+		{"not WebAssembly", []byte("#!/bin/sh\necho hi\n")},
+		{"a module without the guest adapter", []byte("\x00asm\x01\x00\x00\x00")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-")+".wasm")
+			if tt.code != nil {
+				if err := os.WriteFile(path, tt.code, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := r.Open(ctx, apiv1.Artifact{Tier: apiv1.TierSandboxed, Path: path}, runtime.Spec{ID: "x", Sandbox: config.DefaultSystem().Sandbox})
+			oerr, ok := errors.AsType[*runtime.OpenError](err)
+			if !ok || oerr.Path != path {
+				t.Fatalf("Open: %v (%T); want a *runtime.OpenError for %s", err, err, path)
+			}
+		})
+	}
+}
