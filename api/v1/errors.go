@@ -60,9 +60,10 @@ type FieldError struct {
 type Incompatibility struct {
 	// What differs: "go version", a build setting, or a module path.
 	What string `json:"what"`
-	// Plugin and Host are the two values; "" means absent.
+	// Plugin is the plugin's value; "" means the plugin has none.
 	Plugin string `json:"plugin"`
-	Host   string `json:"host"`
+	// Host is the host's value; "" means the host has none.
+	Host string `json:"host"`
 }
 
 // PluginFailure details a plugin_failed error: the plugin's own code

@@ -38,13 +38,18 @@ type Upload struct {
 	Digest string `json:"digest"`
 	// Format is "zip" or "tar.gz".
 	Format string `json:"format"`
-	Size   int64  `json:"size"`
+	// Size is the archive's length in bytes, as sent.
+	Size int64 `json:"size"`
 	// Root is the plugin's folder inside the archive ("." for the top).
-	Root      string    `json:"root"`
+	Root string `json:"root"`
+	// CreatedAt is when the archive was first uploaded, in UTC; sending it
+	// again keeps this time.
 	CreatedAt time.Time `json:"created_at"`
-	// Manifest is the archive's plugin.yaml; Warnings its warnings.
+	// Manifest is the archive's plugin.yaml.
 	Manifest *sdk.PluginMetadata `json:"manifest"`
-	Warnings []Problem           `json:"warnings,omitempty"`
+	// Warnings are the manifest's problems that do not refuse it; absent
+	// when none.
+	Warnings []Problem `json:"warnings,omitempty"`
 }
 
 // UploadForm documents the multipart/form-data body of POST

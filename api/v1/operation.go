@@ -22,26 +22,47 @@ const (
 
 // Step is one stage of an operation.
 type Step struct {
-	Name       string     `json:"name"`
-	State      string     `json:"state"` // running, done, failed
-	StartedAt  time.Time  `json:"started_at"`
+	// Name is one of the Step constants: fetching, validating, building or
+	// loading.
+	Name string `json:"name"`
+	// State is "running", then "done" or "failed".
+	State string `json:"state"`
+	// StartedAt is when the step began, in UTC.
+	StartedAt time.Time `json:"started_at"`
+	// FinishedAt is when it ended, in UTC; absent while it runs.
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Message    string     `json:"message,omitempty"`
+	// Message says what the step is doing; once it has failed, its error.
+	Message string `json:"message,omitempty"`
 }
 
 // Operation is a long action (install, update) that callers can follow:
 // its steps are also published as progress events.
 type Operation struct {
-	ID         string     `json:"id"`
-	Kind       string     `json:"kind"`
-	Source     string     `json:"source,omitempty"`
-	PluginID   string     `json:"plugin_id,omitempty"`
-	State      OpState    `json:"state"`
-	Steps      []Step     `json:"steps"`
-	Warnings   []string   `json:"warnings,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
+	// ID names the operation ("op-" and 16 hex digits); the server
+	// remembers the latest 200 operations.
+	ID string `json:"id"`
+	// Kind is "install" or "update".
+	Kind string `json:"kind"`
+	// Source is what it installs from: the requested source, "upload:<id>",
+	// or for an update the source's location, "@" and the version asked.
+	Source string `json:"source,omitempty"`
+	// PluginID is the plugin it is about; absent until an install has read
+	// the manifest.
+	PluginID string `json:"plugin_id,omitempty"`
+	// State is running, then succeeded or failed.
+	State OpState `json:"state"`
+	// Steps are the steps begun so far, in order; an empty list at first.
+	Steps []Step `json:"steps"`
+	// Warnings are findings that did not stop it, such as permissions
+	// withheld; absent when there are none.
+	Warnings []string `json:"warnings,omitempty"`
+	// CreatedAt is when it started, in UTC.
+	CreatedAt time.Time `json:"created_at"`
+	// FinishedAt is when it ended, in UTC; absent while it runs.
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Result     *Plugin    `json:"result,omitempty"`
+	// Result is the plugin as installed or updated; present only once the
+	// operation has succeeded.
+	Result *Plugin `json:"result,omitempty"`
 	// Error is the failure of a failed operation, in the shape a
 	// synchronous call would have answered it.
 	Error *Error `json:"error,omitempty"`

@@ -8,29 +8,69 @@ import (
 
 // Plugin is what the host reports about an installed plugin.
 type Plugin struct {
-	ID          string               `json:"id"`
-	Name        string               `json:"name"`
-	Version     string               `json:"version"`
-	Description string               `json:"description,omitempty"`
-	Author      string               `json:"author,omitempty"`
-	State       State                `json:"state"`
-	Enabled     bool                 `json:"enabled"`
-	Tier        Tier                 `json:"tier"`
-	Source      Source               `json:"source"`
-	Artifact    Artifact             `json:"artifact"`
-	LoadedAt    time.Time            `json:"loaded_at"`
-	BasePath    string               `json:"base_path"`
-	Endpoints   []sdk.EndpointConfig `json:"endpoints"`
-	Permissions []string             `json:"permissions"`
-	Granted     []string             `json:"granted_permissions"`
-	Kubernetes  *KubernetesGrant     `json:"kubernetes,omitempty"`
-	Metadata    sdk.PluginMetadata   `json:"metadata"`
-	Sandbox     *Sandbox             `json:"sandbox,omitempty"`
-	Stats       Stats                `json:"stats"`
-	Health      Health               `json:"health"`
-	Config      map[string]any       `json:"configuration"`
-	LastError   string               `json:"last_error,omitempty"`
-	Warnings    []Problem            `json:"warnings,omitempty"`
+	// ID is the plugin's id from its manifest, unique on the server.
+	ID string `json:"id"`
+	// Name is a copy of Metadata.Name, as Version, Description and Author
+	// are of theirs: Metadata is their source. Empty while no instance runs.
+	Name string `json:"name"`
+	// Version is Metadata.Version, the running code's version; empty while
+	// no instance runs (loading, failed, crash_loop).
+	Version string `json:"version"`
+	// Description is Metadata.Description; absent when empty.
+	Description string `json:"description,omitempty"`
+	// Author is Metadata.Author; absent when empty.
+	Author string `json:"author,omitempty"`
+	// State is where the plugin is in its lifecycle (see State).
+	State State `json:"state"`
+	// Enabled is the desired state the operator set, kept across reloads
+	// and restarts; State says whether the plugin serves now.
+	Enabled bool `json:"enabled"`
+	// Tier is native or sandboxed: the running artifact's, else the tier
+	// recorded at install.
+	Tier Tier `json:"tier"`
+	// Source is where the plugin was installed from.
+	Source Source `json:"source"`
+	// Artifact is the code the running instance was opened from; zero while
+	// no instance runs.
+	Artifact Artifact `json:"artifact"`
+	// LoadedAt is when the running instance was opened (a reload resets
+	// it); zero while no instance runs.
+	LoadedAt time.Time `json:"loaded_at"`
+	// BasePath is where its endpoints are served:
+	// /api/plugin-endpoints/<id>, followed by each endpoint's path.
+	BasePath string `json:"base_path"`
+	// Endpoints are the endpoints the running instance's manifest declares;
+	// an empty list (never null) while no instance runs.
+	Endpoints []sdk.EndpointConfig `json:"endpoints"`
+	// Permissions are those the manifest lists, as asked; an empty list
+	// (never null) when none, or while no instance runs.
+	Permissions []string `json:"permissions"`
+	// Granted are the permissions the security mode granted at install or
+	// update, including those the manifest's security section implies.
+	Granted []string `json:"granted_permissions"`
+	// Kubernetes is the cluster access granted; absent when the manifest
+	// asks for none.
+	Kubernetes *KubernetesGrant `json:"kubernetes,omitempty"`
+	// Metadata is the running manifest, which Name to Author copy, plus the
+	// host's loaded_at, loaded_from and status; zero while no instance runs.
+	Metadata sdk.PluginMetadata `json:"metadata"`
+	// Sandbox is what a sandboxed instance runs with; absent for native
+	// plugins and while no instance runs.
+	Sandbox *Sandbox `json:"sandbox,omitempty"`
+	// Stats are the request counters since install or server start, kept
+	// across reloads.
+	Stats Stats `json:"stats"`
+	// Health is the latest health-check record.
+	Health Health `json:"health"`
+	// Config is the effective configuration: the manifest's defaults under
+	// the operator's values; null while no instance runs.
+	Config map[string]any `json:"configuration"`
+	// LastError is why the latest load, reload or restart failed (a failed
+	// reload leaves the old instance serving); absent once one starts.
+	LastError string `json:"last_error,omitempty"`
+	// Warnings are the manifest's problems that did not refuse it, from the
+	// latest install, update or reload; absent when none.
+	Warnings []Problem `json:"warnings,omitempty"`
 }
 
 // KubernetesGrant is the access to clusters a plugin was granted at
@@ -113,6 +153,7 @@ const (
 
 // Source is where a plugin was loaded from, enough to load it again.
 type Source struct {
+	// Kind is folder, file, git or upload (see SourceKind).
 	Kind SourceKind `json:"kind"`
 	// Location is the folder, file or repository URL, or the upload id.
 	Location string `json:"location"`
@@ -127,17 +168,31 @@ type Source struct {
 
 // Artifact identifies the code an instance runs.
 type Artifact struct {
-	Tier          Tier          `json:"tier"`
-	Path          string        `json:"path"`
-	Digest        string        `json:"digest"`
-	BuildKey      string        `json:"build_key,omitempty"`
-	Cached        bool          `json:"cached"`
+	// Tier is what the artifact was built for: native (.so) or sandboxed
+	// (.wasm).
+	Tier Tier `json:"tier"`
+	// Path is the file on the server the code was opened from: a build cache
+	// entry, a runtime's pinned copy, or a file source's own .so file.
+	Path string `json:"path"`
+	// Digest is "sha256:" and the hex SHA-256 of the artifact file.
+	Digest string `json:"digest"`
+	// BuildKey is the hex SHA-256 of the build's inputs, naming its cache
+	// entry; absent for a prebuilt .so file, which is not built.
+	BuildKey string `json:"build_key,omitempty"`
+	// Cached is whether existing code was reused rather than built now: a
+	// build cache hit, and always for a plugin restored at startup.
+	Cached bool `json:"cached"`
+	// BuildDuration is how long the build took, in nanoseconds (the cached
+	// build's own time when Cached); absent when not built or not known.
 	BuildDuration time.Duration `json:"build_duration_ns,omitempty"`
 }
 
 // Sandbox is what a sandboxed plugin runs with.
 type Sandbox struct {
+	// Limits are the bounds in force: the manifest's asks, capped by the
+	// server's sandbox policy.
 	Limits SandboxLimits `json:"limits"`
+	// Grants are the capabilities in force.
 	Grants SandboxGrants `json:"grants"`
 }
 
@@ -151,21 +206,30 @@ type SandboxLimits struct {
 	MemoryBytes int64 `json:"memory_bytes"`
 	// TimeoutMs caps one call into the plugin.
 	TimeoutMs int64 `json:"timeout_ms"`
-	// MaxRequestBytes and MaxResponseBytes cap bodies in and out.
-	MaxRequestBytes  int64 `json:"max_request_bytes"`
+	// MaxRequestBytes caps a request body passed in.
+	MaxRequestBytes int64 `json:"max_request_bytes"`
+	// MaxResponseBytes caps a response body passed out.
 	MaxResponseBytes int64 `json:"max_response_bytes"`
 }
 
 // SandboxGrants are the capabilities a sandboxed plugin was given.
 type SandboxGrants struct {
-	FileSystem   bool     `json:"filesystem"`
-	Network      bool     `json:"network"`
+	// FileSystem is whether a private data folder is mounted at /data;
+	// without it the plugin sees no file system at all.
+	FileSystem bool `json:"filesystem"`
+	// Network is whether outbound HTTP is allowed, to AllowedHosts only.
+	Network bool `json:"network"`
+	// AllowedHosts are the "host" (any port) or "host:port" entries it may
+	// call, redirects included; absent when none.
 	AllowedHosts []string `json:"allowed_hosts,omitempty"`
 }
 
 // Permission is a right a plugin may ask for in its manifest.
 type Permission struct {
-	Name        string `json:"name"`
+	// Name is what a manifest lists, such as "cluster.read" or
+	// "network.egress".
+	Name string `json:"name"`
+	// Description says what the permission allows.
 	Description string `json:"description"`
 }
 

@@ -71,9 +71,11 @@ type SandboxPolicy struct {
 	// refused. The default is a quarter of the server's memory (or of its
 	// control group's limit), at least 1024.
 	MaxTotalMemoryMB int `json:"max_total_memory_mb"`
-	// AllowNetwork and AllowFilesystem let plugins that ask for
-	// security.network_access or filesystem_access have it.
-	AllowNetwork    bool `json:"allow_network"`
+	// AllowNetwork lets plugins that ask for security.network_access have
+	// outbound HTTP to their allowed hosts.
+	AllowNetwork bool `json:"allow_network"`
+	// AllowFilesystem lets plugins that ask for
+	// security.filesystem_access have a private folder at /data.
 	AllowFilesystem bool `json:"allow_filesystem"`
 }
 
@@ -121,11 +123,13 @@ type HealthDefaults struct {
 // JWTConfig configures JWT validation: one key source, and what the token
 // must say.
 type JWTConfig struct {
-	// HS256SecretFile, RS256PublicKeyFile (PEM) and JWKSFile name files on
-	// the server holding the verification keys.
-	HS256SecretFile    string `json:"hs256_secret_file,omitempty"`
+	// HS256SecretFile names a file on the server holding the HMAC secret.
+	HS256SecretFile string `json:"hs256_secret_file,omitempty"`
+	// RS256PublicKeyFile names a file on the server holding an RSA public
+	// key (PEM).
 	RS256PublicKeyFile string `json:"rs256_public_key_file,omitempty"`
-	JWKSFile           string `json:"jwks_file,omitempty"`
+	// JWKSFile names a file on the server holding a JSON Web Key Set.
+	JWKSFile string `json:"jwks_file,omitempty"`
 	// JWKSURL is fetched for the keys instead (https, or http to a
 	// loopback address), refreshed periodically and when a token names an
 	// unknown kid.
@@ -133,8 +137,9 @@ type JWTConfig struct {
 	// OIDCIssuer is an OpenID Connect issuer whose discovery document
 	// names the JWKS URL; tokens must then carry it as their iss.
 	OIDCIssuer string `json:"oidc_issuer,omitempty"`
-	// Issuer and Audience are what the token's iss and aud must be.
-	Issuer   string `json:"issuer,omitempty"`
+	// Issuer, when set, is what the token's iss must be.
+	Issuer string `json:"issuer,omitempty"`
+	// Audience, when set, is what the token's aud must be (or contain).
 	Audience string `json:"audience,omitempty"`
 	// RoleClaim is the claim naming the role (default "role").
 	RoleClaim string `json:"role_claim,omitempty"`
@@ -162,8 +167,9 @@ type CacheInfo struct {
 
 // BuildStats are the builder's counters.
 type BuildStats struct {
-	// Builds ran the compiler; Failures of them failed.
-	Builds   uint64 `json:"builds"`
+	// Builds counts the builds that ran the compiler.
+	Builds uint64 `json:"builds"`
+	// Failures counts the Builds that failed.
 	Failures uint64 `json:"failures"`
 	// Hits found the artifact already in the cache.
 	Hits uint64 `json:"hits"`
@@ -186,10 +192,11 @@ type CachePurge struct {
 type SystemMetrics struct {
 	// Plugins counts the plugins.
 	Plugins PluginCounts `json:"plugins"`
-	// RequestsTotal, ServerErrorsTotal and ClientErrorsTotal sum every
-	// plugin's counters.
-	RequestsTotal     uint64 `json:"requests_total"`
+	// RequestsTotal sums every plugin's Stats.Requests.
+	RequestsTotal uint64 `json:"requests_total"`
+	// ServerErrorsTotal sums every plugin's Stats.ServerErrors (5xx).
 	ServerErrorsTotal uint64 `json:"server_errors_total"`
+	// ClientErrorsTotal sums every plugin's Stats.ClientErrors (4xx).
 	ClientErrorsTotal uint64 `json:"client_errors_total"`
 	// PerPlugin are each plugin's counters, by plugin ID.
 	PerPlugin map[string]Stats `json:"per_plugin"`
@@ -230,9 +237,12 @@ type LogStats struct {
 type ProcessStats struct {
 	// Goroutines is how many goroutines run.
 	Goroutines int `json:"goroutines"`
-	// HeapAllocBytes and SysBytes are the Go runtime's memory figures.
+	// HeapAllocBytes is the Go runtime's allocated heap (HeapAlloc), in
+	// bytes.
 	HeapAllocBytes uint64 `json:"heap_alloc_bytes"`
-	SysBytes       uint64 `json:"sys_bytes"`
+	// SysBytes is the memory the Go runtime obtained from the system (Sys),
+	// in bytes.
+	SysBytes uint64 `json:"sys_bytes"`
 	// UptimeSeconds is how long the API has served.
 	UptimeSeconds float64 `json:"uptime_seconds"`
 	// GoVersion is the Go release the server was built with.
