@@ -20,8 +20,8 @@
 //     reserve the id (a second plugin with the same id is refused).
 //  4. Record the desired state in the store.
 //  5. Build the plugin's router from its endpoints and GetHandlers.
-//  6. SetPublisher (plugins that publish events), Validate,
-//     Initialize(configuration), OnLoad.
+//  6. SetPublisher (plugins that publish events), SetKubernetes (plugins
+//     that work on clusters), Validate, Initialize(configuration), OnLoad.
 //  7. Publish the instance: requests reach it from now on, and its health
 //     checker starts.
 //
