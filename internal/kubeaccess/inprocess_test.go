@@ -7,9 +7,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubestellar/ksplugins/sdk"
+	"github.com/kubestellar/ksplugins/sdk/kubeconfig"
 )
 
 // inProcessClient is a client whose requests go to the handler of opts to
@@ -180,5 +184,31 @@ func TestInProcessCancel(t *testing.T) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, placeholder+"/api", nil)
 	if _, err := client.Do(req); !errors.Is(err, context.Canceled) {
 		t.Errorf("a cancelled request: %v", err)
+	}
+}
+
+func TestInProcessForwardsABody(t *testing.T) {
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.Copy(w, r.Body)
+	}))
+	defer echo.Close()
+	up, err := NewUpstream(kubeconfig.Context{Name: "its1", Cluster: kubeconfig.Cluster{Server: echo.URL}, User: kubeconfig.User{Token: "t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	rules := []sdk.KubernetesRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}}}
+	client := &http.Client{Transport: InProcess(up.Handler(Options{Plugin: "p1", Rules: rules}))}
+	const body = `{"kind":"ConfigMap","metadata":{"name":"x"}}`
+	resp, err := client.Post(placeholder+"/api/v1/namespaces/default/configmaps", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusCreated || string(got) != body {
+		t.Errorf("create: %d %q, %v", resp.StatusCode, got, err)
 	}
 }
