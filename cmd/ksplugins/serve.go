@@ -58,6 +58,7 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&s.DataDir, "data-dir", s.DataDir, "directory for the store and tokens (KSPLUGINS_DATA_DIR)")
 	f.StringVar(&s.System.SecurityMode, "security-mode", s.System.SecurityMode, "strict, normal or permissive (PLUGIN_SECURITY_MODE)")
 	f.BoolVar(&s.Watch, "watch", s.Watch, "rebuild and swap plugins loaded from folders when their files change (PLUGIN_WATCH)")
+	f.StringVar(&s.Kubeconfig, "kubeconfig", s.Kubeconfig, "the host's kubeconfig, whose contexts plugins are granted access to through the host (KUBECONFIG)")
 	f.BoolVar(&s.InsecureLocal, "insecure-listen-local", false, "development only: serve every request as admin without credentials; requires a loopback --addr")
 	return cmd
 }
@@ -157,6 +158,7 @@ func serve(ctx context.Context, s config.Settings) error {
 	}
 	defer sandbox.Close(context.WithoutCancel(ctx))
 	bus := events.NewBus(events.Options{Logger: log})
+	kube := kubeUpstreams(s.Kubeconfig, log)
 	authn := auth.NewAuthenticator(token, db)
 	h := host.New(host.Options{
 		Store:   db,
@@ -172,6 +174,7 @@ func serve(ctx context.Context, s config.Settings) error {
 		Logger:  log,
 
 		Authenticate: authn.Authenticate,
+		Kubernetes:   kube,
 	})
 	gin.SetMode(gin.ReleaseMode)
 	srv, err := api.New(api.Options{

@@ -53,6 +53,10 @@ type Settings struct {
 	// Watch rebuilds and swaps plugins loaded from folders when their files
 	// change (PLUGIN_WATCH).
 	Watch bool
+	// Kubeconfig is the host's kubeconfig (KUBECONFIG): plugins reach the
+	// contexts they were granted through the host, with its credentials.
+	// Empty: no plugin has Kubernetes access.
+	Kubeconfig string
 	// System is the initial live configuration.
 	System System
 }
@@ -60,14 +64,15 @@ type Settings struct {
 // FromEnv returns the settings given by the environment, with defaults.
 func FromEnv() Settings {
 	s := Settings{
-		Addr:      env("KSPLUGINS_ADDR", ":4000"),
-		DataDir:   env("KSPLUGINS_DATA_DIR", "./data"),
-		PluginDir: env("PLUGIN_DIR", "./dynamic_plugins/cache"),
-		CacheDir:  env("PLUGIN_CACHE_DIR", "./dynamic_plugins/build_cache"),
-		Token:     os.Getenv("KSPLUGINS_TOKEN"),
-		GoCmd:     env("KSPLUGINS_GO", "go"),
-		LogFormat: env("KSPLUGINS_LOG_FORMAT", "text"),
-		System:    DefaultSystem(),
+		Addr:       env("KSPLUGINS_ADDR", ":4000"),
+		DataDir:    env("KSPLUGINS_DATA_DIR", "./data"),
+		PluginDir:  env("PLUGIN_DIR", "./dynamic_plugins/cache"),
+		CacheDir:   env("PLUGIN_CACHE_DIR", "./dynamic_plugins/build_cache"),
+		Token:      os.Getenv("KSPLUGINS_TOKEN"),
+		GoCmd:      env("KSPLUGINS_GO", "go"),
+		LogFormat:  env("KSPLUGINS_LOG_FORMAT", "text"),
+		Kubeconfig: os.Getenv("KUBECONFIG"),
+		System:     DefaultSystem(),
 	}
 	s.System.SecurityMode = env("PLUGIN_SECURITY_MODE", ModeNormal)
 	s.System.Debug, _ = strconv.ParseBool(os.Getenv("PLUGIN_DEBUG"))

@@ -20,8 +20,8 @@
 //     reserve the id (a second plugin with the same id is refused).
 //  4. Record the desired state in the store.
 //  5. Build the plugin's router from its endpoints and GetHandlers.
-//  6. SetPublisher (plugins that publish events), Validate,
-//     Initialize(configuration), OnLoad.
+//  6. SetPublisher (plugins that publish events), SetKubernetes (plugins
+//     that work on clusters), Validate, Initialize(configuration), OnLoad.
 //  7. Publish the instance: requests reach it from now on, and its health
 //     checker starts.
 //
@@ -78,6 +78,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/install"
+	"github.com/kubestellar/ksplugins/internal/kubeaccess"
 	"github.com/kubestellar/ksplugins/internal/operation"
 	"github.com/kubestellar/ksplugins/internal/pluginlog"
 	"github.com/kubestellar/ksplugins/internal/ratelimit"
@@ -145,6 +146,11 @@ type Options struct {
 	SampleHistory int
 	// Logger is the host's logger; every plugin line carries plugin_id.
 	Logger *slog.Logger
+	// Kubernetes are the API servers of the host's kubeconfig, one per
+	// context, through which plugins reach the contexts they were
+	// granted; none when the host has no kubeconfig. The host closes them
+	// on Close.
+	Kubernetes []*kubeaccess.Upstream
 }
 
 // Host owns the installed plugins. It is safe for concurrent use.
@@ -165,6 +171,9 @@ type Host struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// upstreams are Options.Kubernetes by context.
+	upstreams map[string]*kubeaccess.Upstream
 
 	mu      sync.RWMutex
 	plugins map[string]*Plugin
@@ -199,6 +208,10 @@ func New(opts Options) *Host {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Host{opts: opts, log: opts.Logger, store: opts.Store, events: opts.Events, ctx: ctx, cancel: cancel, plugins: map[string]*Plugin{}}
+	h.upstreams = make(map[string]*kubeaccess.Upstream, len(opts.Kubernetes))
+	for _, up := range opts.Kubernetes {
+		h.upstreams[up.Context()] = up
+	}
 	h.installer = install.New(install.Options{
 		Builder: opts.Builder, Sources: opts.Sources, Runtimes: opts.Runtimes, Store: opts.Store,
 		System: h.system.Load, Grant: h.grant, GrantKubernetes: h.grantKubernetes, Taken: func(id string) bool { return h.lookup(id) != nil },
@@ -314,5 +327,8 @@ func (h *Host) Close(ctx context.Context) {
 			h.retire(ctx, p, in)
 		}
 		p.op.Unlock()
+	}
+	for _, up := range h.upstreams {
+		up.Close()
 	}
 }

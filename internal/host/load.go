@@ -41,7 +41,10 @@ func (h *Host) register(ctx context.Context, p *Plugin, in *instance, record boo
 				return err
 			}
 		}
-		if err := h.start(ctx, p, in); err != nil {
+		p.mu.RLock()
+		grant := p.kube
+		p.mu.RUnlock()
+		if err := h.start(ctx, p, in, grant); err != nil {
 			if record {
 				if derr := h.store.DeletePlugin(context.WithoutCancel(ctx), p.id); derr != nil {
 					h.log.Error("remove record of a failed load", "plugin_id", p.id, "err", derr)
@@ -120,8 +123,9 @@ func effectiveConfig(meta sdk.PluginMetadata, overrides map[string]any) map[stri
 	return config
 }
 
-// start runs lifecycle steps 5-6 for an instance of p.
-func (h *Host) start(ctx context.Context, p *Plugin, in *instance) error {
+// start runs lifecycle steps 5-6 for an instance of p, which reaches
+// clusters under kube, the grant in force once it runs.
+func (h *Host) start(ctx context.Context, p *Plugin, in *instance, kube *apiv1.KubernetesGrant) error {
 	log := h.log.With("plugin_id", p.id)
 	engine, err := h.newRouter(p, in.impl, in.meta.Endpoints, log)
 	if err != nil {
@@ -131,6 +135,9 @@ func (h *Host) start(ctx context.Context, p *Plugin, in *instance) error {
 	in.engine = engine
 	if es, ok := in.impl.(sdk.EventSource); ok {
 		es.SetPublisher(pluginPublisher{bus: h.events, id: p.id})
+	}
+	if ku, ok := in.impl.(sdk.KubernetesUser); ok {
+		ku.SetKubernetes(h.kubeAccessFor(p, kube))
 	}
 	p.mu.RLock()
 	config := effectiveConfig(in.meta, p.config)
@@ -312,7 +319,13 @@ func (h *Host) swap(ctx context.Context, p *Plugin, in *instance, c change) erro
 		in.close(ctx, h.log.With("plugin_id", p.id))
 		return &manifest.Error{File: "plugin.yaml", Problems: []manifest.Problem{{Field: "id", Message: fmt.Sprintf("changed from %s to %s; load it as a new plugin instead", p.id, in.meta.ID)}}}
 	}
-	if err := h.start(ctx, p, in); err != nil {
+	p.mu.RLock()
+	grant := p.kube
+	p.mu.RUnlock()
+	if c.source != nil {
+		grant = c.kube
+	}
+	if err := h.start(ctx, p, in, grant); err != nil {
 		return err
 	}
 	if c.probe {

@@ -46,10 +46,12 @@ type Plugin struct {
 	// watcher.
 	stopHealth, stopWatch context.CancelFunc
 
-	inst    atomic.Pointer[instance]
-	stats   traffic.Counters
-	health  health.State
-	traffic traffic.History
+	inst  atomic.Pointer[instance]
+	stats traffic.Counters
+	// kubeStats counts its Kubernetes requests, across instances.
+	kubeStats traffic.KubeCounters
+	health    health.State
+	traffic   traffic.History
 	// healthCheck lets one Health call run at a time: a check that hangs
 	// is not started again on top of itself.
 	healthCheck guard

@@ -62,7 +62,10 @@ func (h *Host) restoreOnce(ctx context.Context, p *Plugin, rec store.Plugin) err
 		return err
 	}
 	in := newInstance(o)
-	if err := h.start(ctx, p, in); err != nil {
+	p.mu.RLock()
+	grant := p.kube
+	p.mu.RUnlock()
+	if err := h.start(ctx, p, in, grant); err != nil {
 		return err
 	}
 	h.run(p, in)

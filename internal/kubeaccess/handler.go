@@ -282,3 +282,26 @@ func (w *recorder) Write(b []byte) (int, error) {
 }
 
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ErrContextNotGranted is the Err of a Decision refusing a request for a
+// context the plugin may not reach: not granted to it, or not in the
+// host's kubeconfig.
+var ErrContextNotGranted = errors.New("the context is not granted to the plugin or not in the host's kubeconfig")
+
+// Refuse returns the handler for a context the plugin of opts may not
+// reach: it answers every request with the API server's 403 Status, which
+// names the context, and reports it as it does the refusals of Handler.
+func Refuse(context string, opts Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		a, err := Resolve(r)
+		if err != nil {
+			a = Attributes{Path: r.URL.Path}
+		}
+		rec := &recorder{ResponseWriter: w}
+		writeStatus(rec, forbidden(opts.Plugin, context, a, ErrContextNotGranted.Error()))
+		if opts.Report != nil {
+			opts.Report(Decision{Plugin: opts.Plugin, Context: context, Attributes: a, Status: rec.status, Duration: time.Since(start), Err: ErrContextNotGranted})
+		}
+	})
+}

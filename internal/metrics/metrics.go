@@ -45,6 +45,7 @@ type collector struct {
 	requests, duration, panics, state, health, info, custom, checks, checkFailures *prometheus.Desc
 	builds, buildFailures, cacheHits                                               *prometheus.Desc
 	logLines, logDropped, logTruncated                                             *prometheus.Desc
+	kubeRequests, kubeDuration                                                     *prometheus.Desc
 }
 
 func newCollector(h *host.Host, b *build.Builder) *collector {
@@ -69,11 +70,15 @@ func newCollector(h *host.Host, b *build.Builder) *collector {
 		logLines:      desc("plugin_log_lines_total", "Lines of a plugin's output written to the server's log.", "plugin_id"),
 		logDropped:    desc("plugin_log_lines_dropped_total", "Lines of a plugin's output dropped for exceeding its log rate.", "plugin_id"),
 		logTruncated:  desc("plugin_log_lines_truncated_total", "Lines of a plugin's output cut at the log's line length.", "plugin_id"),
+		kubeRequests: desc("plugin_kube_requests_total", "Kubernetes requests a plugin made through the host, by the status answered (403: refused by its grant).",
+			"plugin_id", "context", "verb", "group", "resource", "code"),
+		kubeDuration: desc("plugin_kube_request_duration_seconds", "Time to answer a plugin's Kubernetes request; a watch counts until its stream ends.",
+			"plugin_id", "context", "verb", "group", "resource"),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.requests, c.duration, c.panics, c.state, c.health, c.info, c.custom, c.checks, c.checkFailures, c.builds, c.buildFailures, c.cacheHits, c.logLines, c.logDropped, c.logTruncated} {
+	for _, d := range []*prometheus.Desc{c.requests, c.duration, c.panics, c.state, c.health, c.info, c.custom, c.checks, c.checkFailures, c.builds, c.buildFailures, c.cacheHits, c.logLines, c.logDropped, c.logTruncated, c.kubeRequests, c.kubeDuration} {
 		ch <- d
 	}
 }
@@ -118,6 +123,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.logLines, prometheus.CounterValue, float64(s.Logged), id)
 		ch <- prometheus.MustNewConstMetric(c.logDropped, prometheus.CounterValue, float64(s.Dropped), id)
 		ch <- prometheus.MustNewConstMetric(c.logTruncated, prometheus.CounterValue, float64(s.Truncated), id)
+	}
+	for id, series := range c.host.KubeStats() {
+		for _, s := range series {
+			for code, n := range s.ByStatus {
+				ch <- prometheus.MustNewConstMetric(c.kubeRequests, prometheus.CounterValue, float64(n), id, s.Context, s.Verb, s.Group, s.Resource, strconv.Itoa(code))
+			}
+			buckets := make(map[float64]uint64, len(bounds))
+			for i, b := range bounds {
+				buckets[b] = s.Cumulative[i]
+			}
+			ch <- prometheus.MustNewConstHistogram(c.kubeDuration, s.Count, s.SumSeconds, buckets, id, s.Context, s.Verb, s.Group, s.Resource)
+		}
 	}
 	if c.builder != nil {
 		s := c.builder.Stats()

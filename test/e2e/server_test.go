@@ -126,9 +126,15 @@ func startServerWith(t *testing.T, f fixture, data, cacheDir string, env ...stri
 // server on its predecessor's address.
 func startServerOn(t *testing.T, f fixture, addr, data, cacheDir string, env ...string) *server {
 	t.Helper()
+	return startServerArgs(t, f, addr, data, cacheDir, nil, env...)
+}
+
+// startServerArgs is startServerOn with more arguments for serve.
+func startServerArgs(t *testing.T, f fixture, addr, data, cacheDir string, args []string, env ...string) *server {
+	t.Helper()
 	const token = "e2e-token"
-	cmd := exec.Command(f.bin, "serve", "--addr", addr, "--data-dir", data,
-		"--cache-dir", cacheDir, "--plugin-dir", filepath.Join(data, "plugins"))
+	cmd := exec.Command(f.bin, append([]string{"serve", "--addr", addr, "--data-dir", data,
+		"--cache-dir", cacheDir, "--plugin-dir", filepath.Join(data, "plugins")}, args...)...)
 	cmd.Env = append(append(os.Environ(), "KSPLUGINS_TOKEN="+token), env...)
 	cmd.Dir = f.root
 	logs := &syncWriter{w: &bytes.Buffer{}}

@@ -1,0 +1,101 @@
+package host
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"time"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
+	"github.com/kubestellar/ksplugins/internal/kubeaccess"
+	"github.com/kubestellar/ksplugins/internal/store"
+	"github.com/kubestellar/ksplugins/internal/traffic"
+)
+
+// auditTimeout bounds writing one refused Kubernetes request to the audit
+// log.
+const auditTimeout = 5 * time.Second
+
+// kubeAccess is the sdk.Kubernetes of one instance of a plugin: a handler
+// per context it may reach, built from the grant in force when the
+// instance started. A reload or update starts a new instance, which gets
+// the grant then in force.
+type kubeAccess struct {
+	contexts []string
+	handlers map[string]http.Handler
+	// opts are the plugin's mediation options, which Refuse reports with.
+	opts kubeaccess.Options
+}
+
+// kubeAccessFor builds the access of p under grant: the granted contexts
+// that the host's kubeconfig has, each with the granted rules.
+func (h *Host) kubeAccessFor(p *Plugin, grant *apiv1.KubernetesGrant) *kubeAccess {
+	opts := kubeaccess.Options{Plugin: p.id, Report: func(d kubeaccess.Decision) { h.reportKube(p, d) }}
+	if grant != nil {
+		opts.Rules = grant.Rules
+	}
+	k := &kubeAccess{handlers: map[string]http.Handler{}, opts: opts}
+	if grant == nil {
+		return k
+	}
+	for _, name := range grant.Contexts {
+		up := h.upstreams[name]
+		if up == nil {
+			continue // not in the host's kubeconfig: refused, like any other
+		}
+		k.contexts = append(k.contexts, name)
+		k.handlers[name] = up.Handler(opts)
+	}
+	return k
+}
+
+// Contexts implements sdk.Kubernetes.
+func (k *kubeAccess) Contexts() []string { return slices.Clone(k.contexts) }
+
+// Transport implements sdk.Kubernetes: the mediation, served in the
+// plugin's own process, which is the host's.
+func (k *kubeAccess) Transport(context string) http.RoundTripper {
+	h, ok := k.handlers[context]
+	if !ok {
+		h = kubeaccess.Refuse(context, k.opts)
+	}
+	return kubeaccess.InProcess(h)
+}
+
+// reportKube counts one of p's Kubernetes requests and writes a refused
+// one to the audit log.
+func (h *Host) reportKube(p *Plugin, d kubeaccess.Decision) {
+	a := d.Attributes
+	p.kubeStats.Record(traffic.KubeRequest{Context: d.Context, Verb: a.Verb, Group: a.APIGroup, Resource: a.GroupResource()}, d.Status, d.Duration)
+	if d.Allowed {
+		return
+	}
+	details := map[string]any{
+		"context": d.Context, "verb": a.Verb, "group": a.APIGroup, "resource": a.GroupResource(),
+		"namespace": a.Namespace, "name": a.Name, "path": a.Path,
+	}
+	if d.Err != nil {
+		details["reason"] = d.Err.Error()
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, auditTimeout)
+	defer cancel()
+	e := store.AuditEntry{
+		Time: time.Now().UTC(), Actor: "plugin:" + p.id, Action: "kube-denied", Target: p.id,
+		Result: store.AuditResult(d.Status), Status: d.Status, Details: details,
+	}
+	if _, err := h.store.AppendAudit(ctx, e); err != nil {
+		h.log.Error("audit a refused Kubernetes request", "plugin_id", p.id, "err", err)
+	}
+}
+
+// KubeStats returns each plugin's Kubernetes request counts, by id.
+func (h *Host) KubeStats() map[string][]traffic.KubeSeries {
+	out := map[string][]traffic.KubeSeries{}
+	for _, p := range h.all() {
+		if s := p.kubeStats.Snapshot(); len(s) > 0 {
+			out[p.id] = s
+		}
+	}
+	return out
+}

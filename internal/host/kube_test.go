@@ -1,0 +1,145 @@
+package host
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
+	"github.com/kubestellar/ksplugins/internal/kubeaccess"
+	"github.com/kubestellar/ksplugins/internal/store"
+	"github.com/kubestellar/ksplugins/sdk"
+	"github.com/kubestellar/ksplugins/sdk/kubeconfig"
+)
+
+// kubePlugin keeps the Kubernetes access the host gives it.
+type kubePlugin struct {
+	testPlugin
+	kube sdk.Kubernetes
+}
+
+func (p *kubePlugin) SetKubernetes(k sdk.Kubernetes) { p.kube = k }
+
+func (p *kubePlugin) Initialize(map[string]interface{}) error {
+	if p.kube == nil {
+		return io.ErrUnexpectedEOF // Initialize before SetKubernetes
+	}
+	return p.record("Initialize")
+}
+
+// get makes a GET of path on context through the plugin's access and
+// returns the status.
+func (p *kubePlugin) get(t *testing.T, context, path string) int {
+	t.Helper()
+	resp, err := (&http.Client{Transport: p.kube.Transport(context)}).Get("http://kubernetes.ksplugins.invalid" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+func configMapsIn(ns string, resources ...string) *apiv1.KubernetesGrant {
+	return &apiv1.KubernetesGrant{Contexts: []string{"its1", "wds1"}, Rules: []sdk.KubernetesRule{
+		{APIGroups: []string{""}, Resources: resources, Verbs: []string{"get"}, Namespaces: []string{ns}},
+	}}
+}
+
+// TestKubernetesAccess: a plugin reaches the granted contexts the host's
+// kubeconfig has, under its grant; refusals are audited and every request
+// counted; an update's new instance gets the new grant.
+func TestKubernetesAccess(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer host-token" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"kind":"ConfigMap","metadata":{"name":"x"}}`)
+	}))
+	defer api.Close()
+	up, err := kubeaccess.NewUpstream(kubeconfig.Context{Name: "its1", Cluster: kubeconfig.Cluster{Server: api.URL}, User: kubeconfig.User{Token: "host-token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newTestHost(t, func(o *Options) { o.Kubernetes = []*kubeaccess.Upstream{up} })
+	ctx := context.Background()
+
+	old := &kubePlugin{testPlugin: testPlugin{id: "kp", reply: "old"}}
+	in := &instance{impl: old, meta: old.GetMetadata(), loadedAt: time.Now()}
+	p := &Plugin{id: "kp", state: apiv1.StateLoading, enabled: true, source: apiv1.Source{Kind: apiv1.SourceFile, Location: "test"}, kube: configMapsIn("default", "configmaps")}
+	if err := h.register(ctx, p, in, true); err != nil {
+		t.Fatal(err)
+	}
+	// wds1 is granted, but the host's kubeconfig lacks it.
+	if got := old.kube.Contexts(); !slices.Equal(got, []string{"its1"}) {
+		t.Errorf("contexts %v, want [its1]", got)
+	}
+	for _, tc := range []struct {
+		context, path string
+		want          int
+	}{
+		{"its1", "/api/v1/namespaces/default/configmaps/x", 200},
+		{"its1", "/api/v1/namespaces/default/secrets/x", 403},
+		{"its1", "/api/v1/namespaces/other/configmaps/x", 403},
+		{"wds1", "/api/v1/namespaces/default/configmaps/x", 403},
+	} {
+		if got := old.get(t, tc.context, tc.path); got != tc.want {
+			t.Errorf("GET %s on %s: %d, want %d", tc.path, tc.context, got, tc.want)
+		}
+	}
+
+	// Reports follow the answers: wait for the last.
+	var entries []store.AuditEntry
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(entries) < 3; time.Sleep(5 * time.Millisecond) {
+		if entries, err = h.store.Audit(ctx, store.AuditQuery{Actor: "plugin:kp"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var denied []string
+	for _, e := range entries {
+		if e.Action != "kube-denied" || e.Target != "kp" || e.Result != "denied" || e.Status != 403 {
+			t.Errorf("audit entry %+v", e)
+		}
+		denied = append(denied, e.Details["context"].(string)+" "+e.Details["resource"].(string)+" "+e.Details["namespace"].(string))
+	}
+	if want := []string{"its1 secrets default", "its1 configmaps other", "wds1 configmaps default"}; !slices.Equal(denied, want) {
+		t.Errorf("audited %q, want %q", denied, want)
+	}
+	stats := h.KubeStats()["kp"]
+	counts := map[string]uint64{}
+	for _, s := range stats {
+		for code, n := range s.ByStatus {
+			counts[s.Context+" "+s.Verb+" "+s.Resource+" "+http.StatusText(code)] += n
+		}
+	}
+	want := map[string]uint64{"its1 get configmaps OK": 1, "its1 get configmaps Forbidden": 1, "its1 get secrets Forbidden": 1, "wds1 get configmaps Forbidden": 1}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Errorf("counted %v, want %v", counts, want)
+			break
+		}
+	}
+
+	// An update swaps in an instance under the new grant.
+	next := &kubePlugin{testPlugin: testPlugin{id: "kp", reply: "new"}}
+	p.op.Lock()
+	err = h.swap(ctx, p, &instance{impl: next, meta: next.GetMetadata(), loadedAt: time.Now()},
+		change{source: &apiv1.Source{Kind: apiv1.SourceFile, Location: "test"}, kube: configMapsIn("default", "secrets")})
+	p.op.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := next.get(t, "its1", "/api/v1/namespaces/default/secrets/x"); got != 200 {
+		t.Errorf("secrets after the update granted them: %d", got)
+	}
+	if got := next.get(t, "its1", "/api/v1/namespaces/default/configmaps/x"); got != 403 {
+		t.Errorf("configmaps after the update withdrew them: %d", got)
+	}
+}

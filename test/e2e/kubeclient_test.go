@@ -1,0 +1,161 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+const kubeclientID = "kubeclient"
+
+// TestKubeClientNative runs a native plugin that uses client-go through
+// sdk/kube against a real kube-apiserver: the host, started with its own
+// kubeconfig, mediates every request under the plugin's grant (configmaps
+// in default of context its1), counts it in /metrics and audits what it
+// refuses; the plugin's rest.Config and environment hold no credential.
+func TestKubeClientNative(t *testing.T) {
+	assets := kubeAssets(t)
+	f := setup(t)
+	admin := startKube(t, assets)
+	kubeconfigPath := hostKubeconfigFiles(t, "its1", admin)
+	dir := t.TempDir()
+	// KUBECONFIG is emptied so that nothing but the flag names the
+	// kubeconfig, and the plugin's environment cannot have it from the
+	// test's.
+	s := startServerArgs(t, f, freeAddr(t), filepath.Join(dir, "data"), f.cacheDir, []string{"--kubeconfig", kubeconfigPath}, "KUBECONFIG=")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	adminKube := kubernetes.NewForConfigOrDie(admin)
+	for _, cm := range []struct{ ns, name string }{{"default", "allowed"}, {"kube-system", "elsewhere"}} {
+		if _, err := adminKube.CoreV1().ConfigMaps(cm.ns).Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: cm.name}, Data: map[string]string{"k": "v"},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	src := copyPlugin(t, filepath.Join(f.root, "test/e2e/testdata/plugins/kubeclient"))
+	want(t, "load kubeclient", s.api("POST", "/api/plugins/load", map[string]any{"source": src}), 201, "")
+
+	t.Run("contexts", func(t *testing.T) {
+		// wds1 is granted but not in the host's kubeconfig.
+		r := s.endpoint("GET", kubeclientID, "/contexts")
+		if got := fmt.Sprint(r.body["contexts"]); r.status != 200 || got != "[its1]" {
+			t.Fatalf("contexts: %s", r)
+		}
+	})
+
+	t.Run("allowed", func(t *testing.T) {
+		r := s.endpoint("GET", kubeclientID, "/configmap?name=allowed")
+		if r.status != 200 || r.body["name"] != "allowed" {
+			t.Fatalf("get a granted ConfigMap: %s", r)
+		}
+	})
+
+	t.Run("forbidden", func(t *testing.T) {
+		for _, tc := range []struct{ name, path string }{
+			{"another resource", "/secrets?namespace=default"},
+			{"another namespace", "/configmap?namespace=kube-system&name=elsewhere"},
+			{"a context outside the kubeconfig", "/configmap?context=wds1&name=allowed"},
+			{"a context never granted", "/configmap?context=nowhere&name=allowed"},
+		} {
+			r := s.endpoint("GET", kubeclientID, tc.path)
+			if r.status != 200 || r.body["forbidden"] != true {
+				t.Errorf("%s: %s; want client-go's Forbidden", tc.name, r)
+			}
+		}
+	})
+
+	t.Run("watch", func(t *testing.T) {
+		done := make(chan reply, 1)
+		go func() { done <- s.call("GET", "/api/plugin-endpoints/"+kubeclientID+"/watch?name=watched", nil, false) }()
+		time.Sleep(500 * time.Millisecond) // let the watch start; one started later still sees the object
+		created := time.Now()
+		if _, err := adminKube.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "watched"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		added, ok := r.body["added"].(float64)
+		if r.status != 200 || !ok {
+			t.Fatalf("watch: %s", r)
+		}
+		t.Logf("the plugin's mediated watch saw the ConfigMap %v after its create began", time.Unix(0, int64(added)).Sub(created).Round(time.Millisecond))
+	})
+
+	t.Run("audit", func(t *testing.T) {
+		r := s.api("GET", "/api/plugins/audit?actor=plugin:"+kubeclientID, nil)
+		entries, _ := r.body["entries"].([]any)
+		seen := map[string]bool{}
+		for _, e := range entries {
+			e := e.(map[string]any)
+			d, _ := e["details"].(map[string]any)
+			if e["action"] != "kube-denied" || e["target"] != kubeclientID || e["result"] != "denied" || e["status"] != float64(403) {
+				t.Errorf("audit entry: %v", e)
+			}
+			seen[fmt.Sprintf("%v %v %v %v", d["context"], d["verb"], d["resource"], d["namespace"])] = true
+		}
+		for _, w := range []string{"its1 list secrets default", "its1 get configmaps kube-system", "wds1 get configmaps default", "nowhere get configmaps default"} {
+			if !seen[w] {
+				t.Errorf("no kube-denied entry for %q; have %v (%s)", w, seen, r)
+			}
+		}
+		if len(entries) != 4 {
+			t.Errorf("%d kube-denied entries, want 4: allowed requests are not audited", len(entries))
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		r := s.call("GET", "/metrics", nil, false)
+		for _, re := range []string{
+			`kubestellar_plugin_kube_requests_total\{code="200",context="its1",group="",plugin_id="kubeclient",resource="configmaps",verb="get"\} 1`,
+			`kubestellar_plugin_kube_requests_total\{code="403",context="its1",group="",plugin_id="kubeclient",resource="secrets",verb="list"\} 1`,
+			`kubestellar_plugin_kube_requests_total\{code="403",context="wds1",group="",plugin_id="kubeclient",resource="configmaps",verb="get"\} 1`,
+			// The allowed get and the one refused in kube-system: namespaces are no label.
+			`kubestellar_plugin_kube_request_duration_seconds_count\{context="its1",group="",plugin_id="kubeclient",resource="configmaps",verb="get"\} 2`,
+			`kubestellar_plugin_kube_requests_total\{code="200",context="its1",group="",plugin_id="kubeclient",resource="configmaps",verb="watch"\} 1`,
+		} {
+			if !regexp.MustCompile(re).MatchString(r.raw) {
+				t.Errorf("/metrics lacks %s", re)
+			}
+		}
+		if strings.Contains(r.raw, `name="allowed"`) {
+			t.Error("an object's name is a metric label")
+		}
+	})
+
+	t.Run("no credential in the plugin", func(t *testing.T) {
+		r := s.endpoint("GET", kubeclientID, "/dump")
+		if r.status != 200 || r.body["host"] != "http://kubernetes.ksplugins.invalid" {
+			t.Fatalf("dump: %s", r)
+		}
+		for _, k := range []string{"bearerToken", "bearerTokenFile", "username", "password", "certFile", "keyFile", "caFile", "certData", "keyData", "caData", "impersonate"} {
+			if r.body[k] != "" {
+				t.Errorf("rest.Config %s = %q", k, r.body[k])
+			}
+		}
+		if r.body["execProvider"] != false || r.body["authProvider"] != false {
+			t.Errorf("rest.Config has a credential plugin: %s", r)
+		}
+		secrets := []string{kubeconfigPath, filepath.Dir(kubeconfigPath), string(admin.KeyData[40:80]), "e2e-token"}
+		for _, v := range r.body["environ"].([]any) {
+			kv := v.(string)
+			if k, val, _ := strings.Cut(kv, "="); k == "KUBECONFIG" && val != "" {
+				t.Errorf("the plugin's environment names a kubeconfig: %s", kv)
+			}
+			for _, sec := range secrets {
+				if strings.Contains(kv, sec) {
+					t.Errorf("the plugin's environment holds %q: %s", sec, kv)
+				}
+			}
+		}
+	})
+}
