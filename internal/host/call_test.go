@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	pluginrt "github.com/kubestellar/ksplugins/internal/runtime"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -95,8 +96,8 @@ func TestHungCallsAreGuarded(t *testing.T) {
 					if took := time.Since(start); took != 0 {
 						t.Fatalf("scrape %d took %s; want an answer at once while the call hangs", i+1, took)
 					}
-					if !strings.Contains(e, tc.method) || !strings.Contains(e, ErrStillRunning.Error()) {
-						t.Fatalf("scrape %d reported %q; want %s %q", i+1, e, tc.method, ErrStillRunning)
+					if !strings.Contains(e, tc.method) || !strings.Contains(e, pluginrt.ErrStillRunning.Error()) {
+						t.Fatalf("scrape %d reported %q; want %s %q", i+1, e, tc.method, pluginrt.ErrStillRunning)
 					}
 				}
 				if grew := runtime.NumGoroutine() - before; grew > 3 {

@@ -17,6 +17,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/gateway"
 	"github.com/kubestellar/ksplugins/internal/ratelimit"
+	"github.com/kubestellar/ksplugins/internal/runtime"
 	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/sdk"
 )
@@ -67,7 +68,7 @@ func (h *Host) ServeEndpoint(w http.ResponseWriter, r *http.Request, id, path st
 // newRouter builds the router of one instance from its endpoints (see
 // gateway.Gateway.Router).
 func (h *Host) newRouter(p *Plugin, impl sdk.KubestellarPlugin, endpoints []sdk.EndpointConfig, log *slog.Logger) (*gin.Engine, error) {
-	handlers, err := safeValue(func() map[string]gin.HandlerFunc { return impl.GetHandlers() })
+	handlers, err := runtime.Safe(func() map[string]gin.HandlerFunc { return impl.GetHandlers() })
 	if err != nil {
 		return nil, fmt.Errorf("GetHandlers: %w", err)
 	}

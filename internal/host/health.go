@@ -130,6 +130,6 @@ func (h *Host) HealthSummary() apiv1.HealthSummary {
 // healthSnapshot is p's health record, with whether a check is running now.
 func (p *Plugin) healthSnapshot() apiv1.Health {
 	hs := p.health.Snapshot()
-	hs.Checking = p.healthCheck.running()
+	hs.Checking = p.healthCheck.Running()
 	return hs
 }

@@ -54,7 +54,7 @@ type Plugin struct {
 	traffic   traffic.History
 	// healthCheck lets one Health call run at a time: a check that hangs
 	// is not started again on top of itself.
-	healthCheck guard
+	healthCheck runtime.Guard
 }
 
 func (p *Plugin) setState(s apiv1.State) {
@@ -87,7 +87,7 @@ type instance struct {
 
 	// statusCall and metricsCall let one GetStatus and one GetMetrics run
 	// at a time: API polls and metric scrapes repeat them.
-	statusCall, metricsCall guard
+	statusCall, metricsCall runtime.Guard
 }
 
 // newInstance is an instance of code opened by the install pipeline.

@@ -2,11 +2,12 @@ package host
 
 import (
 	"context"
-	"github.com/kubestellar/ksplugins/internal/traffic"
 	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
+	"github.com/kubestellar/ksplugins/internal/runtime"
+	"github.com/kubestellar/ksplugins/internal/traffic"
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
@@ -38,7 +39,7 @@ func (h *Host) Status(ctx context.Context, id string) (sdk.PluginStatus, error) 
 	}
 	st := sdk.PluginStatus{State: sdk.StateUnloaded, Health: sdk.HealthUnknown}
 	if in := p.inst.Load(); in != nil {
-		if st, err = guardedValue(ctx, &in.statusCall, h.opts.CallTimeout, in.impl.GetStatus); err != nil {
+		if st, err = runtime.Guarded(ctx, &in.statusCall, h.opts.CallTimeout, in.impl.GetStatus); err != nil {
 			st = sdk.PluginStatus{State: sdk.StateError, Health: sdk.HealthUnknown,
 				Errors: []sdk.PluginError{{Code: sdk.ErrorCodeRuntime, Message: "GetStatus: " + err.Error(), Timestamp: time.Now().UTC().Format(time.RFC3339)}}}
 		}
@@ -62,7 +63,7 @@ func (h *Host) Histograms() map[string][]traffic.Histogram {
 
 // PluginMetrics returns each running plugin's own GetMetrics, by id; a
 // plugin whose call fails or hangs reports the error instead, and while a
-// hung call has not returned, later ones report ErrStillRunning at once.
+// hung call has not returned, later ones report runtime.ErrStillRunning at once.
 func (h *Host) PluginMetrics(ctx context.Context, timeout time.Duration) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for _, p := range h.all() {
@@ -70,7 +71,7 @@ func (h *Host) PluginMetrics(ctx context.Context, timeout time.Duration) map[str
 		if in == nil {
 			continue
 		}
-		m, err := guardedValue(ctx, &in.metricsCall, timeout, in.impl.GetMetrics)
+		m, err := runtime.Guarded(ctx, &in.metricsCall, timeout, in.impl.GetMetrics)
 		if err != nil {
 			m = map[string]any{"error": "GetMetrics: " + err.Error()}
 		}

@@ -2,8 +2,10 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 )
 
@@ -68,4 +70,45 @@ func Contain[T any](ctx context.Context, timeout time.Duration, fn func() T) (T,
 		var zero T
 		return zero, fmt.Errorf("no answer within %s: %w", timeout, ctx.Err())
 	}
+}
+
+// ErrStillRunning means a call into plugin code was not made because the
+// previous call of the same method on the same instance has not returned:
+// it hung past its time limit and Go cannot stop it.
+var ErrStillRunning = errors.New("the previous call is still running")
+
+// Guard lets one call of a plugin method run at a time on an instance. The
+// zero value is ready to use.
+type Guard struct{ busy atomic.Bool }
+
+// Running reports whether a call through g has not returned yet.
+func (g *Guard) Running() bool { return g.busy.Load() }
+
+// Guarded is Contain for plugin code that scrapes and polls repeat
+// (GetStatus, GetMetrics, Health). Contain abandons a call that outlives
+// its limit, so without the guard a plugin that hangs would keep one more
+// goroutine per scrape; with it, while the previous call through g has not
+// returned, a new one fails at once with ErrStillRunning.
+func Guarded[T any](ctx context.Context, g *Guard, timeout time.Duration, fn func() T) (T, error) {
+	if !g.busy.CompareAndSwap(false, true) {
+		var zero T
+		return zero, ErrStillRunning
+	}
+	return Contain(ctx, timeout, func() T {
+		// Released when the plugin returns, not when the caller stops
+		// waiting: that is what keeps a hung call from being repeated.
+		defer g.busy.Store(false)
+		return fn()
+	})
+}
+
+// Safe runs plugin code with panics recovered, on the caller's goroutine,
+// for calls that must not be abandoned half-way.
+func Safe[T any](fn func() T) (v T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Value: p, Stack: string(debug.Stack())}
+		}
+	}()
+	return fn(), nil
 }
