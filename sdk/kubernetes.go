@@ -2,6 +2,14 @@ package sdk
 
 import "net/http"
 
+// KubernetesHost is the placeholder host name of every mediated API
+// server (sdk/kube's rest.Config points at it). Requests for it never
+// leave the plugin's tier: a native plugin's transport serves them in the
+// host's process, and a sandboxed plugin's host serves them through the
+// same mediation instead of dialling out. The .invalid domain (RFC 2606)
+// never resolves, so a request that escaped both could reach nobody.
+const KubernetesHost = "kubernetes.ksplugins.invalid"
+
 // Kubernetes is a plugin's way to the clusters it was granted (the
 // kubernetes section of plugin.yaml, as the security mode decided at
 // install). Its requests go through the host, which holds the credentials:
@@ -23,10 +31,9 @@ type Kubernetes interface {
 // KubernetesUser is implemented by plugins that work on clusters. The host
 // calls SetKubernetes once, before Initialize, with access bound to the
 // plugin's grant; a reload or update calls it again on the new instance
-// with the grant then in force.
-//
-// Only native plugins receive it today; the sandboxed tier's transport is
-// not there yet.
+// with the grant then in force. Both tiers receive it; in the sandboxed
+// tier, a request is answered once complete, so watches are not available
+// there yet (docs/kubernetes.md).
 type KubernetesUser interface {
 	SetKubernetes(k Kubernetes)
 }

@@ -24,12 +24,10 @@ import (
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
-// Host is the placeholder address of every mediated API server: requests
-// never leave the process for it, the host's transport reads only their
-// path, and which context a request is for is the transport's. The
-// .invalid domain (RFC 2606) never resolves, so a request that
-// somehow escaped the transport could reach nobody.
-const Host = "http://kubernetes.ksplugins.invalid"
+// Host is the placeholder address of every mediated API server
+// (sdk.KubernetesHost): the host's transport reads only a request's path,
+// and which context a request is for is the transport's.
+const Host = "http://" + sdk.KubernetesHost
 
 // RESTConfig returns a client-go configuration for context through k. It
 // carries no credential, TLS material or kubeconfig path: the host adds

@@ -34,6 +34,12 @@
 //   - http.DefaultTransport and http.DefaultClient send requests through the
 //     host, which applies the plugin's network grant and allowed hosts; so
 //     does any http.Client without its own Transport.
+//   - A plugin that implements sdk.KubernetesUser receives an sdk.Kubernetes
+//     before Validate, as in the native tier; its transports send requests
+//     to the host, which mediates them under the plugin's Kubernetes grant
+//     (network grant not needed), so sdk/kube works unchanged. Responses
+//     arrive whole: watches are not supported yet.
+//   - os.Args is the plugin's id alone.
 //   - Standard output and standard error go to the host's log.
 //
 // Everything but this documentation builds only for wasip1.

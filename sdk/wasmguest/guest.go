@@ -214,6 +214,15 @@ func (g *guest) dispatch(op uint32, in []byte) (any, error) {
 		return nil, p.OnUnload()
 	case abi.OpCleanup:
 		return nil, p.Cleanup()
+	case abi.OpKubernetes:
+		var contexts []string
+		if err := json.Unmarshal(in, &contexts); err != nil {
+			return nil, fmt.Errorf("decoding the Kubernetes contexts: %w", err)
+		}
+		if ku, ok := p.(sdk.KubernetesUser); ok {
+			ku.SetKubernetes(&kubernetes{contexts: contexts})
+		}
+		return nil, nil
 	}
 	return nil, fmt.Errorf("unknown operation %d", op)
 }

@@ -37,8 +37,8 @@ type instance struct {
 	dead           bool
 
 	// Lifecycle calls this instance has seen (see life).
-	validate, init, cfg, load, unload, clean uint64
-	version                                  atomic.Uint64
+	validate, init, cfg, load, unload, clean, kube uint64
+	version                                        atomic.Uint64
 }
 
 // instanceKey carries the instance into host functions through the call's
@@ -52,6 +52,9 @@ func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 	in.stderr = newLineLog(p.output, log, "stderr")
 	cfg := wazero.NewModuleConfig().
 		WithName(fmt.Sprintf("%s#%d", p.id, in.n)).
+		// Go code may assume os.Args[0] exists (client-go's klog reads it
+		// at init); the plugin's id is the only name the guest has.
+		WithArgs(p.id).
 		WithStartFunctions(abi.ExportInitialize).
 		WithStdout(in.stdout).
 		WithStderr(in.stderr).
@@ -163,7 +166,7 @@ func (in *instance) failure(what string, err error, ctx context.Context) error {
 
 func opName(op uint32) string {
 	names := [...]string{"setup", "GetMetadata", "Validate", "Initialize", "OnLoad", "a request", "Health",
-		"GetStatus", "GetMetrics", "OnConfigChange", "GetPermissions", "OnUnload", "Cleanup"}
+		"GetStatus", "GetMetrics", "OnConfigChange", "GetPermissions", "OnUnload", "Cleanup", "SetKubernetes"}
 	if int(op) < len(names) {
 		return names[op]
 	}

@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/kubestellar/ksplugins/sdk"
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
 
@@ -71,11 +73,10 @@ func refusal(msg string) []byte {
 	return abi.AppendString([]byte{0}, msg)
 }
 
-// doHTTP applies the grants and performs one outbound request.
+// doHTTP performs one outbound request: through the host's Kubernetes
+// mediation when it is addressed to sdk.KubernetesHost, otherwise over the
+// network if the grants allow it.
 func (p *Plugin) doHTTP(ctx context.Context, frame []byte) []byte {
-	if !p.grants.Network {
-		return refusal("network access not granted")
-	}
 	d := abi.NewDecoder(frame)
 	method := d.String()
 	rawURL := d.String()
@@ -84,12 +85,19 @@ func (p *Plugin) doHTTP(ctx context.Context, frame []byte) []byte {
 	if err := d.Err(); err != nil {
 		return refusal("malformed request: " + err.Error())
 	}
-	if int64(len(body)) > p.limits.MaxRequestBytes {
-		return refusal(fmt.Sprintf("request body of %d bytes exceeds the plugin's limit of %d bytes", len(body), p.limits.MaxRequestBytes))
-	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return refusal(err.Error())
+	}
+	kube := strings.EqualFold(u.Hostname(), sdk.KubernetesHost)
+	if !kube && !p.grants.Network {
+		return refusal("network access not granted")
+	}
+	if int64(len(body)) > p.limits.MaxRequestBytes {
+		return refusal(fmt.Sprintf("request body of %d bytes exceeds the plugin's limit of %d bytes", len(body), p.limits.MaxRequestBytes))
+	}
+	if kube {
+		return p.doKube(ctx, method, u, header, body)
 	}
 	if err := p.allowed(u); err != nil {
 		return refusal(err.Error())
@@ -106,6 +114,54 @@ func (p *Plugin) doHTTP(ctx context.Context, frame []byte) []byte {
 	if err != nil {
 		return refusal(err.Error())
 	}
+	return p.outcome(res)
+}
+
+// doKube serves a request to sdk.KubernetesHost through the host's
+// Kubernetes access for the context the guest named, without the network
+// grant: what the plugin may do there is the Kubernetes grant's to decide.
+// The response is buffered whole, so a watch, which never ends, is refused
+// rather than left to run into the call's timeout.
+func (p *Plugin) doKube(ctx context.Context, method string, u *url.URL, header http.Header, body []byte) []byte {
+	if w := u.Query().Get("watch"); w == "true" || w == "1" {
+		return refusal("watching is not supported in the sandboxed tier yet: the host answers a sandboxed plugin's request once it is complete")
+	}
+	kctx := header.Get(abi.HeaderKubeContext)
+	header.Del(abi.HeaderKubeContext)
+	header.Del("Host")
+	k := p.kubernetes()
+	if k == nil {
+		return forbidden(kctx)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(bytes.Clone(body)))
+	if err != nil {
+		return refusal(err.Error())
+	}
+	req.Header = header
+	res, err := k.Transport(kctx).RoundTrip(req)
+	if err != nil {
+		return refusal(fmt.Sprintf("Kubernetes context %q: %v", kctx, err))
+	}
+	return p.outcome(res)
+}
+
+// forbidden is the outcome of a Kubernetes request from a plugin the host
+// gave no Kubernetes access: the API server's 403 Status, so client-go
+// reports Forbidden as it does for a request outside a grant.
+func forbidden(kctx string) []byte {
+	status, _ := json.Marshal(map[string]any{
+		"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
+		"status": "Failure", "reason": "Forbidden", "code": http.StatusForbidden,
+		"message": fmt.Sprintf("the plugin has no Kubernetes access (context %q)", kctx),
+	})
+	out := abi.AppendU32([]byte{1}, http.StatusForbidden)
+	out = abi.AppendHeader(out, http.Header{"Content-Type": {"application/json"}})
+	return abi.AppendBytes(out, status)
+}
+
+// outcome frames a response for the guest, its body within the plugin's
+// response limit, and closes the body.
+func (p *Plugin) outcome(res *http.Response) []byte {
 	defer res.Body.Close()
 	limit := p.limits.MaxResponseBytes
 	rb, err := io.ReadAll(io.LimitReader(res.Body, limit+1))

@@ -74,6 +74,9 @@ type Plugin struct {
 	closed bool
 	life   life
 	live   map[*instance]struct{}
+	// kube is the host's Kubernetes access for the plugin
+	// (SetKubernetes); nil until given. Guarded by mu.
+	kube sdk.Kubernetes
 }
 
 // life is the lifecycle the host has driven the plugin through. Each
@@ -87,7 +90,9 @@ type life struct {
 	load     uint64
 	unload   uint64
 	clean    uint64
+	kube     uint64 // bumped by SetKubernetes
 	config   []byte // JSON
+	contexts []byte // JSON list of the Kubernetes contexts
 	stopping bool   // OnUnload or Cleanup called: crashed instances are not replaced
 }
 
@@ -421,6 +426,17 @@ func (p *Plugin) catchUp(in *instance) error {
 	l := p.life
 	p.mu.Unlock()
 	var first error
+	if in.kube < l.kube {
+		in.kube = l.kube
+		// A guest built before OpKubernetes refuses it; it did not ask for
+		// Kubernetes, so it still starts.
+		if err := p.envelope(in, abi.OpKubernetes, l.contexts, nil); err != nil {
+			p.log.Warn("the guest did not take its Kubernetes access", "instance", in.n, "err", err)
+		}
+		if in.dead {
+			return fmt.Errorf("SetKubernetes: plugin %s: %w", p.id, ErrCrashed)
+		}
+	}
 	step := func(op uint32, name string, input []byte) bool {
 		err := p.envelope(in, op, input, nil)
 		if err != nil {
@@ -572,6 +588,35 @@ func (p *Plugin) envelope(in *instance, op uint32, input []byte, out any) error 
 		}
 	}
 	return nil
+}
+
+var _ sdk.KubernetesUser = (*Plugin)(nil)
+
+// SetKubernetes implements sdk.KubernetesUser: the host's requests to
+// sdk.KubernetesHost are served through k, and every instance's plugin
+// receives an sdk.Kubernetes over k's contexts before its next lifecycle
+// call.
+func (p *Plugin) SetKubernetes(k sdk.Kubernetes) {
+	var contexts []string
+	if k != nil {
+		contexts = k.Contexts()
+	}
+	b, _ := json.Marshal(contexts) // a []string always encodes
+	err := p.broadcast(func(l *life) {
+		p.kube = k
+		l.kube++
+		l.contexts = b
+	})
+	if err != nil {
+		p.log.Warn("SetKubernetes", "err", err)
+	}
+}
+
+// kubernetes is the Kubernetes access in force, or nil.
+func (p *Plugin) kubernetes() sdk.Kubernetes {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.kube
 }
 
 // The sdk.KubestellarPlugin methods.

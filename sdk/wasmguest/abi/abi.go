@@ -44,6 +44,17 @@
 //	                            kind 0 (error):    message
 //	outbound (http_do input):   method, URL, header block, body
 //	outcome  (http_do result):  u8 ok, then ok 1: u32 status, header block, body; ok 0: message
+//
+// # Kubernetes
+//
+// OpKubernetes gives the guest the contexts it may reach, as a JSON list of
+// names; the host sends it before Validate on every instance of a plugin
+// the host gave Kubernetes access (sdk.KubernetesUser). An http_do request
+// whose URL's host is sdk.KubernetesHost is not sent to the network: the
+// host serves it through its Kubernetes mediation for the context named by
+// the [HeaderKubeContext] header (which it removes), whatever the network
+// grant. Its response is buffered like any other, so a watch
+// (watch=true) is refused.
 package abi
 
 import (
@@ -63,6 +74,11 @@ const (
 	ImportHTTPDo     = "http_do"
 	ImportHTTPResult = "http_result"
 )
+
+// HeaderKubeContext names the kubeconfig context of an http_do request to
+// sdk.KubernetesHost. The guest's sdk.Kubernetes transport sets it; the
+// host removes it before mediation.
+const HeaderKubeContext = "X-Ksplugins-Kube-Context"
 
 // Operation codes of ksp_call. OpSetup comes first on every instance; the
 // others mirror sdk.KubestellarPlugin.
@@ -85,6 +101,12 @@ const (
 	OpPermissions
 	OpOnUnload
 	OpCleanup
+	// OpKubernetes's input is the JSON list of contexts the plugin may
+	// reach; the guest hands the plugin an sdk.Kubernetes over them when it
+	// is an sdk.KubernetesUser. Added after OpCleanup so that the codes of
+	// older guests keep their meaning; such a guest answers it with an
+	// error, which the host logs and ignores.
+	OpKubernetes
 )
 
 // Response frame kinds.

@@ -20,6 +20,7 @@ import (
 // Hostile embeds sdk.Base and logs every lifecycle call on standard output.
 type Hostile struct {
 	sdk.Base
+	kube  sdk.Kubernetes
 	count int
 	sick  bool
 	keep  [][]byte
@@ -33,7 +34,7 @@ func (p *Hostile) event(name string) { fmt.Println("lifecycle " + name) }
 // GetMetadata lists the misbehaviours.
 func (p *Hostile) GetMetadata() sdk.PluginMetadata {
 	eps := []sdk.EndpointConfig{}
-	for _, e := range []string{"loop", "alloc", "panic", "big", "readfile", "writefile", "fetch", "state", "sick", "spew"} {
+	for _, e := range []string{"loop", "alloc", "panic", "big", "readfile", "writefile", "fetch", "state", "sick", "spew", "args", "kube"} {
 		eps = append(eps, sdk.EndpointConfig{Path: "/" + e, Method: "GET", Handler: e})
 	}
 	eps = append(eps, sdk.EndpointConfig{Path: "/echo", Method: "POST", Handler: "echo"})
@@ -124,6 +125,27 @@ func (p *Hostile) GetHandlers() map[string]gin.HandlerFunc {
 			}
 			c.Status(http.StatusNoContent)
 		},
+		"args": func(c *gin.Context) { c.String(http.StatusOK, strings.Join(os.Args, " ")) },
+		// kube GETs path from context through its Kubernetes access.
+		"kube": func(c *gin.Context) {
+			if p.kube == nil {
+				c.String(http.StatusOK, "no Kubernetes access")
+				return
+			}
+			req, err := http.NewRequestWithContext(c.Request.Context(), http.MethodGet, "http://"+sdk.KubernetesHost+c.Query("path"), nil)
+			if err != nil {
+				c.String(http.StatusOK, "error: %v", err)
+				return
+			}
+			res, err := p.kube.Transport(c.Query("context")).RoundTrip(req)
+			if err != nil {
+				c.String(http.StatusOK, "error: %v", err)
+				return
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			c.String(http.StatusOK, "contexts %v status %d: %s", p.kube.Contexts(), res.StatusCode, b)
+		},
 		"echo": func(c *gin.Context) {
 			b, err := io.ReadAll(c.Request.Body)
 			if err != nil {
@@ -135,6 +157,9 @@ func (p *Hostile) GetHandlers() map[string]gin.HandlerFunc {
 		},
 	}
 }
+
+// SetKubernetes implements sdk.KubernetesUser.
+func (p *Hostile) SetKubernetes(k sdk.Kubernetes) { p.kube = k }
 
 // ValidateRequest refuses requests carrying X-Refuse.
 func (p *Hostile) ValidateRequest(c *gin.Context) error {

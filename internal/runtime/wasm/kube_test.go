@@ -1,0 +1,149 @@
+package wasm
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kubestellar/ksplugins/sdk"
+	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
+)
+
+// fakeKube is an sdk.Kubernetes that answers every request itself and
+// remembers what reached it.
+type fakeKube struct {
+	contexts []string
+	mu       sync.Mutex
+	seen     []string // "context method path?query header-context-present"
+}
+
+func (k *fakeKube) Contexts() []string { return slices.Clone(k.contexts) }
+
+func (k *fakeKube) Transport(context string) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		k.mu.Lock()
+		k.seen = append(k.seen, fmt.Sprintf("%s %s %s leaked=%t", context, r.Method, r.URL.RequestURI(), r.Header.Get(abi.HeaderKubeContext) != ""))
+		k.mu.Unlock()
+		body := "from " + context + " " + r.URL.Path
+		if n := r.URL.Query().Get("big"); n != "" {
+			body = strings.Repeat("k", len(n)<<20)
+		}
+		return &http.Response{
+			StatusCode: http.StatusOK,
+			Header:     http.Header{"Content-Type": {"text/plain"}},
+			Body:       io.NopCloser(strings.NewReader(body)),
+		}, nil
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestKubernetesThroughHost: a sandboxed plugin's requests to the
+// Kubernetes placeholder are served by the host's sdk.Kubernetes, for the
+// context the plugin named, without the network grant; watches and bodies
+// over the response limit are refused.
+func TestKubernetesThroughHost(t *testing.T) {
+	r := newRuntime(t)
+	p := load(t, r, fixtures.hostile, Options{ID: "hostile", Limits: Limits{PoolSize: 2, MaxResponseBytes: 1 << 20}})
+	k := &fakeKube{contexts: []string{"its1", "wds1"}}
+	p.SetKubernetes(k)
+	start(t, p, nil)
+	e := router(t, p)
+	tests := []struct{ name, context, path, want string }{
+		{"get", "its1", "/apis/cluster.open-cluster-management.io/v1/managedclusters/c1",
+			"contexts [its1 wds1] status 200: from its1 /apis/cluster.open-cluster-management.io/v1/managedclusters/c1"},
+		{"other context", "wds1", "/api/v1/namespaces", "contexts [its1 wds1] status 200: from wds1 /api/v1/namespaces"},
+		{"watch", "its1", "/api/v1/pods?watch=true", "error: watching is not supported in the sandboxed tier yet"},
+		{"too large", "its1", "/api/v1/pods?big=xx", "error: response body exceeds the plugin's limit of 1048576 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := do(e, http.MethodGet, "/kube?context="+tt.context+"&path="+url.QueryEscape(tt.path), nil)
+			if w.Code != http.StatusOK || !strings.HasPrefix(w.Body.String(), tt.want) {
+				t.Fatalf("%d %q, want %q", w.Code, w.Body.String(), tt.want)
+			}
+		})
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	want := []string{
+		"its1 GET /apis/cluster.open-cluster-management.io/v1/managedclusters/c1 leaked=false",
+		"wds1 GET /api/v1/namespaces leaked=false",
+		"its1 GET /api/v1/pods?big=xx leaked=false",
+	}
+	if !slices.Equal(k.seen, want) {
+		t.Fatalf("the host's transport saw %q, want %q", k.seen, want)
+	}
+}
+
+// TestKubernetesInstancesStartedLater: an instance that replaces a crashed
+// one gets the plugin's Kubernetes access too.
+func TestKubernetesInstancesStartedLater(t *testing.T) {
+	r := newRuntime(t)
+	p := load(t, r, fixtures.hostile, Options{ID: "hostile"})
+	p.SetKubernetes(&fakeKube{contexts: []string{"its1"}})
+	start(t, p, nil)
+	e := router(t, p)
+	if w := do(e, http.MethodGet, "/panic", nil); w.Code != http.StatusInternalServerError {
+		t.Fatalf("panic: %d", w.Code)
+	}
+	var w interface{ String() string }
+	waitFor(t, 30*time.Second, "the replacement", func() bool {
+		res := do(e, http.MethodGet, "/kube?context=its1&path=/version", nil)
+		w = res.Body
+		return res.Code == http.StatusOK
+	})
+	if got := w.String(); got != "contexts [its1] status 200: from its1 /version" {
+		t.Fatalf("after the replacement: %q", got)
+	}
+}
+
+// TestKubernetesWithoutAccess: a plugin the host gave no Kubernetes access
+// gets the API server's 403 Status for the placeholder, and reaches it
+// without the network grant but nowhere else.
+func TestKubernetesWithoutAccess(t *testing.T) {
+	r := newRuntime(t)
+	p := load(t, r, fixtures.hostile, Options{ID: "hostile"})
+	start(t, p, nil)
+	e := router(t, p)
+	w := do(e, http.MethodGet, "/fetch?url="+url.QueryEscape("http://"+sdk.KubernetesHost+"/api/v1/namespaces"), nil)
+	body, ok := strings.CutPrefix(w.Body.String(), "status 403: ")
+	if w.Code != http.StatusOK || !ok {
+		t.Fatalf("%d %q, want a 403", w.Code, w.Body.String())
+	}
+	var st struct {
+		Kind   string `json:"kind"`
+		Reason string `json:"reason"`
+		Code   int    `json:"code"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil || st.Kind != "Status" || st.Reason != "Forbidden" || st.Code != 403 {
+		t.Fatalf("not a Forbidden Status: %q (%v)", body, err)
+	}
+	if w := do(e, http.MethodGet, "/kube", nil); w.Body.String() != "no Kubernetes access" {
+		t.Fatalf("the plugin received Kubernetes access it was not given: %q", w.Body.String())
+	}
+	w = do(e, http.MethodGet, "/fetch?url="+url.QueryEscape("http://kubernetes.example.invalid/api"), nil)
+	if !strings.Contains(w.Body.String(), "network access not granted") {
+		t.Fatalf("another host without the network grant: %q", w.Body.String())
+	}
+}
+
+// TestGuestArgs: the guest sees its plugin id as os.Args[0], which Go code
+// such as client-go's klog reads at init.
+func TestGuestArgs(t *testing.T) {
+	r := newRuntime(t)
+	p := load(t, r, fixtures.hostile, Options{ID: "my-id"})
+	start(t, p, nil)
+	if w := do(router(t, p), http.MethodGet, "/args", nil); w.Body.String() != "my-id" {
+		t.Fatalf("os.Args in the guest: %q", w.Body.String())
+	}
+}
