@@ -32,8 +32,8 @@ type Kubernetes interface {
 // calls SetKubernetes once, before Initialize, with access bound to the
 // plugin's grant; a reload or update calls it again on the new instance
 // with the grant then in force. Both tiers receive it; in the sandboxed
-// tier, a request is answered once complete, so watches are not available
-// there yet (docs/kubernetes.md).
+// tier, a watch lasts at most the call (request) that opened it
+// (docs/kubernetes.md).
 type KubernetesUser interface {
 	SetKubernetes(k Kubernetes)
 }

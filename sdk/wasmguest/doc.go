@@ -37,8 +37,8 @@
 //   - A plugin that implements sdk.KubernetesUser receives an sdk.Kubernetes
 //     before Validate, as in the native tier; its transports send requests
 //     to the host, which mediates them under the plugin's Kubernetes grant
-//     (network grant not needed), so sdk/kube works unchanged. Responses
-//     arrive whole: watches are not supported yet.
+//     (network grant not needed), so sdk/kube works unchanged. A watch
+//     streams, within the call that opened it.
 //   - os.Args is the plugin's id alone.
 //   - Standard output and standard error go to the host's log.
 //

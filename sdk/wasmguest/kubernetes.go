@@ -38,5 +38,7 @@ func (t kubeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.URL.Scheme = "http"
 	r.URL.Host = sdk.KubernetesHost
 	r.Header.Set(abi.HeaderKubeContext, t.context)
-	return hostTransport{}.RoundTrip(r)
+	// A watch's answer never completes: it is read as it arrives.
+	w := r.URL.Query().Get("watch")
+	return roundTrip(r, w == "true" || w == "1")
 }

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"runtime"
 	"unsafe"
 
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
@@ -19,6 +21,15 @@ func hostHTTPDo(ptr unsafe.Pointer, size uint32) uint64
 //go:wasmimport ksplugins http_result
 func hostHTTPResult(ptr unsafe.Pointer)
 
+//go:wasmimport ksplugins http_open
+func hostHTTPOpen(ptr unsafe.Pointer, size uint32) uint64
+
+//go:wasmimport ksplugins http_read
+func hostHTTPRead(stream uint32, ptr unsafe.Pointer, size uint32) int64
+
+//go:wasmimport ksplugins http_close
+func hostHTTPClose(stream uint32)
+
 // hostTransport sends a plugin's outbound HTTP requests through the host,
 // the only way out of the sandbox. The host decides whether the plugin may
 // reach the URL at all; a refusal comes back as the round trip's error.
@@ -26,6 +37,13 @@ type hostTransport struct{}
 
 // RoundTrip implements http.RoundTripper.
 func (hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return roundTrip(req, false)
+}
+
+// roundTrip sends req through the host. With stream, the host keeps the
+// response body open and the guest reads it as it arrives (http_open);
+// otherwise the outcome carries the whole body.
+func roundTrip(req *http.Request, stream bool) (*http.Response, error) {
 	var body []byte
 	if req.Body != nil {
 		b, err := io.ReadAll(req.Body)
@@ -43,7 +61,12 @@ func (hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	frame = abi.AppendHeader(frame, req.Header)
 	frame = abi.AppendBytes(frame, body)
 
-	n := hostHTTPDo(unsafe.Pointer(unsafe.SliceData(frame)), uint32(len(frame)))
+	var n uint64
+	if stream {
+		n = hostHTTPOpen(unsafe.Pointer(unsafe.SliceData(frame)), uint32(len(frame)))
+	} else {
+		n = hostHTTPDo(unsafe.Pointer(unsafe.SliceData(frame)), uint32(len(frame)))
+	}
 	if n == 0 {
 		return nil, errors.New("the host returned no outcome")
 	}
@@ -60,19 +83,68 @@ func (hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	status := int(d.U32())
 	header := d.Header(nil)
+	res := &http.Response{
+		Status:     fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		StatusCode: status,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     http.Header(header),
+		Request:    req,
+	}
+	if stream {
+		id := d.U32()
+		if err := d.Err(); err != nil {
+			return nil, fmt.Errorf("the host's outcome is malformed: %w", err)
+		}
+		res.Body = &hostStream{id: id}
+		res.ContentLength = -1
+		return res, nil
+	}
 	respBody := d.Bytes()
 	if err := d.Err(); err != nil {
 		return nil, fmt.Errorf("the host's outcome is malformed: %w", err)
 	}
-	return &http.Response{
-		Status:        fmt.Sprintf("%d %s", status, http.StatusText(status)),
-		StatusCode:    status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        http.Header(header),
-		Body:          io.NopCloser(bytes.NewReader(respBody)),
-		ContentLength: int64(len(respBody)),
-		Request:       req,
-	}, nil
+	res.Body = io.NopCloser(bytes.NewReader(respBody))
+	res.ContentLength = int64(len(respBody))
+	return res, nil
+}
+
+// hostStream is a response body the host holds open. A read waits in the
+// host, which stops the whole guest, every goroutine, until bytes arrive;
+// the call's timeout bounds the wait.
+type hostStream struct {
+	id     uint32
+	closed bool
+}
+
+// Read implements io.Reader.
+func (s *hostStream) Read(p []byte) (int, error) {
+	if s.closed {
+		return 0, errors.New("read on a closed response body")
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	// Let every other goroutine run first: a watch's reader that just
+	// delivered an event would otherwise wait in the host for the next one
+	// before the goroutine given the event could act on it.
+	runtime.Gosched()
+	n := hostHTTPRead(s.id, unsafe.Pointer(unsafe.SliceData(p)), uint32(min(len(p), math.MaxUint32)))
+	switch {
+	case n > 0:
+		return int(n), nil
+	case n == 0:
+		return 0, io.EOF
+	}
+	return 0, errors.New("the host's response stream failed (closed, timed out or over the response limit)")
+}
+
+// Close implements io.Closer.
+func (s *hostStream) Close() error {
+	if !s.closed {
+		s.closed = true
+		hostHTTPClose(s.id)
+	}
+	return nil
 }

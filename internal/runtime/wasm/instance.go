@@ -33,6 +33,7 @@ type instance struct {
 
 	stdout, stderr *lineLog
 	pending        []byte          // http_do's outcome, until http_result
+	streams        streams         // response bodies open during a call
 	callCtx        context.Context // the call in progress, for sleeps
 	dead           bool
 
@@ -110,6 +111,9 @@ func (in *instance) invoke(parent context.Context, op uint32, input []byte) (res
 	defer cancel()
 	in.callCtx = ctx
 	defer func() { in.callCtx = nil }()
+	// A stream's request ends with the call that opened it: close what the
+	// guest left open, and stop it reading them in a later call.
+	defer in.streams.closeAll()
 	cctx := context.WithValue(ctx, instanceKey{}, in)
 	var ptr uint32
 	if len(input) > 0 {

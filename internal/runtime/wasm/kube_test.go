@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,11 +19,15 @@ import (
 )
 
 // fakeKube is an sdk.Kubernetes that answers every request itself and
-// remembers what reached it.
+// remembers what reached it. A watch is answered with a body that sends a
+// line and then another every 50 ms (up to count=, else forever) and
+// never ends; closed counts the
+// watches whose body was closed.
 type fakeKube struct {
 	contexts []string
 	mu       sync.Mutex
 	seen     []string // "context method path?query header-context-present"
+	closed   atomic.Int32
 }
 
 func (k *fakeKube) Contexts() []string { return slices.Clone(k.contexts) }
@@ -31,6 +37,9 @@ func (k *fakeKube) Transport(context string) http.RoundTripper {
 		k.mu.Lock()
 		k.seen = append(k.seen, fmt.Sprintf("%s %s %s leaked=%t", context, r.Method, r.URL.RequestURI(), r.Header.Get(abi.HeaderKubeContext) != ""))
 		k.mu.Unlock()
+		if r.URL.Query().Get("watch") == "true" {
+			return &http.Response{StatusCode: http.StatusOK, Body: k.watch(r)}, nil
+		}
 		body := "from " + context + " " + r.URL.Path
 		if n := r.URL.Query().Get("big"); n != "" {
 			body = strings.Repeat("k", len(n)<<20)
@@ -43,14 +52,46 @@ func (k *fakeKube) Transport(context string) http.RoundTripper {
 	})
 }
 
+func (k *fakeKube) watch(r *http.Request) io.ReadCloser {
+	pr, pw := io.Pipe()
+	big := r.URL.Query().Get("big") != ""
+	count, _ := strconv.Atoi(r.URL.Query().Get("count")) // 0: no end
+	go func() {
+		defer k.closed.Add(1)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for i := 1; ; i++ {
+			if count > 0 && i > count {
+				<-r.Context().Done() // no more events, as from a quiet API server
+				pw.CloseWithError(r.Context().Err())
+				return
+			}
+			line := fmt.Sprintf("event %d\n", i)
+			if big {
+				line = strings.Repeat("w", 512<<10) + "\n"
+			}
+			if _, err := io.WriteString(pw, line); err != nil {
+				return // the reader closed
+			}
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				pw.CloseWithError(r.Context().Err())
+				return
+			}
+		}
+	}()
+	return pr
+}
+
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestKubernetesThroughHost: a sandboxed plugin's requests to the
 // Kubernetes placeholder are served by the host's sdk.Kubernetes, for the
-// context the plugin named, without the network grant; watches and bodies
-// over the response limit are refused.
+// context the plugin named, without the network grant; a watch streams;
+// bodies over the response limit are refused.
 func TestKubernetesThroughHost(t *testing.T) {
 	r := newRuntime(t)
 	p := load(t, r, fixtures.hostile, Options{ID: "hostile", Limits: Limits{PoolSize: 2, MaxResponseBytes: 1 << 20}})
@@ -62,7 +103,6 @@ func TestKubernetesThroughHost(t *testing.T) {
 		{"get", "its1", "/apis/cluster.open-cluster-management.io/v1/managedclusters/c1",
 			"contexts [its1 wds1] status 200: from its1 /apis/cluster.open-cluster-management.io/v1/managedclusters/c1"},
 		{"other context", "wds1", "/api/v1/namespaces", "contexts [its1 wds1] status 200: from wds1 /api/v1/namespaces"},
-		{"watch", "its1", "/api/v1/pods?watch=true", "error: watching is not supported in the sandboxed tier yet"},
 		{"too large", "its1", "/api/v1/pods?big=xx", "error: response body exceeds the plugin's limit of 1048576 bytes"},
 	}
 	for _, tt := range tests {
@@ -73,12 +113,41 @@ func TestKubernetesThroughHost(t *testing.T) {
 			}
 		})
 	}
+	// A watch streams: the guest reads events as they come, and the host
+	// closes what the guest left open when the call returns.
+	w := do(e, http.MethodGet, "/kube?context=its1&lines=3&path="+url.QueryEscape("/api/v1/pods?watch=true"), nil)
+	if got := w.Body.String(); got != "status 200: event 1,event 2,event 3" {
+		t.Fatalf("watch: %q", got)
+	}
+	waitFor(t, 5*time.Second, "the host to close the watch", func() bool { return k.closed.Load() == 1 })
+	// Read by another goroutine, an event reaches the handler before the
+	// reader waits in the host for the next one, which never comes.
+	w = do(e, http.MethodGet, "/kube?context=its1&lines=1&reader=1&path="+url.QueryEscape("/api/v1/pods?watch=true&count=1"), nil)
+	if got := w.Body.String(); got != "status 200: event 1" {
+		t.Fatalf("watch read by another goroutine: %d %q", w.Code, got)
+	}
+	waitFor(t, 5*time.Second, "the host to close the second watch", func() bool { return k.closed.Load() == 2 })
+	// Its bytes count against the response limit.
+	w = do(e, http.MethodGet, "/kube?context=its1&lines=3&path="+url.QueryEscape("/api/v1/pods?watch=true&big=1"), nil)
+	if got := w.Body.String(); !strings.Contains(got, "over the response limit") {
+		t.Fatalf("a watch past the response limit: %q", got)
+	}
+	waitFor(t, 5*time.Second, "the host to close the large watch", func() bool { return k.closed.Load() == 3 })
+	// http_do, which buffers, refuses a watch.
+	w = do(e, http.MethodGet, "/fetch?url="+url.QueryEscape("http://"+sdk.KubernetesHost+"/api/v1/pods?watch=true"), nil)
+	if got := w.Body.String(); !strings.Contains(got, "a watch needs a streamed response") {
+		t.Fatalf("a watch through http.DefaultTransport: %q", got)
+	}
+
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	want := []string{
 		"its1 GET /apis/cluster.open-cluster-management.io/v1/managedclusters/c1 leaked=false",
 		"wds1 GET /api/v1/namespaces leaked=false",
 		"its1 GET /api/v1/pods?big=xx leaked=false",
+		"its1 GET /api/v1/pods?watch=true leaked=false",
+		"its1 GET /api/v1/pods?watch=true&count=1 leaked=false",
+		"its1 GET /api/v1/pods?watch=true&big=1 leaked=false",
 	}
 	if !slices.Equal(k.seen, want) {
 		t.Fatalf("the host's transport saw %q, want %q", k.seen, want)

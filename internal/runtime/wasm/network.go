@@ -37,6 +37,21 @@ func (p *Plugin) instantiateHostModule(ctx context.Context) error {
 			[]api.ValueType{api.ValueTypeI32}, nil).
 		WithParameterNames("ptr").
 		Export(abi.ImportHTTPResult).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(p.hostHTTPOpen),
+			[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}).
+		WithParameterNames("ptr", "size").
+		Export(abi.ImportHTTPOpen).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(p.hostHTTPRead),
+			[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}).
+		WithParameterNames("stream", "ptr", "size").
+		Export(abi.ImportHTTPRead).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(p.hostHTTPClose),
+			[]api.ValueType{api.ValueTypeI32}, nil).
+		WithParameterNames("stream").
+		Export(abi.ImportHTTPClose).
 		Instantiate(ctx)
 	return err
 }
@@ -73,43 +88,74 @@ func refusal(msg string) []byte {
 	return abi.AppendString([]byte{0}, msg)
 }
 
-// doHTTP performs one outbound request: through the host's Kubernetes
-// mediation when it is addressed to sdk.KubernetesHost, otherwise over the
-// network if the grants allow it.
-func (p *Plugin) doHTTP(ctx context.Context, frame []byte) []byte {
+// outbound is a decoded http_do or http_open request.
+type outbound struct {
+	method string
+	url    *url.URL
+	header http.Header
+	body   []byte
+	// kube: addressed to sdk.KubernetesHost, served by the mediation.
+	kube bool
+}
+
+// decodeRequest reads a request frame and applies what every request must
+// meet: the network grant, unless it is for Kubernetes, and the request
+// body limit. A refusal is returned as the guest's outcome.
+func (p *Plugin) decodeRequest(frame []byte) (outbound, []byte) {
 	d := abi.NewDecoder(frame)
 	method := d.String()
 	rawURL := d.String()
 	header := http.Header(d.Header(nil))
 	body := d.Bytes()
 	if err := d.Err(); err != nil {
-		return refusal("malformed request: " + err.Error())
+		return outbound{}, refusal("malformed request: " + err.Error())
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return refusal(err.Error())
+		return outbound{}, refusal(err.Error())
 	}
 	kube := strings.EqualFold(u.Hostname(), sdk.KubernetesHost)
 	if !kube && !p.grants.Network {
-		return refusal("network access not granted")
+		return outbound{}, refusal("network access not granted")
 	}
 	if int64(len(body)) > p.limits.MaxRequestBytes {
-		return refusal(fmt.Sprintf("request body of %d bytes exceeds the plugin's limit of %d bytes", len(body), p.limits.MaxRequestBytes))
+		return outbound{}, refusal(fmt.Sprintf("request body of %d bytes exceeds the plugin's limit of %d bytes", len(body), p.limits.MaxRequestBytes))
 	}
-	if kube {
-		return p.doKube(ctx, method, u, header, body)
+	header.Del("Host")
+	return outbound{method: method, url: u, header: header, body: body, kube: kube}, nil
+}
+
+// doHTTP performs one outbound request: through the host's Kubernetes
+// mediation when it is addressed to sdk.KubernetesHost, otherwise over the
+// network if the grants allow it.
+func (p *Plugin) doHTTP(ctx context.Context, frame []byte) []byte {
+	o, refused := p.decodeRequest(frame)
+	if refused != nil {
+		return refused
 	}
-	if err := p.allowed(u); err != nil {
+	if o.kube {
+		// The response is buffered whole, so a watch, which never ends, is
+		// refused rather than left to run into the call's timeout; the
+		// guest's Kubernetes transport opens watches with http_open.
+		if w := o.url.Query().Get("watch"); w == "true" || w == "1" {
+			return refusal("a watch needs a streamed response: use the transport of the plugin's sdk.Kubernetes")
+		}
+		res, refused := p.roundTripKube(ctx, o)
+		if refused != nil {
+			return refused
+		}
+		return p.outcome(res)
+	}
+	if err := p.allowed(o.url); err != nil {
 		return refusal(err.Error())
 	}
 	// The body is copied: the transport may still read it after Do returns,
 	// when the guest is running again and may reuse that memory.
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(bytes.Clone(body)))
+	req, err := http.NewRequestWithContext(ctx, o.method, o.url.String(), bytes.NewReader(bytes.Clone(o.body)))
 	if err != nil {
 		return refusal(err.Error())
 	}
-	header.Del("Host")
-	req.Header = header
+	req.Header = o.header
 	res, err := p.client.Do(req)
 	if err != nil {
 		return refusal(err.Error())
@@ -117,32 +163,26 @@ func (p *Plugin) doHTTP(ctx context.Context, frame []byte) []byte {
 	return p.outcome(res)
 }
 
-// doKube serves a request to sdk.KubernetesHost through the host's
+// roundTripKube serves a request to sdk.KubernetesHost through the host's
 // Kubernetes access for the context the guest named, without the network
 // grant: what the plugin may do there is the Kubernetes grant's to decide.
-// The response is buffered whole, so a watch, which never ends, is refused
-// rather than left to run into the call's timeout.
-func (p *Plugin) doKube(ctx context.Context, method string, u *url.URL, header http.Header, body []byte) []byte {
-	if w := u.Query().Get("watch"); w == "true" || w == "1" {
-		return refusal("watching is not supported in the sandboxed tier yet: the host answers a sandboxed plugin's request once it is complete")
-	}
-	kctx := header.Get(abi.HeaderKubeContext)
-	header.Del(abi.HeaderKubeContext)
-	header.Del("Host")
+func (p *Plugin) roundTripKube(ctx context.Context, o outbound) (*http.Response, []byte) {
+	kctx := o.header.Get(abi.HeaderKubeContext)
+	o.header.Del(abi.HeaderKubeContext)
 	k := p.kubernetes()
 	if k == nil {
-		return forbidden(kctx)
+		return nil, forbidden(kctx)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(bytes.Clone(body)))
+	req, err := http.NewRequestWithContext(ctx, o.method, o.url.String(), bytes.NewReader(bytes.Clone(o.body)))
 	if err != nil {
-		return refusal(err.Error())
+		return nil, refusal(err.Error())
 	}
-	req.Header = header
+	req.Header = o.header
 	res, err := k.Transport(kctx).RoundTrip(req)
 	if err != nil {
-		return refusal(fmt.Sprintf("Kubernetes context %q: %v", kctx, err))
+		return nil, refusal(fmt.Sprintf("Kubernetes context %q: %v", kctx, err))
 	}
-	return p.outcome(res)
+	return res, nil
 }
 
 // forbidden is the outcome of a Kubernetes request from a plugin the host

@@ -31,6 +31,24 @@
 //
 // copies it into a guest buffer of that length.
 //
+//	http_open(ptr u32, size u32) -> u64
+//
+// is http_do for a response read as it arrives (a Kubernetes watch; other
+// requests are refused): its outcome, fetched with http_result, carries a
+// stream id instead of the body.
+//
+//	http_read(stream u32, ptr u32, size u32) -> i64
+//
+// waits for the stream's next bytes and copies up to size of them to ptr:
+// the count, 0 at the end of the body, -1 when the stream failed, is
+// unknown or passed the response limit (the body limit, counted over the
+// whole stream).
+//
+//	http_close(stream u32)
+//
+// closes a stream. The host closes every stream still open when the
+// ksp_call that opened it returns: a stream lives within one call.
+//
 // # Frames
 //
 // All integers are little-endian u32; a string or byte slice is its u32
@@ -44,6 +62,7 @@
 //	                            kind 0 (error):    message
 //	outbound (http_do input):   method, URL, header block, body
 //	outcome  (http_do result):  u8 ok, then ok 1: u32 status, header block, body; ok 0: message
+//	outcome  (http_open result): as http_do's, with u32 stream id in place of the body
 //
 // # Kubernetes
 //
@@ -53,8 +72,8 @@
 // whose URL's host is sdk.KubernetesHost is not sent to the network: the
 // host serves it through its Kubernetes mediation for the context named by
 // the [HeaderKubeContext] header (which it removes), whatever the network
-// grant. Its response is buffered like any other, so a watch
-// (watch=true) is refused.
+// grant. http_do buffers the response, so it refuses a watch (watch=true);
+// the guest opens those with http_open.
 package abi
 
 import (
@@ -73,6 +92,9 @@ const (
 	ImportModule     = "ksplugins"
 	ImportHTTPDo     = "http_do"
 	ImportHTTPResult = "http_result"
+	ImportHTTPOpen   = "http_open"
+	ImportHTTPRead   = "http_read"
+	ImportHTTPClose  = "http_close"
 )
 
 // HeaderKubeContext names the kubeconfig context of an http_do request to

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -126,7 +127,10 @@ func (p *Hostile) GetHandlers() map[string]gin.HandlerFunc {
 			c.Status(http.StatusNoContent)
 		},
 		"args": func(c *gin.Context) { c.String(http.StatusOK, strings.Join(os.Args, " ")) },
-		// kube GETs path from context through its Kubernetes access.
+		// kube GETs path from context through its Kubernetes access; with
+		// lines=n it answers the first n lines of the body and leaves the
+		// body open, for the host to close; with reader=1 another goroutine
+		// reads them, as client-go's watch does.
 		"kube": func(c *gin.Context) {
 			if p.kube == nil {
 				c.String(http.StatusOK, "no Kubernetes access")
@@ -142,8 +146,56 @@ func (p *Hostile) GetHandlers() map[string]gin.HandlerFunc {
 				c.String(http.StatusOK, "error: %v", err)
 				return
 			}
+			if n, _ := strconv.Atoi(c.Query("lines")); n > 0 && c.Query("reader") == "1" {
+				lines := make(chan string)
+				go func() {
+					r := bufio.NewReader(res.Body)
+					for {
+						l, err := r.ReadString('\n')
+						if err != nil {
+							close(lines)
+							return
+						}
+						lines <- strings.TrimSuffix(l, "\n")
+					}
+				}()
+				var got []string
+				for len(got) < n {
+					select {
+					case l, ok := <-lines:
+						if !ok {
+							c.String(http.StatusOK, "error after %q: the stream ended", got)
+							return
+						}
+						got = append(got, l)
+					case <-time.After(2 * time.Second):
+						c.String(http.StatusOK, "error after %q: no line", got)
+						return
+					}
+				}
+				c.String(http.StatusOK, "status %d: %s", res.StatusCode, strings.Join(got, ","))
+				return
+			}
+			if n, _ := strconv.Atoi(c.Query("lines")); n > 0 {
+				r := bufio.NewReader(res.Body)
+				var lines []string
+				for range n {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						c.String(http.StatusOK, "error after %q: %v", lines, err)
+						return
+					}
+					lines = append(lines, strings.TrimSuffix(l, "\n"))
+				}
+				c.String(http.StatusOK, "status %d: %s", res.StatusCode, strings.Join(lines, ","))
+				return
+			}
 			defer res.Body.Close()
-			b, _ := io.ReadAll(res.Body)
+			b, err := io.ReadAll(res.Body)
+			if err != nil {
+				c.String(http.StatusOK, "error: %v", err)
+				return
+			}
 			c.String(http.StatusOK, "contexts %v status %d: %s", p.kube.Contexts(), res.StatusCode, b)
 		},
 		"echo": func(c *gin.Context) {
