@@ -43,7 +43,7 @@ const clusterManagerID = "kubestellar-cluster-manager"
 // scripts/kube-binaries.sh prepared (make test runs it and sets
 // KSPLUGINS_KUBE_ASSETS). Without it the test is skipped, except in CI,
 // where it must run.
-func kubeAssets(t *testing.T) string {
+func kubeAssets(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("KSPLUGINS_KUBE_ASSETS")
 	if dir == "" {
@@ -62,7 +62,7 @@ func kubeAssets(t *testing.T) string {
 
 // startKube starts a real etcd and kube-apiserver and returns an admin's
 // client configuration. crdDirs are installed before it returns.
-func startKube(t *testing.T, assets string, crdDirs ...string) *rest.Config {
+func startKube(t testing.TB, assets string, crdDirs ...string) *rest.Config {
 	t.Helper()
 	env := &envtest.Environment{BinaryAssetsDirectory: assets, CRDDirectoryPaths: crdDirs, ErrorIfCRDPathMissing: true}
 	cfg, err := env.Start()
@@ -78,7 +78,7 @@ func startKube(t *testing.T, assets string, crdDirs ...string) *rest.Config {
 }
 
 // ocmCRDs is the folder of the ManagedCluster CRD in the OCM API module.
-func ocmCRDs(t *testing.T) string {
+func ocmCRDs(t testing.TB) string {
 	t.Helper()
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "open-cluster-management.io/api").Output()
 	if err != nil {

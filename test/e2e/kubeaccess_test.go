@@ -28,7 +28,7 @@ import (
 // hostKubeconfigFiles writes the host's kubeconfig for the cluster of cfg as
 // an administrator keeps one: the CA, certificate and key in files next to
 // it, named relative to it. It returns the kubeconfig's path.
-func hostKubeconfigFiles(t *testing.T, context string, cfg *rest.Config) string {
+func hostKubeconfigFiles(t testing.TB, context string, cfg *rest.Config) string {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string][]byte{"ca.crt": cfg.CAData, "admin.crt": cfg.CertData, "admin.key": cfg.KeyData, "kubeconfig": []byte(fmt.Sprintf(`apiVersion: v1

@@ -74,14 +74,14 @@ func newFixture(dir string) (fixture, error) {
 }
 
 // setup returns the shared fixture.
-func setup(t *testing.T) fixture {
+func setup(t testing.TB) fixture {
 	t.Helper()
 	return shared
 }
 
 // server is one running ksplugins process.
 type server struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	token string
 	data  string
@@ -105,7 +105,7 @@ func startServerAt(t *testing.T, f fixture, data string, env ...string) *server 
 }
 
 // freeAddr returns a loopback address nothing listens on, for now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -130,7 +130,7 @@ func startServerOn(t *testing.T, f fixture, addr, data, cacheDir string, env ...
 }
 
 // startServerArgs is startServerOn with more arguments for serve.
-func startServerArgs(t *testing.T, f fixture, addr, data, cacheDir string, args []string, env ...string) *server {
+func startServerArgs(t testing.TB, f fixture, addr, data, cacheDir string, args []string, env ...string) *server {
 	t.Helper()
 	const token = "e2e-token"
 	cmd := exec.Command(f.bin, append([]string{"serve", "--addr", addr, "--data-dir", data,
@@ -267,7 +267,7 @@ func (s *server) endpoint(method, id, path string) reply {
 }
 
 // want fails the test unless r has the status (and, if given, the error code).
-func want(t *testing.T, what string, r reply, status int, code string) {
+func want(t testing.TB, what string, r reply, status int, code string) {
 	t.Helper()
 	if r.status != status || (code != "" && r.errorCode() != code) {
 		t.Fatalf("%s: got %s; want %d %s", what, r, status, code)
@@ -275,7 +275,7 @@ func want(t *testing.T, what string, r reply, status int, code string) {
 }
 
 // copyPlugin copies a plugin folder into a fresh temporary folder.
-func copyPlugin(t *testing.T, src string) string {
+func copyPlugin(t testing.TB, src string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), filepath.Base(src))
 	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
@@ -285,7 +285,7 @@ func copyPlugin(t *testing.T, src string) string {
 }
 
 // edit replaces old with new in a file, failing if old is not there.
-func edit(t *testing.T, path, old, new string) {
+func edit(t testing.TB, path, old, new string) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -5,7 +5,10 @@
 // GET /configmap?context=&namespace=&name= reads a ConfigMap; /secrets
 // lists the Secrets of ?namespace=; /watch?name= waits for a ConfigMap of
 // that name in default to be added; /contexts lists the contexts it may
-// reach; /dump shows the credential fields of its rest.Config and its
+// reach; /managedcluster?name=&n= times n GETs of a ManagedCluster with a
+// dynamic client made once and reused, and answers their mean duration;
+// /watchmanagedclusters?selector=&count= watches the ManagedClusters of a
+// label selector and answers when each of the first count added was seen; /dump shows the credential fields of its rest.Config and its
 // process's environment. Errors are answered 200 with whether client-go
 // took them for Forbidden.
 package main
@@ -13,12 +16,16 @@ package main
 import (
 	"net/http"
 	"os"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubestellar/ksplugins/sdk"
@@ -28,6 +35,22 @@ import (
 type kubeclient struct {
 	sdk.Base
 	kube sdk.Kubernetes
+
+	// dynamicOnce makes the client the ManagedCluster endpoints share, so
+	// that their timings leave out making one.
+	dynamicOnce sync.Once
+	dynamic     dynamic.Interface
+	dynamicErr  error
+}
+
+var managedClusters = schema.GroupVersionResource{Group: "cluster.open-cluster-management.io", Version: "v1", Resource: "managedclusters"}
+
+func (p *kubeclient) managedClusters() (dynamic.NamespaceableResourceInterface, error) {
+	p.dynamicOnce.Do(func() { p.dynamic, p.dynamicErr = dynamic.NewForConfig(kube.RESTConfig(p.kube, "its1")) })
+	if p.dynamicErr != nil {
+		return nil, p.dynamicErr
+	}
+	return p.dynamic.Resource(managedClusters), nil
 }
 
 func NewPlugin() sdk.KubestellarPlugin { return &kubeclient{} }
@@ -91,6 +114,66 @@ func (p *kubeclient) GetHandlers() map[string]gin.HandlerFunc {
 					return
 				}
 			}
+		},
+		"ManagedCluster": func(c *gin.Context) {
+			mcs, err := p.managedClusters()
+			if err != nil {
+				failed(c, err)
+				return
+			}
+			n, err := strconv.Atoi(c.DefaultQuery("n", "1"))
+			if err != nil || n < 1 {
+				c.JSON(http.StatusBadRequest, gin.H{"error": "n must be a positive count"})
+				return
+			}
+			// Timed here, around the GETs only, so that the call to this
+			// endpoint is not part of the figure.
+			began := time.Now()
+			for range n {
+				if _, err := mcs.Get(c.Request.Context(), c.Query("name"), metav1.GetOptions{}); err != nil {
+					failed(c, err)
+					return
+				}
+			}
+			c.JSON(http.StatusOK, gin.H{"meanNanos": time.Since(began).Nanoseconds() / int64(n)})
+		},
+		"WatchManagedClusters": func(c *gin.Context) {
+			mcs, err := p.managedClusters()
+			if err != nil {
+				failed(c, err)
+				return
+			}
+			count, err := strconv.Atoi(c.Query("count"))
+			if err != nil || count < 1 {
+				c.JSON(http.StatusBadRequest, gin.H{"error": "count must be a positive count"})
+				return
+			}
+			w, err := mcs.Watch(c.Request.Context(), metav1.ListOptions{LabelSelector: c.Query("selector")})
+			if err != nil {
+				failed(c, err)
+				return
+			}
+			defer w.Stop()
+			seen := map[string]int64{}
+			timeout := time.After(time.Minute)
+			for len(seen) < count {
+				select {
+				case ev, ok := <-w.ResultChan():
+					if !ok {
+						c.JSON(http.StatusOK, gin.H{"error": "the watch ended", "seen": seen})
+						return
+					}
+					if ev.Type == watch.Added {
+						if o, ok := ev.Object.(metav1.Object); ok {
+							seen[o.GetName()] = time.Now().UnixNano()
+						}
+					}
+				case <-timeout:
+					c.JSON(http.StatusOK, gin.H{"error": "too few events", "seen": seen})
+					return
+				}
+			}
+			c.JSON(http.StatusOK, gin.H{"seen": seen})
 		},
 		"Contexts": func(c *gin.Context) {
 			c.JSON(http.StatusOK, gin.H{"contexts": p.kube.Contexts()})

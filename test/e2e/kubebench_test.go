@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+)
+
+var managedClusterResource = schema.GroupVersionResource{Group: "cluster.open-cluster-management.io", Version: "v1", Resource: "managedclusters"}
+
+// watchChanges is how many ManagedClusters each tier's watch figure is
+// taken over.
+const watchChanges = 20
+
+// BenchmarkKubeGet compares one GET of a ManagedCluster on a real
+// kube-apiserver made three ways, each with a dynamic client made once and
+// reused: direct, from the test process with the administrator's
+// credentials; and through the host's mediation from the kubeclient plugin,
+// native and sandboxed. The plugin times its GETs itself, so the call to its
+// endpoint is not counted. Each also reports how long after a create began
+// its watch saw the object (p50 and max over watchChanges creates).
+//
+// It runs only with -bench; see docs/kubernetes.md for the command.
+func BenchmarkKubeGet(b *testing.B) {
+	assets := kubeAssets(b)
+	f := setup(b)
+	admin := startKube(b, assets, ocmCRDs(b))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	direct := rest.CopyConfig(admin)
+	direct.QPS = -1 // as the plugins' configuration: no client-side rate limit
+	adminDyn, err := dynamic.NewForConfig(direct)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mcs := adminDyn.Resource(managedClusterResource)
+	if _, err := mcs.Create(ctx, managedCluster("c1", nil), metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+
+	kubeconfigPath := hostKubeconfigFiles(b, "its1", admin)
+	servers := map[string]*server{}
+	for _, tier := range []string{"native", "sandboxed"} {
+		s := startServerArgs(b, f, freeAddr(b), filepath.Join(b.TempDir(), "data"), f.cacheDir, []string{"--kubeconfig", kubeconfigPath}, "KUBECONFIG=")
+		src := copyPlugin(b, filepath.Join(f.root, "test/e2e/testdata/plugins/kubeclient"))
+		if tier == "sandboxed" {
+			edit(b, filepath.Join(src, "plugin.yaml"), "kubernetes:", "security:\n  sandboxed: true\nkubernetes:")
+		}
+		want(b, "load kubeclient "+tier, s.api("POST", "/api/plugins/load", map[string]any{"source": src}), 201, "")
+		servers[tier] = s
+	}
+
+	// runs numbers the watch figures' ManagedClusters apart: a benchmark
+	// function runs more than once.
+	runs := 0
+	watchFigures := func(b *testing.B, watchFrom func(selector string) map[string]time.Time) {
+		b.StopTimer()
+		runs++
+		selector := fmt.Sprintf("ksplugins-bench=run%d", runs)
+		seenc := make(chan map[string]time.Time, 1)
+		go func() { seenc <- watchFrom(selector) }()
+		time.Sleep(time.Second) // let the watch start; an object made before it is still seen, later
+		created := map[string]time.Time{}
+		for i := range watchChanges {
+			name := fmt.Sprintf("w%d-%d", runs, i)
+			created[name] = time.Now()
+			if _, err := mcs.Create(ctx, managedCluster(name, map[string]string{"ksplugins-bench": fmt.Sprintf("run%d", runs)}), metav1.CreateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond) // one change at a time
+		}
+		seen := <-seenc
+		var lat []time.Duration
+		for name, at := range created {
+			s, ok := seen[name]
+			if !ok {
+				b.Fatalf("the watch did not see %s; saw %v", name, seen)
+			}
+			lat = append(lat, s.Sub(at))
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "watch-p50-ms")
+		b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "watch-max-ms")
+	}
+
+	var directMean float64
+	b.Run("direct", func(b *testing.B) {
+		for range 10 { // warm the connection
+			if _, err := mcs.Get(ctx, "c1", metav1.GetOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ResetTimer()
+		began := time.Now()
+		for range b.N {
+			if _, err := mcs.Get(ctx, "c1", metav1.GetOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		directMean = float64(time.Since(began).Nanoseconds()) / float64(b.N)
+		b.ReportMetric(directMean, "ns/op")
+		watchFigures(b, func(selector string) map[string]time.Time {
+			w, err := mcs.Watch(ctx, metav1.ListOptions{LabelSelector: selector})
+			if err != nil {
+				b.Error(err)
+				return nil
+			}
+			defer w.Stop()
+			seen := map[string]time.Time{}
+			for len(seen) < watchChanges {
+				select {
+				case ev := <-w.ResultChan():
+					if o, ok := ev.Object.(metav1.Object); ok && ev.Type == watch.Added {
+						seen[o.GetName()] = time.Now()
+					}
+				case <-time.After(time.Minute):
+					return seen
+				}
+			}
+			return seen
+		})
+	})
+
+	for _, tier := range []string{"native", "sandboxed"} {
+		s := servers[tier]
+		b.Run(tier, func(b *testing.B) {
+			s.t = b
+			gets := func(n int) float64 {
+				r := s.endpoint("GET", kubeclientID, fmt.Sprintf("/managedcluster?name=c1&n=%d", n))
+				mean, ok := r.body["meanNanos"].(float64)
+				if r.status != 200 || !ok {
+					b.Fatalf("mediated GETs: %s", r)
+				}
+				return mean
+			}
+			gets(10) // make the client and warm its connection
+			b.ResetTimer()
+			// At most 1000 GETs in one endpoint call, to stay well within
+			// the host's deadline for a call however long the run.
+			var total float64
+			for done := 0; done < b.N; {
+				n := min(b.N-done, 1000)
+				total += gets(n) * float64(n)
+				done += n
+			}
+			mean := total / float64(b.N)
+			b.ReportMetric(mean, "ns/op")
+			if directMean > 0 {
+				b.ReportMetric(mean/directMean, "x-direct")
+			}
+			watchFigures(b, func(selector string) map[string]time.Time {
+				r := s.endpoint("GET", kubeclientID, fmt.Sprintf("/watchmanagedclusters?selector=%s&count=%d", selector, watchChanges))
+				raw, _ := r.body["seen"].(map[string]any)
+				if r.status != 200 || r.body["error"] != nil {
+					b.Errorf("mediated watch: %s", r)
+				}
+				seen := map[string]time.Time{}
+				for name, v := range raw {
+					if ns, ok := v.(float64); ok {
+						seen[name] = time.Unix(0, int64(ns))
+					}
+				}
+				return seen
+			})
+		})
+	}
+}
+
+// managedCluster is a ManagedCluster with a name and labels, as the
+// dynamic client takes it.
+func managedCluster(name string, labels map[string]string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetAPIVersion("cluster.open-cluster-management.io/v1")
+	u.SetKind("ManagedCluster")
+	u.SetName(name)
+	u.SetLabels(labels)
+	return u
+}
