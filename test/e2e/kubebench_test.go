@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -66,12 +69,21 @@ func BenchmarkKubeGet(b *testing.B) {
 	// runs numbers the watch figures' ManagedClusters apart: a benchmark
 	// function runs more than once.
 	runs := 0
-	watchFigures := func(b *testing.B, watchFrom func(selector string) map[string]time.Time) {
+	// watchFrom runs in a goroutine of its own, so it answers its error
+	// rather than failing the benchmark.
+	watchFigures := func(b *testing.B, watchFrom func(selector string) (map[string]time.Time, error)) {
 		b.StopTimer()
 		runs++
 		selector := fmt.Sprintf("ksplugins-bench=run%d", runs)
-		seenc := make(chan map[string]time.Time, 1)
-		go func() { seenc <- watchFrom(selector) }()
+		type result struct {
+			seen map[string]time.Time
+			err  error
+		}
+		seenc := make(chan result, 1)
+		go func() {
+			seen, err := watchFrom(selector)
+			seenc <- result{seen, err}
+		}()
 		time.Sleep(time.Second) // let the watch start; an object made before it is still seen, later
 		created := map[string]time.Time{}
 		for i := range watchChanges {
@@ -82,7 +94,11 @@ func BenchmarkKubeGet(b *testing.B) {
 			}
 			time.Sleep(20 * time.Millisecond) // one change at a time
 		}
-		seen := <-seenc
+		res := <-seenc
+		if res.err != nil {
+			b.Fatal(res.err)
+		}
+		seen := res.seen
 		var lat []time.Duration
 		for name, at := range created {
 			s, ok := seen[name]
@@ -112,11 +128,10 @@ func BenchmarkKubeGet(b *testing.B) {
 		}
 		directMean = float64(time.Since(began).Nanoseconds()) / float64(b.N)
 		b.ReportMetric(directMean, "ns/op")
-		watchFigures(b, func(selector string) map[string]time.Time {
+		watchFigures(b, func(selector string) (map[string]time.Time, error) {
 			w, err := mcs.Watch(ctx, metav1.ListOptions{LabelSelector: selector})
 			if err != nil {
-				b.Error(err)
-				return nil
+				return nil, fmt.Errorf("watch managed clusters: %w", err)
 			}
 			defer w.Stop()
 			seen := map[string]time.Time{}
@@ -127,10 +142,10 @@ func BenchmarkKubeGet(b *testing.B) {
 						seen[o.GetName()] = time.Now()
 					}
 				case <-time.After(time.Minute):
-					return seen
+					return seen, nil
 				}
 			}
-			return seen
+			return seen, nil
 		})
 	})
 
@@ -169,19 +184,24 @@ func BenchmarkKubeGet(b *testing.B) {
 			if directMean > 0 {
 				b.ReportMetric(mean/directMean, "x-direct")
 			}
-			watchFigures(b, func(selector string) map[string]time.Time {
-				r := s.endpoint("GET", kubeclientID, fmt.Sprintf("/watchmanagedclusters?selector=%s&count=%d", selector, watchChanges))
-				raw, _ := r.body["seen"].(map[string]any)
-				if r.status != 200 || r.body["error"] != nil {
-					b.Errorf("mediated watch: %s", r)
+			watchFigures(b, func(selector string) (map[string]time.Time, error) {
+				resp, err := http.Get(s.url + "/api/plugin-endpoints/" + kubeclientID + fmt.Sprintf("/watchmanagedclusters?selector=%s&count=%d", url.QueryEscape(selector), watchChanges))
+				if err != nil {
+					return nil, fmt.Errorf("call the plugin's watch: %w", err)
+				}
+				defer resp.Body.Close()
+				var body struct {
+					Seen  map[string]float64 `json:"seen"`
+					Error string             `json:"error"`
+				}
+				if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 || body.Error != "" {
+					return nil, fmt.Errorf("the plugin's watch: %d %+v %v", resp.StatusCode, body, err)
 				}
 				seen := map[string]time.Time{}
-				for name, v := range raw {
-					if ns, ok := v.(float64); ok {
-						seen[name] = time.Unix(0, int64(ns))
-					}
+				for name, ns := range body.Seen {
+					seen[name] = time.Unix(0, int64(ns))
 				}
-				return seen
+				return seen, nil
 			})
 		})
 	}
