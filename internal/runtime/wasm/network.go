@@ -56,28 +56,38 @@ func (p *Plugin) instantiateHostModule(ctx context.Context) error {
 	return err
 }
 
+// callingInstance is the instance whose call into the guest made the host
+// call fn: host functions exist only for the length of a call.
+func callingInstance(ctx context.Context, fn string) *instance {
+	in, _ := ctx.Value(instanceKey{}).(*instance)
+	if in == nil {
+		panic(fn + " called outside a call")
+	}
+	return in
+}
+
+// requestFrame is the request frame a guest passed to fn as (ptr, size).
+func requestFrame(mod api.Module, stack []uint64, fn string) []byte {
+	frame, ok := mod.Memory().Read(uint32(stack[0]), uint32(stack[1]))
+	if !ok {
+		panic(fn + ": request frame outside memory")
+	}
+	return frame
+}
+
 // hostHTTPDo performs the request framed in guest memory and keeps the framed
 // outcome for hostHTTPResult. A refusal is an outcome, not a trap: the
 // plugin's http.Get returns it as an error.
 func (p *Plugin) hostHTTPDo(ctx context.Context, mod api.Module, stack []uint64) {
-	in, _ := ctx.Value(instanceKey{}).(*instance)
-	if in == nil {
-		panic("http_do called outside a call")
-	}
-	frame, ok := mod.Memory().Read(uint32(stack[0]), uint32(stack[1]))
-	if !ok {
-		panic("http_do: request frame outside memory")
-	}
+	in := callingInstance(ctx, "http_do")
+	frame := requestFrame(mod, stack, "http_do")
 	in.pending = p.doHTTP(ctx, frame)
 	stack[0] = uint64(len(in.pending))
 }
 
 // hostHTTPResult copies the pending outcome into the guest's buffer.
 func (p *Plugin) hostHTTPResult(ctx context.Context, mod api.Module, stack []uint64) {
-	in, _ := ctx.Value(instanceKey{}).(*instance)
-	if in == nil {
-		panic("http_result called outside a call")
-	}
+	in := callingInstance(ctx, "http_result")
 	if !mod.Memory().Write(uint32(stack[0]), in.pending) {
 		panic("http_result: buffer outside memory")
 	}

@@ -53,14 +53,8 @@ func (s *streams) closeAll() {
 // the outcome carries a stream id instead of the body. Only Kubernetes
 // requests stream (a watch); the body is read with http_read.
 func (p *Plugin) hostHTTPOpen(ctx context.Context, mod api.Module, stack []uint64) {
-	in, _ := ctx.Value(instanceKey{}).(*instance)
-	if in == nil {
-		panic("http_open called outside a call")
-	}
-	frame, ok := mod.Memory().Read(uint32(stack[0]), uint32(stack[1]))
-	if !ok {
-		panic("http_open: request frame outside memory")
-	}
+	in := callingInstance(ctx, "http_open")
+	frame := requestFrame(mod, stack, "http_open")
 	in.pending = p.openHTTP(ctx, in, frame)
 	stack[0] = uint64(len(in.pending))
 }
@@ -88,10 +82,7 @@ func (p *Plugin) openHTTP(ctx context.Context, in *instance, frame []byte) []byt
 // 0 at the end of the body and -1 when the stream failed, is unknown or
 // passed the response limit.
 func (p *Plugin) hostHTTPRead(ctx context.Context, mod api.Module, stack []uint64) {
-	in, _ := ctx.Value(instanceKey{}).(*instance)
-	if in == nil {
-		panic("http_read called outside a call")
-	}
+	in := callingInstance(ctx, "http_read")
 	id, ptr, size := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
 	st := in.streams.open[id]
 	if st == nil {
@@ -134,9 +125,6 @@ func (p *Plugin) hostHTTPRead(ctx context.Context, mod api.Module, stack []uint6
 
 // hostHTTPClose closes a stream; closing an unknown one does nothing.
 func (p *Plugin) hostHTTPClose(ctx context.Context, _ api.Module, stack []uint64) {
-	in, _ := ctx.Value(instanceKey{}).(*instance)
-	if in == nil {
-		panic("http_close called outside a call")
-	}
+	in := callingInstance(ctx, "http_close")
 	in.streams.close(uint32(stack[0]))
 }
