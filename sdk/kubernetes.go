@@ -1,6 +1,9 @@
 package sdk
 
-import "net/http"
+import (
+	"errors"
+	"net/http"
+)
 
 // KubernetesHost is the placeholder host name of every mediated API
 // server (sdk/kube's rest.Config points at it). Requests for it never
@@ -26,7 +29,26 @@ type Kubernetes interface {
 	// their scheme and host. A context the plugin may not reach answers
 	// every request with a 403 Status.
 	Transport(context string) http.RoundTripper
+	// External makes a cluster that a caller brought (a kubeconfig in a
+	// request, to onboard or validate it) reachable through Transport, and
+	// returns the context name to pass to it. The kubeconfig is read as
+	// untrusted data, by package sdk/kubeconfig's Parse rules: nothing in it
+	// runs, no file it names is read, no proxy it names is used. context
+	// names one of its contexts, "" its current one. The host, not the
+	// plugin, keeps the credentials it carries, and the plugin's granted
+	// rules apply to the cluster as to the host's own contexts.
+	//
+	// It fails with ErrExternalNotGranted when the plugin was not granted
+	// external_clusters, and with the errors of sdk/kubeconfig
+	// (*kubeconfig.RefusedError, *kubeconfig.InvalidError,
+	// kubeconfig.ErrNoContext) for a kubeconfig the rules refuse, in both
+	// tiers, so that a plugin can name the field that is wrong.
+	External(kubeconfig []byte, context string) (string, error)
 }
+
+// ErrExternalNotGranted is returned by Kubernetes.External when the plugin
+// was not granted external_clusters.
+var ErrExternalNotGranted = errors.New("external clusters were not granted to this plugin")
 
 // KubernetesUser is implemented by plugins that work on clusters. The host
 // calls SetKubernetes once, before Initialize, with access bound to the

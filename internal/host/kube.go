@@ -11,6 +11,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/kubeaccess"
 	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/internal/traffic"
+	"github.com/kubestellar/ksplugins/sdk"
 )
 
 // auditTimeout bounds writing one refused Kubernetes request to the audit
@@ -61,6 +62,11 @@ func (k *kubeAccess) Transport(context string) http.RoundTripper {
 		h = kubeaccess.Refuse(context, k.opts)
 	}
 	return kubeaccess.InProcess(h)
+}
+
+// External implements sdk.Kubernetes.
+func (k *kubeAccess) External([]byte, string) (string, error) {
+	return "", sdk.ErrExternalNotGranted
 }
 
 // reportKube counts one of p's Kubernetes requests and writes a refused

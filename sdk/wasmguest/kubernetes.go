@@ -25,6 +25,11 @@ func (k *kubernetes) Transport(context string) http.RoundTripper {
 	return kubeTransport{context: context}
 }
 
+// External implements sdk.Kubernetes.
+func (k *kubernetes) External([]byte, string) (string, error) {
+	return "", sdk.ErrExternalNotGranted
+}
+
 // kubeTransport names its context on each request and sends it through the
 // host function; the host serves requests to sdk.KubernetesHost without
 // dialling out.

@@ -32,6 +32,8 @@ type fakeKube struct {
 
 func (k *fakeKube) Contexts() []string { return slices.Clone(k.contexts) }
 
+func (k *fakeKube) External([]byte, string) (string, error) { return "", sdk.ErrExternalNotGranted }
+
 func (k *fakeKube) Transport(context string) http.RoundTripper {
 	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		k.mu.Lock()
