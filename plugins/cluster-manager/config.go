@@ -39,13 +39,10 @@ func optionsFrom(config map[string]interface{}) (clusters.Options, error) {
 		}
 		return 0
 	}
-	str("kubeconfig", &o.Kubeconfig)
-	if o.Kubeconfig != "" {
-		// An operator may set this path: refuse, when the configuration is
-		// set, a file that would be refused at each use.
-		if _, err := clusters.ReadKubeconfigFile(o.Kubeconfig); err != nil {
-			errs = append(errs, fmt.Errorf("configuration kubeconfig: %w", err))
-		}
+	// Earlier versions read a kubeconfig named here; the host holds the
+	// clusters' credentials now. Say so rather than ignore it.
+	if v, ok := config["kubeconfig"]; ok && v != nil && v != "" {
+		errs = append(errs, errors.New("configuration kubeconfig: no longer used; the host reaches the clusters with its own kubeconfig, and the plugin only the contexts of its kubernetes grant"))
 	}
 	str("its_context", &o.ITSContext)
 	str("wds_context", &o.WDSContext)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,30 +34,15 @@ func TestOptionsFrom(t *testing.T) {
 	}
 }
 
-// TestOptionsFromKubeconfig: the kubeconfig an operator may configure is
-// checked when the configuration is set, so a refused one never becomes
-// the plugin's configuration.
+// TestOptionsFromKubeconfig: the kubeconfig option of earlier versions is
+// refused with why, rather than ignored.
 func TestOptionsFromKubeconfig(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, doc string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
-			t.Fatal(err)
+	for _, v := range []interface{}{nil, ""} {
+		if _, err := optionsFrom(map[string]interface{}{"kubeconfig": v}); err != nil {
+			t.Errorf("kubeconfig %q: %v; want accepted", v, err)
 		}
-		return path
 	}
-	good := write("good", "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443'}}]\ncontexts: [{name: its1, context: {cluster: c}}]\n")
-	if o, err := optionsFrom(map[string]interface{}{"kubeconfig": good}); err != nil || o.Kubeconfig != good {
-		t.Errorf("a data-only kubeconfig: %+v, %v", o, err)
-	}
-	for path, says := range map[string]string{
-		write("exec", "users: [{name: u, user: {exec: {command: sh}}}]\n"):      `users["u"].user.exec`,
-		write("file", "users: [{name: u, user: {tokenFile: /etc/hostname}}]\n"): `users["u"].user.tokenFile`,
-		"/dev/zero": "not a regular file",
-	} {
-		_, err := optionsFrom(map[string]interface{}{"kubeconfig": path})
-		if err == nil || !strings.Contains(err.Error(), "configuration kubeconfig:") || !strings.Contains(err.Error(), says) {
-			t.Errorf("kubeconfig %s: %v; want an error naming %s", path, err, says)
-		}
+	if _, err := optionsFrom(map[string]interface{}{"kubeconfig": "/root/.kube/config"}); err == nil || !strings.Contains(err.Error(), "configuration kubeconfig: no longer used") {
+		t.Errorf("a kubeconfig path: %v; want it refused", err)
 	}
 }

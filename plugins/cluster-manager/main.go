@@ -33,6 +33,7 @@ type ClusterManager struct {
 	mu      sync.RWMutex
 	manager *clusters.Manager
 	pub     sdk.Publisher
+	kube    sdk.Kubernetes
 }
 
 // NewPlugin is the symbol the host looks up.
@@ -80,6 +81,10 @@ func (p *ClusterManager) GetHandlers() map[string]gin.HandlerFunc {
 // SetPublisher keeps the host's publisher for operation events.
 func (p *ClusterManager) SetPublisher(pub sdk.Publisher) { p.pub = pub }
 
+// SetKubernetes keeps the host's way to the granted clusters; the host
+// calls it before Initialize.
+func (p *ClusterManager) SetKubernetes(k sdk.Kubernetes) { p.kube = k }
+
 // Initialize reads the configuration and prepares the manager; it does
 // not reach any cluster, so the plugin loads without one.
 func (p *ClusterManager) Initialize(config map[string]interface{}) error {
@@ -103,6 +108,7 @@ func (p *ClusterManager) configure(config map[string]interface{}) error {
 	if pub := p.pub; pub != nil {
 		opts.Publish = pub.Publish
 	}
+	opts.Kube = p.kube
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.manager == nil {
@@ -340,6 +346,10 @@ func fail(c *gin.Context, err error) {
 		writeError(c, http.StatusConflict, "already_onboarded", err.Error(), nil)
 	case errors.Is(err, clusters.ErrNotFound):
 		writeError(c, http.StatusNotFound, "cluster_not_found", err.Error(), nil)
+	case errors.Is(err, clusters.ErrNotConfigured):
+		writeError(c, http.StatusConflict, "not_configured", err.Error(), nil)
+	case errors.Is(err, clusters.ErrNoAccess):
+		writeError(c, http.StatusServiceUnavailable, "no_cluster_access", err.Error(), nil)
 	default:
 		writeError(c, http.StatusBadGateway, "cluster_error", err.Error(), nil)
 	}

@@ -3,17 +3,12 @@ package clusters
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clusterv1 "open-cluster-management.io/api/cluster/v1"
 )
 
 func TestCheckName(t *testing.T) {
@@ -84,7 +79,8 @@ func TestStatusOf(t *testing.T) {
 		{"lost", true, []metav1.Condition{cond(conditionJoined, metav1.ConditionTrue), cond(conditionAvailable, metav1.ConditionFalse)}, StateUnavailable},
 		{"unknown", true, []metav1.Condition{cond(conditionJoined, metav1.ConditionTrue), cond(conditionAvailable, metav1.ConditionUnknown)}, StateJoined},
 	} {
-		mc := &clusterv1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: tc.name}, Spec: clusterv1.ManagedClusterSpec{HubAcceptsClient: tc.accepted}}
+		mc := &managedCluster{ObjectMeta: metav1.ObjectMeta{Name: tc.name}}
+		mc.Spec.HubAcceptsClient = tc.accepted
 		mc.Status.Conditions = tc.conds
 		if got := statusOf(mc); got.State != tc.want || len(got.Conditions) != len(tc.conds) || got.Labels == nil {
 			t.Errorf("%s: %+v; want state %s", tc.name, got, tc.want)
@@ -212,85 +208,4 @@ func waitState(t *testing.T, o *operations, id, state string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-func TestRestConfig(t *testing.T) {
-	host := writeKubeconfig(t, map[string]string{"its1": "https://127.0.0.1:6443", "wec1": "https://127.0.0.1:7443"})
-	m := New(Options{Kubeconfig: host})
-	defer m.Close()
-	for _, tc := range []struct {
-		name   string
-		target Target
-		host   string // "" when an error is expected
-		field  string
-	}{
-		{"host context", Target{Context: "wec1"}, "https://127.0.0.1:7443", ""},
-		{"own kubeconfig", Target{Kubeconfig: mustRead(t, host)}, "https://127.0.0.1:7443", ""}, // its current context
-		{"own kubeconfig, context", Target{Kubeconfig: mustRead(t, host), Context: "its1"}, "https://127.0.0.1:6443", ""},
-		{"garbage", Target{Kubeconfig: []byte("{")}, "", "kubeconfig"},
-		{"no context", Target{Kubeconfig: []byte("apiVersion: v1\nkind: Config\n")}, "", "kubeconfig.current-context"},
-		{"own kubeconfig, unknown context", Target{Kubeconfig: mustRead(t, host), Context: "nope"}, "", "context"},
-		{"unknown context", Target{Context: "nope"}, "", "context"},
-		{"nothing", Target{}, "", "kubeconfig"},
-	} {
-		cfg, err := m.restConfig(tc.target)
-		var fe *FieldError
-		switch {
-		case tc.host != "" && (err != nil || cfg.Host != tc.host || cfg.Timeout != m.opts.RequestTimeout):
-			t.Errorf("%s: %v %v; want host %s", tc.name, cfg, err, tc.host)
-		case tc.host == "" && (!errors.As(err, &fe) || fe.Field != tc.field):
-			t.Errorf("%s: %v; want a FieldError on %s", tc.name, err, tc.field)
-		}
-	}
-	if _, err := m.hubConfig(); err != nil {
-		t.Errorf("hub: %v", err)
-	}
-	if _, err := New(Options{Kubeconfig: host, ITSContext: "its9"}).hubConfig(); err == nil || !strings.Contains(err.Error(), `ITS context "its9"`) {
-		t.Errorf("missing hub context: %v", err)
-	}
-}
-
-func TestBootstrapKubeconfig(t *testing.T) {
-	hub := &rest.Config{Host: "https://10.0.0.1:6443", TLSClientConfig: rest.TLSClientConfig{CAData: []byte("CA")}}
-	for _, tc := range []struct{ server, want string }{{"", "https://10.0.0.1:6443"}, {"https://hub.example:443", "https://hub.example:443"}} {
-		data, err := bootstrapKubeconfig(hub, tc.server, "tok")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := clientcmd.RESTConfigFromKubeConfig(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cfg.Host != tc.want || cfg.BearerToken != "tok" || string(cfg.CAData) != "CA" {
-			t.Errorf("bootstrap kubeconfig for server %q: %+v", tc.server, cfg)
-		}
-	}
-}
-
-func writeKubeconfig(t *testing.T, servers map[string]string) string {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString("apiVersion: v1\nkind: Config\nclusters:\n")
-	for name, url := range servers {
-		b.WriteString("- name: " + name + "\n  cluster:\n    server: " + url + "\n")
-	}
-	b.WriteString("users:\n- name: u\n  user:\n    token: t\ncontexts:\n")
-	for name := range servers {
-		b.WriteString("- name: " + name + "\n  context:\n    cluster: " + name + "\n    user: u\n")
-	}
-	b.WriteString("current-context: wec1\n")
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }

@@ -2,6 +2,7 @@ package clusters
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,9 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/dynamic"
 )
 
 // systemDomains own label keys that only the system sets: a key whose
@@ -67,7 +66,7 @@ func (m *Manager) ChangeLabels(ctx context.Context, clusters []string, labels ma
 	}
 	results := make([]LabelResult, 0, len(clusters))
 	for _, c := range slices.Compact(slices.Sorted(slices.Values(clusters))) {
-		mc, err := h.clusters.ManagedClusters().Patch(ctx, c, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
+		mc, err := h.dyn.Resource(gvrManagedCluster).Patch(ctx, c, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
 		switch {
 		case apierrors.IsNotFound(err):
 			err = fmt.Errorf("cluster %s: %w", c, ErrNotFound)
@@ -77,7 +76,7 @@ func (m *Manager) ChangeLabels(ctx context.Context, clusters []string, labels ma
 		if err != nil {
 			results = append(results, LabelResult{Cluster: c, Error: err.Error(), Err: err})
 		} else {
-			results = append(results, LabelResult{Cluster: c, OK: true, Labels: mc.Labels})
+			results = append(results, LabelResult{Cluster: c, OK: true, Labels: mc.GetLabels()})
 		}
 	}
 	return results, nil
@@ -137,23 +136,24 @@ func (m *Manager) protected(key string) string {
 // bindingPolicyKeys returns the label keys the WDS's BindingPolicies select
 // clusters by, each with one policy that uses it. With no WDS configured
 // there are none; a WDS that cannot be read is an error, so that a label a
-// policy depends on is never changed unchecked.
+// policy depends on is never changed unchecked. The WDS's context is not
+// checked against those the plugin may reach: a context the host refuses
+// answers Forbidden, which the host audits.
 func (m *Manager) bindingPolicyKeys(ctx context.Context) (map[string]string, error) {
 	keys := map[string]string{}
 	if m.opts.WDSContext == "" {
 		return keys, nil
 	}
-	cfg, err := m.restConfig(Target{Context: m.opts.WDSContext})
-	if err != nil {
-		return nil, fmt.Errorf("WDS context %q: %w", m.opts.WDSContext, err)
+	if m.opts.Kube == nil {
+		return nil, fmt.Errorf("%w: WDS context %q: %w", ErrPolicyUnreadable, m.opts.WDSContext, ErrNoAccess)
 	}
-	c, err := dynamic.NewForConfig(cfg)
+	wds, err := m.connect(m.opts.WDSContext, "WDS "+m.opts.WDSContext, "")
 	if err != nil {
-		return nil, fmt.Errorf("WDS client: %w", err)
+		return nil, err
 	}
-	list, err := c.Resource(gvrBindingPolicy).List(ctx, metav1.ListOptions{})
+	list, err := wds.dyn.Resource(gvrBindingPolicy).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("%w: list BindingPolicies in WDS %q: %v", ErrPolicyUnreadable, m.opts.WDSContext, err)
+		return nil, fmt.Errorf("%w: list BindingPolicies in WDS %q: %w", ErrPolicyUnreadable, m.opts.WDSContext, err)
 	}
 	for _, bp := range list.Items {
 		selectors, _, _ := unstructured.NestedSlice(bp.Object, "spec", "clusterSelectors")

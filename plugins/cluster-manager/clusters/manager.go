@@ -3,8 +3,10 @@
 // Management managed clusters registered with a hub, the Inventory and
 // Transport Space (ITS).
 //
-// Everything it reports is read from the hub's ManagedCluster objects when
-// asked, never remembered. Onboarding and detaching are operations that run
+// It holds no credential: every cluster is reached through the host's
+// mediation (sdk.Kubernetes), which allows only what the plugin's manifest
+// was granted. Everything it reports is read from the hub's ManagedCluster
+// objects when asked, never remembered. Onboarding and detaching are operations that run
 // in the background, one at a time per cluster, and record their steps and
 // log as they go.
 //
@@ -17,7 +19,9 @@
 //     Klusterlet CRD when missing, the operator and agent namespaces, the
 //     operator's service account, binding and Deployment, the bootstrap hub
 //     kubeconfig Secret, and the Klusterlet resource (singleton mode). The
-//     klusterlet then registers with the hub by itself.
+//     bootstrap kubeconfig names the hub by Options.HubAPIServer and trusts
+//     the CA the hub publishes in kube-public's kube-root-ca.crt ConfigMap.
+//     The klusterlet then registers with the hub by itself.
 //  4. approve-csr: approve the cluster's pending CertificateSigningRequests
 //     through the approval subresource (or, with auto-approve off, wait for
 //     someone else to).
@@ -40,22 +44,14 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/client-go/dynamic"
-	certificatesv1 "k8s.io/client-go/kubernetes/typed/certificates/v1"
-	corev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
-	clusterv1client "open-cluster-management.io/api/client/cluster/clientset/versioned/typed/cluster/v1"
+	"github.com/kubestellar/ksplugins/sdk"
 )
 
 // Options configures a Manager. Zero fields take the defaults shown.
 type Options struct {
-	// Kubeconfig names a kubeconfig file to use as the host's. It comes
-	// from the plugin's configuration, which an operator may set, so it is
-	// read as untrusted: data only, no exec or auth-provider plugins, no
-	// file paths (see ReadKubeconfigFile). "" reads the server's own
-	// $KUBECONFIG or ~/.kube/config as kubectl does, exec plugins and all:
-	// only whoever starts the server chooses that one.
-	Kubeconfig string
+	// Kube is the plugin's way to its clusters, given by the host. Without
+	// it no cluster is reachable.
+	Kube sdk.Kubernetes
 	// ITSContext is the context of the host's kubeconfig that reaches the
 	// hub. Default "its1".
 	ITSContext string
@@ -64,8 +60,8 @@ type Options struct {
 	// protected.
 	WDSContext string
 	// HubAPIServer is the hub address written into the agent's bootstrap
-	// kubeconfig, when WECs reach the hub by another address than the
-	// host does. Default: the ITS context's server.
+	// kubeconfig: how WECs reach the hub. Onboarding needs it; the host
+	// keeps its contexts' addresses to itself.
 	HubAPIServer string
 	// Timeout bounds a whole operation. Default 10 minutes.
 	Timeout time.Duration
@@ -143,6 +139,9 @@ func (m *Manager) With(opts Options) *Manager {
 	if opts.Publish == nil {
 		opts.Publish = m.opts.Publish
 	}
+	if opts.Kube == nil {
+		opts.Kube = m.opts.Kube
+	}
 	return &Manager{opts: opts, ops: m.ops, ctx: m.ctx, cancel: m.cancel}
 }
 
@@ -167,62 +166,10 @@ func (m *Manager) Health(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.core.RESTClient().Get().AbsPath("/version").Do(ctx).Raw(); err != nil {
-		return fmt.Errorf("hub %s: %w", h.cfg.Host, err)
+	if _, err := h.version(ctx); err != nil {
+		return fmt.Errorf("hub (context %s): %w", m.opts.ITSContext, err)
 	}
 	return nil
-}
-
-// hubClients are the clients onboarding uses on the hub.
-type hubClients struct {
-	cfg      *rest.Config
-	core     corev1.CoreV1Interface
-	certs    certificatesv1.CertificatesV1Interface
-	clusters clusterv1client.ClusterV1Interface
-	dynamic  dynamic.Interface
-}
-
-func (m *Manager) hub() (*hubClients, error) {
-	cfg, err := m.hubConfig()
-	if err != nil {
-		return nil, err
-	}
-	h := &hubClients{cfg: cfg}
-	if h.core, err = corev1.NewForConfig(cfg); err != nil {
-		return nil, fmt.Errorf("hub client: %w", err)
-	}
-	if h.certs, err = certificatesv1.NewForConfig(cfg); err != nil {
-		return nil, fmt.Errorf("hub client: %w", err)
-	}
-	if h.clusters, err = clusterv1client.NewForConfig(cfg); err != nil {
-		return nil, fmt.Errorf("hub client: %w", err)
-	}
-	if h.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
-		return nil, fmt.Errorf("hub client: %w", err)
-	}
-	return h, nil
-}
-
-// wecClients are the clients onboarding uses on a WEC.
-type wecClients struct {
-	cfg     *rest.Config
-	core    corev1.CoreV1Interface
-	dynamic dynamic.Interface
-}
-
-func (m *Manager) wec(t Target) (*wecClients, error) {
-	cfg, err := m.restConfig(t)
-	if err != nil {
-		return nil, err
-	}
-	w := &wecClients{cfg: cfg}
-	if w.core, err = corev1.NewForConfig(cfg); err != nil {
-		return nil, &FieldError{Field: "kubeconfig", Message: err.Error()}
-	}
-	if w.dynamic, err = dynamic.NewForConfig(cfg); err != nil {
-		return nil, &FieldError{Field: "kubeconfig", Message: err.Error()}
-	}
-	return w, nil
 }
 
 // poll calls cond every PollInterval until it reports done or fails, or

@@ -2,20 +2,18 @@ package clusters
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	certv1 "k8s.io/api/certificates/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -34,6 +32,10 @@ type OnboardRequest struct {
 // ErrAlreadyOnboarded is returned when the cluster is already joined and
 // available.
 var ErrAlreadyOnboarded = errors.New("already onboarded")
+
+// ErrNotConfigured is returned when the plugin's configuration lacks what a
+// request needs.
+var ErrNotConfigured = errors.New("not configured")
 
 // CheckName returns a FieldError on field when name cannot name a cluster.
 func CheckName(field, name string) error {
@@ -64,6 +66,9 @@ func (m *Manager) Onboard(ctx context.Context, req OnboardRequest) (op Operation
 	if err != nil {
 		return Operation{}, false, err
 	}
+	if m.opts.HubAPIServer == "" {
+		return Operation{}, false, fmt.Errorf("onboard %s: %w: set hub_apiserver, the hub's address as WECs reach it", req.Cluster, ErrNotConfigured)
+	}
 	if running, ok := m.ops.running(req.Cluster); ok && running.Kind == "onboard" {
 		return running, false, nil
 	}
@@ -73,7 +78,7 @@ func (m *Manager) Onboard(ctx context.Context, req OnboardRequest) (op Operation
 	}
 	// An accepted cluster that has not come up yet (an onboarding cut short,
 	// say) may be onboarded again: every step converges on what exists.
-	if mc, err := h.clusters.ManagedClusters().Get(ctx, req.Cluster, metav1.GetOptions{}); err == nil && statusOf(mc).State == StateAvailable {
+	if mc, err := getManagedCluster(ctx, h, req.Cluster); err == nil && statusOf(mc).State == StateAvailable {
 		return Operation{}, false, fmt.Errorf("cluster %s: %w; detach it first", req.Cluster, ErrAlreadyOnboarded)
 	}
 	return m.launch("onboard", req.Cluster, req.Timeout, func(ctx context.Context, r *run) error {
@@ -94,14 +99,14 @@ func (m *Manager) launch(kind, cluster string, timeout time.Duration, fn func(co
 	})
 }
 
-func (m *Manager) onboard(ctx context.Context, r *run, h *hubClients, w *wecClients, req OnboardRequest) error {
+func (m *Manager) onboard(ctx context.Context, r *run, h, w *cluster, req OnboardRequest) error {
 	name := req.Cluster
 	if err := r.step("connect", func() error {
-		nodes, err := w.core.Nodes().List(ctx, metav1.ListOptions{Limit: 100})
+		nodes, err := w.dyn.Resource(gvrNode).List(ctx, metav1.ListOptions{Limit: 100})
 		if err != nil {
-			return fmt.Errorf("list nodes of %s: %w", w.cfg.Host, err)
+			return fmt.Errorf("list nodes of %s: %w", w.name, err)
 		}
-		r.logf("reached %s: %d nodes", w.cfg.Host, len(nodes.Items))
+		r.logf("reached %s: %d nodes", w.name, len(nodes.Items))
 		return nil
 	}); err != nil {
 		return err
@@ -121,10 +126,14 @@ func (m *Manager) onboard(ctx context.Context, r *run, h *hubClients, w *wecClie
 
 	if err := r.step("install-agent", func() error {
 		hubURL := m.opts.HubAPIServer
-		if hubURL == "" {
-			hubURL = h.cfg.Host
+		ca, err := hubCA(ctx, h)
+		if err != nil {
+			return err
 		}
-		kc, err := bootstrapKubeconfig(h.cfg, hubURL, token)
+		if len(ca) == 0 {
+			r.logf("the hub publishes no CA in %s/%s: the agent trusts its system's roots for %s", rootCANamespace, rootCAConfigMap, hubURL)
+		}
+		kc, err := bootstrapKubeconfig(hubURL, ca, token)
 		if err != nil {
 			return err
 		}
@@ -132,10 +141,10 @@ func (m *Manager) onboard(ctx context.Context, r *run, h *hubClients, w *wecClie
 			return err
 		}
 		objs := m.agentObjects(name, hubURL, kc)
-		if err := apply(ctx, w.dynamic, objs...); err != nil {
+		if err := apply(ctx, w.dyn, objs...); err != nil {
 			return err
 		}
-		r.logf("klusterlet for %s installed on %s (hub %s)", name, w.cfg.Host, hubURL)
+		r.logf("klusterlet for %s installed on %s (hub %s)", name, w.name, hubURL)
 		return nil
 	}); err != nil {
 		return err
@@ -151,9 +160,9 @@ func (m *Manager) onboard(ctx context.Context, r *run, h *hubClients, w *wecClie
 
 	return r.step("wait-available", func() error {
 		return m.poll(ctx, "cluster "+name+" to be joined and available", func(ctx context.Context) (bool, error) {
-			mc, err := h.clusters.ManagedClusters().Get(ctx, name, metav1.GetOptions{})
+			mc, err := getManagedCluster(ctx, h, name)
 			if err != nil {
-				return false, fmt.Errorf("get ManagedCluster %s: %w", name, err)
+				return false, err
 			}
 			s := statusOf(mc)
 			if s.Joined && s.Available {
@@ -167,32 +176,54 @@ func (m *Manager) onboard(ctx context.Context, r *run, h *hubClients, w *wecClie
 
 // bootstrapToken makes sure the hub's bootstrap service account exists and
 // requests a token for it, as `clusteradm get token` does.
-func (m *Manager) bootstrapToken(ctx context.Context, h *hubClients) (string, error) {
-	if err := apply(ctx, h.dynamic, hubBootstrapObjects()...); err != nil {
+func (m *Manager) bootstrapToken(ctx context.Context, h *cluster) (string, error) {
+	if err := apply(ctx, h.dyn, hubBootstrapObjects()...); err != nil {
 		return "", err
 	}
-	ttl := int64(m.opts.TokenTTL / time.Second)
-	tr, err := h.core.ServiceAccounts(bootstrapNamespace).CreateToken(ctx, bootstrapSA,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &ttl}}, metav1.CreateOptions{})
+	req := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "authentication.k8s.io/v1",
+		"kind":       "TokenRequest",
+		"metadata":   map[string]any{"name": bootstrapSA, "namespace": bootstrapNamespace},
+		"spec":       map[string]any{"expirationSeconds": int64(m.opts.TokenTTL / time.Second)},
+	}}
+	tr, err := h.dyn.Resource(gvrServiceAccount).Namespace(bootstrapNamespace).Create(ctx, req, metav1.CreateOptions{}, "token")
 	if err != nil {
 		return "", fmt.Errorf("request a token for %s/%s: %w", bootstrapNamespace, bootstrapSA, err)
 	}
-	return tr.Status.Token, nil
+	token, _, _ := unstructured.NestedString(tr.Object, "status", "token")
+	if token == "" {
+		return "", fmt.Errorf("request a token for %s/%s: the answer holds none", bootstrapNamespace, bootstrapSA)
+	}
+	return token, nil
+}
+
+// hubCA returns the CA bundle the hub publishes for clients to trust it,
+// nil when it publishes none.
+func hubCA(ctx context.Context, h *cluster) ([]byte, error) {
+	cm, err := h.dyn.Resource(gvrConfigMap).Namespace(rootCANamespace).Get(ctx, rootCAConfigMap, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the hub's CA (%s/%s): %w", rootCANamespace, rootCAConfigMap, err)
+	}
+	ca, _, _ := unstructured.NestedString(cm.Object, "data", "ca.crt")
+	return []byte(ca), nil
 }
 
 // ensureKlusterletCRD creates the Klusterlet CRD when the WEC has none and
 // waits until it is served.
-func (m *Manager) ensureKlusterletCRD(ctx context.Context, r *run, w *wecClients) error {
-	crds := w.dynamic.Resource(gvrCRD)
+func (m *Manager) ensureKlusterletCRD(ctx context.Context, r *run, w *cluster) error {
+	crds := w.dyn.Resource(gvrCRD)
 	if _, err := crds.Get(ctx, klusterletCRDName, metav1.GetOptions{}); err == nil {
 		return nil
 	} else if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("look for the Klusterlet CRD: %w", err)
 	}
-	if err := apply(ctx, w.dynamic, klusterletCRD()); err != nil {
+	if err := apply(ctx, w.dyn, klusterletCRD()); err != nil {
 		return err
 	}
-	r.logf("created the Klusterlet CRD on %s", w.cfg.Host)
+	r.logf("created the Klusterlet CRD on %s", w.name)
 	return m.poll(ctx, "the Klusterlet CRD to be established", func(ctx context.Context) (bool, error) {
 		u, err := crds.Get(ctx, klusterletCRDName, metav1.GetOptions{})
 		if err != nil {
@@ -208,41 +239,68 @@ func (m *Manager) ensureKlusterletCRD(ctx context.Context, r *run, w *wecClients
 	})
 }
 
+// csr holds the fields of a CertificateSigningRequest that approval reads.
+type csr struct {
+	Status struct {
+		Conditions []struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+		} `json:"conditions"`
+	} `json:"status"`
+}
+
+// CSR condition types (certificates.k8s.io/v1).
+const (
+	csrApproved = "Approved"
+	csrDenied   = "Denied"
+	csrFailed   = "Failed"
+)
+
 // approveCSRs approves the cluster's pending CSRs through the approval
 // subresource and returns once one is approved; with auto-approve off it
 // only waits.
-func (m *Manager) approveCSRs(ctx context.Context, r *run, h *hubClients, name string) error {
+func (m *Manager) approveCSRs(ctx context.Context, r *run, h *cluster, name string) error {
+	csrs := h.dyn.Resource(gvrCSR)
 	sel := metav1.ListOptions{LabelSelector: clusterNameLabel + "=" + name}
 	announced := false
 	return m.poll(ctx, "a certificate signing request from cluster "+name, func(ctx context.Context) (bool, error) {
-		list, err := h.certs.CertificateSigningRequests().List(ctx, sel)
+		list, err := csrs.List(ctx, sel)
 		if err != nil {
 			return false, fmt.Errorf("list CSRs of %s: %w", name, err)
 		}
 		approved := false
 		for i := range list.Items {
-			csr := &list.Items[i]
-			switch csrState(csr) {
-			case certv1.CertificateApproved:
+			u := &list.Items[i]
+			state, err := csrState(u)
+			if err != nil {
+				return false, err
+			}
+			switch state {
+			case csrApproved:
 				approved = true
-			case certv1.CertificateDenied, certv1.CertificateFailed:
+			case csrDenied, csrFailed:
 				continue
 			default:
 				if m.opts.DisableAutoApprove {
 					if !announced {
-						r.logf("CSR %s is pending; auto-approve is off, waiting for someone to approve it", csr.Name)
+						r.logf("CSR %s is pending; auto-approve is off, waiting for someone to approve it", u.GetName())
 						announced = true
 					}
 					continue
 				}
-				csr.Status.Conditions = append(csr.Status.Conditions, certv1.CertificateSigningRequestCondition{
-					Type: certv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: approvalReason,
-					Message: "approved by the KubeStellar cluster manager while onboarding " + name, LastUpdateTime: metav1.Now(),
+				conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+				conds = append(conds, map[string]any{
+					"type": csrApproved, "status": "True", "reason": approvalReason,
+					"message":        "approved by the KubeStellar cluster manager while onboarding " + name,
+					"lastUpdateTime": metav1.Now().UTC().Format(time.RFC3339),
 				})
-				if _, err := h.certs.CertificateSigningRequests().UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-					return false, fmt.Errorf("approve CSR %s: %w", csr.Name, err)
+				if err := unstructured.SetNestedSlice(u.Object, conds, "status", "conditions"); err != nil {
+					return false, fmt.Errorf("approve CSR %s: %w", u.GetName(), err)
 				}
-				r.logf("approved CSR %s", csr.Name)
+				if _, err := csrs.Update(ctx, u, metav1.UpdateOptions{FieldManager: fieldManager}, "approval"); err != nil {
+					return false, fmt.Errorf("approve CSR %s: %w", u.GetName(), err)
+				}
+				r.logf("approved CSR %s", u.GetName())
 				approved = true
 			}
 		}
@@ -250,19 +308,25 @@ func (m *Manager) approveCSRs(ctx context.Context, r *run, h *hubClients, name s
 	})
 }
 
-func csrState(csr *certv1.CertificateSigningRequest) certv1.RequestConditionType {
-	for _, c := range csr.Status.Conditions {
-		if c.Status == corev1.ConditionTrue && (c.Type == certv1.CertificateApproved || c.Type == certv1.CertificateDenied || c.Type == certv1.CertificateFailed) {
-			return c.Type
+// csrState is the condition that decided a CSR (Approved, Denied or
+// Failed), "" while it is pending.
+func csrState(u *unstructured.Unstructured) (string, error) {
+	var c csr
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &c); err != nil {
+		return "", fmt.Errorf("read CSR %s: %w", u.GetName(), err)
+	}
+	for _, cond := range c.Status.Conditions {
+		if cond.Status == "True" && (cond.Type == csrApproved || cond.Type == csrDenied || cond.Type == csrFailed) {
+			return cond.Type, nil
 		}
 	}
-	return ""
+	return "", nil
 }
 
 // accept waits for the cluster's ManagedCluster, then accepts and labels it.
-func (m *Manager) accept(ctx context.Context, r *run, h *hubClients, name string, labels map[string]string) error {
+func (m *Manager) accept(ctx context.Context, r *run, h *cluster, name string, labels map[string]string) error {
 	if err := m.poll(ctx, "ManagedCluster "+name+" to be registered", func(ctx context.Context) (bool, error) {
-		_, err := h.clusters.ManagedClusters().Get(ctx, name, metav1.GetOptions{})
+		_, err := h.dyn.Resource(gvrManagedCluster).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}
@@ -282,7 +346,7 @@ func (m *Manager) accept(ctx context.Context, r *run, h *hubClients, name string
 	if err != nil {
 		return err
 	}
-	if _, err := h.clusters.ManagedClusters().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager}); err != nil {
+	if _, err := h.dyn.Resource(gvrManagedCluster).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager}); err != nil {
 		return fmt.Errorf("accept ManagedCluster %s: %w", name, err)
 	}
 	keys := slices.Sorted(maps.Keys(all))
@@ -310,7 +374,7 @@ func (m *Manager) Detach(ctx context.Context, req DetachRequest) (Operation, boo
 	if req.RemoveAgent && req.Target.IsZero() {
 		return Operation{}, false, &FieldError{Field: "kubeconfig", Message: "removeAgent needs the WEC's kubeconfig or context"}
 	}
-	var w *wecClients
+	var w *cluster
 	if !req.Target.IsZero() {
 		var err error
 		if w, err = m.wec(req.Target); err != nil {
@@ -322,7 +386,7 @@ func (m *Manager) Detach(ctx context.Context, req DetachRequest) (Operation, boo
 		return Operation{}, false, err
 	}
 	if _, ok := m.ops.running(req.Cluster); !ok {
-		if _, err := h.clusters.ManagedClusters().Get(ctx, req.Cluster, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if _, err := h.dyn.Resource(gvrManagedCluster).Get(ctx, req.Cluster, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 			return Operation{}, false, fmt.Errorf("cluster %s: %w", req.Cluster, ErrNotFound)
 		}
 	}
@@ -331,15 +395,16 @@ func (m *Manager) Detach(ctx context.Context, req DetachRequest) (Operation, boo
 	})
 }
 
-func (m *Manager) detach(ctx context.Context, r *run, h *hubClients, w *wecClients, req DetachRequest) error {
+func (m *Manager) detach(ctx context.Context, r *run, h, w *cluster, req DetachRequest) error {
 	name := req.Cluster
+	mcs := h.dyn.Resource(gvrManagedCluster)
 	if err := r.step("delete-managed-cluster", func() error {
-		err := h.clusters.ManagedClusters().Delete(ctx, name, metav1.DeleteOptions{})
+		err := mcs.Delete(ctx, name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete ManagedCluster %s: %w", name, err)
 		}
 		return m.poll(ctx, "ManagedCluster "+name+" to be gone", func(ctx context.Context) (bool, error) {
-			_, err := h.clusters.ManagedClusters().Get(ctx, name, metav1.GetOptions{})
+			_, err := mcs.Get(ctx, name, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
 				r.logf("ManagedCluster %s deleted", name)
 				return true, nil
@@ -353,15 +418,15 @@ func (m *Manager) detach(ctx context.Context, r *run, h *hubClients, w *wecClien
 		if !req.RemoveAgent {
 			return skipf("not asked to (removeAgent is false)")
 		}
-		if _, err := w.core.Namespaces().Get(ctx, agentNamespace, metav1.GetOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return skipf("WEC %s unreachable: %v", w.cfg.Host, err)
+		if _, err := w.dyn.Resource(gvrNamespace).Get(ctx, agentNamespace, metav1.GetOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return skipf("WEC %s unreachable: %v", w.name, err)
 		}
 		objs := m.agentObjects(name, "", nil)
 		slices.Reverse(objs)
-		if err := remove(ctx, w.dynamic, objs...); err != nil {
+		if err := remove(ctx, w.dyn, objs...); err != nil {
 			return err
 		}
-		r.logf("klusterlet removed from %s", w.cfg.Host)
+		r.logf("klusterlet removed from %s", w.name)
 		return nil
 	})
 }

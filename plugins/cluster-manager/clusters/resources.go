@@ -22,6 +22,8 @@ const (
 	bootstrapRole        = "open-cluster-management:bootstrap"
 	agentNamespace       = "open-cluster-management-agent"
 	bootstrapSecret      = "bootstrap-hub-kubeconfig"
+	rootCANamespace      = "kube-public"      // hub: where the CA is read, a namespace every cluster has
+	rootCAConfigMap      = "kube-root-ca.crt" // published in every namespace by kube-controller-manager
 	klusterletName       = "klusterlet"
 	klusterletCRDName    = "klusterlets.operator.open-cluster-management.io"
 	clusterNameLabel     = "open-cluster-management.io/cluster-name"
@@ -35,6 +37,10 @@ const (
 // The resources the manager handles through the dynamic client.
 var (
 	gvrNamespace          = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+	gvrNode               = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
+	gvrConfigMap          = schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}
+	gvrCSR                = schema.GroupVersionResource{Group: "certificates.k8s.io", Version: "v1", Resource: "certificatesigningrequests"}
+	gvrManagedCluster     = schema.GroupVersionResource{Group: "cluster.open-cluster-management.io", Version: "v1", Resource: "managedclusters"}
 	gvrServiceAccount     = schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}
 	gvrSecret             = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
 	gvrClusterRole        = schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"}

@@ -9,7 +9,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clusterv1 "open-cluster-management.io/api/cluster/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Cluster states, from the ManagedCluster's spec and conditions.
@@ -45,7 +46,34 @@ type Condition struct {
 	LastTransitionTime time.Time `json:"lastTransitionTime"`
 }
 
-func statusOf(mc *clusterv1.ManagedCluster) ClusterStatus {
+// managedCluster holds the fields of Open Cluster Management's
+// ManagedCluster (cluster.open-cluster-management.io/v1) that status
+// reads. The plugin reads them from unstructured objects rather than
+// linking OCM's typed client and scheme, which would more than double
+// the size of its sandboxed module.
+type managedCluster struct {
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		HubAcceptsClient bool `json:"hubAcceptsClient"`
+	} `json:"spec"`
+	Status struct {
+		Version struct {
+			Kubernetes string `json:"kubernetes"`
+		} `json:"version"`
+		Conditions []metav1.Condition `json:"conditions"`
+	} `json:"status"`
+}
+
+// managedClusterOf reads a ManagedCluster from the dynamic client's answer.
+func managedClusterOf(u *unstructured.Unstructured) (*managedCluster, error) {
+	mc := &managedCluster{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, mc); err != nil {
+		return nil, fmt.Errorf("read ManagedCluster %s: %w", u.GetName(), err)
+	}
+	return mc, nil
+}
+
+func statusOf(mc *managedCluster) ClusterStatus {
 	s := ClusterStatus{
 		Name: mc.Name, Accepted: mc.Spec.HubAcceptsClient, Labels: mc.Labels,
 		KubernetesVersion: mc.Status.Version.Kubernetes, Created: mc.CreationTimestamp.UTC(), Conditions: []Condition{},
@@ -86,13 +114,17 @@ func (m *Manager) Status(ctx context.Context) ([]ClusterStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, err := h.clusters.ManagedClusters().List(ctx, metav1.ListOptions{})
+	list, err := h.dyn.Resource(gvrManagedCluster).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list ManagedClusters: %w", err)
 	}
 	out := make([]ClusterStatus, 0, len(list.Items))
 	for i := range list.Items {
-		out = append(out, m.withOperation(statusOf(&list.Items[i])))
+		mc, err := managedClusterOf(&list.Items[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m.withOperation(statusOf(mc)))
 	}
 	slices.SortFunc(out, func(a, b ClusterStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
@@ -107,12 +139,12 @@ func (m *Manager) ClusterStatus(ctx context.Context, name string) (ClusterStatus
 	if err != nil {
 		return ClusterStatus{}, err
 	}
-	mc, err := h.clusters.ManagedClusters().Get(ctx, name, metav1.GetOptions{})
+	mc, err := getManagedCluster(ctx, h, name)
 	if apierrors.IsNotFound(err) {
 		return ClusterStatus{}, fmt.Errorf("cluster %s: %w", name, ErrNotFound)
 	}
 	if err != nil {
-		return ClusterStatus{}, fmt.Errorf("get ManagedCluster %s: %w", name, err)
+		return ClusterStatus{}, err
 	}
 	return m.withOperation(statusOf(mc)), nil
 }
@@ -122,4 +154,14 @@ func (m *Manager) withOperation(s ClusterStatus) ClusterStatus {
 		s.Operation = op.ID
 	}
 	return s
+}
+
+// getManagedCluster reads one ManagedCluster of the hub; for a missing one,
+// apierrors.IsNotFound(err) is true.
+func getManagedCluster(ctx context.Context, h *cluster, name string) (*managedCluster, error) {
+	u, err := h.dyn.Resource(gvrManagedCluster).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("get ManagedCluster %s: %w", name, err)
+	}
+	return managedClusterOf(u)
 }

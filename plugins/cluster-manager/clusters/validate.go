@@ -2,7 +2,6 @@ package clusters
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -10,11 +9,13 @@ import (
 
 // Connectivity is what a connectivity check found.
 type Connectivity struct {
-	Reachable bool   `json:"reachable"`
-	Server    string `json:"server"`
-	Version   string `json:"version,omitempty"`
-	Nodes     int    `json:"nodes"`
-	Error     string `json:"error,omitempty"`
+	Reachable bool `json:"reachable"`
+	// Server is the address a caller's kubeconfig names; "" for a context
+	// of the host, whose addresses the host keeps.
+	Server  string `json:"server"`
+	Version string `json:"version,omitempty"`
+	Nodes   int    `json:"nodes"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Validate checks that the cluster t names answers: its version and its
@@ -28,18 +29,14 @@ func (m *Manager) Validate(ctx context.Context, t Target) (Connectivity, error) 
 	if err != nil {
 		return Connectivity{}, err
 	}
-	res := Connectivity{Server: w.cfg.Host}
-	raw, err := w.core.RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	res := Connectivity{Server: w.server}
+	v, err := w.version(ctx)
 	if err != nil {
 		res.Error = fmt.Sprintf("get version: %v", err)
 		return res, nil
 	}
-	var v struct {
-		GitVersion string `json:"gitVersion"`
-	}
-	_ = json.Unmarshal(raw, &v)
-	res.Version = v.GitVersion
-	nodes, err := w.core.Nodes().List(ctx, metav1.ListOptions{})
+	res.Version = v
+	nodes, err := w.dyn.Resource(gvrNode).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		res.Error = fmt.Sprintf("list nodes: %v", err)
 		return res, nil
