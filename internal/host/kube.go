@@ -1,7 +1,6 @@
 package host
 
 import (
-	"context"
 	"net/http"
 	"slices"
 	"time"
@@ -69,8 +68,8 @@ func (k *kubeAccess) External([]byte, string) (string, error) {
 	return "", sdk.ErrExternalNotGranted
 }
 
-// reportKube counts one of p's Kubernetes requests and writes a refused
-// one to the audit log.
+// reportKube counts one of p's Kubernetes requests and queues a refused
+// one for the audit log.
 func (h *Host) reportKube(p *Plugin, d kubeaccess.Decision) {
 	a := d.Attributes
 	p.kubeStats.Record(traffic.KubeRequest{Context: d.Context, Verb: a.Verb, Group: a.APIGroup, Resource: a.GroupResource()}, d.Status, d.Duration)
@@ -84,15 +83,10 @@ func (h *Host) reportKube(p *Plugin, d kubeaccess.Decision) {
 	if d.Err != nil {
 		details["reason"] = d.Err.Error()
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, auditTimeout)
-	defer cancel()
-	e := store.AuditEntry{
+	h.auditLater(store.AuditEntry{
 		Time: time.Now().UTC(), Actor: "plugin:" + p.id, Action: "kube-denied", Target: p.id,
 		Result: store.AuditResult(d.Status), Status: d.Status, Details: details,
-	}
-	if _, err := h.store.AppendAudit(ctx, e); err != nil {
-		h.log.Error("audit a refused Kubernetes request", "plugin_id", p.id, "err", err)
-	}
+	})
 }
 
 // KubeStats returns each plugin's Kubernetes request counts, by id.
