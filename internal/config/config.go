@@ -131,7 +131,7 @@ func DefaultSystem() System {
 		TrustedKeys:        []string{},
 		MaxCacheBytes:      2 << 30,
 		GrantedPermissions: []string{},
-		Kubernetes:         apiv1.KubernetesSettings{AllowedContexts: []string{}, Granted: map[string]*sdk.KubernetesAccess{}},
+		Kubernetes:         apiv1.KubernetesSettings{AllowedContexts: []string{}, Granted: map[string]*sdk.KubernetesAccess{}, Impersonate: []string{}},
 		EndpointAuth:       "none",
 		MaxRequestBytes:    10 << 20,
 	}
@@ -252,6 +252,15 @@ func validateKubernetes(k KubernetesSettings) []manifest.Problem {
 	ps := manifest.ValidateKubernetes("kubernetes", &sdk.KubernetesAccess{Contexts: k.AllowedContexts})
 	for i := range ps {
 		ps[i].Field = strings.Replace(ps[i].Field, "kubernetes.contexts", "kubernetes.allowed_contexts", 1)
+	}
+	for i, c := range k.Impersonate {
+		if c == "*" {
+			continue
+		}
+		for _, p := range manifest.ValidateKubernetes("kubernetes", &sdk.KubernetesAccess{Contexts: []string{c}}) {
+			p.Field = fmt.Sprintf("kubernetes.impersonate[%d]", i)
+			ps = append(ps, p)
+		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(k.Granted)) {
 		field := "kubernetes.granted." + id

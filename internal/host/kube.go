@@ -29,7 +29,9 @@ type kubeAccess struct {
 }
 
 // kubeAccessFor builds the access of p under grant: the granted contexts
-// that the host's kubeconfig has, each with the granted rules.
+// that the host's kubeconfig has, each with the granted rules, and
+// impersonating the plugin's user where the system configuration's
+// kubernetes.impersonate says so.
 func (h *Host) kubeAccessFor(p *Plugin, grant *apiv1.KubernetesGrant) *kubeAccess {
 	opts := kubeaccess.Options{Plugin: p.id, Report: func(d kubeaccess.Decision) { h.reportKube(p, d) }}
 	if grant != nil {
@@ -39,13 +41,16 @@ func (h *Host) kubeAccessFor(p *Plugin, grant *apiv1.KubernetesGrant) *kubeAcces
 	if grant == nil {
 		return k
 	}
+	impersonate := h.system.Load().Kubernetes.Impersonate
 	for _, name := range grant.Contexts {
 		up := h.upstreams[name]
 		if up == nil {
 			continue // not in the host's kubeconfig: refused, like any other
 		}
 		k.contexts = append(k.contexts, name)
-		k.handlers[name] = up.Handler(opts)
+		o := opts
+		o.Impersonate = slices.Contains(impersonate, name) || slices.Contains(impersonate, "*")
+		k.handlers[name] = up.Handler(o)
 	}
 	return k
 }
