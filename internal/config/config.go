@@ -55,8 +55,14 @@ type Settings struct {
 	Watch bool
 	// Kubeconfig is the host's kubeconfig (KUBECONFIG): plugins reach the
 	// contexts they were granted through the host, with its credentials.
-	// Empty: no plugin has Kubernetes access.
+	// Empty: the service account of the pod the host runs in, if it runs
+	// in one (see InClusterContext); else no plugin has Kubernetes access.
 	Kubeconfig string
+	// InClusterContext names the context that the service account's
+	// in-cluster configuration becomes when the host runs in a pod without
+	// a kubeconfig (KSPLUGINS_IN_CLUSTER_CONTEXT, default "in-cluster"):
+	// plugins are granted it by that name.
+	InClusterContext string
 	// System is the initial live configuration.
 	System System
 }
@@ -73,6 +79,8 @@ func FromEnv() Settings {
 		LogFormat:  env("KSPLUGINS_LOG_FORMAT", "text"),
 		Kubeconfig: os.Getenv("KUBECONFIG"),
 		System:     DefaultSystem(),
+
+		InClusterContext: env("KSPLUGINS_IN_CLUSTER_CONTEXT", "in-cluster"),
 	}
 	s.System.SecurityMode = env("PLUGIN_SECURITY_MODE", ModeNormal)
 	s.System.Debug, _ = strconv.ParseBool(os.Getenv("PLUGIN_DEBUG"))
