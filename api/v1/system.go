@@ -93,6 +93,15 @@ type KubernetesSettings struct {
 	// ask. A plugin not listed gets nothing in strict mode. PUT merges it
 	// by plugin id; send null for an id to remove it.
 	Granted map[string]*sdk.KubernetesAccess `json:"granted"`
+	// Impersonate lists the contexts of the host's kubeconfig where a
+	// plugin's requests impersonate the plugin's own user,
+	// system:ksplugins:plugin:<id>, so that the cluster's RBAC limits the
+	// plugin too and its audit log names the plugin; "*" is every context.
+	// The host's user needs the impersonate verb on those users. It
+	// applies to instances started after it changes (a reload applies it).
+	// Clusters a caller brings are never impersonated: their credentials
+	// are the caller's.
+	Impersonate []string `json:"impersonate"`
 }
 
 // PluginLogLimits bound what one plugin may write to the server's log.

@@ -58,7 +58,8 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&s.DataDir, "data-dir", s.DataDir, "directory for the store and tokens (KSPLUGINS_DATA_DIR)")
 	f.StringVar(&s.System.SecurityMode, "security-mode", s.System.SecurityMode, "strict, normal or permissive (PLUGIN_SECURITY_MODE)")
 	f.BoolVar(&s.Watch, "watch", s.Watch, "rebuild and swap plugins loaded from folders when their files change (PLUGIN_WATCH)")
-	f.StringVar(&s.Kubeconfig, "kubeconfig", s.Kubeconfig, "the host's kubeconfig, whose contexts plugins are granted access to through the host (KUBECONFIG)")
+	f.StringVar(&s.Kubeconfig, "kubeconfig", s.Kubeconfig, "the host's kubeconfig, whose contexts plugins are granted access to through the host (KUBECONFIG); without one, in a pod, its service account")
+	f.StringVar(&s.InClusterContext, "in-cluster-context", s.InClusterContext, "the context name plugins are granted the pod's service account by, without a kubeconfig (KSPLUGINS_IN_CLUSTER_CONTEXT)")
 	f.BoolVar(&s.InsecureLocal, "insecure-listen-local", false, "development only: serve every request as admin without credentials; requires a loopback --addr")
 	return cmd
 }
@@ -158,7 +159,7 @@ func serve(ctx context.Context, s config.Settings) error {
 	}
 	defer sandbox.Close(context.WithoutCancel(ctx))
 	bus := events.NewBus(events.Options{Logger: log})
-	kube := kubeUpstreams(s.Kubeconfig, log)
+	kube := kubeUpstreams(kubeSource{Kubeconfig: s.Kubeconfig, InCluster: inClusterFromEnv(s.InClusterContext)}, log)
 	authn := auth.NewAuthenticator(token, db)
 	h := host.New(host.Options{
 		Store:   db,

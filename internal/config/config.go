@@ -55,8 +55,14 @@ type Settings struct {
 	Watch bool
 	// Kubeconfig is the host's kubeconfig (KUBECONFIG): plugins reach the
 	// contexts they were granted through the host, with its credentials.
-	// Empty: no plugin has Kubernetes access.
+	// Empty: the service account of the pod the host runs in, if it runs
+	// in one (see InClusterContext); else no plugin has Kubernetes access.
 	Kubeconfig string
+	// InClusterContext names the context that the service account's
+	// in-cluster configuration becomes when the host runs in a pod without
+	// a kubeconfig (KSPLUGINS_IN_CLUSTER_CONTEXT, default "in-cluster"):
+	// plugins are granted it by that name.
+	InClusterContext string
 	// System is the initial live configuration.
 	System System
 }
@@ -73,6 +79,8 @@ func FromEnv() Settings {
 		LogFormat:  env("KSPLUGINS_LOG_FORMAT", "text"),
 		Kubeconfig: os.Getenv("KUBECONFIG"),
 		System:     DefaultSystem(),
+
+		InClusterContext: env("KSPLUGINS_IN_CLUSTER_CONTEXT", "in-cluster"),
 	}
 	s.System.SecurityMode = env("PLUGIN_SECURITY_MODE", ModeNormal)
 	s.System.Debug, _ = strconv.ParseBool(os.Getenv("PLUGIN_DEBUG"))
@@ -131,7 +139,7 @@ func DefaultSystem() System {
 		TrustedKeys:        []string{},
 		MaxCacheBytes:      2 << 30,
 		GrantedPermissions: []string{},
-		Kubernetes:         apiv1.KubernetesSettings{AllowedContexts: []string{}, Granted: map[string]*sdk.KubernetesAccess{}},
+		Kubernetes:         apiv1.KubernetesSettings{AllowedContexts: []string{}, Granted: map[string]*sdk.KubernetesAccess{}, Impersonate: []string{}},
 		EndpointAuth:       "none",
 		MaxRequestBytes:    10 << 20,
 	}
@@ -252,6 +260,15 @@ func validateKubernetes(k KubernetesSettings) []manifest.Problem {
 	ps := manifest.ValidateKubernetes("kubernetes", &sdk.KubernetesAccess{Contexts: k.AllowedContexts})
 	for i := range ps {
 		ps[i].Field = strings.Replace(ps[i].Field, "kubernetes.contexts", "kubernetes.allowed_contexts", 1)
+	}
+	for i, c := range k.Impersonate {
+		if c == "*" {
+			continue
+		}
+		for _, p := range manifest.ValidateKubernetes("kubernetes", &sdk.KubernetesAccess{Contexts: []string{c}}) {
+			p.Field = fmt.Sprintf("kubernetes.impersonate[%d]", i)
+			ps = append(ps, p)
+		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(k.Granted)) {
 		field := "kubernetes.granted." + id

@@ -61,6 +61,8 @@ func TestValidate(t *testing.T) {
 			s.Kubernetes.Granted = map[string]*sdk.KubernetesAccess{"cm": {Contexts: []string{"its1"}, ExternalClusters: true,
 				Rules: []sdk.KubernetesRule{{APIGroups: []string{"*"}, Resources: []string{"managedclusters/status"}, Verbs: []string{"*"}}}}}
 		}, nil},
+		{"impersonate", func(s *System) { s.Kubernetes.Impersonate = []string{"its1", "*", "kind-wec 1", ""} },
+			[]string{"kubernetes.impersonate[3]"}},
 		{"several", func(s *System) { s.SecurityMode = ""; s.MaxPluginSize = 0 }, []string{"security_mode", "max_plugin_size"}},
 	}
 	for _, tt := range tests {

@@ -172,6 +172,9 @@ type Host struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// audits are entries waiting for writeAudits.
+	audits chan store.AuditEntry
+
 	// upstreams are Options.Kubernetes by context.
 	upstreams map[string]*kubeaccess.Upstream
 
@@ -207,7 +210,8 @@ func New(opts Options) *Host {
 		opts.Limiter = ratelimit.New(nil)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Host{opts: opts, log: opts.Logger, store: opts.Store, events: opts.Events, ctx: ctx, cancel: cancel, plugins: map[string]*Plugin{}}
+	h := &Host{opts: opts, log: opts.Logger, store: opts.Store, events: opts.Events, ctx: ctx, cancel: cancel, plugins: map[string]*Plugin{},
+		audits: make(chan store.AuditEntry, auditQueueSize)}
 	h.upstreams = make(map[string]*kubeaccess.Upstream, len(opts.Kubernetes))
 	for _, up := range opts.Kubernetes {
 		h.upstreams[up.Context()] = up
@@ -219,6 +223,7 @@ func New(opts Options) *Host {
 	})
 	h.SetSystem(config.DefaultSystem())
 	h.goBackground(h.sampleTraffic)
+	h.goBackground(h.writeAudits)
 	return h
 }
 

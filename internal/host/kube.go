@@ -1,7 +1,6 @@
 package host
 
 import (
-	"context"
 	"net/http"
 	"slices"
 	"time"
@@ -30,7 +29,9 @@ type kubeAccess struct {
 }
 
 // kubeAccessFor builds the access of p under grant: the granted contexts
-// that the host's kubeconfig has, each with the granted rules.
+// that the host's kubeconfig has, each with the granted rules, and
+// impersonating the plugin's user where the system configuration's
+// kubernetes.impersonate says so.
 func (h *Host) kubeAccessFor(p *Plugin, grant *apiv1.KubernetesGrant) *kubeAccess {
 	opts := kubeaccess.Options{Plugin: p.id, Report: func(d kubeaccess.Decision) { h.reportKube(p, d) }}
 	if grant != nil {
@@ -40,13 +41,16 @@ func (h *Host) kubeAccessFor(p *Plugin, grant *apiv1.KubernetesGrant) *kubeAcces
 	if grant == nil {
 		return k
 	}
+	impersonate := h.system.Load().Kubernetes.Impersonate
 	for _, name := range grant.Contexts {
 		up := h.upstreams[name]
 		if up == nil {
 			continue // not in the host's kubeconfig: refused, like any other
 		}
 		k.contexts = append(k.contexts, name)
-		k.handlers[name] = up.Handler(opts)
+		o := opts
+		o.Impersonate = slices.Contains(impersonate, name) || slices.Contains(impersonate, "*")
+		k.handlers[name] = up.Handler(o)
 	}
 	return k
 }
@@ -69,8 +73,8 @@ func (k *kubeAccess) External([]byte, string) (string, error) {
 	return "", sdk.ErrExternalNotGranted
 }
 
-// reportKube counts one of p's Kubernetes requests and writes a refused
-// one to the audit log.
+// reportKube counts one of p's Kubernetes requests and queues a refused
+// one for the audit log.
 func (h *Host) reportKube(p *Plugin, d kubeaccess.Decision) {
 	a := d.Attributes
 	p.kubeStats.Record(traffic.KubeRequest{Context: d.Context, Verb: a.Verb, Group: a.APIGroup, Resource: a.GroupResource()}, d.Status, d.Duration)
@@ -84,15 +88,10 @@ func (h *Host) reportKube(p *Plugin, d kubeaccess.Decision) {
 	if d.Err != nil {
 		details["reason"] = d.Err.Error()
 	}
-	ctx, cancel := context.WithTimeout(h.ctx, auditTimeout)
-	defer cancel()
-	e := store.AuditEntry{
+	h.auditLater(store.AuditEntry{
 		Time: time.Now().UTC(), Actor: "plugin:" + p.id, Action: "kube-denied", Target: p.id,
 		Result: store.AuditResult(d.Status), Status: d.Status, Details: details,
-	}
-	if _, err := h.store.AppendAudit(ctx, e); err != nil {
-		h.log.Error("audit a refused Kubernetes request", "plugin_id", p.id, "err", err)
-	}
+	})
 }
 
 // KubeStats returns each plugin's Kubernetes request counts, by id.

@@ -143,3 +143,47 @@ func TestKubernetesAccess(t *testing.T) {
 		t.Errorf("configmaps after the update withdrew them: %d", got)
 	}
 }
+
+// TestKubernetesImpersonation: the contexts the system configuration's
+// kubernetes.impersonate lists make a plugin's requests the plugin's own
+// user's; the others stay the host's. A new instance follows a change.
+func TestKubernetesImpersonation(t *testing.T) {
+	seen := make(chan string, 10)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("Impersonate-User")
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	defer api.Close()
+	var ups []*kubeaccess.Upstream
+	for _, name := range []string{"its1", "wds1"} {
+		up, err := kubeaccess.NewUpstream(kubeconfig.Context{Name: name, Cluster: kubeconfig.Cluster{Server: api.URL}, User: kubeconfig.User{Token: "t"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ups = append(ups, up)
+	}
+	h := newTestHost(t, func(o *Options) { o.Kubernetes = ups })
+	for _, tc := range []struct {
+		impersonate []string
+		its1, wds1  string
+	}{
+		{nil, "", ""},
+		{[]string{"its1"}, kubeaccess.PluginUserPrefix + "kp", ""},
+		{[]string{"*"}, kubeaccess.PluginUserPrefix + "kp", kubeaccess.PluginUserPrefix + "kp"},
+	} {
+		sys := *h.system.Load()
+		sys.Kubernetes.Impersonate = tc.impersonate
+		h.SetSystem(sys)
+		p := &kubePlugin{testPlugin: testPlugin{id: "kp"}}
+		k := h.kubeAccessFor(&Plugin{id: "kp"}, configMapsIn("default", "configmaps"))
+		p.kube = k
+		for ctx, want := range map[string]string{"its1": tc.its1, "wds1": tc.wds1} {
+			if code := p.get(t, ctx, "/api/v1/namespaces/default/configmaps/x"); code != 200 {
+				t.Fatalf("%v: GET on %s: %d", tc.impersonate, ctx, code)
+			}
+			if got := <-seen; got != want {
+				t.Errorf("impersonate %v: %s's request impersonated %q, want %q", tc.impersonate, ctx, got, want)
+			}
+		}
+	}
+}

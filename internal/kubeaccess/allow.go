@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kubestellar/ksplugins/internal/kuberule"
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
@@ -50,16 +51,7 @@ func matches(list []string, v string) bool {
 }
 
 func resourceMatches(resources []string, a Attributes) bool {
-	want := a.GroupResource()
-	for _, r := range resources {
-		if r == all || r == want {
-			return true
-		}
-		if a.Subresource != "" && r == "*/"+a.Subresource {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(resources, func(r string) bool { return kuberule.ResourceMatches(r, a.Resource, a.Subresource) })
 }
 
 // discovery reports whether a, a request outside the resource space, reads

@@ -180,10 +180,11 @@ func invalidCases() []invalidCase {
 			}, true},
 		{"unknown kubernetes verb", head + kube + "    - {apiGroups: [''], resources: [pods], verbs: [get, escalate, GET]}\n",
 			map[string]string{"kubernetes.rules[1].verbs[1]": "must be one of get, list, watch", "kubernetes.rules[1].verbs[2]": `got "GET"`}, true},
-		{"bad resources", head + kube + "    - {apiGroups: [''], resources: [Pods, pods/log/x, /status, 'pods/'], verbs: [get]}\n",
+		{"bad resources", head + kube + "    - {apiGroups: [''], resources: [Pods, pods/log/x, /status, 'pods/', 'pods/*', '*/*'], verbs: [get]}\n",
 			map[string]string{
 				"kubernetes.rules[1].resources[0]": "lowercase resource name", "kubernetes.rules[1].resources[1]": `"pods/log/x"`,
 				"kubernetes.rules[1].resources[2]": `"/status"`, "kubernetes.rules[1].resources[3]": `"pods/"`,
+				"kubernetes.rules[1].resources[4]": "RBAC has no resource/*", "kubernetes.rules[1].resources[5]": `"*/*"`,
 			}, true},
 		{"bad api groups", head + kube + "    - {apiGroups: [Apps, 'a..b', '.io'], resources: [deployments], verbs: [get]}\n",
 			map[string]string{"kubernetes.rules[1].apiGroups[0]": "API group", "kubernetes.rules[1].apiGroups[1]": `"a..b"`, "kubernetes.rules[1].apiGroups[2]": `".io"`}, true},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 
+	"github.com/kubestellar/ksplugins/internal/kuberule"
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
@@ -120,7 +121,7 @@ func ValidateKubernetes(field string, k *sdk.KubernetesAccess) []Problem {
 	for i, r := range k.Rules {
 		f := fmt.Sprintf("%s.rules[%d]", field, i)
 		v.each(f+".apiGroups", r.APIGroups, isAPIGroup, `must be an API group such as apps or cluster.open-cluster-management.io, "" for the core group, or "*"`)
-		v.each(f+".resources", r.Resources, isResource, `must be a lowercase resource name, optionally with a subresource (managedclusters/status), or "*"`)
+		v.each(f+".resources", r.Resources, isResource, `must be a lowercase resource name, optionally with a subresource (managedclusters/status, or */status for every resource's), or "*"; RBAC has no resource/*: list the subresources`)
 		v.each(f+".verbs", r.Verbs, func(s string) bool { return s == "*" || slices.Contains(KubernetesVerbs(), s) }, `must be one of `+verbs+`, or "*"`)
 		v.optional(f+".namespaces", r.Namespaces, isNamespace, `must be a namespace name (a DNS label) or "*"`)
 		v.optional(f+".resourceNames", r.ResourceNames, isResourceName, `must be an object name (lowercase letters, digits, "-", "." and ":") or "*"`)
@@ -347,13 +348,9 @@ func isAPIGroup(s string) bool {
 	return s == "" || s == "*" || isDNSName(s, false)
 }
 
-// isResource accepts a resource, optionally with a subresource after one
-// slash; either part may be "*", as in RBAC.
-func isResource(s string) bool {
-	name, sub, hasSub := strings.Cut(s, "/")
-	part := func(p string) bool { return p == "*" || isID(p) }
-	return part(name) && (!hasSub || part(sub))
-}
+// isResource accepts a resource as Kubernetes RBAC reads one (package
+// kuberule): "*", a name, "name/sub" or "*/sub".
+func isResource(s string) bool { return kuberule.ValidResource(s, isID) }
 
 // isNamespace accepts a DNS label of at most 63 characters, or "*".
 func isNamespace(s string) bool { return s == "*" || len(s) <= 63 && isID(s) }

@@ -7,6 +7,7 @@ import (
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
+	"github.com/kubestellar/ksplugins/internal/kuberule"
 	"github.com/kubestellar/ksplugins/sdk"
 )
 
@@ -73,7 +74,7 @@ func GrantKubernetes(md *sdk.PluginMetadata, mode string, settings apiv1.Kuberne
 // namespaces or resourceNames list meaning every one.
 func Covers(outer, inner sdk.KubernetesRule) bool {
 	return subset(inner.APIGroups, outer.APIGroups, equal) &&
-		subset(inner.Resources, outer.Resources, resourceCovers) &&
+		subset(inner.Resources, outer.Resources, kuberule.ResourceCovers) &&
 		subset(inner.Verbs, outer.Verbs, equal) &&
 		scoped(inner.Namespaces, outer.Namespaces) &&
 		scoped(inner.ResourceNames, outer.ResourceNames)
@@ -103,18 +104,6 @@ func DescribeRule(r sdk.KubernetesRule) string {
 }
 
 func equal(listed, asked string) bool { return listed == asked }
-
-// resourceCovers matches a resource as RBAC does: "*" is every resource
-// and subresource, "pods/*" every subresource of pods, "*/scale" the scale
-// subresource of every resource.
-func resourceCovers(listed, asked string) bool {
-	if listed == "*" || listed == asked {
-		return true
-	}
-	lr, ls, lsub := strings.Cut(listed, "/")
-	ar, as, asub := strings.Cut(asked, "/")
-	return lsub && asub && (lr == "*" || lr == ar) && (ls == "*" || ls == as)
-}
 
 // subset reports whether every value asked for is matched by a listed one;
 // a listed "*" matches everything.

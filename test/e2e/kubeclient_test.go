@@ -115,8 +115,15 @@ func testKubeClient(t *testing.T, sandboxed bool) {
 	})
 
 	t.Run("audit", func(t *testing.T) {
-		r := s.api("GET", "/api/plugins/audit?actor=plugin:"+kubeclientID, nil)
-		entries, _ := r.body["entries"].([]any)
+		// Refusals are written to the audit log after they are answered.
+		var (
+			r       reply
+			entries []any
+		)
+		for deadline := time.Now().Add(5 * time.Second); len(entries) < 4 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			r = s.api("GET", "/api/plugins/audit?actor=plugin:"+kubeclientID, nil)
+			entries, _ = r.body["entries"].([]any)
+		}
 		seen := map[string]bool{}
 		for _, e := range entries {
 			e := e.(map[string]any)
