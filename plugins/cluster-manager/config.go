@@ -39,11 +39,6 @@ func optionsFrom(config map[string]interface{}) (clusters.Options, error) {
 		}
 		return 0
 	}
-	// Earlier versions read a kubeconfig named here; the host holds the
-	// clusters' credentials now. Say so rather than ignore it.
-	if v, ok := config["kubeconfig"]; ok && v != nil && v != "" {
-		errs = append(errs, errors.New("configuration kubeconfig: no longer used; the host reaches the clusters with its own kubeconfig, and the plugin only the contexts of its kubernetes grant"))
-	}
 	str("its_context", &o.ITSContext)
 	str("wds_context", &o.WDSContext)
 	str("hub_apiserver", &o.HubAPIServer)

@@ -33,16 +33,3 @@ func TestOptionsFrom(t *testing.T) {
 		}
 	}
 }
-
-// TestOptionsFromKubeconfig: the kubeconfig option of earlier versions is
-// refused with why, rather than ignored.
-func TestOptionsFromKubeconfig(t *testing.T) {
-	for _, v := range []interface{}{nil, ""} {
-		if _, err := optionsFrom(map[string]interface{}{"kubeconfig": v}); err != nil {
-			t.Errorf("kubeconfig %q: %v; want accepted", v, err)
-		}
-	}
-	if _, err := optionsFrom(map[string]interface{}{"kubeconfig": "/root/.kube/config"}); err == nil || !strings.Contains(err.Error(), "configuration kubeconfig: no longer used") {
-		t.Errorf("a kubeconfig path: %v; want it refused", err)
-	}
-}
