@@ -79,7 +79,8 @@ func TestStatusOf(t *testing.T) {
 		{"lost", true, []metav1.Condition{cond(conditionJoined, metav1.ConditionTrue), cond(conditionAvailable, metav1.ConditionFalse)}, StateUnavailable},
 		{"unknown", true, []metav1.Condition{cond(conditionJoined, metav1.ConditionTrue), cond(conditionAvailable, metav1.ConditionUnknown)}, StateJoined},
 	} {
-		mc := &managedCluster{ObjectMeta: metav1.ObjectMeta{Name: tc.name}}
+		mc := &managedCluster{}
+		mc.Metadata.Name = tc.name
 		mc.Spec.HubAcceptsClient = tc.accepted
 		mc.Status.Conditions = tc.conds
 		if got := statusOf(mc); got.State != tc.want || len(got.Conditions) != len(tc.conds) || got.Labels == nil {

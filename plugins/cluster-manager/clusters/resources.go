@@ -51,6 +51,9 @@ var (
 	gvrBindingPolicy      = schema.GroupVersionResource{Group: bindingPolicyGroup, Version: bindingPolicyVersion, Resource: "bindingpolicies"}
 )
 
+// managedClustersPath is the API path of the hub's ManagedClusters.
+const managedClustersPath = "/apis/cluster.open-cluster-management.io/v1/managedclusters"
+
 // object is one resource to apply: where it lives and what it is.
 type object struct {
 	gvr schema.GroupVersionResource

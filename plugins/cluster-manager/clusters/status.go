@@ -9,8 +9,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Cluster states, from the ManagedCluster's spec and conditions.
@@ -48,12 +46,17 @@ type Condition struct {
 
 // managedCluster holds the fields of Open Cluster Management's
 // ManagedCluster (cluster.open-cluster-management.io/v1) that status
-// reads. The plugin reads them from unstructured objects rather than
-// linking OCM's typed client and scheme, which would more than double
-// the size of its sandboxed module.
+// reads. The plugin decodes them itself rather than linking OCM's typed
+// client and scheme, which would double the size of its sandboxed module.
 type managedCluster struct {
-	metav1.ObjectMeta `json:"metadata"`
-	Spec              struct {
+	// Metadata is not metav1.ObjectMeta: decoding its managed fields would
+	// cost a sandboxed plugin more than the rest of the object.
+	Metadata struct {
+		Name              string            `json:"name"`
+		Labels            map[string]string `json:"labels"`
+		CreationTimestamp metav1.Time       `json:"creationTimestamp"`
+	} `json:"metadata"`
+	Spec struct {
 		HubAcceptsClient bool `json:"hubAcceptsClient"`
 	} `json:"spec"`
 	Status struct {
@@ -64,19 +67,10 @@ type managedCluster struct {
 	} `json:"status"`
 }
 
-// managedClusterOf reads a ManagedCluster from the dynamic client's answer.
-func managedClusterOf(u *unstructured.Unstructured) (*managedCluster, error) {
-	mc := &managedCluster{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, mc); err != nil {
-		return nil, fmt.Errorf("read ManagedCluster %s: %w", u.GetName(), err)
-	}
-	return mc, nil
-}
-
 func statusOf(mc *managedCluster) ClusterStatus {
 	s := ClusterStatus{
-		Name: mc.Name, Accepted: mc.Spec.HubAcceptsClient, Labels: mc.Labels,
-		KubernetesVersion: mc.Status.Version.Kubernetes, Created: mc.CreationTimestamp.UTC(), Conditions: []Condition{},
+		Name: mc.Metadata.Name, Accepted: mc.Spec.HubAcceptsClient, Labels: mc.Metadata.Labels,
+		KubernetesVersion: mc.Status.Version.Kubernetes, Created: mc.Metadata.CreationTimestamp.UTC(), Conditions: []Condition{},
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}
@@ -114,17 +108,15 @@ func (m *Manager) Status(ctx context.Context) ([]ClusterStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	list, err := h.dyn.Resource(gvrManagedCluster).List(ctx, metav1.ListOptions{})
-	if err != nil {
+	var list struct {
+		Items []managedCluster `json:"items"`
+	}
+	if err := h.get(ctx, managedClustersPath, &list); err != nil {
 		return nil, fmt.Errorf("list ManagedClusters: %w", err)
 	}
 	out := make([]ClusterStatus, 0, len(list.Items))
 	for i := range list.Items {
-		mc, err := managedClusterOf(&list.Items[i])
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m.withOperation(statusOf(mc)))
+		out = append(out, m.withOperation(statusOf(&list.Items[i])))
 	}
 	slices.SortFunc(out, func(a, b ClusterStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
@@ -159,9 +151,9 @@ func (m *Manager) withOperation(s ClusterStatus) ClusterStatus {
 // getManagedCluster reads one ManagedCluster of the hub; for a missing one,
 // apierrors.IsNotFound(err) is true.
 func getManagedCluster(ctx context.Context, h *cluster, name string) (*managedCluster, error) {
-	u, err := h.dyn.Resource(gvrManagedCluster).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
+	mc := &managedCluster{}
+	if err := h.get(ctx, managedClustersPath+"/"+name, mc); err != nil {
 		return nil, fmt.Errorf("get ManagedCluster %s: %w", name, err)
 	}
-	return managedClusterOf(u)
+	return mc, nil
 }
