@@ -96,3 +96,12 @@ type Liveness struct {
 	// Status is "ok" while the server serves.
 	Status string `json:"status"`
 }
+
+// Readiness answers GET /readyz: 200 once every stored plugin the server
+// found at start is back (active or disabled) or has failed, 503 before.
+type Readiness struct {
+	// Status is "ready" or "restoring".
+	Status string `json:"status"`
+	// Restoring is how many plugins are still coming back.
+	Restoring int `json:"restoring"`
+}

@@ -99,13 +99,13 @@ type KubernetesGrant struct {
 //	                      ▼          └───── unload ───┴──► unloading ──► (gone)
 //	                   (gone)
 //
-//	restore ──► loading ──► active | disabled
-//	               │
-//	               ▼   retry with backoff
-//	            failed ─────────────────► active | disabled
-//	               │ the server's restart limit, in a row
-//	               ▼
-//	           crash_loop  (until reload or unload)
+//	restore ──► restoring ──► active | disabled
+//	                 │   (in the background, several at once)
+//	                 ▼   retry with backoff
+//	              failed ─────────────────► active | disabled
+//	                 │ the server's restart limit, in a row
+//	                 ▼
+//	             crash_loop  (until reload or unload)
 //
 // A failed first load leaves no trace. Reload keeps the desired state
 // (enabled or not) and swaps the instance underneath; a failed reload keeps
@@ -115,7 +115,11 @@ type State string
 
 // The states of a plugin.
 const (
-	StateLoading   State = "loading"
+	StateLoading State = "loading"
+	// StateRestoring is a stored plugin that the server, starting, has
+	// not brought back yet: its endpoints answer 503 plugin_restoring
+	// with Retry-After until it is active, disabled or failed.
+	StateRestoring State = "restoring"
 	StateActive    State = "active"
 	StateDisabled  State = "disabled"
 	StateFailed    State = "failed"
@@ -125,7 +129,7 @@ const (
 
 // States lists every state, for reports that show each one.
 func States() []State {
-	return []State{StateLoading, StateActive, StateDisabled, StateFailed, StateCrashLoop, StateUnloading}
+	return []State{StateLoading, StateRestoring, StateActive, StateDisabled, StateFailed, StateCrashLoop, StateUnloading}
 }
 
 // Tier is how a plugin's code is built and run.

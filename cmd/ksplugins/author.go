@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/modfile"
 
+	"github.com/kubestellar/ksplugins"
+	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/scaffold"
 )
 
@@ -35,8 +37,10 @@ func authorNewCommand() *cobra.Command {
 plugin.yaml, main.go, a test using sdk/sdktest, go.mod and go.sum pinned to
 this host's versions, and a README.
 
-Run inside a ksplugins checkout, the new go.mod replaces the SDK module with
-that checkout, so the plugin builds and tests against the local SDK.`,
+The new go.mod replaces the SDK module with a local copy, so the plugin
+builds and tests offline against exactly this host's SDK: the checkout it is
+run in, or else the SDK source this binary carries, written once to the
+user's cache folder (ksplugins/sdk/<digest>).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -47,7 +51,13 @@ that checkout, so the plugin builds and tests against the local SDK.`,
 			if err != nil {
 				return err
 			}
-			sdkDir := findSDKCheckout(wd)
+			sdkDir, where := findSDKCheckout(wd), "the ksplugins checkout"
+			if sdkDir == "" {
+				if sdkDir, err = carriedSDK(); err != nil {
+					return err
+				}
+				where = "the SDK this ksplugins binary carries, written out"
+			}
 			if err := scaffold.Write(dir, name, scaffold.Options{Author: author, SDKDir: sdkDir}); err != nil {
 				return err
 			}
@@ -56,13 +66,7 @@ that checkout, so the plugin builds and tests against the local SDK.`,
 			for _, f := range []string{"plugin.yaml", "main.go", "main_test.go", "go.mod", "go.sum", "README.md"} {
 				fmt.Fprintf(out, "  %s\n", filepath.Join(dir, f))
 			}
-			if sdkDir != "" {
-				fmt.Fprintf(out, "\ngo.mod builds it against the SDK in %s.\n", sdkDir)
-			} else {
-				fmt.Fprintf(cmd.ErrOrStderr(), "\nnote: not inside a ksplugins checkout, so go.mod has no replace for %s:\n"+
-					"the SDK module must be resolvable by the go command, or add\n"+
-					"  replace %s => /path/to/ksplugins\n", hostModulePath, hostModulePath)
-			}
+			fmt.Fprintf(out, "\ngo.mod builds it against %s, in %s: nothing to fetch for it.\n", where, sdkDir)
 			fmt.Fprintf(out, "\nNext steps:\n  ksplugins test %s   # run its tests\n  ksplugins dev %s    # load it into a host and reload it on change\n", dir, dir)
 			return nil
 		},
@@ -70,6 +74,16 @@ that checkout, so the plugin builds and tests against the local SDK.`,
 	cmd.Flags().StringVar(&dir, "dir", "", "folder to create (default ./<name>); must not exist or be empty")
 	cmd.Flags().StringVar(&author, "author", "", "author written into plugin.yaml")
 	return cmd
+}
+
+// carriedSDK writes the SDK source this binary was built with to the
+// user's cache folder, once per source, and returns its folder.
+func carriedSDK() (string, error) {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("find a folder for the SDK: %w", err)
+	}
+	return build.WriteModule(filepath.Join(cache, "ksplugins", "sdk"), ksplugins.SDKSource())
 }
 
 // findSDKCheckout walks up from dir to a go.mod of this repository's

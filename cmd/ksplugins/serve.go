@@ -186,17 +186,18 @@ func serve(ctx context.Context, s config.Settings) error {
 	if err != nil {
 		return err
 	}
-	found, running, err := h.Restore(ctx)
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.Addr, err)
+	}
+	// Plugins come back in the background, once the port is open: probes,
+	// the API and the plugins already back answer meanwhile.
+	found, err := h.Restore(ctx)
 	if err != nil {
 		return err
 	}
 	if found > 0 {
-		log.Info("restored plugins", "stored", found, "running", running)
-	}
-
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.Addr, err)
+		log.Info("restoring plugins", "stored", found)
 	}
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),

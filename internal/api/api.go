@@ -174,7 +174,17 @@ func (s *Server) Handler() http.Handler {
 		apierr.Write(c.Writer, http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed on "+c.Request.URL.Path, nil)
 	})
 
+	// Probes, without credentials: alive once the port is open; ready once
+	// the plugins stored before the start are back or failed.
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, apiv1.Liveness{Status: "ok"}) })
+	r.GET("/readyz", func(c *gin.Context) {
+		if n := s.host.Restoring(); n > 0 {
+			c.Header("Retry-After", "1")
+			c.JSON(http.StatusServiceUnavailable, apiv1.Readiness{Status: "restoring", Restoring: n})
+			return
+		}
+		c.JSON(http.StatusOK, apiv1.Readiness{Status: "ready"})
+	})
 	// The plugin manager page is what a person opening the server sees.
 	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, web.Prefix) })
 	page := gin.WrapH(http.StripPrefix(strings.TrimSuffix(web.Prefix, "/"), s.page))

@@ -75,35 +75,67 @@ func writeSDK(root string, src fs.FS) (*sdkTree, error) {
 		HostModule: mf.Module.Mod.Path,
 		GoVersion:  mf.Go.Version,
 	}
-	if _, err := os.Stat(dir); err == nil {
-		return tree, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return nil, err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-sdk-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	// No requirement on the host module: the build module is the host
-	// module, so compat's imports of it resolve to the build's own packages.
-	compatGoMod := fmt.Sprintf("module %s\n\ngo %s\n", compatModule, tree.GoVersion)
-	compatPkg, err := fs.Sub(src, compatDir)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.CopyFS(filepath.Join(tmp, "compat", path.Base(compatDir)), compatPkg); err != nil {
-		return nil, fmt.Errorf("write compat source: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "compat", "go.mod"), []byte(compatGoMod), 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		if _, statErr := os.Stat(dir); statErr == nil {
-			return tree, nil // another process wrote the same tree first
+	err = installTree(dir, func(tmp string) error {
+		// No requirement on the host module: the build module is the host
+		// module, so compat's imports of it resolve to the build's own
+		// packages.
+		compatGoMod := fmt.Sprintf("module %s\n\ngo %s\n", compatModule, tree.GoVersion)
+		compatPkg, err := fs.Sub(src, compatDir)
+		if err != nil {
+			return err
 		}
+		if err := os.CopyFS(filepath.Join(tmp, "compat", path.Base(compatDir)), compatPkg); err != nil {
+			return fmt.Errorf("write compat source: %w", err)
+		}
+		return os.WriteFile(filepath.Join(tmp, "compat", "go.mod"), []byte(compatGoMod), 0o644)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("install SDK source: %w", err)
 	}
 	return tree, nil
+}
+
+// WriteModule writes src, the SDK source a binary carries (go.mod, go.sum
+// and sdk/), as a module under root/<digest>, unless it is there already,
+// and returns that folder. A plugin written outside a checkout of this
+// repository replaces the SDK module with it, so that it builds and tests
+// against exactly the SDK of the binary that made it, with nothing to
+// fetch.
+func WriteModule(root string, src fs.FS) (string, error) {
+	digest, err := digestFS(src)
+	if err != nil {
+		return "", fmt.Errorf("hash SDK source: %w", err)
+	}
+	dir := filepath.Join(root, digest[:16])
+	if err := installTree(dir, func(tmp string) error { return os.CopyFS(tmp, src) }); err != nil {
+		return "", fmt.Errorf("write SDK module: %w", err)
+	}
+	return dir, nil
+}
+
+// installTree makes dir, unless it exists, by filling a temporary folder
+// beside it and renaming that: a reader never sees a half-written tree,
+// and of two processes writing the same tree the second keeps the first's.
+func installTree(dir string, fill func(tmp string) error) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-sdk-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := fill(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, statErr := os.Stat(dir); statErr == nil {
+			return nil // another process wrote the same tree first
+		}
+		return err
+	}
+	return nil
 }

@@ -46,6 +46,11 @@ func (h *Host) ServeEndpoint(w http.ResponseWriter, r *http.Request, id, path st
 	case apiv1.StateDisabled:
 		apierr.Write(bw, http.StatusServiceUnavailable, "plugin_disabled", fmt.Sprintf("plugin %s is disabled", id), nil)
 		return
+	case apiv1.StateRestoring:
+		// The server is starting: the plugin will answer in a moment.
+		bw.Header().Set("Retry-After", "1")
+		apierr.Write(bw, http.StatusServiceUnavailable, "plugin_restoring", fmt.Sprintf("plugin %s is being restored after the server started; retry shortly", id), nil)
+		return
 	default:
 		apierr.Write(bw, http.StatusServiceUnavailable, "plugin_unavailable", fmt.Sprintf("plugin %s is %s", id, s), nil)
 		return

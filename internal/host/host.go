@@ -172,6 +172,11 @@ type Host struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// restoring counts the plugins Restore found that are not back or
+	// failed yet; restored is closed when none is left.
+	restoring atomic.Int64
+	restored  chan struct{}
+
 	// audits are entries waiting for writeAudits.
 	audits chan store.AuditEntry
 
@@ -211,7 +216,7 @@ func New(opts Options) *Host {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Host{opts: opts, log: opts.Logger, store: opts.Store, events: opts.Events, ctx: ctx, cancel: cancel, plugins: map[string]*Plugin{},
-		audits: make(chan store.AuditEntry, auditQueueSize)}
+		audits: make(chan store.AuditEntry, auditQueueSize), restored: make(chan struct{})}
 	h.upstreams = make(map[string]*kubeaccess.Upstream, len(opts.Kubernetes))
 	for _, up := range opts.Kubernetes {
 		h.upstreams[up.Context()] = up

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goruntime "runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
@@ -13,20 +16,27 @@ import (
 	"github.com/kubestellar/ksplugins/internal/store"
 )
 
-// Restore brings back every stored plugin from the local artifact cache,
-// without the network, in its stored state and configuration. A plugin
-// that does not come back is marked failed, with its reason, and retried in
-// the background; the others come up regardless. It returns how many
-// plugins it found and how many are running.
-func (h *Host) Restore(ctx context.Context) (found, running int, err error) {
+// Restore registers every stored plugin as restoring and brings them back
+// in the background from the local artifact cache, without the network, in
+// their stored state and configuration, as many at once as there are
+// cores: the server answers (its probes, the API, the plugins already
+// back) while the others come up, and a restart is not an outage that
+// grows with the number of plugins. A restoring plugin's endpoints answer
+// 503 plugin_restoring. A plugin that does not come back is marked failed,
+// with its reason, and retried with backoff; the others come up
+// regardless. Restore returns how many plugins it found; Restored tells
+// when all of them are back or failed.
+func (h *Host) Restore(ctx context.Context) (found int, err error) {
 	recs, err := h.store.Plugins(ctx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("restore: %w", err)
+		return 0, fmt.Errorf("restore: %w", err)
 	}
-	for _, rec := range recs {
-		p := &Plugin{
+	ps := make([]*Plugin, len(recs))
+	h.mu.Lock()
+	for i, rec := range recs {
+		ps[i] = &Plugin{
 			id:      rec.ID,
-			state:   apiv1.StateLoading,
+			state:   apiv1.StateRestoring,
 			tier:    install.StoredTier(rec),
 			enabled: rec.Enabled,
 			grants:  rec.Grants,
@@ -34,18 +44,58 @@ func (h *Host) Restore(ctx context.Context) (found, running int, err error) {
 			config:  rec.Config,
 			source:  apiv1.Source{Kind: apiv1.SourceKind(rec.SourceKind), Location: rec.SourceLocation, Version: rec.SourceVersion, Path: rec.SourcePath, Pin: rec.SourcePin},
 		}
-		h.mu.Lock()
-		h.plugins[p.id] = p
-		h.mu.Unlock()
-		if err := h.restoreOnce(ctx, p, rec); err != nil {
-			h.failed(ctx, p, err)
-			h.goBackground(func(ctx context.Context) { h.retryRestore(ctx, p, rec) })
-			continue
-		}
-		h.watch(p, false)
-		running++
+		h.plugins[rec.ID] = ps[i]
 	}
-	return len(recs), running, nil
+	h.restoring.Add(int64(len(recs)))
+	h.mu.Unlock()
+	h.goBackground(func(ctx context.Context) { h.restoreAll(ctx, ps, recs) })
+	return len(recs), nil
+}
+
+// Restored returns a channel closed when every plugin Restore found is
+// back or failed (failed ones go on being retried).
+func (h *Host) Restored() <-chan struct{} { return h.restored }
+
+// Restoring returns how many plugins Restore found are still coming back.
+func (h *Host) Restoring() int { return int(h.restoring.Load()) }
+
+// restoreAll restores ps, recs' plugins, a core's worth at a time, and
+// closes h.restored when they are all back or failed.
+func (h *Host) restoreAll(ctx context.Context, ps []*Plugin, recs []store.Plugin) {
+	defer close(h.restored)
+	var (
+		wg      sync.WaitGroup
+		running atomic.Int64
+		slots   = make(chan struct{}, goruntime.GOMAXPROCS(0))
+	)
+	for i, p := range ps {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			// Closing: what is not started is not restored now; the next
+			// start will.
+			h.restoring.Add(-int64(len(ps) - i))
+			wg.Wait()
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			defer h.restoring.Add(-1)
+			if err := h.restoreOnce(ctx, p, recs[i]); err != nil {
+				h.failed(ctx, p, err)
+				h.goBackground(func(ctx context.Context) { h.retryRestore(ctx, p, recs[i]) })
+				return
+			}
+			h.watch(p, false)
+			running.Add(1)
+		}()
+	}
+	wg.Wait()
+	if len(ps) > 0 {
+		h.log.Info("restored plugins", "stored", len(ps), "running", running.Load())
+	}
 }
 
 // restoreOnce opens the stored artifact of rec and starts it as p.

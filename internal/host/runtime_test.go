@@ -2,11 +2,16 @@ package host
 
 import (
 	"context"
+	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
@@ -23,6 +28,11 @@ const fakeTier apiv1.Tier = "fake"
 // fakeRuntime opens a "prebuilt artifact" of the fake tier: a file whose
 // content is the plugin's reply.
 type fakeRuntime struct {
+	// gate, when set, holds every Open until it is closed.
+	gate chan struct{}
+	// open counts the Opens under way, and most the largest count seen.
+	open, most atomic.Int32
+
 	mu     sync.Mutex
 	opened []*fakeInstance
 	specs  []runtime.Spec
@@ -30,12 +40,25 @@ type fakeRuntime struct {
 
 func (r *fakeRuntime) Tier() apiv1.Tier { return fakeTier }
 
-func (r *fakeRuntime) Open(_ context.Context, a apiv1.Artifact, spec runtime.Spec) (runtime.Instance, error) {
+func (r *fakeRuntime) Open(ctx context.Context, a apiv1.Artifact, spec runtime.Spec) (runtime.Instance, error) {
+	n := r.open.Add(1)
+	defer r.open.Add(-1)
+	for m := r.most.Load(); n > m && !r.most.CompareAndSwap(m, n); m = r.most.Load() {
+	}
+	if r.gate != nil {
+		select {
+		case <-r.gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	reply, err := os.ReadFile(a.Path)
 	if err != nil {
 		return nil, err
 	}
-	in := &fakeInstance{tp: &testPlugin{id: "fake", reply: string(reply)}}
+	// The plugin's id is the artifact's name: fake.bin holds plugin fake.
+	id := strings.TrimSuffix(filepath.Base(a.Path), filepath.Ext(a.Path))
+	in := &fakeInstance{tp: &testPlugin{id: id, reply: string(reply)}}
 	r.mu.Lock()
 	r.opened, r.specs = append(r.opened, in), append(r.specs, spec)
 	r.mu.Unlock()
@@ -82,9 +105,10 @@ func TestAnyTier(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if found, running, err := h.Restore(ctx); err != nil || found != 1 || running != 1 {
-		t.Fatalf("Restore = %d found, %d running, %v; want 1, 1", found, running, err)
+	if found, err := h.Restore(ctx); err != nil || found != 1 {
+		t.Fatalf("Restore = %d found, %v; want 1", found, err)
 	}
+	<-h.Restored()
 	if r := serve(h, "GET", "fake", "/hello"); r.status != 200 || r.body != "v1" {
 		t.Fatalf("restored: %+v", r)
 	}
@@ -124,5 +148,74 @@ func TestAnyTier(t *testing.T) {
 	}
 	if ins[1].closed.Load() != 1 {
 		t.Fatal("unloaded instance not closed in its runtime")
+	}
+}
+
+// TestRestoreInBackground: Restore returns before the plugins are back;
+// meanwhile each answers 503 plugin_restoring with Retry-After, and the
+// host counts them as restoring. They come back several at a time, no
+// more than the cores, and Restored is closed when all are.
+func TestRestoreInBackground(t *testing.T) {
+	ctx := context.Background()
+	rt := &fakeRuntime{gate: make(chan struct{})}
+	h := newTestHost(t, func(o *Options) { o.Runtimes = []runtime.Runtime{rt} })
+	const n = 6
+	dir := t.TempDir()
+	for i := range n {
+		id := fmt.Sprintf("p%d", i)
+		artifact := filepath.Join(dir, id+".bin")
+		if err := os.WriteFile(artifact, []byte("from "+id), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		digest, err := build.FileDigest(artifact)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.store.PutPlugin(ctx, store.Plugin{ID: id, SourceKind: string(apiv1.SourceFile), SourceLocation: artifact,
+			Tier: string(fakeTier), ArtifactPath: artifact, ArtifactDigest: digest, Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if found, err := h.Restore(ctx); err != nil || found != n {
+		t.Fatalf("Restore = %d, %v; want %d", found, err, n)
+	}
+	if got := h.Restoring(); got != n {
+		t.Errorf("Restoring = %d while every Open waits; want %d", got, n)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeEndpoint(rec, httptest.NewRequest("GET", EndpointPrefix+"p0/hello", nil), "p0", "/hello")
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"plugin_restoring"`) || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("a restoring plugin answered %d %q, Retry-After %q; want 503 plugin_restoring with Retry-After", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+	}
+	if info, _ := h.Get("p1"); info.State != apiv1.StateRestoring {
+		t.Errorf("state %q, want restoring", info.State)
+	}
+	select {
+	case <-h.Restored():
+		t.Fatal("Restored closed while every Open waits")
+	default:
+	}
+
+	// As many restores wait in Open as there are cores, and no more.
+	cores := int32(goruntime.GOMAXPROCS(0))
+	for deadline := time.Now().Add(5 * time.Second); rt.open.Load() < min(cores, n) && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	}
+	time.Sleep(20 * time.Millisecond) // room for one too many to show
+	if got := rt.open.Load(); got != min(cores, n) {
+		t.Errorf("%d restores at once with %d cores; want %d", got, cores, min(cores, n))
+	}
+	close(rt.gate)
+	<-h.Restored()
+	if got := h.Restoring(); got != 0 {
+		t.Errorf("Restoring = %d after Restored; want 0", got)
+	}
+	for i := range n {
+		id := fmt.Sprintf("p%d", i)
+		if r := serve(h, "GET", id, "/hello"); r.status != 200 || r.body != "from "+id {
+			t.Errorf("%s after restore: %+v", id, r)
+		}
+	}
+	if most := rt.most.Load(); most > cores {
+		t.Errorf("at most %d restores at once; want no more than the %d cores", most, cores)
 	}
 }

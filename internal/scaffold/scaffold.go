@@ -173,7 +173,7 @@ func renderGoMod(module string, hostMod []byte, sdkDir string) ([]byte, error) {
 		module, goVersion, ginModule, ginVersion, sdkModule)
 	if sdkDir != "" {
 		fmt.Fprintf(&b, "\n// The host builds this plugin against its own SDK and ignores this line;\n"+
-			"// it lets the folder build and test on its own against a local checkout.\n"+
+			"// it lets the folder build and test on its own against a local copy of the SDK.\n"+
 			"replace %s => %s\n", sdkModule, modfile.AutoQuote(sdkDir))
 	}
 	f, err := modfile.Parse("go.mod", []byte(b.String()), nil)
@@ -421,9 +421,10 @@ This runs ‵go test ./...‵ here and, on the first run, adds to go.mod the
 indirect requirements it still lacks. Plain ‵go test ./...‵ works once they
 are there (or after ‵go mod tidy‵).
 
-Without a ‵replace github.com/kubestellar/ksplugins => ...‵ line in go.mod,
-the go command must be able to fetch that module; add a replace pointing at
-a ksplugins checkout to build against a local SDK.
+go.mod's ‵replace github.com/kubestellar/ksplugins => ...‵ line points at a
+local copy of the SDK (a ksplugins checkout, or the SDK ‵ksplugins new‵
+wrote to your cache folder), so nothing needs fetching; the host ignores
+the line when it builds the plugin.
 
 ## Load
 

@@ -149,12 +149,17 @@ func startServerArgs(t testing.TB, f fixture, addr, data, cacheDir string, args 
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
+	// Ready: the plugins stored before the start are back or failed, as
+	// the tests that restart a server expect.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(s.url + "/healthz")
+		resp, err := http.Get(s.url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
-			return s
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+			err = fmt.Errorf("readyz: %s", resp.Status)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("server did not start: %v\n%s", err, logs.String())

@@ -5,7 +5,7 @@ import {h, $, patch, replace, syncChildren} from './dom.js';
 import * as fmt from './format.js';
 import {actionButtons} from './actions.js';
 
-const stateKinds = {active: 'ok', disabled: '', loading: 'warn', unloading: 'warn', failed: 'bad', crash_loop: 'bad'};
+const stateKinds = {active: 'ok', disabled: '', loading: 'warn', restoring: 'warn', unloading: 'warn', failed: 'bad', crash_loop: 'bad'};
 const healthKinds = {healthy: 'ok', degraded: 'warn', unhealthy: 'bad', unknown: ''};
 
 // stateBadge and healthBadge show a word, coloured as a second cue.
