@@ -36,7 +36,10 @@ type Kubernetes interface {
 	// runs, no file it names is read, no proxy it names is used. context
 	// names one of its contexts, "" its current one. The host, not the
 	// plugin, keeps the credentials it carries, and the plugin's granted
-	// rules apply to the cluster as to the host's own contexts.
+	// rules apply to the cluster as to the host's own contexts. The name
+	// holds for this instance of the plugin, until it stops or, when it
+	// brings many clusters, until the host releases the least recently
+	// used; the same kubeconfig and context brought again get it back.
 	//
 	// It fails with ErrExternalNotGranted when the plugin was not granted
 	// external_clusters, and with the errors of sdk/kubeconfig

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -11,11 +12,20 @@ import (
 	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/internal/traffic"
 	"github.com/kubestellar/ksplugins/sdk"
+	"github.com/kubestellar/ksplugins/sdk/kubeconfig"
 )
 
 // auditTimeout bounds writing one refused Kubernetes request to the audit
 // log.
 const auditTimeout = 5 * time.Second
+
+// maxExternalClusters bounds the clusters callers brought that one
+// instance of a plugin keeps; more release the least recently used.
+const maxExternalClusters = kubeaccess.DefaultMaxExternal
+
+// externalLabel is the context label of the requests to every cluster a
+// caller brought, in metrics, whose labels must stay few.
+const externalLabel = "external"
 
 // kubeAccess is the sdk.Kubernetes of one instance of a plugin: a handler
 // per context it may reach, built from the grant in force when the
@@ -26,6 +36,9 @@ type kubeAccess struct {
 	handlers map[string]http.Handler
 	// opts are the plugin's mediation options, which Refuse reports with.
 	opts kubeaccess.Options
+	// externals are the clusters callers brought; nil unless the plugin
+	// was granted external_clusters.
+	externals *kubeaccess.Externals
 }
 
 // kubeAccessFor builds the access of p under grant: the granted contexts
@@ -40,6 +53,9 @@ func (h *Host) kubeAccessFor(p *Plugin, grant *apiv1.KubernetesGrant) *kubeAcces
 	k := &kubeAccess{handlers: map[string]http.Handler{}, opts: opts}
 	if grant == nil {
 		return k
+	}
+	if grant.ExternalClusters {
+		k.externals = kubeaccess.NewExternals(opts, maxExternalClusters)
 	}
 	impersonate := h.system.Load().Kubernetes.Impersonate
 	for _, name := range grant.Contexts {
@@ -62,28 +78,65 @@ func (k *kubeAccess) Contexts() []string { return slices.Clone(k.contexts) }
 // plugin's own process, which is the host's.
 func (k *kubeAccess) Transport(context string) http.RoundTripper {
 	h, ok := k.handlers[context]
-	if !ok {
+	switch {
+	case ok:
+	case k.externals != nil:
+		h = k.externals.Handler(context)
+	default:
 		h = kubeaccess.Refuse(context, k.opts)
 	}
 	return kubeaccess.InProcess(h)
 }
 
-// External implements sdk.Kubernetes.
-func (k *kubeAccess) External([]byte, string) (string, error) {
-	return "", sdk.ErrExternalNotGranted
+// External implements sdk.Kubernetes: it reads the kubeconfig with
+// kubeconfig.Parse, the rules for one that is not trusted, and keeps the
+// context's credentials with this instance until it stops.
+func (k *kubeAccess) External(data []byte, context string) (string, error) {
+	if k.externals == nil {
+		return "", sdk.ErrExternalNotGranted
+	}
+	cfg, err := kubeconfig.Parse(data)
+	if err != nil {
+		return "", fmt.Errorf("read the kubeconfig: %w", err)
+	}
+	c, err := cfg.Context(context)
+	if err != nil {
+		return "", fmt.Errorf("read the kubeconfig: %w", err)
+	}
+	name, err := k.externals.Add(c)
+	if err != nil {
+		return "", fmt.Errorf("reach context %s of the kubeconfig: %w", c.Name, err)
+	}
+	return name, nil
+}
+
+// close releases the clusters callers brought, once the instance has
+// stopped.
+func (k *kubeAccess) close() {
+	if k != nil && k.externals != nil {
+		k.externals.Close()
+	}
 }
 
 // reportKube counts one of p's Kubernetes requests and queues a refused
 // one for the audit log.
 func (h *Host) reportKube(p *Plugin, d kubeaccess.Decision) {
 	a := d.Attributes
-	p.kubeStats.Record(traffic.KubeRequest{Context: d.Context, Verb: a.Verb, Group: a.APIGroup, Resource: a.GroupResource()}, d.Status, d.Duration)
+	label := d.Context
+	if d.External {
+		label = externalLabel // its name is one of many, made per registration
+	}
+	p.kubeStats.Record(traffic.KubeRequest{Context: label, Verb: a.Verb, Group: a.APIGroup, Resource: a.GroupResource()}, d.Status, d.Duration)
 	if d.Allowed {
 		return
 	}
 	details := map[string]any{
 		"context": d.Context, "verb": a.Verb, "group": a.APIGroup, "resource": a.GroupResource(),
 		"namespace": a.Namespace, "name": a.Name, "path": a.Path,
+	}
+	if d.External {
+		// The name means nothing to whoever reads the log; the server does.
+		details["server"] = d.Server
 	}
 	if d.Err != nil {
 		details["reason"] = d.Err.Error()

@@ -2,10 +2,12 @@ package host
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,5 +187,125 @@ func TestKubernetesImpersonation(t *testing.T) {
 				t.Errorf("impersonate %v: %s's request impersonated %q, want %q", tc.impersonate, ctx, got, want)
 			}
 		}
+	}
+}
+
+// callerKubeconfig is a kubeconfig a caller brings for the API server at
+// server, whose user has the fields given.
+func callerKubeconfig(server, user string) []byte {
+	return []byte(`apiVersion: v1
+kind: Config
+clusters:
+- name: theirs
+  cluster: {server: "` + server + `"}
+users:
+- name: x
+  user: {` + user + `}
+contexts:
+- name: theirs
+  context: {cluster: theirs, user: x}
+current-context: theirs
+`)
+}
+
+// TestKubernetesExternal: a plugin granted external_clusters reaches a
+// cluster a caller brought with the caller's credentials, under its rules;
+// refusals are audited with the server and counted under the context
+// "external"; a kubeconfig the untrusted rules refuse fails with their
+// typed errors; a plugin without the grant gets ErrExternalNotGranted; the
+// clusters go when the instance stops.
+func TestKubernetesExternal(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer caller-token" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"kind":"ConfigMap","metadata":{"name":"x"}}`)
+	}))
+	defer api.Close()
+	h := newTestHost(t)
+	ctx := context.Background()
+	granted := configMapsIn("default", "configmaps")
+	granted.ExternalClusters = true
+	kp := &kubePlugin{testPlugin: testPlugin{id: "kp"}}
+	p := &Plugin{id: "kp", state: apiv1.StateLoading, enabled: true, source: apiv1.Source{Kind: apiv1.SourceFile, Location: "test"}, kube: granted}
+	if err := h.register(ctx, p, &instance{impl: kp, meta: kp.GetMetadata(), loadedAt: time.Now()}, true); err != nil {
+		t.Fatal(err)
+	}
+	good := callerKubeconfig(api.URL, "token: caller-token")
+
+	var refused *kubeconfig.RefusedError
+	var invalid *kubeconfig.InvalidError
+	for _, tc := range []struct {
+		name       string
+		kubeconfig []byte
+		context    string
+		check      func(error) bool
+	}{
+		{"exec", callerKubeconfig(api.URL, "exec: {command: /bin/sh}"), "",
+			func(err error) bool { return errors.As(err, &refused) && refused.Field == `users["x"].user.exec` }},
+		{"a token file", callerKubeconfig(api.URL, "tokenFile: /etc/shadow"), "",
+			func(err error) bool { return errors.As(err, &refused) && refused.Field == `users["x"].user.tokenFile` }},
+		{"not YAML", []byte("{"), "", func(err error) bool { return errors.As(err, &invalid) }},
+		{"another context", good, "mine", func(err error) bool { return errors.Is(err, kubeconfig.ErrNoContext) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if name, err := kp.kube.External(tc.kubeconfig, tc.context); !tc.check(err) {
+				t.Fatalf("External: %q, %v", name, err)
+			}
+		})
+	}
+
+	name, err := kp.kube.External(good, "theirs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := kp.kube.External(good, ""); err != nil || again != name {
+		t.Errorf("the same context again: %q, %v; want %q", again, err, name)
+	}
+	if got := kp.get(t, name, "/api/v1/namespaces/default/configmaps/x"); got != 200 {
+		t.Errorf("a granted GET on the caller's cluster: %d", got)
+	}
+	if got := kp.get(t, name, "/api/v1/namespaces/kube-system/configmaps/x"); got != 403 {
+		t.Errorf("a GET outside the rules on the caller's cluster: %d", got)
+	}
+	var entries []store.AuditEntry
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(entries) < 1; time.Sleep(5 * time.Millisecond) {
+		if entries, err = h.store.Audit(ctx, store.AuditQuery{Actor: "plugin:kp"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	server := strings.TrimPrefix(api.URL, "http://")
+	if len(entries) != 1 || entries[0].Details["context"] != name || entries[0].Details["server"] != server || entries[0].Details["namespace"] != "kube-system" {
+		t.Errorf("audited %+v; want the refusal in kube-system with context %s and server %s", entries, name, server)
+	}
+	for _, s := range h.KubeStats()["kp"] {
+		if s.Context != externalLabel {
+			t.Errorf("counted under the context %q; want %q", s.Context, externalLabel)
+		}
+	}
+
+	// A new instance without the grant: the old one's clusters are gone.
+	without := configMapsIn("default", "configmaps")
+	next := &kubePlugin{testPlugin: testPlugin{id: "kp"}}
+	p.op.Lock()
+	err = h.swap(ctx, p, &instance{impl: next, meta: next.GetMetadata(), loadedAt: time.Now()},
+		change{source: &apiv1.Source{Kind: apiv1.SourceFile, Location: "test"}, kube: without})
+	p.op.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := next.kube.External(good, ""); !errors.Is(err, sdk.ErrExternalNotGranted) {
+		t.Errorf("External without the grant: %v", err)
+	}
+	if got := next.get(t, name, "/api/v1/namespaces/default/configmaps/x"); got != 403 {
+		t.Errorf("the old instance's cluster from the new one: %d", got)
+	}
+	if got := kp.get(t, name, "/api/v1/namespaces/default/configmaps/x"); got != 403 {
+		t.Errorf("the old instance's cluster after it stopped: %d", got)
+	}
+	if _, err := kp.kube.External(good, ""); !errors.Is(err, kubeaccess.ErrExternalsClosed) {
+		t.Errorf("External on a stopped instance: %v", err)
 	}
 }

@@ -137,7 +137,8 @@ func (h *Host) start(ctx context.Context, p *Plugin, in *instance, kube *apiv1.K
 		es.SetPublisher(pluginPublisher{bus: h.events, id: p.id})
 	}
 	if ku, ok := in.impl.(sdk.KubernetesUser); ok {
-		ku.SetKubernetes(h.kubeAccessFor(p, kube))
+		in.kube = h.kubeAccessFor(p, kube)
+		ku.SetKubernetes(in.kube)
 	}
 	p.mu.RLock()
 	config := effectiveConfig(in.meta, p.config)

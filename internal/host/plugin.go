@@ -81,6 +81,9 @@ type instance struct {
 	engine   *gin.Engine
 	artifact apiv1.Artifact
 	loadedAt time.Time
+	// kube is the Kubernetes access the instance was given, if it uses
+	// clusters; close releases what it holds.
+	kube *kubeAccess
 
 	inflight atomic.Int64
 	retired  atomic.Bool
@@ -96,8 +99,10 @@ func newInstance(o *install.Opened) *instance {
 }
 
 // close frees what the instance holds in its runtime (a sandboxed
-// plugin's instances and memory), after its lifecycle has ended.
+// plugin's instances and memory) and the clusters callers brought it,
+// after its lifecycle has ended.
 func (in *instance) close(ctx context.Context, log *slog.Logger) {
+	in.kube.close()
 	if in.rt == nil {
 		return
 	}

@@ -49,6 +49,13 @@ type Options struct {
 type Decision struct {
 	// Plugin and Context say who asked, and of which cluster.
 	Plugin, Context string
+	// External is true when Context names a cluster a caller brought
+	// (Externals): such names are made per registration, unbounded, so
+	// they suit no metric label.
+	External bool
+	// Server is the host and port of the context's API server; "" when
+	// the context is not one the plugin may reach.
+	Server string
 	// Attributes are the request as resolved; the zero value, but for
 	// Path, when the path was not accepted.
 	Attributes Attributes
@@ -113,7 +120,10 @@ func forwardingOf(r *http.Request) *forwarding {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w}
-	d := Decision{Plugin: h.opts.Plugin, Context: h.up.context, Attributes: Attributes{Path: r.URL.Path}}
+	d := Decision{
+		Plugin: h.opts.Plugin, Context: h.up.context, External: h.up.external, Server: h.up.server.Host,
+		Attributes: Attributes{Path: r.URL.Path},
+	}
 	if h.opts.Report != nil {
 		// Deferred so that a stream the plugin or the server cuts short
 		// (the proxy then aborts the handler with http.ErrAbortHandler)

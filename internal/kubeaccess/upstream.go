@@ -27,6 +27,9 @@ type Upstream struct {
 	context   string
 	server    *url.URL
 	transport *http.Transport
+	// external: a cluster a caller brought (NewExternalUpstream), not one
+	// of the host's kubeconfig.
+	external bool
 
 	token    string
 	tokens   *fileToken // when the token is read from a file
@@ -52,6 +55,25 @@ type impersonation struct {
 // directly or through the proxy of the host's environment (HTTPS_PROXY), as
 // client-go would.
 func NewUpstream(c kubeconfig.Context) (*Upstream, error) {
+	return newUpstream(c.Name, c, false)
+}
+
+// NewExternalUpstream prepares requests to the API server of c, a context of
+// a kubeconfig a caller brought (kubeconfig.Parse), under name, the context
+// name the plugin is given for it. Nothing is read from the host: the
+// trust, the client certificate and the bearer token or basic credentials
+// all come from c itself, and a token file, which only the host's own
+// kubeconfig may name, is refused. It dials the server as NewUpstream
+// does, through the proxy of the host's environment if there is one and
+// never through one of the kubeconfig's choosing.
+func NewExternalUpstream(name string, c kubeconfig.Context) (*Upstream, error) {
+	if c.User.TokenFile != "" {
+		return nil, fmt.Errorf("context %s: a token file is read only for the host's own kubeconfig, not for a cluster a caller brought", c.Name)
+	}
+	return newUpstream(name, c, true)
+}
+
+func newUpstream(name string, c kubeconfig.Context, external bool) (*Upstream, error) {
 	server, err := url.Parse(c.Cluster.Server)
 	if err != nil || server.Host == "" || (server.Scheme != "https" && server.Scheme != "http") {
 		return nil, fmt.Errorf("context %s: server %q is not an http or https URL", c.Name, c.Cluster.Server)
@@ -75,8 +97,9 @@ func NewUpstream(c kubeconfig.Context) (*Upstream, error) {
 		tlsConfig.Certificates = []tls.Certificate{pair}
 	}
 	u := &Upstream{
-		context: c.Name,
-		server:  server,
+		context:  name,
+		server:   server,
+		external: external,
 		transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

@@ -3,6 +3,9 @@
 package wasmguest
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -25,9 +28,33 @@ func (k *kubernetes) Transport(context string) http.RoundTripper {
 	return kubeTransport{context: context}
 }
 
-// External implements sdk.Kubernetes.
-func (k *kubernetes) External([]byte, string) (string, error) {
-	return "", sdk.ErrExternalNotGranted
+// External implements sdk.Kubernetes: the kubeconfig goes to the host,
+// which reads it, keeps its credentials and answers the context name; the
+// guest keeps nothing of it. The host's errors come back as the same typed
+// errors (abi.ExternalError).
+func (k *kubernetes) External(kubeconfig []byte, context string) (string, error) {
+	body, err := json.Marshal(abi.ExternalRequest{Kubeconfig: kubeconfig, Context: context})
+	if err != nil {
+		return "", fmt.Errorf("external cluster: %w", err)
+	}
+	req, err := http.NewRequest(http.MethodPost, "http://"+sdk.KubernetesHost+"/", bytes.NewReader(body))
+	if err != nil {
+		return "", fmt.Errorf("external cluster: %w", err)
+	}
+	req.Header.Set(abi.HeaderKubeExternal, "1")
+	res, err := roundTrip(req, false)
+	if err != nil {
+		return "", fmt.Errorf("external cluster: %w", err)
+	}
+	defer res.Body.Close()
+	var out abi.ExternalResult
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("external cluster: the host answered %d, not an abi.ExternalResult (%v)", res.StatusCode, err)
+	}
+	if out.Error != nil {
+		return "", out.Error.Err()
+	}
+	return out.Context, nil
 }
 
 // kubeTransport names its context on each request and sends it through the

@@ -2,9 +2,13 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 const kubeclientID = "kubeclient"
@@ -33,6 +38,9 @@ func testKubeClient(t *testing.T, sandboxed bool) {
 	assets := kubeAssets(t)
 	f := setup(t)
 	admin := startKube(t, assets)
+	// A cluster the host has no kubeconfig for: the plugin reaches it only
+	// through a kubeconfig a caller brings.
+	theirs := startKube(t, assets)
 	kubeconfigPath := hostKubeconfigFiles(t, "its1", admin)
 	dir := t.TempDir()
 	// KUBECONFIG is emptied so that nothing but the flag names the
@@ -43,8 +51,11 @@ func testKubeClient(t *testing.T, sandboxed bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	adminKube := kubernetes.NewForConfigOrDie(admin)
-	for _, cm := range []struct{ ns, name string }{{"default", "allowed"}, {"kube-system", "elsewhere"}} {
-		if _, err := adminKube.CoreV1().ConfigMaps(cm.ns).Create(ctx, &corev1.ConfigMap{
+	for _, cm := range []struct {
+		cluster  *rest.Config
+		ns, name string
+	}{{admin, "default", "allowed"}, {admin, "kube-system", "elsewhere"}, {theirs, "default", "theirs"}} {
+		if _, err := kubernetes.NewForConfigOrDie(cm.cluster).CoreV1().ConfigMaps(cm.ns).Create(ctx, &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{Name: cm.name}, Data: map[string]string{"k": "v"},
 		}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -193,4 +204,124 @@ func testKubeClient(t *testing.T, sandboxed bool) {
 			}
 		}
 	})
+	t.Run("external", func(t *testing.T) {
+		testExternalCluster(t, s, theirs)
+	})
+
+	t.Run("external not granted", func(t *testing.T) {
+		// Grants are decided at install: the plugin is installed again
+		// without asking for external clusters.
+		want(t, "unload kubeclient", s.api("DELETE", "/api/plugins/"+kubeclientID, nil), 200, "")
+		edit(t, filepath.Join(src, "plugin.yaml"), "  external_clusters: true\n", "")
+		loadStart := time.Now()
+		want(t, "load kubeclient", s.api("POST", "/api/plugins/load", map[string]any{"source": src}), 201, "")
+		t.Logf("loading it again took %v", time.Since(loadStart).Round(time.Millisecond))
+		r := s.call("POST", "/api/plugin-endpoints/"+kubeclientID+"/externalerror", map[string]any{"kubeconfig": string(kubeconfigOf(t, map[string]*rest.Config{"theirs": theirs}))}, false)
+		if r.status != 200 || r.body["kind"] != "not-granted" {
+			t.Fatalf("External without the grant: %s; want sdk.ErrExternalNotGranted", r)
+		}
+	})
+}
+
+// testExternalCluster has the kubeclient plugin, granted external clusters,
+// work on theirs, a cluster given only in a caller's kubeconfig: its rules
+// hold there, a refusal is audited with the server, the metrics' context
+// label is "external", and a kubeconfig that would run a command is
+// refused by the field that would, without running it.
+func testExternalCluster(t *testing.T, s *server, theirs *rest.Config) {
+	external := func(path string, body map[string]any) reply {
+		t.Helper()
+		return s.call("POST", "/api/plugin-endpoints/"+kubeclientID+path, body, false)
+	}
+	kubeconfig := string(kubeconfigOf(t, map[string]*rest.Config{"theirs": theirs}))
+
+	r := external("/externalconfigmaps", map[string]any{"kubeconfig": kubeconfig, "context": "theirs"})
+	name, _ := r.body["context"].(string)
+	if r.status != 200 || !strings.HasPrefix(name, "external-") || !slices.Contains(anyStrings(r.body["names"]), "theirs") {
+		t.Fatalf("list ConfigMaps in default of the caller's cluster: %s", r)
+	}
+	if slices.Contains(anyStrings(r.body["names"]), "allowed") {
+		t.Fatalf("the caller's cluster answered with the host's ConfigMaps: %s", r)
+	}
+	r = external("/externalconfigmaps", map[string]any{"kubeconfig": kubeconfig, "namespace": "kube-system"})
+	if r.status != 200 || r.body["forbidden"] != true {
+		t.Errorf("list ConfigMaps in kube-system of the caller's cluster: %s; want Forbidden", r)
+	}
+
+	marker := filepath.Join(t.TempDir(), "ran")
+	withExec := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: theirs
+  cluster: {server: %q}
+users:
+- name: x
+  user:
+    exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/sh, args: [-c, "touch %s"]}
+contexts:
+- name: theirs
+  context: {cluster: theirs, user: x}
+current-context: theirs
+`, theirs.Host, marker)
+	for _, tc := range []struct {
+		name, kubeconfig, context, kind, field string
+	}{
+		{"exec", withExec, "", "refused", `users["x"].user.exec`},
+		{"a context it lacks", kubeconfig, "mine", "no-context", ""},
+		{"not YAML", "{", "", "invalid", ""},
+		{"accepted", kubeconfig, "", "none", ""},
+	} {
+		r := external("/externalerror", map[string]any{"kubeconfig": tc.kubeconfig, "context": tc.context})
+		if r.status != 200 || r.body["kind"] != tc.kind || (tc.field != "" && r.body["field"] != tc.field) {
+			t.Errorf("%s: %s; want kind %s, field %q", tc.name, r, tc.kind, tc.field)
+		}
+		if tc.kind == "none" && r.body["context"] != name {
+			t.Errorf("the same kubeconfig again named %v; want %s", r.body["context"], name)
+		}
+	}
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the exec command ran (%v)", err)
+	}
+
+	u, err := url.Parse(theirs.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := u.Host
+	var found bool
+	for deadline := time.Now().Add(10 * time.Second); !found && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		entries, _ := s.api("GET", "/api/plugins/audit?actor=plugin:"+kubeclientID, nil).body["entries"].([]any)
+		for _, e := range entries {
+			d, _ := e.(map[string]any)["details"].(map[string]any)
+			found = found || (d["context"] == name && d["server"] == server && d["verb"] == "list" && d["namespace"] == "kube-system")
+		}
+	}
+	if !found {
+		t.Errorf("no kube-denied entry for the list in kube-system of %s at %s", name, server)
+	}
+
+	raw := s.call("GET", "/metrics", nil, false).raw
+	for _, re := range []string{
+		`kubestellar_plugin_kube_requests_total\{code="200",context="external",group="",plugin_id="kubeclient",resource="configmaps",verb="list"\} 1`,
+		`kubestellar_plugin_kube_requests_total\{code="403",context="external",group="",plugin_id="kubeclient",resource="configmaps",verb="list"\} 1`,
+	} {
+		if !regexp.MustCompile(re).MatchString(raw) {
+			t.Errorf("/metrics lacks %s", re)
+		}
+	}
+	if strings.Contains(raw, name) {
+		t.Errorf("/metrics names the external context %s", name)
+	}
+}
+
+// anyStrings is a JSON list of strings.
+func anyStrings(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		if s, ok := s.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }

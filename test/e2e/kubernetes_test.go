@@ -106,7 +106,7 @@ func TestKubernetesGrant(t *testing.T) {
 	listed := map[string]any{helloID: map[string]any{
 		"contexts": []string{"its1", "wds1"},
 		"rules": []any{map[string]any{"apiGroups": []string{"cluster.open-cluster-management.io"},
-			"resources": []string{"managedclusters", "managedclusters/status", "managedclusters/*"}, "verbs": []string{"*"}}},
+			"resources": []string{"managedclusters", "*/status"}, "verbs": []string{"*"}}},
 	}}
 	type grantWant struct {
 		contexts []string

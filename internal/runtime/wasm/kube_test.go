@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kubestellar/ksplugins/sdk"
+	"github.com/kubestellar/ksplugins/sdk/kubeconfig"
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
 
@@ -25,6 +26,7 @@ import (
 // watches whose body was closed.
 type fakeKube struct {
 	contexts []string
+	external atomic.Bool // granted external clusters
 	mu       sync.Mutex
 	seen     []string // "context method path?query header-context-present"
 	closed   atomic.Int32
@@ -32,7 +34,21 @@ type fakeKube struct {
 
 func (k *fakeKube) Contexts() []string { return slices.Clone(k.contexts) }
 
-func (k *fakeKube) External([]byte, string) (string, error) { return "", sdk.ErrExternalNotGranted }
+// External reads the kubeconfig as the host does, when external is set,
+// and names every context it accepts external-1.
+func (k *fakeKube) External(data []byte, context string) (string, error) {
+	if !k.external.Load() {
+		return "", sdk.ErrExternalNotGranted
+	}
+	cfg, err := kubeconfig.Parse(data)
+	if err == nil {
+		_, err = cfg.Context(context)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the kubeconfig: %w", err)
+	}
+	return "external-1", nil
+}
 
 func (k *fakeKube) Transport(context string) http.RoundTripper {
 	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
@@ -153,6 +169,48 @@ func TestKubernetesThroughHost(t *testing.T) {
 	}
 	if !slices.Equal(k.seen, want) {
 		t.Fatalf("the host's transport saw %q, want %q", k.seen, want)
+	}
+}
+
+// TestKubernetesExternalThroughHost: a sandboxed plugin's External reaches
+// the host's sdk.Kubernetes, not its mediation, and gets back the name or
+// the same typed error a native plugin would, field and message included.
+func TestKubernetesExternalThroughHost(t *testing.T) {
+	r := newRuntime(t)
+	p := load(t, r, fixtures.hostile, Options{ID: "hostile"})
+	k := &fakeKube{contexts: []string{"its1"}}
+	k.external.Store(true)
+	p.SetKubernetes(k)
+	start(t, p, nil)
+	e := router(t, p)
+	const good = `{clusters: [{name: c, cluster: {server: "https://theirs"}}], users: [{name: x, user: {token: t}}],
+contexts: [{name: c, context: {cluster: c, user: x}}], current-context: c}`
+	tests := []struct{ name, kubeconfig, context, want string }{
+		{"accepted", good, "", "context external-1"},
+		{"exec", `{users: [{name: x, user: {exec: {command: sh}}}]}`, "",
+			`refused users["x"].user.exec: read the kubeconfig: users["x"].user.exec: runs a command on the host`},
+		{"invalid", `{clusters: [{name: c}]}`, "", `invalid clusters["c"].cluster: read the kubeconfig: clusters["c"].cluster: required`},
+		{"no such context", good, "d", `no context: read the kubeconfig: no such context "d" in the kubeconfig`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := do(e, http.MethodPost, "/external?context="+tt.context, []byte(tt.kubeconfig))
+			if w.Code != http.StatusOK || !strings.HasPrefix(w.Body.String(), tt.want) {
+				t.Fatalf("%d %q, want %q", w.Code, w.Body.String(), tt.want)
+			}
+		})
+	}
+	k.mu.Lock()
+	seen := slices.Clone(k.seen)
+	k.mu.Unlock()
+	if len(seen) != 0 {
+		t.Errorf("External reached the mediation: %q", seen)
+	}
+
+	// Without the grant, or without any Kubernetes access.
+	k.external.Store(false)
+	if w := do(e, http.MethodPost, "/external", []byte(good)); w.Body.String() != "not granted: "+sdk.ErrExternalNotGranted.Error() {
+		t.Errorf("without the grant: %q", w.Body.String())
 	}
 }
 

@@ -177,6 +177,11 @@ func (p *Plugin) doHTTP(ctx context.Context, frame []byte) []byte {
 // Kubernetes access for the context the guest named, without the network
 // grant: what the plugin may do there is the Kubernetes grant's to decide.
 func (p *Plugin) roundTripKube(ctx context.Context, o outbound) (*http.Response, []byte) {
+	if o.header.Get(abi.HeaderKubeExternal) != "" {
+		// Answered here, whatever the path: it is a call, not a request
+		// for a cluster.
+		return externalCall(p.kubernetes(), o), nil
+	}
 	kctx := o.header.Get(abi.HeaderKubeContext)
 	o.header.Del(abi.HeaderKubeContext)
 	k := p.kubernetes()
@@ -193,6 +198,35 @@ func (p *Plugin) roundTripKube(ctx context.Context, o outbound) (*http.Response,
 		return nil, refusal(fmt.Sprintf("Kubernetes context %q: %v", kctx, err))
 	}
 	return res, nil
+}
+
+// externalCall answers the guest's sdk.Kubernetes.External: it hands the
+// kubeconfig to k, the plugin's own access, which keeps the credentials in
+// the host, and answers the context name or the error, described so that
+// the guest gives the plugin the same typed errors as a native plugin gets.
+func externalCall(k sdk.Kubernetes, o outbound) *http.Response {
+	var res abi.ExternalResult
+	var req abi.ExternalRequest
+	switch {
+	case o.method != http.MethodPost:
+		res.Error = &abi.ExternalError{Kind: abi.ExternalOther, Message: "an External call is a POST"}
+	case json.Unmarshal(o.body, &req) != nil:
+		res.Error = &abi.ExternalError{Kind: abi.ExternalOther, Message: "an External call's body is not an abi.ExternalRequest"}
+	case k == nil:
+		// The host gave the plugin no Kubernetes access at all.
+		res.Error = abi.NewExternalError(sdk.ErrExternalNotGranted)
+	default:
+		name, err := k.External(req.Kubeconfig, req.Context)
+		if err != nil {
+			res.Error = abi.NewExternalError(err)
+		}
+		res.Context = name
+	}
+	body, _ := json.Marshal(res) // strings only: always encodes
+	return &http.Response{
+		StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)),
+	}
 }
 
 // forbidden is the outcome of a Kubernetes request from a plugin the host

@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kubestellar/ksplugins/sdk"
+	"github.com/kubestellar/ksplugins/sdk/kubeconfig"
 )
 
 // Hostile embeds sdk.Base and logs every lifecycle call on standard output.
@@ -38,7 +39,8 @@ func (p *Hostile) GetMetadata() sdk.PluginMetadata {
 	for _, e := range []string{"loop", "alloc", "panic", "big", "readfile", "writefile", "fetch", "state", "sick", "spew", "args", "kube"} {
 		eps = append(eps, sdk.EndpointConfig{Path: "/" + e, Method: "GET", Handler: e})
 	}
-	eps = append(eps, sdk.EndpointConfig{Path: "/echo", Method: "POST", Handler: "echo"})
+	eps = append(eps, sdk.EndpointConfig{Path: "/echo", Method: "POST", Handler: "echo"},
+		sdk.EndpointConfig{Path: "/external", Method: "POST", Handler: "external"})
 	return sdk.PluginMetadata{ID: "hostile", Name: "Hostile", Version: "1.0.0", Endpoints: eps}
 }
 
@@ -197,6 +199,37 @@ func (p *Hostile) GetHandlers() map[string]gin.HandlerFunc {
 				return
 			}
 			c.String(http.StatusOK, "contexts %v status %d: %s", p.kube.Contexts(), res.StatusCode, b)
+		},
+		// external hands the body, a kubeconfig, to External for the
+		// context ?context= and answers the name it gave, or which typed
+		// error it returned.
+		"external": func(c *gin.Context) {
+			if p.kube == nil {
+				c.String(http.StatusOK, "no Kubernetes access")
+				return
+			}
+			b, err := io.ReadAll(c.Request.Body)
+			if err != nil {
+				c.String(http.StatusInternalServerError, err.Error())
+				return
+			}
+			name, err := p.kube.External(b, c.Query("context"))
+			var refused *kubeconfig.RefusedError
+			var invalid *kubeconfig.InvalidError
+			switch {
+			case err == nil:
+				c.String(http.StatusOK, "context %s", name)
+			case errors.Is(err, sdk.ErrExternalNotGranted):
+				c.String(http.StatusOK, "not granted: %v", err)
+			case errors.As(err, &refused):
+				c.String(http.StatusOK, "refused %s: %v", refused.Field, err)
+			case errors.As(err, &invalid):
+				c.String(http.StatusOK, "invalid %s: %v", invalid.Field, err)
+			case errors.Is(err, kubeconfig.ErrNoContext):
+				c.String(http.StatusOK, "no context: %v", err)
+			default:
+				c.String(http.StatusOK, "other: %v", err)
+			}
 		},
 		"echo": func(c *gin.Context) {
 			b, err := io.ReadAll(c.Request.Body)
