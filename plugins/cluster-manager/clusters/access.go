@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -80,13 +81,20 @@ func (m *Manager) connect(context, name, server string) (*cluster, error) {
 	return &cluster{name: name, server: server, cfg: cfg, dyn: dyn, rc: rc}, nil
 }
 
-// get reads the object or list at path, an API path, into v with
+// get reads the object or list at path, an API path, with the query
+// parameters query, into v with
 // encoding/json. Reading only the fields of v is several times faster than
 // the dynamic client's unstructured objects, which matters in the sandbox,
 // where decoding is most of a request's time. An error is the API server's
 // (apierrors.IsNotFound and the like work).
-func (c *cluster) get(ctx context.Context, path string, v any) error {
-	raw, err := c.rc.Get().AbsPath(path).Do(ctx).Raw()
+func (c *cluster) get(ctx context.Context, path string, query url.Values, v any) error {
+	req := c.rc.Get().AbsPath(path)
+	for k, vs := range query {
+		for _, val := range vs {
+			req.Param(k, val)
+		}
+	}
+	raw, err := req.Do(ctx).Raw()
 	if err != nil {
 		return err
 	}

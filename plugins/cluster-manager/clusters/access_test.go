@@ -216,8 +216,8 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestStatus reads ManagedClusters, served as the API server serves them,
-// into their states.
+// TestStatus reads ManagedClusters, served as the API server serves them
+// and in pages, into their states.
 func TestStatus(t *testing.T) {
 	mc := func(name string, accepted bool, conds ...string) map[string]any {
 		var cs []any
@@ -239,9 +239,18 @@ func TestStatus(t *testing.T) {
 		mc("b-accepted", true),
 	}
 	api := http.NewServeMux()
+	// Two pages: the first ends with a continue token.
 	api.HandleFunc("GET /apis/cluster.open-cluster-management.io/v1/managedclusters", func(w http.ResponseWriter, r *http.Request) {
+		page, meta := items[:2], map[string]any{"continue": "next"}
+		if r.URL.Query().Get("continue") == "next" {
+			page, meta = items[2:], map[string]any{}
+		}
+		if r.URL.Query().Get("limit") == "" {
+			http.Error(w, "unbounded list", http.StatusBadRequest)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"apiVersion": "cluster.open-cluster-management.io/v1", "kind": "ManagedClusterList", "metadata": map[string]any{}, "items": items})
+		_ = json.NewEncoder(w).Encode(map[string]any{"apiVersion": "cluster.open-cluster-management.io/v1", "kind": "ManagedClusterList", "metadata": meta, "items": page})
 	})
 	m := New(Options{Kube: &fakeKube{contexts: []string{"its1"}, api: api}})
 	defer m.Close()

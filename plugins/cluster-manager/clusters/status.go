@@ -3,7 +3,9 @@ package clusters
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,21 +104,36 @@ func statusOf(mc *managedCluster) ClusterStatus {
 	return s
 }
 
+// statusPageSize is how many ManagedClusters one request of Status reads.
+const statusPageSize = 250
+
 // Status lists every ManagedCluster of the hub, by name.
 func (m *Manager) Status(ctx context.Context) ([]ClusterStatus, error) {
 	h, err := m.hub()
 	if err != nil {
 		return nil, err
 	}
-	var list struct {
-		Items []managedCluster `json:"items"`
-	}
-	if err := h.get(ctx, managedClustersPath, &list); err != nil {
-		return nil, fmt.Errorf("list ManagedClusters: %w", err)
-	}
-	out := make([]ClusterStatus, 0, len(list.Items))
-	for i := range list.Items {
-		out = append(out, m.withOperation(statusOf(&list.Items[i])))
+	out := []ClusterStatus{}
+	// In pages, so that no answer nears the sandbox's bound on a response
+	// body however many clusters the hub has.
+	query := url.Values{"limit": {strconv.Itoa(statusPageSize)}}
+	for {
+		var page struct {
+			Metadata struct {
+				Continue string `json:"continue"`
+			} `json:"metadata"`
+			Items []managedCluster `json:"items"`
+		}
+		if err := h.get(ctx, managedClustersPath, query, &page); err != nil {
+			return nil, fmt.Errorf("list ManagedClusters: %w", err)
+		}
+		for i := range page.Items {
+			out = append(out, m.withOperation(statusOf(&page.Items[i])))
+		}
+		if page.Metadata.Continue == "" {
+			break
+		}
+		query.Set("continue", page.Metadata.Continue)
 	}
 	slices.SortFunc(out, func(a, b ClusterStatus) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
@@ -152,7 +169,7 @@ func (m *Manager) withOperation(s ClusterStatus) ClusterStatus {
 // apierrors.IsNotFound(err) is true.
 func getManagedCluster(ctx context.Context, h *cluster, name string) (*managedCluster, error) {
 	mc := &managedCluster{}
-	if err := h.get(ctx, managedClustersPath+"/"+name, mc); err != nil {
+	if err := h.get(ctx, managedClustersPath+"/"+name, nil, mc); err != nil {
 		return nil, fmt.Errorf("get ManagedCluster %s: %w", name, err)
 	}
 	return mc, nil
