@@ -27,6 +27,11 @@ const maxExternalClusters = kubeaccess.DefaultMaxExternal
 // caller brought, in metrics, whose labels must stay few.
 const externalLabel = "external"
 
+// unknownLabel is the context label of requests for a context the host's
+// kubeconfig does not have: the plugin chose the name, and a label per
+// name it makes up would grow without bound.
+const unknownLabel = "unknown"
+
 // kubeAccess is the sdk.Kubernetes of one instance of a plugin: a handler
 // per context it may reach, built from the grant in force when the
 // instance started. A reload or update starts a new instance, which gets
@@ -123,8 +128,11 @@ func (k *kubeAccess) close() {
 func (h *Host) reportKube(p *Plugin, d kubeaccess.Decision) {
 	a := d.Attributes
 	label := d.Context
-	if d.External {
+	switch {
+	case d.External:
 		label = externalLabel // its name is one of many, made per registration
+	case h.upstreams[d.Context] == nil:
+		label = unknownLabel
 	}
 	p.kubeStats.Record(traffic.KubeRequest{Context: label, Verb: a.Verb, Group: a.APIGroup, Resource: a.GroupResource()}, d.Status, d.Duration)
 	if d.Allowed {
