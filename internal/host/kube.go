@@ -3,11 +3,13 @@ package host
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
+	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/kubeaccess"
 	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/internal/traffic"
@@ -60,7 +62,9 @@ func (h *Host) kubeAccessFor(p *Plugin, grant *apiv1.KubernetesGrant) *kubeAcces
 		return k
 	}
 	if grant.ExternalClusters {
-		k.externals = kubeaccess.NewExternals(opts, maxExternalClusters)
+		k.externals = kubeaccess.NewExternals(opts, kubeaccess.ExternalLimits{
+			Max: maxExternalClusters, Denied: func() []netip.Prefix { return config.DeniedNetworks(h.system.Load().Kubernetes) },
+		})
 	}
 	impersonate := h.system.Load().Kubernetes.Impersonate
 	for _, name := range grant.Contexts {

@@ -230,6 +230,24 @@ func TestKubernetesExternal(t *testing.T) {
 	ctx := context.Background()
 	granted := configMapsIn("default", "configmaps")
 	granted.ExternalClusters = true
+
+	// By default a caller's cluster on loopback is refused, naming the
+	// server.
+	byDefault := h.kubeAccessFor(&Plugin{id: "kp"}, granted)
+	var refusedServer *kubeconfig.RefusedError
+	if _, err := byDefault.External(callerKubeconfig(api.URL, "token: caller-token"), ""); !errors.As(err, &refusedServer) ||
+		refusedServer.Field != `clusters["theirs"].cluster.server` || !strings.Contains(err.Error(), "external_denied_networks") {
+		t.Errorf("a loopback server by default: %v", err)
+	}
+	// The test's API server is on loopback: allow every network. The
+	// change applies to the next cluster brought.
+	sys := *h.system.Load()
+	sys.Kubernetes.ExternalDeniedNetworks = []string{}
+	h.SetSystem(sys)
+	if _, err := byDefault.External(callerKubeconfig(api.URL, "token: caller-token"), ""); err != nil {
+		t.Errorf("a loopback server once allowed: %v", err)
+	}
+
 	kp := &kubePlugin{testPlugin: testPlugin{id: "kp"}}
 	p := &Plugin{id: "kp", state: apiv1.StateLoading, enabled: true, source: apiv1.Source{Kind: apiv1.SourceFile, Location: "test"}, kube: granted}
 	if err := h.register(ctx, p, &instance{impl: kp, meta: kp.GetMetadata(), loadedAt: time.Now()}, true); err != nil {

@@ -240,7 +240,17 @@ func testExternalCluster(t *testing.T, s *server, theirs *rest.Config) {
 	}
 	kubeconfig := string(kubeconfigOf(t, map[string]*rest.Config{"theirs": theirs}))
 
-	r := external("/externalconfigmaps", map[string]any{"kubeconfig": kubeconfig, "context": "theirs"})
+	// By default the host does not dial a caller's cluster on loopback (a
+	// plugin could point it at the host's own services); the test's API
+	// server is there, so the test allows it.
+	r := external("/externalerror", map[string]any{"kubeconfig": kubeconfig})
+	if r.body["kind"] != "refused" || r.body["field"] != `clusters["theirs"].cluster.server` {
+		t.Errorf("a caller's cluster on loopback by default: %s; want refused on the server", r)
+	}
+	want(t, "allow every network", s.api("PUT", "/api/plugins/system/configuration",
+		map[string]any{"kubernetes": map[string]any{"external_denied_networks": []string{}}}), 200, "")
+
+	r = external("/externalconfigmaps", map[string]any{"kubeconfig": kubeconfig, "context": "theirs"})
 	name, _ := r.body["context"].(string)
 	if r.status != 200 || !strings.HasPrefix(name, "external-") || !slices.Contains(anyStrings(r.body["names"]), "theirs") {
 		t.Fatalf("list ConfigMaps in default of the caller's cluster: %s", r)
