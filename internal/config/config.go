@@ -64,6 +64,9 @@ type Settings struct {
 	// a kubeconfig (KSPLUGINS_IN_CLUSTER_CONTEXT, default "in-cluster"):
 	// plugins are granted it by that name.
 	InClusterContext string
+	// WarmUp readies the sandboxed tier in the background after a start
+	// (--warm-up, KSPLUGINS_WARM_UP, default true): see Host.WarmUp.
+	WarmUp bool
 	// System is the initial live configuration.
 	System System
 }
@@ -86,6 +89,10 @@ func FromEnv() Settings {
 	s.System.SecurityMode = env("PLUGIN_SECURITY_MODE", ModeNormal)
 	s.System.Debug, _ = strconv.ParseBool(os.Getenv("PLUGIN_DEBUG"))
 	s.Watch, _ = strconv.ParseBool(os.Getenv("PLUGIN_WATCH"))
+	s.WarmUp = true
+	if v, err := strconv.ParseBool(os.Getenv("KSPLUGINS_WARM_UP")); err == nil {
+		s.WarmUp = v
+	}
 	return s
 }
 

@@ -176,6 +176,8 @@ type Host struct {
 	// failed yet; restored is closed when none is left.
 	restoring atomic.Int64
 	restored  chan struct{}
+	// warmUp is the warm-up operation, once WarmUp started it.
+	warmUp atomic.Pointer[operation.Op]
 
 	// audits are entries waiting for writeAudits.
 	audits chan store.AuditEntry
