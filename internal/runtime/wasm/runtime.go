@@ -18,6 +18,9 @@
 //     Limits.PoolSize instances and a bounded queue (Limits.QueueSize) of
 //     requests waiting for one. A request that cannot even queue fails at
 //     once with ErrBusy (503), rather than piling up goroutines.
+//   - Background work: goroutines a call leaves running in the guest run
+//     in turns of bounded length while the instance is idle (background.go),
+//     each turn a call under the same deadline.
 //   - Reach: no environment, no arguments, no file system unless
 //     Grants.DataDir (mounted at /data), no network unless Grants.Network,
 //     and then only to Grants.AllowedHosts, through the host's HTTP client.
