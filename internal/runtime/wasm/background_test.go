@@ -2,8 +2,10 @@ package wasm
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -199,5 +201,52 @@ func TestBackgroundOlderModule(t *testing.T) {
 	}
 	if w := do(e, http.MethodGet, "/state", nil); w.Body.String() != "1" {
 		t.Fatalf("/state: %d %q", w.Code, w.Body)
+	}
+}
+
+// TestBackgroundStream: a watch a background goroutine opens ends with the
+// turn that opened it, rather than holding the instance until it times
+// out; the host closes it and the instance serves on.
+func TestBackgroundStream(t *testing.T) {
+	r := newRuntime(t)
+	p := load(t, r, fixtures.hostile, Options{ID: "hostile", Limits: Limits{Timeout: 2 * time.Second}})
+	k := &fakeKube{contexts: []string{"its1"}}
+	p.SetKubernetes(k)
+	start(t, p, nil)
+	e := router(t, p)
+	do(e, http.MethodGet, "/state", nil)
+	// The fake sends one event, then nothing, as a quiet API server does:
+	// without the turn's end, the next read would wait until the timeout.
+	w := do(e, http.MethodGet, "/kube?bg=1&context=its1&path="+url.QueryEscape("/api/v1/pods?watch=true&count=1"), nil)
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("bg watch: %d %q", w.Code, w.Body)
+	}
+	var report string
+	waitFor(t, 5*time.Second, "the background watch to end", func() bool {
+		report = do(e, http.MethodGet, "/kube?report=1", nil).Body.String()
+		return report != ""
+	})
+	if !strings.HasPrefix(report, "1 lines, then: ") {
+		t.Fatalf("the background watch ended with %q, want one event and then the stream's end", report)
+	}
+	waitFor(t, 5*time.Second, "the host to close the watch", func() bool { return k.closed.Load() == 1 })
+	if got := do(e, http.MethodGet, "/state", nil).Body.String(); got != "2" {
+		t.Fatalf("/state: %q: the instance was replaced", got)
+	}
+}
+
+func TestStreamsCap(t *testing.T) {
+	var s streams
+	for i := range maxOpenStreams {
+		if _, ok := s.add(io.NopCloser(nil), 1); !ok {
+			t.Fatalf("stream %d refused", i+1)
+		}
+	}
+	if _, ok := s.add(io.NopCloser(nil), 1); ok {
+		t.Fatalf("stream %d accepted past the cap", maxOpenStreams+1)
+	}
+	s.closeAll()
+	if _, ok := s.add(io.NopCloser(nil), 1); !ok {
+		t.Fatal("a stream refused after every one was closed")
 	}
 }

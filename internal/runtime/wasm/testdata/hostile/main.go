@@ -28,6 +28,8 @@ type Hostile struct {
 	keep  [][]byte
 	ticks atomic.Int64
 	stop  chan struct{}
+	// watched is how the background watch (GET /kube?bg=1) ended.
+	watched string
 }
 
 // NewPlugin has the seed-era signature on purpose.
@@ -172,10 +174,37 @@ func (p *Hostile) GetHandlers() map[string]gin.HandlerFunc {
 		// kube GETs path from context through its Kubernetes access; with
 		// lines=n it answers the first n lines of the body and leaves the
 		// body open, for the host to close; with reader=1 another goroutine
-		// reads them, as client-go's watch does.
+		// reads them, as client-go's watch does. With bg=1 a goroutine
+		// opens it in the background and counts lines until the stream
+		// ends; report=1 answers how it ended.
 		"kube": func(c *gin.Context) {
 			if p.kube == nil {
 				c.String(http.StatusOK, "no Kubernetes access")
+				return
+			}
+			if c.Query("report") == "1" {
+				c.String(http.StatusOK, p.watched)
+				return
+			}
+			if c.Query("bg") == "1" {
+				tr, path := p.kube.Transport(c.Query("context")), c.Query("path")
+				go func() {
+					req, _ := http.NewRequest(http.MethodGet, "http://"+sdk.KubernetesHost+path, nil)
+					res, err := tr.RoundTrip(req)
+					if err != nil {
+						p.watched = "error: " + err.Error()
+						return
+					}
+					defer res.Body.Close()
+					r := bufio.NewReader(res.Body)
+					for n := 0; ; n++ {
+						if _, err := r.ReadString('\n'); err != nil {
+							p.watched = fmt.Sprintf("%d lines, then: %v", n, err)
+							return
+						}
+					}
+				}()
+				c.String(http.StatusAccepted, "watching")
 				return
 			}
 			req, err := http.NewRequestWithContext(c.Request.Context(), http.MethodGet, "http://"+sdk.KubernetesHost+c.Query("path"), nil)
