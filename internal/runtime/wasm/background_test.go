@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -110,7 +111,9 @@ func TestBackgroundEnds(t *testing.T) {
 func TestBackgroundSpin(t *testing.T) {
 	r := newRuntime(t)
 	rec := newLogRecorder()
-	p := load(t, r, fixtures.hostile, Options{ID: "hostile", Limits: Limits{Timeout: 300 * time.Millisecond}, Logger: slog.New(rec)})
+	faults := make(chan error, 4)
+	p := load(t, r, fixtures.hostile, Options{ID: "hostile", Limits: Limits{Timeout: 300 * time.Millisecond}, Logger: slog.New(rec),
+		Fault: func(cause error) { faults <- cause }})
 	start(t, p, nil)
 	e := router(t, p)
 	if w := do(e, http.MethodGet, "/spin", nil); w.Code != http.StatusAccepted {
@@ -124,6 +127,15 @@ func TestBackgroundSpin(t *testing.T) {
 		}
 		return false
 	})
+	// The host was told, to publish it.
+	select {
+	case err := <-faults:
+		if !errors.Is(err, ErrTimeout) {
+			t.Fatalf("fault: %v, want ErrTimeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Fault was not called")
+	}
 	// The replacement serves, with its own state.
 	waitFor(t, 10*time.Second, "the replacement to serve", func() bool {
 		return do(e, http.MethodGet, "/state", nil).Body.String() == "1"

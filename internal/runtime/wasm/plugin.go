@@ -55,6 +55,7 @@ type Plugin struct {
 	meta   sdk.PluginMetadata
 	// routes are the host's endpoints, if it gave them (Options.Endpoints).
 	routes []sdk.EndpointConfig
+	fault  func(error) // Options.Fault; nil: none
 	owner  *Runtime
 	// reserved is what the plugin holds of its owner's memory budget;
 	// written under the owner's lock before the plugin is shared.
@@ -115,6 +116,7 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 		limits: limits,
 		grants: opts.Grants,
 		routes: opts.Endpoints,
+		fault:  opts.Fault,
 		log:    log,
 		output: outputGate(opts.Output, log),
 		owner:  r,
@@ -383,6 +385,9 @@ func (p *Plugin) lost(in *instance, cause error) {
 	}
 	p.mu.Unlock()
 	p.log.Warn("sandboxed instance discarded", "instance", in.n, "replaced", replace, "err", cause)
+	if replace && p.fault != nil && cause != nil && !errors.Is(cause, ErrClosed) {
+		p.fault(cause)
+	}
 	if replace {
 		go p.replace()
 	}

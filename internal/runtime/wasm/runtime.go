@@ -253,6 +253,12 @@ type Options struct {
 	// keeps one per plugin id, so its limits and counters outlive reloads.
 	// Nil gives the plugin a gate of its own with pluginlog.DefaultLimits.
 	Output *pluginlog.Gate
+	// Fault, when set, is told of each instance discarded and replaced
+	// because a call into it (a request, a lifecycle call or a background
+	// turn) hung, crashed or answered nonsense; not of those a closing or
+	// unloading plugin loses. It is called on the failed call's goroutine
+	// and must not block.
+	Fault func(cause error)
 }
 
 // Limits bound what a plugin's instances may consume. They are enforced by
