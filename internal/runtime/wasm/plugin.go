@@ -267,9 +267,10 @@ func (p *Plugin) Grants() Grants {
 
 // Close stops the plugin for good: requests waiting for an instance fail
 // with ErrClosed, calls in progress (a background turn too) are
-// interrupted, replacement goroutines and the turn scheduler end, and every instance and the compiled module are released with the
-// plugin's wazero runtime. Call OnUnload and Cleanup first for an orderly
-// unload; Close works without them.
+// interrupted, replacement goroutines and the turn scheduler end, and
+// every instance and the compiled module are released with the plugin's
+// wazero runtime. Call OnUnload and Cleanup first for an orderly unload;
+// Close works without them.
 func (p *Plugin) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
