@@ -226,7 +226,7 @@ func New(opts Options) *Host {
 	h.installer = install.New(install.Options{
 		Builder: opts.Builder, Sources: opts.Sources, Runtimes: opts.Runtimes, Store: opts.Store,
 		System: h.system.Load, Grant: h.grant, GrantKubernetes: h.grantKubernetes, Taken: func(id string) bool { return h.lookup(id) != nil },
-		Output: h.outputGate, DataDir: opts.DataDir, CallTimeout: opts.CallTimeout, Logger: opts.Logger,
+		Output: h.outputGate, Fault: h.instanceFault, DataDir: opts.DataDir, CallTimeout: opts.CallTimeout, Logger: opts.Logger,
 	})
 	h.SetSystem(config.DefaultSystem())
 	h.goBackground(h.sampleTraffic)
