@@ -35,13 +35,14 @@ type Step struct {
 	Message string `json:"message,omitempty"`
 }
 
-// Operation is a long action (install, update) that callers can follow:
+// Operation is a long action (install, update, warm-up) that callers can follow:
 // its steps are also published as progress events.
 type Operation struct {
 	// ID names the operation ("op-" and 16 hex digits); the server
 	// remembers the latest 200 operations.
 	ID string `json:"id"`
-	// Kind is "install" or "update".
+	// Kind is "install", "update", or "warm-up": the build, after a start,
+	// that readies the sandboxed tier (GET /api/plugins/system/warm-up).
 	Kind string `json:"kind"`
 	// Source is what it installs from: the requested source, "upload:<id>",
 	// or for an update the source's location, "@" and the version asked.

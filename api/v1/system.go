@@ -102,6 +102,13 @@ type KubernetesSettings struct {
 	// Clusters a caller brings are never impersonated: their credentials
 	// are the caller's.
 	Impersonate []string `json:"impersonate"`
+	// ExternalDeniedNetworks are the networks (CIDR prefixes) in which the
+	// host does not reach the API server of a cluster a caller brings: a
+	// caller's kubeconfig, or one a plugin makes up, chooses the address
+	// the host dials. The default refuses loopback, link-local (a cloud's
+	// metadata address among them) and unspecified addresses; [] allows
+	// every network.
+	ExternalDeniedNetworks []string `json:"external_denied_networks"`
 }
 
 // PluginLogLimits bound what one plugin may write to the server's log.

@@ -96,6 +96,10 @@ func reachable(ctx context.Context, url string) bool {
 func startDevServer(ctx context.Context, addr string, out io.Writer) (*client.Client, error) {
 	s := config.FromEnv()
 	s.Addr, s.InsecureLocal = addr, true
+	// The plugin's own build is about to run: a warm-up beside it would
+	// only compete for the cores, and a sandboxed plugin's build warms the
+	// same cache anyway.
+	s.WarmUp = false
 	if err := loopbackOnly(addr); err != nil {
 		return nil, err
 	}

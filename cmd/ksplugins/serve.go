@@ -60,6 +60,7 @@ func serveCommand() *cobra.Command {
 	f.BoolVar(&s.Watch, "watch", s.Watch, "rebuild and swap plugins loaded from folders when their files change (PLUGIN_WATCH)")
 	f.StringVar(&s.Kubeconfig, "kubeconfig", s.Kubeconfig, "the host's kubeconfig, whose contexts plugins are granted access to through the host (KUBECONFIG); without one, in a pod, its service account")
 	f.StringVar(&s.InClusterContext, "in-cluster-context", s.InClusterContext, "the context name plugins are granted the pod's service account by, without a kubeconfig (KSPLUGINS_IN_CLUSTER_CONTEXT)")
+	f.BoolVar(&s.WarmUp, "warm-up", s.WarmUp, "after a start, compile Go's standard library, gin and the SDK for the sandboxed tier in the background, so that the first sandboxed install is not minutes slower (KSPLUGINS_WARM_UP)")
 	f.BoolVar(&s.InsecureLocal, "insecure-listen-local", false, "development only: serve every request as admin without credentials; requires a loopback --addr")
 	return cmd
 }
@@ -198,6 +199,9 @@ func serve(ctx context.Context, s config.Settings) error {
 	}
 	if found > 0 {
 		log.Info("restoring plugins", "stored", found)
+	}
+	if s.WarmUp {
+		h.WarmUp()
 	}
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),

@@ -493,6 +493,7 @@ func (s *Server) putConfiguration(c *gin.Context) {
 	next.GrantedPermissions = slices.Clone(next.GrantedPermissions)
 	next.Kubernetes.AllowedContexts = slices.Clone(next.Kubernetes.AllowedContexts)
 	next.Kubernetes.Impersonate = slices.Clone(next.Kubernetes.Impersonate)
+	next.Kubernetes.ExternalDeniedNetworks = slices.Clone(next.Kubernetes.ExternalDeniedNetworks)
 	// Map entries are decoded into fresh values, so a shallow copy keeps
 	// the live grants apart; the map is merged by plugin id.
 	next.Kubernetes.Granted = maps.Clone(next.Kubernetes.Granted)

@@ -137,6 +137,15 @@ func (s *Server) operation(c *gin.Context) {
 	c.JSON(http.StatusOK, s.renderOp(op, failure))
 }
 
+func (s *Server) warmUp(c *gin.Context) {
+	op, failure, ok := s.host.WarmUpOperation()
+	if !ok {
+		apierr.Write(c.Writer, http.StatusNotFound, "no_warm_up", "the sandboxed tier is not being warmed up: the server has no sandboxed tier, was started with --warm-up=false, or is still restoring plugins", nil)
+		return
+	}
+	c.JSON(http.StatusOK, s.renderOp(op, failure))
+}
+
 func (s *Server) cacheInfo(c *gin.Context) {
 	info, err := s.host.CacheInfo()
 	if err != nil {

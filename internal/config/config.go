@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -63,6 +64,9 @@ type Settings struct {
 	// a kubeconfig (KSPLUGINS_IN_CLUSTER_CONTEXT, default "in-cluster"):
 	// plugins are granted it by that name.
 	InClusterContext string
+	// WarmUp readies the sandboxed tier in the background after a start
+	// (--warm-up, KSPLUGINS_WARM_UP, default true): see Host.WarmUp.
+	WarmUp bool
 	// System is the initial live configuration.
 	System System
 }
@@ -85,6 +89,10 @@ func FromEnv() Settings {
 	s.System.SecurityMode = env("PLUGIN_SECURITY_MODE", ModeNormal)
 	s.System.Debug, _ = strconv.ParseBool(os.Getenv("PLUGIN_DEBUG"))
 	s.Watch, _ = strconv.ParseBool(os.Getenv("PLUGIN_WATCH"))
+	s.WarmUp = true
+	if v, err := strconv.ParseBool(os.Getenv("KSPLUGINS_WARM_UP")); err == nil {
+		s.WarmUp = v
+	}
 	return s
 }
 
@@ -139,9 +147,10 @@ func DefaultSystem() System {
 		TrustedKeys:        []string{},
 		MaxCacheBytes:      2 << 30,
 		GrantedPermissions: []string{},
-		Kubernetes:         apiv1.KubernetesSettings{AllowedContexts: []string{}, Granted: map[string]*sdk.KubernetesAccess{}, Impersonate: []string{}},
-		EndpointAuth:       "none",
-		MaxRequestBytes:    10 << 20,
+		Kubernetes: apiv1.KubernetesSettings{AllowedContexts: []string{}, Granted: map[string]*sdk.KubernetesAccess{}, Impersonate: []string{},
+			ExternalDeniedNetworks: []string{"127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "0.0.0.0/8", "::/128"}},
+		EndpointAuth:    "none",
+		MaxRequestBytes: 10 << 20,
 	}
 }
 
@@ -270,6 +279,11 @@ func validateKubernetes(k KubernetesSettings) []manifest.Problem {
 			ps = append(ps, p)
 		}
 	}
+	for i, n := range k.ExternalDeniedNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			ps = append(ps, manifest.Problem{Field: fmt.Sprintf("kubernetes.external_denied_networks[%d]", i), Message: fmt.Sprintf("must be a network in CIDR form, such as 10.0.0.0/8 or fd00::/8; got %q", n)})
+		}
+	}
 	for _, id := range slices.Sorted(maps.Keys(k.Granted)) {
 		field := "kubernetes.granted." + id
 		if p := manifest.ValidateID(field, id); p != nil {
@@ -278,4 +292,16 @@ func validateKubernetes(k KubernetesSettings) []manifest.Problem {
 		ps = append(ps, manifest.ValidateKubernetes(field, k.Granted[id])...)
 	}
 	return ps
+}
+
+// DeniedNetworks returns k's external_denied_networks, parsed. Validate
+// has checked them; one that does not parse is left out.
+func DeniedNetworks(k KubernetesSettings) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(k.ExternalDeniedNetworks))
+	for _, n := range k.ExternalDeniedNetworks {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }

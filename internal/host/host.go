@@ -176,6 +176,8 @@ type Host struct {
 	// failed yet; restored is closed when none is left.
 	restoring atomic.Int64
 	restored  chan struct{}
+	// warmUp is the warm-up operation, once WarmUp started it.
+	warmUp atomic.Pointer[operation.Op]
 
 	// audits are entries waiting for writeAudits.
 	audits chan store.AuditEntry
@@ -224,7 +226,7 @@ func New(opts Options) *Host {
 	h.installer = install.New(install.Options{
 		Builder: opts.Builder, Sources: opts.Sources, Runtimes: opts.Runtimes, Store: opts.Store,
 		System: h.system.Load, Grant: h.grant, GrantKubernetes: h.grantKubernetes, Taken: func(id string) bool { return h.lookup(id) != nil },
-		Output: h.outputGate, DataDir: opts.DataDir, CallTimeout: opts.CallTimeout, Logger: opts.Logger,
+		Output: h.outputGate, Fault: h.instanceFault, DataDir: opts.DataDir, CallTimeout: opts.CallTimeout, Logger: opts.Logger,
 	})
 	h.SetSystem(config.DefaultSystem())
 	h.goBackground(h.sampleTraffic)

@@ -3,11 +3,13 @@ package host
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
+	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/kubeaccess"
 	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/internal/traffic"
@@ -26,6 +28,11 @@ const maxExternalClusters = kubeaccess.DefaultMaxExternal
 // externalLabel is the context label of the requests to every cluster a
 // caller brought, in metrics, whose labels must stay few.
 const externalLabel = "external"
+
+// unknownLabel is the context label of requests for a context the host's
+// kubeconfig does not have: the plugin chose the name, and a label per
+// name it makes up would grow without bound.
+const unknownLabel = "unknown"
 
 // kubeAccess is the sdk.Kubernetes of one instance of a plugin: a handler
 // per context it may reach, built from the grant in force when the
@@ -55,7 +62,9 @@ func (h *Host) kubeAccessFor(p *Plugin, grant *apiv1.KubernetesGrant) *kubeAcces
 		return k
 	}
 	if grant.ExternalClusters {
-		k.externals = kubeaccess.NewExternals(opts, maxExternalClusters)
+		k.externals = kubeaccess.NewExternals(opts, kubeaccess.ExternalLimits{
+			Max: maxExternalClusters, Denied: func() []netip.Prefix { return config.DeniedNetworks(h.system.Load().Kubernetes) },
+		})
 	}
 	impersonate := h.system.Load().Kubernetes.Impersonate
 	for _, name := range grant.Contexts {
@@ -123,8 +132,11 @@ func (k *kubeAccess) close() {
 func (h *Host) reportKube(p *Plugin, d kubeaccess.Decision) {
 	a := d.Attributes
 	label := d.Context
-	if d.External {
+	switch {
+	case d.External:
 		label = externalLabel // its name is one of many, made per registration
+	case h.upstreams[d.Context] == nil:
+		label = unknownLabel
 	}
 	p.kubeStats.Record(traffic.KubeRequest{Context: label, Verb: a.Verb, Group: a.APIGroup, Resource: a.GroupResource()}, d.Status, d.Duration)
 	if d.Allowed {

@@ -121,7 +121,9 @@ func TestKubernetesAccess(t *testing.T) {
 			counts[s.Context+" "+s.Verb+" "+s.Resource+" "+http.StatusText(code)] += n
 		}
 	}
-	want := map[string]uint64{"its1 get configmaps OK": 1, "its1 get configmaps Forbidden": 1, "its1 get secrets Forbidden": 1, "wds1 get configmaps Forbidden": 1}
+	// wds1 is not a context of the host: its requests count as unknown,
+	// so that names a plugin makes up add no labels.
+	want := map[string]uint64{"its1 get configmaps OK": 1, "its1 get configmaps Forbidden": 1, "its1 get secrets Forbidden": 1, "unknown get configmaps Forbidden": 1}
 	for k, n := range want {
 		if counts[k] != n {
 			t.Errorf("counted %v, want %v", counts, want)
@@ -228,6 +230,24 @@ func TestKubernetesExternal(t *testing.T) {
 	ctx := context.Background()
 	granted := configMapsIn("default", "configmaps")
 	granted.ExternalClusters = true
+
+	// By default a caller's cluster on loopback is refused, naming the
+	// server.
+	byDefault := h.kubeAccessFor(&Plugin{id: "kp"}, granted)
+	var refusedServer *kubeconfig.RefusedError
+	if _, err := byDefault.External(callerKubeconfig(api.URL, "token: caller-token"), ""); !errors.As(err, &refusedServer) ||
+		refusedServer.Field != `clusters["theirs"].cluster.server` || !strings.Contains(err.Error(), "external_denied_networks") {
+		t.Errorf("a loopback server by default: %v", err)
+	}
+	// The test's API server is on loopback: allow every network. The
+	// change applies to the next cluster brought.
+	sys := *h.system.Load()
+	sys.Kubernetes.ExternalDeniedNetworks = []string{}
+	h.SetSystem(sys)
+	if _, err := byDefault.External(callerKubeconfig(api.URL, "token: caller-token"), ""); err != nil {
+		t.Errorf("a loopback server once allowed: %v", err)
+	}
+
 	kp := &kubePlugin{testPlugin: testPlugin{id: "kp"}}
 	p := &Plugin{id: "kp", state: apiv1.StateLoading, enabled: true, source: apiv1.Source{Kind: apiv1.SourceFile, Location: "test"}, kube: granted}
 	if err := h.register(ctx, p, &instance{impl: kp, meta: kp.GetMetadata(), loadedAt: time.Now()}, true); err != nil {

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -16,6 +17,7 @@ import (
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
 	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/runtime"
 	"github.com/kubestellar/ksplugins/internal/store"
 	"github.com/kubestellar/ksplugins/sdk"
@@ -124,6 +126,13 @@ func TestAnyTier(t *testing.T) {
 	}
 	if _, ok := h.OutputStats()["fake"]; ok || rt.specs[0].Output == nil {
 		t.Fatal("a plugin whose runtime never asked for its output gate has one, or none was offered")
+	}
+	// A copy the runtime replaced by itself is an error event.
+	last := h.events.LastID()
+	rt.specs[0].Fault(errors.New("a background turn did not return"))
+	if evs := h.events.Since(last); len(evs) != 1 || evs[0].Type != events.Error || evs[0].PluginID != "fake.bin" ||
+		evs[0].Details["reason"] != "instance_replaced" || !strings.Contains(evs[0].Message, "a background turn did not return") {
+		t.Fatalf("events after a fault: %+v; want one error event, reason instance_replaced, with the cause", evs)
 	}
 
 	if err := os.WriteFile(artifact, []byte("v2"), 0o600); err != nil {

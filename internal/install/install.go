@@ -77,6 +77,8 @@ type Options struct {
 	Taken func(id string) bool
 	// Output is the output gate of a plugin id.
 	Output func(id string) *pluginlog.Gate
+	// Fault, when set, is each opened plugin's runtime.Spec.Fault.
+	Fault func(id string, cause error)
 	// DataDir holds the private folders of plugins granted storage.
 	DataDir string
 	// CallTimeout bounds each call into plugin code while opening.

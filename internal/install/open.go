@@ -32,6 +32,9 @@ func (i *Installer) open(ctx context.Context, src apiv1.Source, art apiv1.Artifa
 		spec.ID = declared.ID
 	}
 	spec.Output = func() *pluginlog.Gate { return i.opts.Output(spec.ID) }
+	if i.opts.Fault != nil {
+		spec.Fault = func(cause error) { i.opts.Fault(spec.ID, cause) }
+	}
 	if i.opts.DataDir != "" {
 		spec.DataDir = filepath.Join(i.opts.DataDir, "plugin-data", spec.ID)
 	}

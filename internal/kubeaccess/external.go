@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 
@@ -32,8 +33,8 @@ var ErrExternalsClosed = errors.New("the plugin instance has stopped; its extern
 // most a bound of them are kept; adding one more releases the one least
 // recently used, closing its idle connections. Close releases them all.
 type Externals struct {
-	opts Options
-	max  int
+	opts   Options
+	limits ExternalLimits
 
 	mu       sync.Mutex
 	closed   bool
@@ -50,16 +51,28 @@ type external struct {
 	used    uint64
 }
 
+// ExternalLimits bound the clusters callers bring to one plugin instance.
+type ExternalLimits struct {
+	// Max is how many are kept at once; DefaultMaxExternal when < 1.
+	Max int
+	// Denied returns the networks their API servers may not be in, read
+	// at each Add so that a change applies to the next cluster brought. A
+	// caller's kubeconfig, or a plugin that makes one up, chooses the
+	// address the host dials, so without this a plugin could have the host
+	// fetch the discovery paths of services only the host can reach: its
+	// own loopback, a cloud's metadata address. Nil denies none.
+	Denied func() []netip.Prefix
+}
+
 // NewExternals returns an empty set of external clusters for the plugin of
-// opts, keeping at most max of them (DefaultMaxExternal when max < 1).
-// opts.Impersonate is ignored: the plugin's identity is a user of the
-// host's clusters, not of a caller's.
-func NewExternals(opts Options, max int) *Externals {
-	if max < 1 {
-		max = DefaultMaxExternal
+// opts, within limits. opts.Impersonate is ignored: the plugin's identity
+// is a user of the host's clusters, not of a caller's.
+func NewExternals(opts Options, limits ExternalLimits) *Externals {
+	if limits.Max < 1 {
+		limits.Max = DefaultMaxExternal
 	}
 	opts.Impersonate = false
-	return &Externals{opts: opts, max: max, byName: map[string]*external{}, byDigest: map[[sha256.Size]byte]*external{}}
+	return &Externals{opts: opts, limits: limits, byName: map[string]*external{}, byDigest: map[[sha256.Size]byte]*external{}}
 }
 
 // Add makes the cluster of c, a context of a kubeconfig a caller brought
@@ -84,11 +97,15 @@ func (e *Externals) Add(c kubeconfig.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	up, err := NewExternalUpstream(name, c)
+	var denied []netip.Prefix
+	if e.limits.Denied != nil {
+		denied = e.limits.Denied()
+	}
+	up, err := NewExternalUpstream(name, c, denied)
 	if err != nil {
 		return "", err
 	}
-	if len(e.byName) >= e.max {
+	if len(e.byName) >= e.limits.Max {
 		e.evictLocked()
 	}
 	x := &external{name: name, digest: digest, up: up, handler: up.Handler(e.opts), used: e.tick}

@@ -2,8 +2,11 @@ package kubeaccess
 
 import (
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -53,7 +56,7 @@ func get(t *testing.T, h http.Handler, path string) int {
 func TestExternalsServeWithTheGrantedRules(t *testing.T) {
 	api := newFakeAPI(t)
 	var rep reports
-	e := NewExternals(Options{Plugin: "p1", Rules: managedClusters, Impersonate: true, Report: rep.report}, 0)
+	e := NewExternals(Options{Plugin: "p1", Rules: managedClusters, Impersonate: true, Report: rep.report}, ExternalLimits{})
 	t.Cleanup(e.Close)
 	name, err := e.Add(callerContext(api, "caller-token"))
 	if err != nil {
@@ -98,7 +101,7 @@ func TestExternalsServeWithTheGrantedRules(t *testing.T) {
 
 func TestExternalsNames(t *testing.T) {
 	api := newFakeAPI(t)
-	e := NewExternals(Options{Plugin: "p1", Rules: managedClusters}, 2)
+	e := NewExternals(Options{Plugin: "p1", Rules: managedClusters}, ExternalLimits{Max: 2})
 	t.Cleanup(e.Close)
 	add := func(token string) string {
 		t.Helper()
@@ -136,7 +139,7 @@ func TestExternalsNames(t *testing.T) {
 func TestExternalsClose(t *testing.T) {
 	api := newFakeAPI(t)
 	var rep reports
-	e := NewExternals(Options{Plugin: "p1", Rules: managedClusters, Report: rep.report}, 0)
+	e := NewExternals(Options{Plugin: "p1", Rules: managedClusters, Report: rep.report}, ExternalLimits{})
 	name, err := e.Add(callerContext(api, "t"))
 	if err != nil {
 		t.Fatal(err)
@@ -172,12 +175,12 @@ func TestNewExternalUpstreamRefuses(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := callerContext(api, "t")
 			tt.edit(&c)
-			if _, err := NewExternalUpstream(ExternalPrefix+"x", c); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if _, err := NewExternalUpstream(ExternalPrefix+"x", c, nil); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err %v; want it to say %q", err, tt.want)
 			}
 		})
 	}
-	up, err := NewExternalUpstream(ExternalPrefix+"x", callerContext(api, "t"))
+	up, err := NewExternalUpstream(ExternalPrefix+"x", callerContext(api, "t"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,5 +190,40 @@ func TestNewExternalUpstreamRefuses(t *testing.T) {
 	}
 	if u, _ := url.Parse(api.URL); up.server.Host != u.Host {
 		t.Errorf("server %s; want %s", up.server.Host, u.Host)
+	}
+}
+
+// TestExternalDeniedNetworks: a caller's cluster whose server is in a
+// denied network is refused: at once, naming the server, for an address;
+// when the connection is made, for a name that resolves into one. The
+// API server sees nothing either way.
+func TestExternalDeniedNetworks(t *testing.T) {
+	api := newFakeAPI(t)
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	e := NewExternals(Options{Plugin: "p1", Rules: managedClusters}, ExternalLimits{Denied: func() []netip.Prefix { return loopback }})
+	defer e.Close()
+	port := api.Listener.Addr().(*net.TCPAddr).Port
+	for _, host := range []string{"127.0.0.1", "[::1]"} {
+		c := callerContext(api, "t")
+		c.Cluster.Server = fmt.Sprintf("https://%s:%d", host, port)
+		var refused *kubeconfig.RefusedError
+		if _, err := e.Add(c); !errors.As(err, &refused) || refused.Field != `clusters["`+c.Cluster.Name+`"].cluster.server` ||
+			!strings.Contains(refused.Reason, "external_denied_networks") {
+			t.Errorf("server %s: %v; want it refused naming the server and the setting", host, err)
+		}
+	}
+	c := callerContext(api, "t")
+	c.Cluster.Server = fmt.Sprintf("https://localhost:%d", port)
+	name, err := e.Add(c)
+	if err != nil {
+		t.Fatalf("a name is checked when dialled, not before: %v", err)
+	}
+	w := httptest.NewRecorder()
+	e.Handler(name).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/apis/cluster.open-cluster-management.io/v1/managedclusters/c1", nil))
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "external_denied_networks") {
+		t.Errorf("localhost: %d %s; want 503 naming the setting", w.Code, w.Body)
+	}
+	if n := len(api.seen()); n != 0 {
+		t.Errorf("the API server got %d requests", n)
 	}
 }

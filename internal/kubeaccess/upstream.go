@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kubestellar/ksplugins/sdk/kubeconfig"
@@ -63,14 +65,51 @@ func NewUpstream(c kubeconfig.Context) (*Upstream, error) {
 // name the plugin is given for it. Nothing is read from the host: the
 // trust, the client certificate and the bearer token or basic credentials
 // all come from c itself, and a token file, which only the host's own
-// kubeconfig may name, is refused. It dials the server as NewUpstream
-// does, through the proxy of the host's environment if there is one and
-// never through one of the kubeconfig's choosing.
-func NewExternalUpstream(name string, c kubeconfig.Context) (*Upstream, error) {
+// kubeconfig may name, is refused. It dials the server directly, never
+// through a proxy (of the host's environment or of the kubeconfig's
+// choosing), so that the address it dials is the one it checked: a server
+// in one of the denied networks is refused, a literal address here (as a
+// *kubeconfig.RefusedError naming the cluster's server), a name when it
+// resolves into one.
+func NewExternalUpstream(name string, c kubeconfig.Context, denied []netip.Prefix) (*Upstream, error) {
 	if c.User.TokenFile != "" {
 		return nil, fmt.Errorf("context %s: a token file is read only for the host's own kubeconfig, not for a cluster a caller brought", c.Name)
 	}
-	return newUpstream(name, c, true)
+	u, err := newUpstream(name, c, true)
+	if err != nil {
+		return nil, err
+	}
+	if ip, err := netip.ParseAddr(strings.Trim(u.server.Hostname(), "[]")); err == nil {
+		if err := deniedNetwork(denied, ip); err != nil {
+			u.Close()
+			return nil, &kubeconfig.RefusedError{Field: fmt.Sprintf("clusters[%q].cluster.server", c.Cluster.Name), Reason: err.Error()}
+		}
+	}
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second,
+		// Checked on the address actually dialed, after name resolution:
+		// a name that resolves into a denied network is refused too.
+		Control: func(_, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("dial %s: %w", address, err)
+			}
+			return deniedNetwork(denied, ap.Addr())
+		},
+	}
+	u.transport.Proxy = nil
+	u.transport.DialContext = dialer.DialContext
+	return u, nil
+}
+
+// deniedNetwork refuses ip when one of denied holds it.
+func deniedNetwork(denied []netip.Prefix, ip netip.Addr) error {
+	ip = ip.Unmap()
+	for _, n := range denied {
+		if n.Contains(ip) {
+			return fmt.Errorf("the address %s is in %s, a network the host does not reach for clusters a caller brings (kubernetes.external_denied_networks)", ip, n)
+		}
+	}
+	return nil
 }
 
 func newUpstream(name string, c kubeconfig.Context, external bool) (*Upstream, error) {

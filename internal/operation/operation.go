@@ -71,10 +71,22 @@ func (r *Registry) Operation(id string) (o apiv1.Operation, failure error, ok bo
 	if !ok {
 		return apiv1.Operation{}, nil, false
 	}
-	o = *op.o
+	return op.copyLocked(), op.err, true
+}
+
+// Snapshot returns a copy of the operation as it stands and, if it failed,
+// the error it failed with, even once the Registry no longer remembers it.
+func (op *Op) Snapshot() (apiv1.Operation, error) {
+	op.r.mu.Lock()
+	defer op.r.mu.Unlock()
+	return op.copyLocked(), op.err
+}
+
+func (op *Op) copyLocked() apiv1.Operation {
+	o := *op.o
 	o.Steps = append([]apiv1.Step(nil), op.o.Steps...)
 	o.Warnings = append([]string(nil), op.o.Warnings...)
-	return o, op.err, true
+	return o
 }
 
 // ID is the operation's id.

@@ -85,6 +85,12 @@ type Spec struct {
 	// reloads. Only a runtime that passes the plugin's output on calls it,
 	// so that a plugin without output has no gate. Nil means none.
 	Output func() *pluginlog.Gate
+	// Fault, when set, is told each time the runtime discarded a copy of
+	// the plugin that failed and carried on without it: a sandboxed
+	// instance whose call (a request, a lifecycle call or a background
+	// turn) hung, crashed or answered nonsense, replaced by a fresh one.
+	// It must not block.
+	Fault func(cause error)
 }
 
 // Instance is one opened copy of a plugin's code.

@@ -39,6 +39,11 @@
 //     to the host, which mediates them under the plugin's Kubernetes grant
 //     (network grant not needed), so sdk/kube works unchanged. A watch
 //     streams, within the call that opened it.
+//   - Goroutines run only while the host calls in. A goroutine a call
+//     leaves behind (beyond those package initialisation left) is
+//     background work: the host gives the instance turns (ksp_background)
+//     while it is idle, so such a goroutine progresses between requests,
+//     its timers firing late by up to the host's gap between turns.
 //   - os.Args is the plugin's id alone.
 //   - Standard output and standard error go to the host's log.
 //

@@ -85,6 +85,7 @@ type guest struct {
 	maxResp int
 	// endpoints, when the host sent them, replace GetMetadata's.
 	endpoints []sdk.EndpointConfig
+	turns     turns
 }
 
 func newGuest(p sdk.KubestellarPlugin) *guest {
@@ -127,16 +128,22 @@ func kspCall(op, ptr, size uint32) uint64 {
 			} else {
 				g.envelope(abi.Envelope{Error: msg})
 			}
-			return abi.Pack(ptrOf(g.out), uint32(len(g.out)))
+			return g.result()
 		}
 		in = g.in[:size]
 	}
 	if op == abi.OpHandle {
 		g.handle(in)
+		if len(g.out) > abi.MaxResult {
+			g.out = append(g.out[:0], abi.KindTooLarge)
+		}
 	} else {
 		g.lifecycle(op, in)
+		if len(g.out) > abi.MaxResult {
+			g.envelope(abi.Envelope{Error: fmt.Sprintf("the result is over %d bytes", abi.MaxResult)})
+		}
 	}
-	return abi.Pack(ptrOf(g.out), uint32(len(g.out)))
+	return g.result()
 }
 
 // lifecycle runs every operation but OpHandle and answers an envelope. A

@@ -159,10 +159,12 @@ func testKubeClient(t *testing.T, sandboxed bool) {
 		res := []string{
 			`kubestellar_plugin_kube_requests_total\{code="200",context="its1",group="",plugin_id="kubeclient",resource="configmaps",verb="get"\} 21`, // see allowed
 			`kubestellar_plugin_kube_requests_total\{code="403",context="its1",group="",plugin_id="kubeclient",resource="secrets",verb="list"\} 1`,
-			`kubestellar_plugin_kube_requests_total\{code="403",context="wds1",group="",plugin_id="kubeclient",resource="configmaps",verb="get"\} 1`,
 			// The allowed gets and the one refused in kube-system: namespaces are no label.
 			`kubestellar_plugin_kube_request_duration_seconds_count\{context="its1",group="",plugin_id="kubeclient",resource="configmaps",verb="get"\} 22`,
 			`kubestellar_plugin_kube_requests_total\{code="200",context="its1",group="",plugin_id="kubeclient",resource="configmaps",verb="watch"\} 1`,
+			// Contexts the host lacks (wds1, nowhere) are counted under one
+			// label for all.
+			`kubestellar_plugin_kube_requests_total\{code="403",context="unknown",group="",plugin_id="kubeclient",resource="configmaps",verb="get"\} 2`,
 		}
 		for _, re := range res {
 			if !regexp.MustCompile(re).MatchString(r.raw) {
@@ -171,6 +173,9 @@ func testKubeClient(t *testing.T, sandboxed bool) {
 		}
 		if strings.Contains(r.raw, `name="allowed"`) {
 			t.Error("an object's name is a metric label")
+		}
+		if strings.Contains(r.raw, `context="nowhere"`) || strings.Contains(r.raw, `context="wds1"`) {
+			t.Error("a context name the plugin made up is a metric label")
 		}
 	})
 
@@ -235,7 +240,17 @@ func testExternalCluster(t *testing.T, s *server, theirs *rest.Config) {
 	}
 	kubeconfig := string(kubeconfigOf(t, map[string]*rest.Config{"theirs": theirs}))
 
-	r := external("/externalconfigmaps", map[string]any{"kubeconfig": kubeconfig, "context": "theirs"})
+	// By default the host does not dial a caller's cluster on loopback (a
+	// plugin could point it at the host's own services); the test's API
+	// server is there, so the test allows it.
+	r := external("/externalerror", map[string]any{"kubeconfig": kubeconfig})
+	if r.body["kind"] != "refused" || r.body["field"] != `clusters["theirs"].cluster.server` {
+		t.Errorf("a caller's cluster on loopback by default: %s; want refused on the server", r)
+	}
+	want(t, "allow every network", s.api("PUT", "/api/plugins/system/configuration",
+		map[string]any{"kubernetes": map[string]any{"external_denied_networks": []string{}}}), 200, "")
+
+	r = external("/externalconfigmaps", map[string]any{"kubeconfig": kubeconfig, "context": "theirs"})
 	name, _ := r.body["context"].(string)
 	if r.status != 200 || !strings.HasPrefix(name, "external-") || !slices.Contains(anyStrings(r.body["names"]), "theirs") {
 		t.Fatalf("list ConfigMaps in default of the caller's cluster: %s", r)

@@ -135,7 +135,9 @@ func startServerArgs(t testing.TB, f fixture, addr, data, cacheDir string, args 
 	const token = "e2e-token"
 	cmd := exec.Command(f.bin, append([]string{"serve", "--addr", addr, "--data-dir", data,
 		"--cache-dir", cacheDir, "--plugin-dir", filepath.Join(data, "plugins")}, args...)...)
-	cmd.Env = append(append(os.Environ(), "KSPLUGINS_TOKEN="+token), env...)
+	// No warm-up build beside each test's own unless it asks (a later
+	// value in env wins).
+	cmd.Env = append(append(os.Environ(), "KSPLUGINS_TOKEN="+token, "KSPLUGINS_WARM_UP=false"), env...)
 	cmd.Dir = f.root
 	logs := &syncWriter{w: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = logs, logs

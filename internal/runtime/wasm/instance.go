@@ -26,6 +26,7 @@ type instance struct {
 	mod   api.Module
 	alloc api.Function
 	call  api.Function
+	bg    api.Function // ksp_background; nil when the module has none
 	mem   api.Memory
 	stack [3]uint64
 
@@ -35,7 +36,13 @@ type instance struct {
 	pending        []byte          // http_do's outcome, until http_result
 	streams        streams         // response bodies open during a call
 	callCtx        context.Context // the call in progress, for sleeps
-	dead           bool
+	// streamCtx, during a background turn, ends with the turn's budget:
+	// streams opened in the turn are read within it. Nil otherwise.
+	streamCtx context.Context
+	dead      bool
+	// background: the last call left goroutines beyond the guest's
+	// baseline, so the instance wants turns (see background.go).
+	background bool
 
 	// Lifecycle calls this instance has seen (see life).
 	validate, init, cfg, load, unload, clean, kube uint64
@@ -80,6 +87,9 @@ func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 	in.mod = mod
 	in.alloc = mod.ExportedFunction(abi.ExportAlloc)
 	in.call = mod.ExportedFunction(abi.ExportCall)
+	if p.turns {
+		in.bg = mod.ExportedFunction(abi.ExportBackground)
+	}
 	in.mem = mod.ExportedMemory(abi.ExportMemory)
 	setup := abi.AppendU32(nil, uint32(min(p.limits.MaxResponseBytes, 1<<32-1)))
 	if len(p.routes) > 0 {
@@ -92,6 +102,9 @@ func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 	}
 	if err := p.envelope(in, abi.OpSetup, setup, nil); err != nil {
 		in.close()
+		return nil, err
+	}
+	if err := in.arm(p.ctx); err != nil {
 		return nil, err
 	}
 	return in, nil
@@ -137,7 +150,12 @@ func (in *instance) invoke(parent context.Context, op uint32, input []byte) (res
 	if err := in.call.CallWithStack(cctx, in.stack[:]); err != nil {
 		return nil, in.failure(opName(op), err, ctx)
 	}
-	rp, rl := abi.Unpack(in.stack[0])
+	word := in.stack[0]
+	if in.bg != nil {
+		in.background = word&abi.ResultBackground != 0
+		word &^= abi.ResultBackground
+	}
+	rp, rl := abi.Unpack(word)
 	res, ok := in.mem.Read(rp, rl)
 	if !ok {
 		return nil, fmt.Errorf("plugin %s: %w: its result is outside its memory", p.id, ErrCrashed)

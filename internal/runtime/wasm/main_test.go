@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
 
 // fixtures are the guest modules, built once per test binary, and the
@@ -26,6 +29,9 @@ import (
 var fixtures struct {
 	dir, cache     string
 	hello, hostile []byte
+	// older is hostile without ksp_background, as an SDK from before
+	// background turns built it.
+	older []byte
 }
 
 func TestMain(m *testing.M) {
@@ -103,15 +109,64 @@ func buildFixtures(dir string) error {
 	if fixtures.hostile, err = os.ReadFile(filepath.Join(dir, "hostile.wasm")); err != nil {
 		return err
 	}
+	if fixtures.older, err = withoutBackground(fixtures.hostile); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "older.wasm"), fixtures.older, 0o644); err != nil {
+		return err
+	}
 	cmd := exec.Command("go", "run", "-ldflags=-X=github.com/tetratelabs/wazero/internal/version.version=dev",
 		"./internal/runtime/wasm/testdata/precompile", fixtures.cache,
-		filepath.Join(dir, "hello.wasm"), filepath.Join(dir, "hostile.wasm"))
+		filepath.Join(dir, "hello.wasm"), filepath.Join(dir, "hostile.wasm"), filepath.Join(dir, "older.wasm"))
 	cmd.Dir = root
 	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("precompile: %w\n%s", err, out)
 	}
 	return nil
+}
+
+// withoutBackground renames a module's ksp_background export to a name of
+// the same length, which leaves a valid module that no host calls. Only
+// the export section's entry is changed: the name occurs elsewhere too.
+func withoutBackground(module []byte) ([]byte, error) {
+	const exportSection = 7
+	m := bytes.Clone(module)
+	uleb := func(off int) (uint64, int, error) {
+		v, n := binary.Uvarint(m[off:])
+		if n <= 0 {
+			return 0, 0, fmt.Errorf("bad LEB128 at %d", off)
+		}
+		return v, off + n, nil
+	}
+	for off := 8; off < len(m); {
+		id := m[off]
+		size, body, err := uleb(off + 1)
+		if err != nil {
+			return nil, err
+		}
+		if id == exportSection {
+			count, at, err := uleb(body)
+			if err != nil {
+				return nil, err
+			}
+			for range count {
+				n, name, err := uleb(at)
+				if err != nil {
+					return nil, err
+				}
+				if string(m[name:name+int(n)]) == abi.ExportBackground {
+					copy(m[name:], "ksp_xackground")
+					return m, nil
+				}
+				if _, at, err = uleb(name + int(n) + 1); err != nil { // kind, then index
+					return nil, err
+				}
+			}
+		}
+		off = body + int(size)
+	}
+	return nil, fmt.Errorf("the module does not export %s", abi.ExportBackground)
 }
 
 // goEnv is the environment for the go commands: the test's, without a

@@ -55,6 +55,7 @@ type Plugin struct {
 	meta   sdk.PluginMetadata
 	// routes are the host's endpoints, if it gave them (Options.Endpoints).
 	routes []sdk.EndpointConfig
+	fault  func(error) // Options.Fault; nil: none
 	owner  *Runtime
 	// reserved is what the plugin holds of its owner's memory budget;
 	// written under the owner's lock before the plugin is shared.
@@ -62,13 +63,17 @@ type Plugin struct {
 
 	ctx    context.Context // canceled by Close: stops replacements and waits
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // replacement goroutines
+	wg     sync.WaitGroup // replacement goroutines and the turn scheduler
 
 	free  chan *instance // idle instances
 	queue chan struct{}  // one token per waiting request
 	bufs  sync.Pool      // *[]byte request/response frames
 	seq   atomic.Uint64  // instance numbers
 	cycle sync.Mutex     // serialises lifecycle broadcasts
+	// turns: the module exports ksp_background, so instances with
+	// background work get turns; wake tells the scheduler one was released.
+	turns bool
+	wake  chan struct{}
 
 	mu     sync.Mutex
 	closed bool
@@ -111,11 +116,13 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 		limits: limits,
 		grants: opts.Grants,
 		routes: opts.Endpoints,
+		fault:  opts.Fault,
 		log:    log,
 		output: outputGate(opts.Output, log),
 		owner:  r,
 		free:   make(chan *instance, limits.PoolSize),
 		queue:  make(chan struct{}, limits.QueueSize),
+		wake:   make(chan struct{}, 1),
 		live:   map[*instance]struct{}{},
 	}
 	p.grants.AllowedHosts = append([]string(nil), opts.Grants.AllowedHosts...)
@@ -165,6 +172,7 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 	if err := checkExports(p.mod); err != nil {
 		return nil, fmt.Errorf("%w: %w", errNotAPlugin, err)
 	}
+	p.turns = hasBackground(p.mod.ExportedFunctions())
 	for range limits.PoolSize {
 		in, err := p.startInstance(ctx)
 		if err != nil {
@@ -184,6 +192,10 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 		p.meta.Endpoints = p.routes
 	}
 	p.free <- in
+	if p.turns {
+		p.wg.Add(1)
+		go p.schedule()
+	}
 	// Compiling a module (when the cache misses) churns through hundreds
 	// of MiB of the host's heap, which the Go runtime would otherwise keep
 	// resident long after the load: return it now.
@@ -254,10 +266,11 @@ func (p *Plugin) Grants() Grants {
 }
 
 // Close stops the plugin for good: requests waiting for an instance fail
-// with ErrClosed, calls in progress are interrupted, replacement goroutines
-// end, and every instance and the compiled module are released with the
-// plugin's wazero runtime. Call OnUnload and Cleanup first for an orderly
-// unload; Close works without them.
+// with ErrClosed, calls in progress (a background turn too) are
+// interrupted, replacement goroutines and the turn scheduler end, and
+// every instance and the compiled module are released with the plugin's
+// wazero runtime. Call OnUnload and Cleanup first for an orderly unload;
+// Close works without them.
 func (p *Plugin) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -333,8 +346,14 @@ func (p *Plugin) acquire(ctx context.Context, queued bool) (*instance, error) {
 	}
 }
 
-// release returns a healthy instance to the pool.
-func (p *Plugin) release(in *instance) {
+// release returns a healthy instance to the pool and, when its last call
+// left background work, tells the scheduler.
+func (p *Plugin) release(in *instance) { p.put(in, true) }
+
+// put returns a healthy instance to the pool; with wake, an instance with
+// background work wakes the scheduler. The scheduler itself puts back
+// without waking.
+func (p *Plugin) put(in *instance, wake bool) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -342,7 +361,16 @@ func (p *Plugin) release(in *instance) {
 		return
 	}
 	p.mu.Unlock()
+	// Read before the instance is shared again: its next holder's call
+	// writes it.
+	wake = wake && in.background
 	p.free <- in
+	if wake {
+		select {
+		case p.wake <- struct{}{}:
+		default: // a wake-up is pending already
+		}
+	}
 }
 
 // lost forgets a pool instance that failed (timed out, crashed, or answered
@@ -358,6 +386,9 @@ func (p *Plugin) lost(in *instance, cause error) {
 	}
 	p.mu.Unlock()
 	p.log.Warn("sandboxed instance discarded", "instance", in.n, "replaced", replace, "err", cause)
+	if replace && p.fault != nil && cause != nil && !errors.Is(cause, ErrClosed) {
+		p.fault(cause)
+	}
 	if replace {
 		go p.replace()
 	}
@@ -411,7 +442,7 @@ func (p *Plugin) admit(in *instance) error {
 		if in.version.Load() >= p.life.version {
 			p.live[in] = struct{}{}
 			p.mu.Unlock()
-			p.free <- in
+			p.put(in, true)
 			return nil
 		}
 		p.mu.Unlock()

@@ -18,6 +18,9 @@
 //     Limits.PoolSize instances and a bounded queue (Limits.QueueSize) of
 //     requests waiting for one. A request that cannot even queue fails at
 //     once with ErrBusy (503), rather than piling up goroutines.
+//   - Background work: goroutines a call leaves running in the guest run
+//     in turns of bounded length while the instance is idle (background.go),
+//     each turn a call under the same deadline.
 //   - Reach: no environment, no arguments, no file system unless
 //     Grants.DataDir (mounted at /data), no network unless Grants.Network,
 //     and then only to Grants.AllowedHosts, through the host's HTTP client.
@@ -250,6 +253,12 @@ type Options struct {
 	// keeps one per plugin id, so its limits and counters outlive reloads.
 	// Nil gives the plugin a gate of its own with pluginlog.DefaultLimits.
 	Output *pluginlog.Gate
+	// Fault, when set, is told of each instance discarded and replaced
+	// because a call into it (a request, a lifecycle call or a background
+	// turn) hung, crashed or answered nonsense; not of those a closing or
+	// unloading plugin loses. It is called on the failed call's goroutine
+	// and must not block.
+	Fault func(cause error)
 }
 
 // Limits bound what a plugin's instances may consume. They are enforced by

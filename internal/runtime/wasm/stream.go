@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/tetratelabs/wazero/api"
@@ -12,6 +13,11 @@ import (
 // maxStreamRead bounds one http_read copy, whatever buffer the guest
 // offers.
 const maxStreamRead = 64 << 10
+
+// maxOpenStreams bounds the streams one instance holds open at once; an
+// http_open past it is refused. Each holds a connection to the API
+// server, and a stream lives within one call, so a plugin needs a few.
+const maxOpenStreams = 16
 
 // stream is a response body the guest reads as it arrives.
 type stream struct {
@@ -27,13 +33,18 @@ type streams struct {
 	open map[uint32]*stream
 }
 
-func (s *streams) add(body io.ReadCloser, limit int64) uint32 {
+// add keeps body open for the guest to read, or reports false when
+// maxOpenStreams are open already.
+func (s *streams) add(body io.ReadCloser, limit int64) (uint32, bool) {
+	if len(s.open) >= maxOpenStreams {
+		return 0, false
+	}
 	if s.open == nil {
 		s.open = map[uint32]*stream{}
 	}
 	s.next++
 	s.open[s.next] = &stream{body: body, left: limit}
-	return s.next
+	return s.next, true
 }
 
 func (s *streams) close(id uint32) {
@@ -67,11 +78,21 @@ func (p *Plugin) openHTTP(ctx context.Context, in *instance, frame []byte) []byt
 	if !req.kube {
 		return refusal("only Kubernetes requests stream")
 	}
+	if len(in.streams.open) >= maxOpenStreams {
+		return refusal(fmt.Sprintf("%d response streams are open already", maxOpenStreams))
+	}
+	if in.streamCtx != nil {
+		ctx = in.streamCtx
+	}
 	res, refused := p.roundTripKube(ctx, req)
 	if refused != nil {
 		return refused
 	}
-	id := in.streams.add(res.Body, p.limits.MaxResponseBytes)
+	id, ok := in.streams.add(res.Body, p.limits.MaxResponseBytes)
+	if !ok {
+		_ = res.Body.Close()
+		return refusal(fmt.Sprintf("%d response streams are open already", maxOpenStreams))
+	}
 	out := abi.AppendU32([]byte{1}, uint32(res.StatusCode))
 	out = abi.AppendHeader(out, res.Header)
 	return abi.AppendU32(out, id)

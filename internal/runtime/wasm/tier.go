@@ -51,7 +51,7 @@ func (r *Runtime) Open(ctx context.Context, a apiv1.Artifact, spec runtime.Spec)
 	if err != nil {
 		return nil, err
 	}
-	opts := Options{ID: spec.ID, Limits: lim, Grants: grants, Logger: spec.Logger}
+	opts := Options{ID: spec.ID, Limits: lim, Grants: grants, Logger: spec.Logger, Fault: spec.Fault}
 	if spec.Output != nil {
 		opts.Output = spec.Output()
 	}

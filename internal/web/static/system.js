@@ -37,6 +37,7 @@ export class SystemView {
       : `Your role (${this.app.me.role}) can read the policy; an admin can change it.`;
     this.loadTotals();
     this.loadCache();
+    this.loadWarmUp();
     if (!this.dirty) {
       this.form.dataset.loaded = 'false';
       this.loadPolicy();
@@ -55,6 +56,7 @@ export class SystemView {
       if (e.type === 'loaded' || e.type === 'unloaded' || e.type === 'reloaded') this.loadCache();
     }, REFRESH_MS);
     if (e.type === 'config_changed' && !e.plugin_id && !this.dirty) this.loadPolicy();
+    if (e.details?.kind === 'warm-up') this.loadWarmUp();
   }
 
   async loadTotals() {
@@ -91,6 +93,31 @@ export class SystemView {
       replace(box, errorBox(err));
     }
     $('#cache-purge').hidden = !this.app.can('cache-purge');
+  }
+
+  // loadWarmUp says how far the server is in readying the sandboxed tier
+  // after its start (GET /api/plugins/system/warm-up).
+  async loadWarmUp() {
+    const box = $('#warm-up');
+    let state, text;
+    try {
+      const op = await this.app.api.get('/api/plugins/system/warm-up');
+      const step = op.steps[op.steps.length - 1];
+      const took = (Date.parse(op.finished_at ?? new Date().toISOString()) - Date.parse(op.created_at)) / 1000;
+      state = op.state;
+      if (op.state === 'running') text = `Warming up for ${fmt.seconds(Math.round(took))}: ${step?.message ?? 'starting'}.`;
+      else if (op.state === 'succeeded') text = `Ready: warmed up in ${fmt.seconds(Math.round(took))} after the server started.`;
+      else text = `Warm-up failed: ${op.error?.message ?? step?.message ?? 'no reason given'}. The first sandboxed install compiles what it needs.`;
+    } catch (err) {
+      if (err.code !== 'no_warm_up') {
+        replace(box, errorBox(err));
+        return;
+      }
+      state = 'none';
+      text = 'Not warmed up by this server: the first sandboxed install compiles what it needs.';
+    }
+    box.dataset.state = state;
+    box.textContent = text;
   }
 
   async purge() {

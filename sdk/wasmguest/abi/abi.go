@@ -15,10 +15,28 @@
 //
 // runs one operation on input[ptr:ptr+size] (ptr must be the last
 // ksp_alloc buffer, or size 0) and returns resultPtr<<32 | resultLen. The
-// result stays valid until the next ksp_call. Every operation but OpHandle
+// result stays valid until the next ksp_call. Once the host has called
+// ksp_background (below), the guest sets [ResultBackground] in the length
+// word of every result whose call left background work: goroutines beyond
+// the baseline. Results are never that long, and an older host, which never
+// calls ksp_background, never sees the flag. Every operation but OpHandle
 // answers a JSON [Envelope]; OpHandle answers a response frame (below),
 // because it is the hot path and JSON with base64 bodies costs more than the
 // rest of the call.
+//
+//	ksp_background(budget_ms u32) -> i32
+//
+// is a background turn: the guest's goroutines other than the caller's run
+// for up to budget_ms milliseconds (the export's own goroutine sleeps in
+// short steps meanwhile) and it returns 1 when background work remains, 0
+// when none does. It returns early once no goroutine beyond the baseline is
+// left: the goroutines alive at the first ksp_background call, which the
+// host makes with budget 0 right after OpSetup, before any lifecycle
+// method, so the baseline is what package initialisation left running
+// (library daemons such as klog's flush goroutine). Goroutines a plugin
+// starts in its lifecycle methods or handlers are background work until
+// they end. The export is optional: a module built without it gets no
+// turns, and its goroutines run only while a call does.
 //
 // # Imports (host module "ksplugins")
 //
@@ -47,7 +65,8 @@
 //	http_close(stream u32)
 //
 // closes a stream. The host closes every stream still open when the
-// ksp_call that opened it returns: a stream lives within one call.
+// ksp_call or ksp_background turn that opened it returns: a stream lives
+// within one call.
 //
 // # Frames
 //
@@ -88,6 +107,7 @@ import (
 const (
 	ExportAlloc      = "ksp_alloc"
 	ExportCall       = "ksp_call"
+	ExportBackground = "ksp_background"
 	ExportInitialize = "_initialize"
 	ExportMemory     = "memory"
 
@@ -132,6 +152,15 @@ const (
 	// error, which the host logs and ignores.
 	OpKubernetes
 )
+
+// ResultBackground is the bit of ksp_call's result (in its length word)
+// that says the call left background work; see ksp_background. A result
+// length never reaches it: the guest never returns more than MaxResult
+// bytes.
+const ResultBackground uint64 = 1 << 31
+
+// MaxResult is the most bytes a ksp_call result may have.
+const MaxResult = 1<<31 - 1
 
 // Response frame kinds.
 const (

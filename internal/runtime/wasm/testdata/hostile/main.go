@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -26,6 +27,10 @@ type Hostile struct {
 	count int
 	sick  bool
 	keep  [][]byte
+	ticks atomic.Int64
+	stop  chan struct{}
+	// watched is how the background watch (GET /kube?bg=1) ended.
+	watched string
 }
 
 // NewPlugin has the seed-era signature on purpose.
@@ -36,7 +41,7 @@ func (p *Hostile) event(name string) { fmt.Println("lifecycle " + name) }
 // GetMetadata lists the misbehaviours.
 func (p *Hostile) GetMetadata() sdk.PluginMetadata {
 	eps := []sdk.EndpointConfig{}
-	for _, e := range []string{"loop", "alloc", "panic", "big", "readfile", "writefile", "fetch", "state", "sick", "spew", "args", "kube"} {
+	for _, e := range []string{"loop", "alloc", "panic", "big", "readfile", "writefile", "fetch", "state", "sick", "spew", "args", "kube", "tick", "spin"} {
 		eps = append(eps, sdk.EndpointConfig{Path: "/" + e, Method: "GET", Handler: e})
 	}
 	eps = append(eps, sdk.EndpointConfig{Path: "/echo", Method: "POST", Handler: "echo"},
@@ -129,13 +134,79 @@ func (p *Hostile) GetHandlers() map[string]gin.HandlerFunc {
 			c.Status(http.StatusNoContent)
 		},
 		"args": func(c *gin.Context) { c.String(http.StatusOK, strings.Join(os.Args, " ")) },
+		// tick answers how many times the ticker ticked. start=1 starts a
+		// goroutine that ticks every 20 ms, n times (forever when n is 0
+		// or absent), as an operation polling in the background would;
+		// stop=1 ends it.
+		"tick": func(c *gin.Context) {
+			if c.Query("start") == "1" {
+				n, _ := strconv.Atoi(c.Query("n"))
+				p.stop = make(chan struct{})
+				go func(stop chan struct{}) {
+					for i := 0; n == 0 || i < n; i++ {
+						select {
+						case <-stop:
+							return
+						case <-time.After(20 * time.Millisecond):
+						}
+						p.ticks.Add(1)
+					}
+				}(p.stop)
+				c.String(http.StatusAccepted, "started")
+				return
+			}
+			if c.Query("stop") == "1" && p.stop != nil {
+				close(p.stop)
+				p.stop = nil
+			}
+			c.String(http.StatusOK, strconv.FormatInt(p.ticks.Load(), 10))
+		},
+		// spin starts a goroutine that never yields: the wasm Go runtime
+		// cannot preempt it, so whichever call runs it next never returns.
+		"spin": func(c *gin.Context) {
+			go func() {
+				for n := 0; ; n++ {
+					if n < 0 {
+						break
+					}
+				}
+			}()
+			c.String(http.StatusAccepted, "spinning")
+		},
 		// kube GETs path from context through its Kubernetes access; with
 		// lines=n it answers the first n lines of the body and leaves the
 		// body open, for the host to close; with reader=1 another goroutine
-		// reads them, as client-go's watch does.
+		// reads them, as client-go's watch does. With bg=1 a goroutine
+		// opens it in the background and counts lines until the stream
+		// ends; report=1 answers how it ended.
 		"kube": func(c *gin.Context) {
 			if p.kube == nil {
 				c.String(http.StatusOK, "no Kubernetes access")
+				return
+			}
+			if c.Query("report") == "1" {
+				c.String(http.StatusOK, p.watched)
+				return
+			}
+			if c.Query("bg") == "1" {
+				tr, path := p.kube.Transport(c.Query("context")), c.Query("path")
+				go func() {
+					req, _ := http.NewRequest(http.MethodGet, "http://"+sdk.KubernetesHost+path, nil)
+					res, err := tr.RoundTrip(req)
+					if err != nil {
+						p.watched = "error: " + err.Error()
+						return
+					}
+					defer res.Body.Close()
+					r := bufio.NewReader(res.Body)
+					for n := 0; ; n++ {
+						if _, err := r.ReadString('\n'); err != nil {
+							p.watched = fmt.Sprintf("%d lines, then: %v", n, err)
+							return
+						}
+					}
+				}()
+				c.String(http.StatusAccepted, "watching")
 				return
 			}
 			req, err := http.NewRequestWithContext(c.Request.Context(), http.MethodGet, "http://"+sdk.KubernetesHost+c.Query("path"), nil)
