@@ -260,6 +260,17 @@ func installBindingPolicy(t *testing.T, cfg *rest.Config) {
 	}
 }
 
+// publishRootCA publishes the API server's CA in kube-public's
+// kube-root-ca.crt, as kube-controller-manager does in every cluster: no
+// controller manager runs beside these API servers.
+func publishRootCA(t *testing.T, cfg *rest.Config) {
+	t.Helper()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt"}, Data: map[string]string{"ca.crt": string(cfg.CAData)}}
+	if _, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().ConfigMaps("kube-public").Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // unreachableKubeconfig points at a loopback port nothing listens on.
 func unreachableKubeconfig(t *testing.T) []byte {
 	t.Helper()
@@ -355,36 +366,68 @@ func opOf(t *testing.T, r reply) map[string]any {
 }
 
 // TestClusterManager drives the cluster-manager plugin through the host's
-// HTTP API against two real API servers: a hub with the OCM CRDs and a WEC.
+// HTTP API against two real API servers, a hub with the OCM CRDs and a WEC,
+// in both tiers from the same source: natively and sandboxed. The plugin
+// holds no credential; the host, started with a kubeconfig of both
+// clusters, reaches the hub for it through context its1 and the WEC through
+// the kubeconfig a caller brings, and refuses and audits whatever the
+// plugin's grant does not allow.
 func TestClusterManager(t *testing.T) {
+	for _, tier := range []string{"native", "sandboxed"} {
+		t.Run(tier, func(t *testing.T) { testClusterManager(t, tier == "sandboxed") })
+	}
+}
+
+func testClusterManager(t *testing.T, sandboxed bool) {
 	assets := kubeAssets(t)
 	f := setup(t)
 	hub := startKube(t, assets, ocmCRDs(t))
 	wec := startKube(t, assets)
 	installBindingPolicy(t, hub)
+	publishRootCA(t, hub)
 
 	dir := t.TempDir()
+	// The host's kubeconfig has both clusters; the plugin is granted only
+	// its1 (and wds1, which this host lacks): wec1 is reached through the
+	// kubeconfig a caller brings.
 	hostKubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := os.WriteFile(hostKubeconfig, kubeconfigOf(t, map[string]*rest.Config{"its1": hub, "wec1": wec}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	wecKubeconfig := kubeconfigOf(t, map[string]*rest.Config{"wec1": wec})
-	s := startServerAt(t, f, filepath.Join(dir, "data"), "KUBECONFIG="+hostKubeconfig)
+	// KUBECONFIG is emptied so that nothing but the flag names the host's
+	// kubeconfig, and the plugin cannot find it in its environment.
+	s := startServerArgs(t, f, freeAddr(t), filepath.Join(dir, "data"), f.cacheDir, []string{"--kubeconfig", hostKubeconfig}, "KUBECONFIG=")
 
-	// Built by its build.sh, as the seed's instructions do, then loaded as
-	// a .so file.
-	so := filepath.Join(dir, "kubestellar-cluster-manager.so")
-	build := exec.Command("bash", filepath.Join(f.root, "plugins/cluster-manager/build.sh"), so)
-	build.Env = append(os.Environ(), "KSPLUGINS="+f.bin, "PLUGIN_CACHE_DIR="+f.cacheDir)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build.sh: %v\n%s", err, out)
+	src := copyPlugin(t, filepath.Join(f.root, "plugins/cluster-manager"))
+	if sandboxed {
+		sandbox(t, src)
 	}
-	r := s.api("POST", "/api/plugins/load", map[string]any{"source": so})
+	began := time.Now()
+	r := s.api("POST", "/api/plugins/load", map[string]any{"source": src})
 	want(t, "load the cluster manager", r, 201, "")
+	t.Logf("load (build and start) took %v", time.Since(began).Round(time.Millisecond))
+	wantTier := "native"
+	if sandboxed {
+		wantTier = "sandboxed"
+	}
+	if r := s.api("GET", "/api/plugins/"+clusterManagerID, nil); r.body["tier"] != wantTier {
+		t.Fatalf("tier %v; want %s: %s", r.body["tier"], wantTier, r)
+	}
 	r = s.api("PUT", "/api/plugins/"+clusterManagerID+"/configuration", map[string]any{
-		"wds_context": "its1", "poll_interval_ms": 100, "protected_label_keys": []any{"owner"},
+		"wds_context": "its1", "poll_interval_ms": 100, "protected_label_keys": []any{"owner"}, "hub_apiserver": hub.Host,
 	})
 	want(t, "configure", r, 200, "")
+	// By default the host does not dial a caller's cluster on loopback (a
+	// plugin could point it at the host's own services): the refusal is a
+	// 400 naming the kubeconfig's field. The test's API servers are there,
+	// so the test then allows every network.
+	r = s.cm("POST", "/validate", map[string]any{"kubeconfig": string(wecKubeconfig)})
+	if r.status != 400 || fieldOf(r) != `kubeconfig.clusters["wec1"].cluster.server` {
+		t.Errorf("a WEC on loopback by default: %s; want 400 on its server", r)
+	}
+	want(t, "allow every network", s.api("PUT", "/api/plugins/system/configuration",
+		map[string]any{"kubernetes": map[string]any{"external_denied_networks": []string{}}}), 200, "")
 
 	hubKube := kubernetes.NewForConfigOrDie(hub)
 	hubOCM := clusterclient.NewForConfigOrDie(hub)
@@ -409,6 +452,9 @@ func TestClusterManager(t *testing.T) {
 			}, "kubeconfig"},
 			{"no kubeconfig", func() reply { return s.cm("POST", "/onboard", map[string]any{"clusterName": "c2"}) }, "kubeconfig"},
 			{"unknown context", func() reply { return s.cm("POST", "/onboard", map[string]any{"clusterName": "c2", "context": "nope"}) }, "context"},
+			// The host has wec1, but did not grant it to the plugin.
+			{"context not granted", func() reply { return s.cm("POST", "/onboard", map[string]any{"clusterName": "c2", "context": "wec1"}) }, "context"},
+			{"validate, context not granted", func() reply { return s.cm("POST", "/validate", map[string]any{"context": "wec1"}) }, "context"},
 			{"protected label", func() reply {
 				return s.cm("POST", "/onboard", map[string]any{"clusterName": "c2", "context": "wec1", "labels": map[string]string{"kubernetes.io/os": "x"}})
 			}, "labels.kubernetes.io/os"},
@@ -427,8 +473,7 @@ func TestClusterManager(t *testing.T) {
 		}
 	})
 
-	// UntrustedKubeconfig: an operator's kubeconfig, in a request or in
-	// the plugin's configuration, is data. Its exec plugin would create a
+	// UntrustedKubeconfig: an operator's kubeconfig in a request is data. Its exec plugin would create a
 	// marker file as the server's user and its tokenFile would send a host
 	// file to the cluster; both are refused with a 400 naming the field,
 	// before anything in them runs or is read.
@@ -473,22 +518,12 @@ func TestClusterManager(t *testing.T) {
 			t.Errorf("the host file named by tokenFile reached the server log")
 		}
 
-		// The plugin's configuration may name a kubeconfig file; an
-		// operator may set it, so the file is held to the same rules.
-		path := filepath.Join(t.TempDir(), "kubeconfig")
-		if err := os.WriteFile(path, []byte(execKC), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		r = op.api("PUT", "/api/plugins/"+clusterManagerID+"/configuration", map[string]any{"kubeconfig": path, "its_context": "x"})
-		if r.status != 422 || !strings.Contains(r.raw, `users[\"intruder\"].user.exec`) {
-			t.Errorf("configure a kubeconfig with an exec plugin: got %s; want 422 naming the field", r)
-		}
-		r = s.api("GET", "/api/plugins/"+clusterManagerID+"/configuration", nil)
-		if cfg, _ := r.body["configuration"].(map[string]any); cfg["kubeconfig"] != nil || cfg["wds_context"] != "its1" {
-			t.Errorf("a refused configuration changed the plugin's: %s", r)
-		}
-		if r := op.cm("POST", "/validate", map[string]any{"context": "wec1"}); r.status != 200 || r.body["reachable"] != true {
-			t.Errorf("the host's own kubeconfig after the refusal: %s", r)
+		// Earlier versions read a kubeconfig file named in the plugin's
+		// configuration; the host holds the credentials now, and the option
+		// is gone: the host refuses it as a key the manifest does not declare.
+		r = op.api("PUT", "/api/plugins/"+clusterManagerID+"/configuration", map[string]any{"kubeconfig": "/root/.kube/config"})
+		if r.status != 400 || r.errorCode() != "invalid_configuration" || !strings.Contains(r.raw, "configuration.kubeconfig") {
+			t.Errorf("configure a kubeconfig: got %s; want 400 naming configuration.kubeconfig", r)
 		}
 
 		time.Sleep(200 * time.Millisecond) // an exec plugin, had one started, would have touched the marker by now
@@ -505,6 +540,11 @@ func TestClusterManager(t *testing.T) {
 		r = s.cmMultipart("/validate", map[string]string{"context": "wec1"}, readFile(t, hostKubeconfig))
 		if r.status != 200 || r.body["reachable"] != true {
 			t.Errorf("reachable, multipart: %s", r)
+		}
+		// The hub, by the host's context: its address is the host's.
+		r = s.cm("POST", "/validate", map[string]any{"context": "its1"})
+		if r.status != 200 || r.body["reachable"] != true || r.body["version"] == "" || r.body["server"] != "" || r.body["nodes"] != float64(0) {
+			t.Errorf("reachable, host context: %s", r)
 		}
 		r = s.cm("POST", "/validate", map[string]any{"kubeconfig": string(unreachableKubeconfig(t))})
 		if errText, _ := r.body["error"].(string); r.status != 200 || r.body["reachable"] != false || !strings.Contains(errText, "connection refused") {
@@ -528,7 +568,7 @@ func TestClusterManager(t *testing.T) {
 		}
 		// The agent holds registration back, so the operation is running:
 		// a second onboard of the cluster returns it.
-		r = s.cm("POST", "/onboard", map[string]any{"clusterName": "cluster1", "context": "wec1"})
+		r = s.cm("POST", "/onboard", map[string]any{"clusterName": "cluster1", "kubeconfig": string(wecKubeconfig)})
 		want(t, "second onboard", r, 202, "")
 		if again := opOf(t, r); again["id"] != opID || r.body["started"] != false {
 			t.Fatalf("second onboard started another operation: %s", r)
@@ -548,7 +588,9 @@ func TestClusterManager(t *testing.T) {
 				}
 				break
 			}
-			if r.body["state"] != "running" || time.Now().After(deadline) {
+			// Queued until its goroutine starts: in the sandbox, at the
+			// guest's next background turn.
+			if st := r.body["state"]; (st != "queued" && st != "running") || time.Now().After(deadline) {
 				t.Fatalf("operation never reached wait-available: %s", r)
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -606,7 +648,9 @@ func TestClusterManager(t *testing.T) {
 		if name, _, _ := unstructured.NestedString(kl.Object, "spec", "clusterName"); name != "cluster1" {
 			t.Errorf("Klusterlet clusterName = %q", name)
 		}
-		// Its progress reached the event stream.
+		// Its progress reached the event stream; only native plugins get a
+		// Publisher (sdk.EventSource), a sandboxed one's progress is read
+		// from /operations.
 		kinds := map[string]bool{}
 		for _, e := range s.events(clusterManagerID) {
 			if d, _ := e["details"].(map[string]any); e["type"] == "plugin" && d["operation"] == opID {
@@ -614,11 +658,11 @@ func TestClusterManager(t *testing.T) {
 			}
 		}
 		for _, k := range []string{"operation.step:approve-csr:done", "operation.step:wait-available:done", "operation.finished:<nil>:<nil>"} {
-			if !kinds[k] {
+			if !sandboxed && !kinds[k] {
 				t.Errorf("no %s event; have %v", k, kinds)
 			}
 		}
-		want(t, "onboard an onboarded cluster", s.cm("POST", "/onboard", map[string]any{"clusterName": "cluster1", "context": "wec1"}), 409, "already_onboarded")
+		want(t, "onboard an onboarded cluster", s.cm("POST", "/onboard", map[string]any{"clusterName": "cluster1", "kubeconfig": string(wecKubeconfig)}), 409, "already_onboarded")
 	})
 
 	t.Run("Status", func(t *testing.T) {
@@ -702,8 +746,39 @@ func TestClusterManager(t *testing.T) {
 		want(t, "labels of a missing cluster", s.cm("PATCH", "/labels/ghost", map[string]any{"labels": map[string]string{"env": "x"}}), 404, "")
 	})
 
+	// Forbidden: a WDS context the host has but never granted to the plugin.
+	// The plugin's client-go gets the API server's Forbidden, which the
+	// plugin reports; the host audits the refusal.
+	t.Run("Forbidden", func(t *testing.T) {
+		want(t, "configure wds_context wec1", s.api("PUT", "/api/plugins/"+clusterManagerID+"/configuration", map[string]any{"wds_context": "wec1"}), 200, "")
+		r := s.cm("PATCH", "/labels/cluster1", map[string]any{"labels": map[string]string{"env": "x"}})
+		if r.status != 502 || !strings.Contains(r.raw, "forbidden") || !strings.Contains(r.raw, "binding policies unreadable") {
+			t.Errorf("labels with an ungranted WDS: %s; want 502 saying the BindingPolicies are forbidden", r)
+		}
+		want(t, "configure wds_context its1", s.api("PUT", "/api/plugins/"+clusterManagerID+"/configuration", map[string]any{"wds_context": "its1"}), 200, "")
+		if mc, err := hubOCM.ClusterV1().ManagedClusters().Get(ctx, "cluster1", metav1.GetOptions{}); err != nil || mc.Labels["env"] != "stage" {
+			t.Errorf("labels changed though their check was forbidden: %v %v", mc.Labels, err)
+		}
+		r = s.api("GET", "/api/plugins/audit?actor=plugin:"+clusterManagerID, nil)
+		entries, _ := r.body["entries"].([]any)
+		var seen []string
+		for _, e := range entries {
+			e := e.(map[string]any)
+			d, _ := e["details"].(map[string]any)
+			if e["action"] != "kube-denied" || e["target"] != clusterManagerID {
+				t.Errorf("audit entry: %v", e)
+			}
+			seen = append(seen, fmt.Sprintf("%v %v %v/%v", d["context"], d["verb"], d["group"], d["resource"]))
+		}
+		// Everything else the test did, onboarding included, was within the
+		// grant: this is the only refusal.
+		if len(seen) != 1 || seen[0] != "wec1 list control.kubestellar.io/bindingpolicies" {
+			t.Errorf("kube-denied audit entries %v; want the one BindingPolicy list in wec1 (%s)", seen, r)
+		}
+	})
+
 	t.Run("Detach", func(t *testing.T) {
-		r := s.cm("POST", "/detach", map[string]any{"clusterName": "cluster1", "removeAgent": true, "context": "wec1"})
+		r := s.cm("POST", "/detach", map[string]any{"clusterName": "cluster1", "removeAgent": true, "kubeconfig": string(wecKubeconfig)})
 		want(t, "detach", r, 202, "")
 		done := s.waitOperation(opOf(t, r)["id"].(string))
 		if done["state"] != "succeeded" {
