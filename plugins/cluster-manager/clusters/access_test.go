@@ -290,3 +290,18 @@ func TestBootstrapKubeconfig(t *testing.T) {
 		}
 	}
 }
+
+// TestOnboardNeedsHubAddress: without hub_apiserver the plugin cannot write
+// the agent's bootstrap kubeconfig (the host keeps its contexts' addresses),
+// so onboarding is refused before it starts.
+func TestOnboardNeedsHubAddress(t *testing.T) {
+	m := New(Options{Kube: &fakeKube{contexts: []string{"its1", "wec1"}}})
+	defer m.Close()
+	_, started, err := m.Onboard(context.Background(), OnboardRequest{Cluster: "c1", Target: Target{Context: "wec1"}})
+	if !errors.Is(err, ErrNotConfigured) || started || !strings.Contains(err.Error(), "hub_apiserver") {
+		t.Errorf("Onboard without hub_apiserver: %v, started %v; want ErrNotConfigured naming hub_apiserver", err, started)
+	}
+	if ops := m.Operations(); len(ops) != 0 {
+		t.Errorf("operations started: %+v", ops)
+	}
+}
