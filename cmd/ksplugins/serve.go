@@ -95,8 +95,10 @@ func newBuilder(s config.Settings, log *slog.Logger) (*build.Builder, toolchain.
 }
 
 // secretEnv names the environment variables that carry secrets into the
-// server: config.FromEnv has read them into the settings by now.
-func secretEnv() []string { return []string{"KSPLUGINS_TOKEN"} }
+// server, or lead to them: config.FromEnv has read them into the settings
+// by now. KUBECONFIG names the file of the host's cluster credentials,
+// which plugins reach only through the host's mediation.
+func secretEnv() []string { return []string{"KSPLUGINS_TOKEN", "KUBECONFIG"} }
 
 // forgetSecretEnv removes the secret variables from the process's
 // environment, so that neither a native plugin calling os.Getenv nor any

@@ -6,13 +6,13 @@ import (
 )
 
 // TestSecretsLeaveTheEnvironment: the server is started with the admin
-// token in KSPLUGINS_TOKEN. Once it has read it, neither a native plugin
-// reading its environment nor a process that plugin starts finds it there,
-// while an ordinary variable is still seen both ways, and the token still
-// authenticates.
+// token in KSPLUGINS_TOKEN and its kubeconfig in KUBECONFIG. Once it has
+// read them, neither a native plugin reading its environment nor a process
+// that plugin starts finds them there, while an ordinary variable is still
+// seen both ways, and the token still authenticates.
 func TestSecretsLeaveTheEnvironment(t *testing.T) {
 	f := setup(t)
-	s := startServerAt(t, f, t.TempDir(), "E2E_ORDINARY=visible")
+	s := startServerAt(t, f, t.TempDir(), "E2E_ORDINARY=visible", "KUBECONFIG="+filepath.Join(t.TempDir(), "kubeconfig"))
 	dir := copyPlugin(t, filepath.Join(f.root, "test/e2e/testdata/plugins/envpeek"))
 	want(t, "load envpeek", s.api("POST", "/api/plugins/load", map[string]any{"source": dir}), 201, "")
 
@@ -23,9 +23,11 @@ func TestSecretsLeaveTheEnvironment(t *testing.T) {
 		if r.status != 200 || r.body["value"] != "visible" {
 			t.Fatalf("%s: an ordinary variable: %s", how, r)
 		}
-		r = s.endpoint("GET", "envpeek", how+"?name=KSPLUGINS_TOKEN")
-		if r.status != 200 || r.body["set"] != false || r.body["value"] != "" {
-			t.Errorf("%s: KSPLUGINS_TOKEN is in the server's environment: %s", how, r)
+		for _, name := range []string{"KSPLUGINS_TOKEN", "KUBECONFIG"} {
+			r = s.endpoint("GET", "envpeek", how+"?name="+name)
+			if r.status != 200 || r.body["set"] != false || r.body["value"] != "" {
+				t.Errorf("%s: %s is in the server's environment: %s", how, name, r)
+			}
 		}
 	}
 	want(t, "the token still authenticates", s.api("GET", "/api/plugins", nil), 200, "")
