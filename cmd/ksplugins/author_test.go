@@ -93,22 +93,44 @@ func TestNewInCheckout(t *testing.T) {
 	}
 }
 
+// TestNewOutsideCheckout: outside a checkout, go.mod replaces the SDK
+// module with the SDK source the binary carries, written once to the
+// user's cache folder as a module of its own.
 func TestNewOutsideCheckout(t *testing.T) {
 	wd := t.TempDir()
 	if c := findSDKCheckout(wd); c != "" {
 		t.Skipf("the temporary folder is inside a checkout (%s)", c)
 	}
 	t.Chdir(wd)
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
 	target := filepath.Join(t.TempDir(), "nested", "elsewhere")
-	stdout, stderr, err := runRoot(t, "new", "elsewhere", "--dir", target)
+	stdout, _, err := runRoot(t, "new", "elsewhere", "--dir", target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mf := readGoMod(t, target); len(mf.Replace) != 0 {
-		t.Errorf("go.mod replaces %+v outside a checkout", mf.Replace)
+	mf := readGoMod(t, target)
+	if len(mf.Replace) != 1 || mf.Replace[0].Old.Path != hostModulePath || !strings.HasPrefix(mf.Replace[0].New.Path, filepath.Join(cache, "ksplugins", "sdk")) {
+		t.Fatalf("go.mod replaces %+v; want the SDK module with the carried SDK", mf.Replace)
 	}
-	if !strings.Contains(stderr, "must be resolvable") {
-		t.Errorf("no note about the SDK module: %q", stderr)
+	sdkDir := mf.Replace[0].New.Path
+	for _, f := range []string{"go.mod", "go.sum", "sdk/plugin.go"} {
+		if _, err := os.Stat(filepath.Join(sdkDir, f)); err != nil {
+			t.Errorf("the carried SDK lacks %s: %v", f, err)
+		}
+	}
+	if data, err := os.ReadFile(filepath.Join(sdkDir, "go.mod")); err != nil || modfile.ModulePath(data) != hostModulePath {
+		t.Errorf("the carried SDK's go.mod is not the SDK module: %v", err)
+	}
+	if !strings.Contains(stdout, sdkDir) {
+		t.Errorf("new does not say where the SDK is:\n%s", stdout)
+	}
+	// A second plugin shares the SDK folder.
+	if _, _, err := runRoot(t, "new", "again", "--dir", filepath.Join(t.TempDir(), "again")); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(cache, "ksplugins", "sdk")); len(entries) != 1 {
+		t.Errorf("%d SDK folders after two plugins; want one", len(entries))
 	}
 	if !strings.Contains(stdout, "ksplugins test "+target) {
 		t.Errorf("next steps do not name --dir:\n%s", stdout)
