@@ -43,14 +43,8 @@ func (in *instance) turn(parent context.Context, budget time.Duration) (err erro
 			in.close()
 		}
 	}()
-	p := in.p
-	ctx, cancel := context.WithTimeout(parent, p.limits.Timeout)
-	defer cancel()
-	sctx, scancel := context.WithTimeout(ctx, budget)
-	defer scancel()
-	in.callCtx, in.streamCtx = ctx, sctx
-	defer func() { in.callCtx, in.streamCtx = nil, nil }()
-	defer in.streams.closeAll()
+	ctx, leave := in.enter(parent, budget)
+	defer leave()
 	in.stack[0] = uint64(budget.Milliseconds())
 	if err := in.bg.CallWithStack(context.WithValue(ctx, instanceKey{}, in), in.stack[:1]); err != nil {
 		return in.failure("a background turn", err, ctx)

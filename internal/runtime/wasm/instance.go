@@ -110,6 +110,27 @@ func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 	return in, nil
 }
 
+// enter starts a call on in, a request's or a background turn's: bounded
+// by the plugin's call timeout, it is the call host functions find (ctx).
+// Streams the guest opens in it can be read until streamBudget has passed,
+// or for the whole call when streamBudget < 0. leave ends the call: a
+// stream's request ends with the call that opened it, so what the guest
+// left open is closed, and it cannot read them in a later call.
+func (in *instance) enter(parent context.Context, streamBudget time.Duration) (ctx context.Context, leave func()) {
+	ctx, cancel := context.WithTimeout(parent, in.p.limits.Timeout)
+	in.callCtx = ctx
+	scancel := context.CancelFunc(func() {})
+	if streamBudget >= 0 {
+		in.streamCtx, scancel = context.WithTimeout(ctx, streamBudget)
+	}
+	return ctx, func() {
+		in.streams.closeAll()
+		in.callCtx, in.streamCtx = nil, nil
+		scancel()
+		cancel()
+	}
+}
+
 // invoke runs one operation and returns a view of its result in guest
 // memory, valid until the next call on in. On any error the instance is
 // closed (in.dead): its state can no longer be trusted.
@@ -120,13 +141,8 @@ func (in *instance) invoke(parent context.Context, op uint32, input []byte) (res
 		}
 	}()
 	p := in.p
-	ctx, cancel := context.WithTimeout(parent, p.limits.Timeout)
-	defer cancel()
-	in.callCtx = ctx
-	defer func() { in.callCtx = nil }()
-	// A stream's request ends with the call that opened it: close what the
-	// guest left open, and stop it reading them in a later call.
-	defer in.streams.closeAll()
+	ctx, leave := in.enter(parent, -1)
+	defer leave()
 	cctx := context.WithValue(ctx, instanceKey{}, in)
 	var ptr uint32
 	if len(input) > 0 {
