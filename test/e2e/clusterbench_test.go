@@ -3,13 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
 )
 
 // statusClusters is how many ManagedClusters the hub holds while
@@ -30,39 +27,16 @@ const statusClusters = 10
 //
 // It runs only with -bench; see docs/cluster-manager.md for the command.
 func BenchmarkClusterManagerStatus(b *testing.B) {
-	assets := kubeAssets(b)
-	f := setup(b)
-	admin := startKube(b, assets, ocmCRDs(b))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-
-	direct := rest.CopyConfig(admin)
-	direct.QPS = -1 // as the plugins' configuration: no client-side rate limit
-	adminDyn, err := dynamic.NewForConfig(direct)
-	if err != nil {
-		b.Fatal(err)
-	}
-	mcs := adminDyn.Resource(managedClusterResource)
+	bench := newKubeBench(b, "plugins/cluster-manager")
+	mcs := bench.managedClusters
 	for i := range statusClusters {
 		if _, err := mcs.Create(ctx, managedCluster(fmt.Sprintf("c%d", i), map[string]string{"env": "bench"}), metav1.CreateOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
-
-	kubeconfigPath := hostKubeconfigFiles(b, "its1", admin)
-	servers := map[string]*server{}
-	loads := map[string]time.Duration{}
-	for _, tier := range []string{"native", "sandboxed"} {
-		s := startServerArgs(b, f, freeAddr(b), filepath.Join(b.TempDir(), "data"), f.cacheDir, []string{"--kubeconfig", kubeconfigPath}, "KUBECONFIG=")
-		src := copyPlugin(b, filepath.Join(f.root, "plugins/cluster-manager"))
-		if tier == "sandboxed" {
-			edit(b, filepath.Join(src, "plugin.yaml"), "kubernetes:", "security:\n  sandboxed: true\nkubernetes:")
-		}
-		began := time.Now()
-		want(b, "load the cluster manager "+tier, s.api("POST", "/api/plugins/load", map[string]any{"source": src}), 201, "")
-		loads[tier] = time.Since(began)
-		servers[tier] = s
-	}
+	servers, loads := bench.servers, bench.loads
 
 	var directMean float64
 	b.Run("direct", func(b *testing.B) {
