@@ -26,23 +26,8 @@ func TestNewAndDev(t *testing.T) {
 	}
 
 	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dev := exec.CommandContext(ctx, f.bin, "dev", dir, "--addr", addr, "--server", "http://"+addr)
-	dev.Dir = work
-	dev.Env = append(os.Environ(), "PLUGIN_CACHE_DIR="+f.cacheDir, "KSPLUGINS_DATA_DIR="+filepath.Join(work, "data"), "PLUGIN_DIR="+filepath.Join(work, "plugins"))
-	out := &syncWriter{w: &bytes.Buffer{}}
-	dev.Stdout, dev.Stderr = out, out
-	if err := dev.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		_ = dev.Wait()
-		if t.Failed() {
-			t.Logf("dev output:\n%s", out.String())
-		}
-	}()
+	out := startDev(t, f, dir, addr, work,
+		append(os.Environ(), "PLUGIN_CACHE_DIR="+f.cacheDir, "KSPLUGINS_DATA_DIR="+filepath.Join(work, "data"), "PLUGIN_DIR="+filepath.Join(work, "plugins")))
 
 	url := "http://" + addr + "/api/plugin-endpoints/hello2/hello"
 	waitFor(t, url, "Hello from hello2!", 90*time.Second)
@@ -128,23 +113,8 @@ func TestNewOutsideCheckout(t *testing.T) {
 	edit(t, filepath.Join(work, "outside2", "plugin.yaml"), "\nendpoints:", "\nsecurity:\n  sandboxed: true\nendpoints:")
 
 	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	for _, name := range []string{"outside1", "outside2"} {
-		dev := exec.CommandContext(ctx, f.bin, "dev", name, "--addr", addr, "--server", "http://"+addr)
-		dev.Dir, dev.Env = work, env
-		out := &syncWriter{w: &bytes.Buffer{}}
-		dev.Stdout, dev.Stderr = out, out
-		if err := dev.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			cancel()
-			_ = dev.Wait()
-			if t.Failed() {
-				t.Logf("dev %s output:\n%s", name, out.String())
-			}
-		}()
+		startDev(t, f, name, addr, work, env)
 		start := time.Now()
 		waitFor(t, "http://"+addr+"/api/plugin-endpoints/"+name+"/hello", "Hello from "+name+"!", 3*time.Minute)
 		t.Logf("dev %s serving after %s", name, time.Since(start).Round(time.Millisecond))
@@ -153,4 +123,28 @@ func TestNewOutsideCheckout(t *testing.T) {
 	if r.body["tier"] != "sandboxed" {
 		t.Errorf("outside2 runs %v, want sandboxed: %s", r.body["tier"], r)
 	}
+}
+
+// startDev runs `ksplugins dev dir` in work with env, against the server
+// at addr or one it starts there, until the test ends, and returns its
+// output, which a failed test logs.
+func startDev(t *testing.T, f fixture, dir, addr, work string, env []string) *syncWriter {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	dev := exec.CommandContext(ctx, f.bin, "dev", dir, "--addr", addr, "--server", "http://"+addr)
+	dev.Dir, dev.Env = work, env
+	out := &syncWriter{w: &bytes.Buffer{}}
+	dev.Stdout, dev.Stderr = out, out
+	if err := dev.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = dev.Wait()
+		if t.Failed() {
+			t.Logf("dev %s output:\n%s", dir, out.String())
+		}
+	})
+	return out
 }
