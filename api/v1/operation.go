@@ -71,3 +71,15 @@ type Operation struct {
 	// failed operation with.
 	Status int `json:"status,omitempty"`
 }
+
+// WarmUp answers GET /api/plugins/system/warm-up: how far the server is in
+// readying the sandboxed tier after its start.
+type WarmUp struct {
+	// State is "off" (the server was started with --warm-up=false, or has
+	// no sandboxed tier), "waiting" (for the stored plugins to be back),
+	// or the operation's: running, succeeded or failed.
+	State string `json:"state"`
+	// Operation is the warm-up, an operation of kind "warm-up"; absent
+	// while off or waiting.
+	Operation *Operation `json:"operation,omitempty"`
+}

@@ -138,12 +138,12 @@ func (s *Server) operation(c *gin.Context) {
 }
 
 func (s *Server) warmUp(c *gin.Context) {
-	op, failure, ok := s.host.WarmUpOperation()
-	if !ok {
-		apierr.Write(c.Writer, http.StatusNotFound, "no_warm_up", "the sandboxed tier is not being warmed up: the server has no sandboxed tier, was started with --warm-up=false, or is still restoring plugins", nil)
-		return
+	w, failure := s.host.WarmUpState()
+	if w.Operation != nil {
+		op := s.renderOp(*w.Operation, failure)
+		w.Operation = &op
 	}
-	c.JSON(http.StatusOK, s.renderOp(op, failure))
+	c.JSON(http.StatusOK, w)
 }
 
 func (s *Server) cacheInfo(c *gin.Context) {

@@ -176,8 +176,10 @@ type Host struct {
 	// failed yet; restored is closed when none is left.
 	restoring atomic.Int64
 	restored  chan struct{}
-	// warmUp is the warm-up operation, once WarmUp started it.
-	warmUp atomic.Pointer[operation.Op]
+	// warmUpOn is set by WarmUp; warmUp is its operation, once the
+	// restore is over and it began.
+	warmUpOn atomic.Bool
+	warmUp   atomic.Pointer[operation.Op]
 
 	// audits are entries waiting for writeAudits.
 	audits chan store.AuditEntry

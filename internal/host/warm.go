@@ -26,12 +26,13 @@ const warmUpID = "ksplugins-warm-up"
 // needs them. On a fresh machine that is minutes of compiling, which
 // otherwise the first sandboxed install would pay; when the build cache
 // already holds the plugin it costs nothing. Its progress is an operation
-// of kind OpWarmUp (WarmUpOperation) and progress events. It does nothing
+// of kind OpWarmUp (WarmUpState) and progress events. It does nothing
 // when the host has no sandboxed runtime.
 func (h *Host) WarmUp() {
 	if !h.hasTier(apiv1.TierSandboxed) || h.opts.Builder == nil {
 		return
 	}
+	h.warmUpOn.Store(true)
 	h.goBackground(func(ctx context.Context) {
 		select {
 		case <-h.restored:
@@ -44,15 +45,18 @@ func (h *Host) WarmUp() {
 	})
 }
 
-// WarmUpOperation returns the warm-up operation, if one was started, and
-// the error it failed with.
-func (h *Host) WarmUpOperation() (o apiv1.Operation, failure error, ok bool) {
+// WarmUpState reports the warm-up: off, waiting for the restore, or its
+// operation and the error it failed with.
+func (h *Host) WarmUpState() (apiv1.WarmUp, error) {
+	if !h.warmUpOn.Load() {
+		return apiv1.WarmUp{State: "off"}, nil
+	}
 	op := h.warmUp.Load()
 	if op == nil {
-		return apiv1.Operation{}, nil, false
+		return apiv1.WarmUp{State: "waiting"}, nil
 	}
-	o, failure = op.Snapshot()
-	return o, failure, true
+	o, failure := op.Snapshot()
+	return apiv1.WarmUp{State: string(o.State), Operation: &o}, failure
 }
 
 func (h *Host) warmSandbox(ctx context.Context, op *operation.Op) (err error) {

@@ -99,25 +99,25 @@ export class SystemView {
   // after its start (GET /api/plugins/system/warm-up).
   async loadWarmUp() {
     const box = $('#warm-up');
-    let state, text;
+    let w;
     try {
-      const op = await this.app.api.get('/api/plugins/system/warm-up');
-      const step = op.steps[op.steps.length - 1];
-      const took = (Date.parse(op.finished_at ?? new Date().toISOString()) - Date.parse(op.created_at)) / 1000;
-      state = op.state;
-      if (op.state === 'running') text = `Warming up for ${fmt.seconds(Math.round(took))}: ${step?.message ?? 'starting'}.`;
-      else if (op.state === 'succeeded') text = `Ready: warmed up in ${fmt.seconds(Math.round(took))} after the server started.`;
-      else text = `Warm-up failed: ${op.error?.message ?? step?.message ?? 'no reason given'}. The first sandboxed install compiles what it needs.`;
+      w = await this.app.api.get('/api/plugins/system/warm-up');
     } catch (err) {
-      if (err.code !== 'no_warm_up') {
-        replace(box, errorBox(err));
-        return;
-      }
-      state = 'none';
-      text = 'Not warmed up by this server: the first sandboxed install compiles what it needs.';
+      replace(box, errorBox(err));
+      return;
     }
-    box.dataset.state = state;
-    box.textContent = text;
+    const op = w.operation;
+    const step = op?.steps[op.steps.length - 1];
+    const took = op ? (Date.parse(op.finished_at ?? new Date().toISOString()) - Date.parse(op.created_at)) / 1000 : 0;
+    const texts = {
+      off: 'Not warmed up by this server: the first sandboxed install compiles what it needs.',
+      waiting: 'Will warm up once the stored plugins are back.',
+      running: `Warming up for ${fmt.seconds(Math.round(took))}: ${step?.message ?? 'starting'}.`,
+      succeeded: `Ready: warmed up in ${fmt.seconds(Math.round(took))} after the server started.`,
+      failed: `Warm-up failed: ${op?.error?.message ?? step?.message ?? 'no reason given'}. The first sandboxed install compiles what it needs.`,
+    };
+    box.dataset.state = w.state;
+    box.textContent = texts[w.state] ?? w.state;
   }
 
   async purge() {
