@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -15,18 +13,7 @@ import (
 func TestSandboxBackground(t *testing.T) {
 	f := setup(t)
 	s := startServer(t, f)
-	dir := filepath.Join(t.TempDir(), "hostile")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(filepath.Join(f.root, "internal/runtime/wasm/testdata/hostile/main.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	manifest := `id: hostile
+	dir := hostilePlugin(t, f, `id: hostile
 name: Hostile
 version: 1.0.0
 description: works in the background
@@ -39,10 +26,7 @@ security:
   sandboxed: true
 sandbox:
   timeout_ms: 1000
-`
-	if err := os.WriteFile(filepath.Join(dir, "plugin.yaml"), []byte(manifest), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	want(t, "load hostile", s.api("POST", "/api/plugins/load", map[string]any{"source": dir}), 201, "")
 
 	want(t, "start the ticker", s.endpoint("GET", "hostile", "/tick?start=1"), 202, "")

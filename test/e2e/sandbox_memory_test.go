@@ -43,7 +43,20 @@ func TestSandboxMemory(t *testing.T) {
 		t.Fatalf("configuration after PUT: %s", r)
 	}
 
-	hostile := hostilePlugin(t, f, limitMiB)
+	hostile := hostilePlugin(t, f, fmt.Sprintf(`id: hostile
+name: Hostile
+version: 1.0.0
+description: allocates until its sandbox stops it
+author: e2e
+endpoints:
+  - path: /alloc
+    method: GET
+    handler: alloc
+security:
+  sandboxed: true
+sandbox:
+  memory_mb: %d
+`, limitMiB))
 	before := procRSS(t, pid)
 	want(t, "load hostile", s.api("POST", "/api/plugins/load", map[string]any{"source": hostile}), 201, "")
 	idle := procRSS(t, pid)
@@ -84,9 +97,9 @@ func TestSandboxMemory(t *testing.T) {
 	want(t, "the unload gave the memory back to the budget", s.api("POST", "/api/plugins/load", map[string]any{"source": hello}), 201, "")
 }
 
-// hostilePlugin is a folder holding the sandbox tests' hostile guest with a
-// plugin.yaml that sandboxes it with limitMiB of memory.
-func hostilePlugin(t *testing.T, f fixture, limitMiB int) string {
+// hostilePlugin is a folder holding the sandbox tests' hostile guest with
+// manifest as its plugin.yaml.
+func hostilePlugin(t *testing.T, f fixture, manifest string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "hostile")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -99,20 +112,6 @@ func hostilePlugin(t *testing.T, f fixture, limitMiB int) string {
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	manifest := fmt.Sprintf(`id: hostile
-name: Hostile
-version: 1.0.0
-description: allocates until its sandbox stops it
-author: e2e
-endpoints:
-  - path: /alloc
-    method: GET
-    handler: alloc
-security:
-  sandboxed: true
-sandbox:
-  memory_mb: %d
-`, limitMiB)
 	if err := os.WriteFile(filepath.Join(dir, "plugin.yaml"), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -98,6 +98,21 @@ func externalBody(c *gin.Context) (external, bool) {
 	return in, true
 }
 
+// bringCluster hands the kubeconfig of the request's body to the host and
+// answers the context name it gave; on a refusal it has answered the
+// caller with which error it was, and ok is false.
+func (p *kubeclient) bringCluster(c *gin.Context) (in external, name string, ok bool) {
+	if in, ok = externalBody(c); !ok {
+		return in, "", false
+	}
+	name, err := p.kube.External([]byte(in.Kubeconfig), in.Context)
+	if err != nil {
+		c.JSON(http.StatusOK, externalError(err))
+		return in, "", false
+	}
+	return in, name, true
+}
+
 // externalError says which of the errors sdk.Kubernetes.External documents
 // err is, as a plugin tells them apart.
 func externalError(err error) gin.H {
@@ -225,13 +240,8 @@ func (p *kubeclient) GetHandlers() map[string]gin.HandlerFunc {
 			c.JSON(http.StatusOK, gin.H{"seen": seen})
 		},
 		"ExternalConfigMaps": func(c *gin.Context) {
-			in, ok := externalBody(c)
+			in, name, ok := p.bringCluster(c)
 			if !ok {
-				return
-			}
-			name, err := p.kube.External([]byte(in.Kubeconfig), in.Context)
-			if err != nil {
-				c.JSON(http.StatusOK, externalError(err))
 				return
 			}
 			ns := in.Namespace
@@ -255,13 +265,8 @@ func (p *kubeclient) GetHandlers() map[string]gin.HandlerFunc {
 			c.JSON(http.StatusOK, gin.H{"context": name, "names": names})
 		},
 		"ExternalError": func(c *gin.Context) {
-			in, ok := externalBody(c)
+			_, name, ok := p.bringCluster(c)
 			if !ok {
-				return
-			}
-			name, err := p.kube.External([]byte(in.Kubeconfig), in.Context)
-			if err != nil {
-				c.JSON(http.StatusOK, externalError(err))
 				return
 			}
 			c.JSON(http.StatusOK, gin.H{"kind": "none", "context": name})
