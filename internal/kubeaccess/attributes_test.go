@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
 
 func TestResolve(t *testing.T) {
@@ -110,5 +112,33 @@ func TestResolveRefuses(t *testing.T) {
 				t.Errorf("Resolve(%s): got %v; want ErrPath", target, err)
 			}
 		})
+	}
+}
+
+// TestWatchAgreesWithTheGuest: every GET the mediation resolves to the
+// verb watch is one the sandbox streams (abi.IsWatch), so that none is
+// buffered by http_do until the call's timeout.
+func TestWatchAgreesWithTheGuest(t *testing.T) {
+	for _, target := range []string{
+		"/api/v1/namespaces/ns/configmaps?watch=true",
+		"/api/v1/namespaces/ns/configmaps?watch=TRUE",
+		"/api/v1/namespaces/ns/configmaps?watch=",
+		"/api/v1/namespaces/ns/configmaps?watch=false",
+		"/api/v1/namespaces/ns/configmaps?watch=0",
+		"/api/v1/namespaces/ns/configmaps",
+		"/api/v1/configmaps?watch=1",
+		"/api/v1/watch/namespaces/ns/configmaps",
+		"/api/v1/watch/namespaces/ns/configmaps/c",
+		"/apis/apps/v1/watch/deployments",
+		"/apis/apps/v1/namespaces/ns/deployments?watch=true&fieldSelector=metadata.name%3Dd",
+	} {
+		a, err := Resolve(httptest.NewRequest("GET", target, nil))
+		if err != nil {
+			t.Fatalf("Resolve(%s): %v", target, err)
+		}
+		r := httptest.NewRequest("GET", target, nil)
+		if watch := a.Verb == "watch"; watch != abi.IsWatch(r.URL) {
+			t.Errorf("%s: the mediation's verb is %s, abi.IsWatch says %t", target, a.Verb, abi.IsWatch(r.URL))
+		}
 	}
 }

@@ -71,6 +71,5 @@ func (t kubeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.URL.Host = sdk.KubernetesHost
 	r.Header.Set(abi.HeaderKubeContext, t.context)
 	// A watch's answer never completes: it is read as it arrives.
-	w := r.URL.Query().Get("watch")
-	return roundTrip(r, w == "true" || w == "1")
+	return roundTrip(r, abi.IsWatch(r.URL))
 }

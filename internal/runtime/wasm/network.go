@@ -147,7 +147,7 @@ func (p *Plugin) doHTTP(ctx context.Context, frame []byte) []byte {
 		// The response is buffered whole, so a watch, which never ends, is
 		// refused rather than left to run into the call's timeout; the
 		// guest's Kubernetes transport opens watches with http_open.
-		if w := o.url.Query().Get("watch"); w == "true" || w == "1" {
+		if abi.IsWatch(o.url) {
 			return refusal("a watch needs a streamed response: use the transport of the plugin's sdk.Kubernetes")
 		}
 		res, refused := p.roundTripKube(ctx, o)

@@ -91,7 +91,7 @@
 // whose URL's host is sdk.KubernetesHost is not sent to the network: the
 // host serves it through its Kubernetes mediation for the context named by
 // the [HeaderKubeContext] header (which it removes), whatever the network
-// grant. http_do buffers the response, so it refuses a watch (watch=true);
+// grant. http_do buffers the response, so it refuses a watch ([IsWatch]);
 // the guest opens those with http_open. A request that carries
 // [HeaderKubeExternal] is sdk.Kubernetes.External instead, answered by the
 // host itself ([ExternalRequest], [ExternalResult]).
