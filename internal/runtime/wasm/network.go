@@ -135,6 +135,18 @@ func (p *Plugin) decodeRequest(frame []byte) (outbound, []byte) {
 	return outbound{method: method, url: u, header: header, body: body, kube: kube}, nil
 }
 
+// request is o as an http.Request under ctx. The body is copied: a
+// transport may still read it after the round trip returns, when the guest
+// is running again and may reuse that memory.
+func (o outbound) request(ctx context.Context) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, o.method, o.url.String(), bytes.NewReader(bytes.Clone(o.body)))
+	if err != nil {
+		return nil, err
+	}
+	req.Header = o.header
+	return req, nil
+}
+
 // doHTTP performs one outbound request: through the host's Kubernetes
 // mediation when it is addressed to sdk.KubernetesHost, otherwise over the
 // network if the grants allow it.
@@ -159,13 +171,10 @@ func (p *Plugin) doHTTP(ctx context.Context, frame []byte) []byte {
 	if err := p.allowed(o.url); err != nil {
 		return refusal(err.Error())
 	}
-	// The body is copied: the transport may still read it after Do returns,
-	// when the guest is running again and may reuse that memory.
-	req, err := http.NewRequestWithContext(ctx, o.method, o.url.String(), bytes.NewReader(bytes.Clone(o.body)))
+	req, err := o.request(ctx)
 	if err != nil {
 		return refusal(err.Error())
 	}
-	req.Header = o.header
 	res, err := p.client.Do(req)
 	if err != nil {
 		return refusal(err.Error())
@@ -188,11 +197,10 @@ func (p *Plugin) roundTripKube(ctx context.Context, o outbound) (*http.Response,
 	if k == nil {
 		return nil, forbidden(kctx)
 	}
-	req, err := http.NewRequestWithContext(ctx, o.method, o.url.String(), bytes.NewReader(bytes.Clone(o.body)))
+	req, err := o.request(ctx)
 	if err != nil {
 		return nil, refusal(err.Error())
 	}
-	req.Header = o.header
 	res, err := k.Transport(kctx).RoundTrip(req)
 	if err != nil {
 		return nil, refusal(fmt.Sprintf("Kubernetes context %q: %v", kctx, err))

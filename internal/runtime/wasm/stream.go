@@ -33,18 +33,18 @@ type streams struct {
 	open map[uint32]*stream
 }
 
-// add keeps body open for the guest to read, or reports false when
-// maxOpenStreams are open already.
-func (s *streams) add(body io.ReadCloser, limit int64) (uint32, bool) {
-	if len(s.open) >= maxOpenStreams {
-		return 0, false
-	}
+// full reports whether maxOpenStreams are open: no other may be added.
+func (s *streams) full() bool { return len(s.open) >= maxOpenStreams }
+
+// add keeps body open for the guest to read and returns its id. The caller
+// has checked that s is not full, before it made the request.
+func (s *streams) add(body io.ReadCloser, limit int64) uint32 {
 	if s.open == nil {
 		s.open = map[uint32]*stream{}
 	}
 	s.next++
 	s.open[s.next] = &stream{body: body, left: limit}
-	return s.next, true
+	return s.next
 }
 
 func (s *streams) close(id uint32) {
@@ -78,7 +78,9 @@ func (p *Plugin) openHTTP(ctx context.Context, in *instance, frame []byte) []byt
 	if !req.kube {
 		return refusal("only Kubernetes requests stream")
 	}
-	if len(in.streams.open) >= maxOpenStreams {
+	// Checked before the request is made: a stream refused afterwards
+	// would have cost the API server a watch for nothing.
+	if in.streams.full() {
 		return refusal(fmt.Sprintf("%d response streams are open already", maxOpenStreams))
 	}
 	if in.streamCtx != nil {
@@ -88,11 +90,7 @@ func (p *Plugin) openHTTP(ctx context.Context, in *instance, frame []byte) []byt
 	if refused != nil {
 		return refused
 	}
-	id, ok := in.streams.add(res.Body, p.limits.MaxResponseBytes)
-	if !ok {
-		_ = res.Body.Close()
-		return refusal(fmt.Sprintf("%d response streams are open already", maxOpenStreams))
-	}
+	id := in.streams.add(res.Body, p.limits.MaxResponseBytes)
 	out := abi.AppendU32([]byte{1}, uint32(res.StatusCode))
 	out = abi.AppendHeader(out, res.Header)
 	return abi.AppendU32(out, id)
