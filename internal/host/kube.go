@@ -21,10 +21,6 @@ import (
 // log.
 const auditTimeout = 5 * time.Second
 
-// maxExternalClusters bounds the clusters callers brought that one
-// instance of a plugin keeps; more release the least recently used.
-const maxExternalClusters = kubeaccess.DefaultMaxExternal
-
 // externalLabel is the context label of the requests to every cluster a
 // caller brought, in metrics, whose labels must stay few.
 const externalLabel = "external"
@@ -62,8 +58,9 @@ func (h *Host) kubeAccessFor(p *Plugin, grant *apiv1.KubernetesGrant) *kubeAcces
 		return k
 	}
 	if grant.ExternalClusters {
+		// At most kubeaccess.DefaultMaxExternal at once.
 		k.externals = kubeaccess.NewExternals(opts, kubeaccess.ExternalLimits{
-			Max: maxExternalClusters, Denied: func() []netip.Prefix { return config.DeniedNetworks(h.system.Load().Kubernetes) },
+			Denied: func() []netip.Prefix { return config.DeniedNetworks(h.system.Load().Kubernetes) },
 		})
 	}
 	impersonate := h.system.Load().Kubernetes.Impersonate

@@ -79,7 +79,7 @@ func NewExternalUpstream(name string, c kubeconfig.Context, denied []netip.Prefi
 	if err != nil {
 		return nil, err
 	}
-	if ip, err := netip.ParseAddr(strings.Trim(u.server.Hostname(), "[]")); err == nil {
+	if ip, err := netip.ParseAddr(u.server.Hostname()); err == nil {
 		if err := deniedNetwork(denied, ip); err != nil {
 			u.Close()
 			return nil, &kubeconfig.RefusedError{Field: fmt.Sprintf("clusters[%q].cluster.server", c.Cluster.Name), Reason: err.Error()}
