@@ -183,7 +183,9 @@ func requestError(err error) error {
 }
 
 // version reads the API server's version (GET /version, which every grant
-// allows).
+// allows). It does not use get: through the unversioned REST client, the
+// mediation's 503 Status for a cluster it cannot reach loses its message
+// (the connection error), which Validate must report.
 func (c *cluster) version(ctx context.Context) (string, error) {
 	hc, err := rest.HTTPClientFor(c.cfg)
 	if err != nil {
