@@ -86,7 +86,8 @@ FUZZ_TARGETS := \
 	internal/host:FuzzRouter:4000x \
 	internal/auth/jwt:FuzzVerify:120000x \
 	sdk/kubeconfig:FuzzParse:40000x \
-	sdk/wasmguest/abi:FuzzDecodeRequest:600000x
+	sdk/wasmguest/abi:FuzzDecodeRequest:600000x \
+	internal/runtime/wasm/interrupt:FuzzInstrument:100000x
 
 ## fuzz: run every fuzz target for its budget (or FUZZ_TIME)
 fuzz:
