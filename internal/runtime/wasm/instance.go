@@ -14,6 +14,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/kubestellar/ksplugins/internal/runtime/wasm/interrupt"
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
 
@@ -29,6 +30,12 @@ type instance struct {
 	bg    api.Function // ksp_background; nil when the module has none
 	mem   api.Memory
 	stack [3]uint64
+
+	// stop is the module's interrupt global (package interrupt), set by
+	// the call's context.AfterFunc when the call must end; stopped then
+	// tells the calling goroutine that the setting is done.
+	stop    api.MutableGlobal
+	stopped chan struct{}
 
 	inPtr, inCap uint32 // the guest's input buffer
 
@@ -54,7 +61,7 @@ type instance struct {
 type instanceKey struct{}
 
 func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
-	in := &instance{p: p, n: p.seq.Add(1)}
+	in := &instance{p: p, n: p.seq.Add(1), stopped: make(chan struct{}, 1)}
 	log := p.log.With("instance", in.n)
 	in.stdout = newLineLog(p.output, log, "stdout")
 	in.stderr = newLineLog(p.output, log, "stderr")
@@ -63,7 +70,8 @@ func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 		// Go code may assume os.Args[0] exists (client-go's klog reads it
 		// at init); the plugin's id is the only name the guest has.
 		WithArgs(p.id).
-		WithStartFunctions(abi.ExportInitialize).
+		// The start function runs below, where it can be interrupted.
+		WithStartFunctions().
 		WithStdout(in.stdout).
 		WithStderr(in.stderr).
 		WithSysWalltime().
@@ -79,12 +87,20 @@ func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 	in.callCtx = sctx
 	ictx := experimental.WithMemoryAllocator(context.WithValue(sctx, instanceKey{}, in), linearMemory())
 	mod, err := p.rt.InstantiateModule(ictx, p.mod, cfg)
+	if err == nil {
+		in.mod = mod
+		in.stop, _ = mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
+		if in.stop == nil { // Load instruments every module
+			err = fmt.Errorf("the module does not export %s", interrupt.Export)
+		} else if start := mod.ExportedFunction(abi.ExportInitialize); start != nil {
+			err = in.run(sctx, start, nil)
+		}
+	}
 	in.callCtx = nil
 	if err != nil {
-		in.flushLogs()
+		in.close()
 		return nil, in.failure("starting", err, sctx)
 	}
-	in.mod = mod
 	in.alloc = mod.ExportedFunction(abi.ExportAlloc)
 	in.call = mod.ExportedFunction(abi.ExportCall)
 	if p.turns {
@@ -152,7 +168,7 @@ func (in *instance) invoke(parent context.Context, op uint32, input []byte) (res
 				size *= 2
 			}
 			in.stack[0] = uint64(size)
-			if err := in.alloc.CallWithStack(cctx, in.stack[:1]); err != nil {
+			if err := in.run(cctx, in.alloc, in.stack[:1]); err != nil {
 				return nil, in.failure(opName(op), err, ctx)
 			}
 			in.inPtr, in.inCap = uint32(in.stack[0]), size
@@ -163,7 +179,7 @@ func (in *instance) invoke(parent context.Context, op uint32, input []byte) (res
 		ptr = in.inPtr
 	}
 	in.stack[0], in.stack[1], in.stack[2] = uint64(op), uint64(ptr), uint64(len(input))
-	if err := in.call.CallWithStack(cctx, in.stack[:]); err != nil {
+	if err := in.run(cctx, in.call, in.stack[:]); err != nil {
 		return nil, in.failure(opName(op), err, ctx)
 	}
 	word := in.stack[0]
@@ -179,6 +195,29 @@ func (in *instance) invoke(parent context.Context, op uint32, input []byte) (res
 	return res, nil
 }
 
+// run calls fn with stack, stopping the guest at its next loop header
+// once ctx is done. A call that returned before the stop took effect leaves
+// the instance as good as before: the global is cleared again.
+func (in *instance) run(ctx context.Context, fn api.Function, stack []uint64) error {
+	release := context.AfterFunc(ctx, func() {
+		in.stop.Set(1)
+		in.stopped <- struct{}{}
+	})
+	err := fn.CallWithStack(ctx, stack)
+	if release() {
+		return err
+	}
+	<-in.stopped
+	if err != nil {
+		return fmt.Errorf("%w: %w", errInterrupted, err)
+	}
+	in.stop.Set(0)
+	return nil
+}
+
+// errInterrupted marks a call that ended because its context did.
+var errInterrupted = errors.New("interrupted")
+
 // failure turns a failed call into ErrTimeout, ErrClosed or ErrCrashed,
 // with what the guest last said on standard error.
 func (in *instance) failure(what string, err error, ctx context.Context) error {
@@ -186,14 +225,14 @@ func (in *instance) failure(what string, err error, ctx context.Context) error {
 	if p.ctx.Err() != nil {
 		return fmt.Errorf("plugin %s: %w", p.id, ErrClosed)
 	}
+	if errors.Is(err, errInterrupted) {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("plugin %s: %w: %s did not return within %s", p.id, ErrTimeout, what, p.limits.Timeout)
+		}
+		return fmt.Errorf("plugin %s: %w", p.id, ErrClosed)
+	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
-		switch exit.ExitCode() {
-		case sys.ExitCodeDeadlineExceeded:
-			return fmt.Errorf("plugin %s: %w: %s did not return within %s", p.id, ErrTimeout, what, p.limits.Timeout)
-		case sys.ExitCodeContextCanceled:
-			return fmt.Errorf("plugin %s: %w", p.id, ErrClosed)
-		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("plugin %s: %w: %s did not return within %s", p.id, ErrTimeout, what, p.limits.Timeout)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/kubestellar/ksplugins/internal/pluginlog"
+	"github.com/kubestellar/ksplugins/internal/runtime/wasm/interrupt"
 	"github.com/kubestellar/ksplugins/sdk"
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
@@ -145,7 +146,6 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(p.cache).
 		WithMemoryLimitPages(uint32(pages)).
-		WithCloseOnContextDone(true).
 		WithDebugInfoEnabled(false)
 	p.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
 	defer func() {
@@ -164,6 +164,12 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 	}
 	if err := p.instantiateHostModule(ctx); err != nil {
 		return nil, fmt.Errorf("instantiating the host module: %w", err)
+	}
+	// Calls are bounded by stopping the guest at a loop header (package
+	// interrupt), which also reads the module whole before wazero does.
+	wasmBytes, err = interrupt.Instrument(wasmBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errNotAPlugin, err)
 	}
 	p.mod, err = p.rt.CompileModule(ctx, wasmBytes)
 	if err != nil {

@@ -505,7 +505,11 @@ func TestLoadRefusesNonPlugins(t *testing.T) {
 		wasm []byte
 		want string
 	}{
-		{"garbage", []byte("not wasm"), "compiling"},
+		{"garbage", []byte("not wasm"), "not a WebAssembly module"},
+		// A function section declaring four billion functions in 15 bytes:
+		// wazero would allocate for them all, and the failed allocation
+		// would end the test binary, as it would the server.
+		{"declared counts beyond its size", []byte("\x00asm\x01\x00\x00\x00\x03\x05\xff\xff\xff\xff\x0f"), "more than the 0 bytes"},
 		{"empty module", []byte("\x00asm\x01\x00\x00\x00"), "does not export _initialize"},
 	}
 	for _, tt := range tests {

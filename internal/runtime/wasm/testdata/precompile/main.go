@@ -18,6 +18,8 @@ import (
 	"sync"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/kubestellar/ksplugins/internal/runtime/wasm/interrupt"
 )
 
 func main() {
@@ -32,10 +34,10 @@ func main() {
 		os.Exit(1)
 	}
 	// The runtime configuration must match the host's wherever it changes
-	// the module's cache key (CloseOnContextDone does).
+	// the module's cache key, and the module must be instrumented as the
+	// host instruments it: the key is the digest of what is compiled.
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(cache).
-		WithCloseOnContextDone(true).
 		WithDebugInfoEnabled(false)
 	var wg sync.WaitGroup
 	errs := make([]error, len(os.Args)-2)
@@ -44,8 +46,11 @@ func main() {
 		go func() {
 			defer wg.Done()
 			b, err := os.ReadFile(path)
+			if err == nil {
+				b, err = interrupt.Instrument(b)
+			}
 			if err != nil {
-				errs[i] = err
+				errs[i] = fmt.Errorf("%s: %w", path, err)
 				return
 			}
 			rt := wazero.NewRuntimeWithConfig(ctx, cfg)
