@@ -15,16 +15,21 @@ import (
 // BenchmarkBoundary is internal/runtime/wasm's BenchmarkRequest/
 // wasm-boundary under each runtime: one OpHandle frame for GET /hello into
 // a started instance's ksp_call, answered by gin inside the guest, with
-// and without the interruption that enforces a call's timeout.
+// the interruption that enforces a call's timeout (wazero's
+// WithCloseOnContextDone, wasmtime's epoch deadline), with that
+// interruption's checks compiled in but no deadline armed per call (no
+// context to watch, no ticker), and with none.
 func BenchmarkBoundary(b *testing.B) {
 	variants := []struct {
 		name  string
 		start func(b *testing.B) *Guest
 	}{
-		{"wazero/close-on-done", func(b *testing.B) *Guest { return startWazero(b, true) }},
-		{"wazero/no-interrupt", func(b *testing.B) *Guest { return startWazero(b, false) }},
-		{"wasmtime/epoch", func(b *testing.B) *Guest { return startWasmtime(b, true) }},
-		{"wasmtime/no-interrupt", func(b *testing.B) *Guest { return startWasmtime(b, false) }},
+		{"wazero/close-on-done", func(b *testing.B) *Guest { return startWazero(b, interrupted) }},
+		{"wazero/close-on-done-no-deadline", func(b *testing.B) *Guest { return startWazero(b, checksOnly) }},
+		{"wazero/off", func(b *testing.B) *Guest { return startWazero(b, unchecked) }},
+		{"wasmtime/epoch", func(b *testing.B) *Guest { return startWasmtime(b, interrupted) }},
+		{"wasmtime/epoch-no-ticker", func(b *testing.B) *Guest { return startWasmtime(b, checksOnly) }},
+		{"wasmtime/off", func(b *testing.B) *Guest { return startWasmtime(b, unchecked) }},
 	}
 	frame := RequestFrame(http.MethodGet, "/hello")
 	for _, v := range variants {
@@ -45,8 +50,8 @@ func BenchmarkBoundary(b *testing.B) {
 	}
 }
 
-func startWazero(b *testing.B, interrupt bool) *Guest {
-	g, err := helloWazero(b, interrupt).Start(context.Background())
+func startWazero(b *testing.B, opts Options) *Guest {
+	g, err := helloWazero(b, opts).Start(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,8 +59,8 @@ func startWazero(b *testing.B, interrupt bool) *Guest {
 	return g
 }
 
-func startWasmtime(b *testing.B, interrupt bool) *Guest {
-	g, err := helloWasmtime(b, interrupt).Start()
+func startWasmtime(b *testing.B, opts Options) *Guest {
+	g, err := helloWasmtime(b, opts).Start()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,8 +98,6 @@ func BenchmarkCompile(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.ReportMetric(float64(len(serialized))/(1<<20), "MiB-serialized")
-		b.ResetTimer()
 		for b.Loop() {
 			m, err := wasmtime.NewModuleDeserialize(engine, serialized)
 			if err != nil {
@@ -102,6 +105,7 @@ func BenchmarkCompile(b *testing.B) {
 			}
 			m.Close()
 		}
+		b.ReportMetric(float64(len(serialized))/(1<<20), "MiB-serialized")
 	})
 	b.Run("wazero/compile", func(b *testing.B) {
 		ctx := context.Background()
@@ -111,6 +115,34 @@ func BenchmarkCompile(b *testing.B) {
 				b.Fatal(err)
 			}
 			_ = rt.Close(ctx)
+		}
+	})
+}
+
+// BenchmarkStart is starting one instance of an already compiled hello
+// (instantiation, _initialize, setup and the lifecycle calls) and closing
+// it: what replacing an instance costs, with interruption on.
+func BenchmarkStart(b *testing.B) {
+	b.Run("wazero", func(b *testing.B) {
+		w := helloWazero(b, interrupted)
+		b.ReportAllocs()
+		for b.Loop() {
+			g, err := w.Start(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = g.Close()
+		}
+	})
+	b.Run("wasmtime", func(b *testing.B) {
+		w := helloWasmtime(b, interrupted)
+		b.ReportAllocs()
+		for b.Loop() {
+			g, err := w.Start()
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = g.Close()
 		}
 	})
 }

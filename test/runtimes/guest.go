@@ -24,7 +24,9 @@ type Options struct {
 	// wasmtime traps at an epoch deadline. Without it nothing bounds a
 	// call.
 	Interrupt bool
-	// Timeout bounds one call when Interrupt is set.
+	// Timeout bounds one call when Interrupt is set. Interrupt with no
+	// Timeout compiles the checks in but gives calls no deadline: what
+	// the checks cost, apart from arming a deadline per call.
 	Timeout time.Duration
 	// Memory caps an instance's linear memory, in bytes.
 	Memory int64

@@ -13,15 +13,18 @@ import (
 // TestHello: both runtimes serve hello's GET /hello with a 200, with and
 // without interruption.
 func TestHello(t *testing.T) {
-	for _, interrupt := range []bool{true, false} {
+	for _, mode := range []struct {
+		name string
+		opts Options
+	}{{"interrupted", interrupted}, {"unchecked", unchecked}} {
 		for _, rt := range []string{"wazero", "wasmtime"} {
-			t.Run(rt+map[bool]string{true: "/interrupt", false: "/no-interrupt"}[interrupt], func(t *testing.T) {
+			t.Run(rt+"/"+mode.name, func(t *testing.T) {
 				var g *Guest
 				var err error
 				if rt == "wazero" {
-					g, err = helloWazero(t, interrupt).Start(context.Background())
+					g, err = helloWazero(t, mode.opts).Start(context.Background())
 				} else {
-					g, err = helloWasmtime(t, interrupt).Start()
+					g, err = helloWasmtime(t, mode.opts).Start()
 				}
 				if err != nil {
 					t.Fatal(err)

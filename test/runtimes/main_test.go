@@ -20,8 +20,8 @@ var fixtures struct {
 	hello, hostile []byte
 
 	mu       sync.Mutex
-	wazero   map[bool]*Wazero   // by Options.Interrupt
-	wasmtime map[bool]*Wasmtime // by Options.Interrupt
+	wazero   map[Options]*Wazero
+	wasmtime map[Options]*Wasmtime
 }
 
 func TestMain(m *testing.M) {
@@ -111,49 +111,50 @@ func goEnv() []string {
 	return env
 }
 
-// helloOptions are the host's default limits, interruption as asked.
-func helloOptions(interrupt bool) Options {
-	o := DefaultOptions()
-	o.Interrupt = interrupt
-	return o
-}
+// Interruption settings: the host's (a deadline on every call), the
+// runtime's checks compiled in but no deadline armed, and none.
+var (
+	interrupted = DefaultOptions()
+	checksOnly  = Options{Interrupt: true, Memory: interrupted.Memory, MaxResponseBytes: interrupted.MaxResponseBytes}
+	unchecked   = Options{Memory: interrupted.Memory, MaxResponseBytes: interrupted.MaxResponseBytes}
+)
 
 // helloWazero is hello compiled by wazero, once per test binary for each
-// setting of interruption.
-func helloWazero(t testing.TB, interrupt bool) *Wazero {
+// Options.
+func helloWazero(t testing.TB, opts Options) *Wazero {
 	t.Helper()
 	fixtures.mu.Lock()
 	defer fixtures.mu.Unlock()
-	if w := fixtures.wazero[interrupt]; w != nil {
+	if w := fixtures.wazero[opts]; w != nil {
 		return w
 	}
-	w, err := NewWazero(context.Background(), fixtures.hello, helloOptions(interrupt))
+	w, err := NewWazero(context.Background(), fixtures.hello, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fixtures.wazero == nil {
-		fixtures.wazero = map[bool]*Wazero{}
+		fixtures.wazero = map[Options]*Wazero{}
 	}
-	fixtures.wazero[interrupt] = w
+	fixtures.wazero[opts] = w
 	return w
 }
 
 // helloWasmtime is hello compiled by wasmtime, once per test binary for
-// each setting of interruption.
-func helloWasmtime(t testing.TB, interrupt bool) *Wasmtime {
+// each Options.
+func helloWasmtime(t testing.TB, opts Options) *Wasmtime {
 	t.Helper()
 	fixtures.mu.Lock()
 	defer fixtures.mu.Unlock()
-	if w := fixtures.wasmtime[interrupt]; w != nil {
+	if w := fixtures.wasmtime[opts]; w != nil {
 		return w
 	}
-	w, err := NewWasmtime(fixtures.hello, helloOptions(interrupt))
+	w, err := NewWasmtime(fixtures.hello, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fixtures.wasmtime == nil {
-		fixtures.wasmtime = map[bool]*Wasmtime{}
+		fixtures.wasmtime = map[Options]*Wasmtime{}
 	}
-	fixtures.wasmtime[interrupt] = w
+	fixtures.wasmtime[opts] = w
 	return w
 }

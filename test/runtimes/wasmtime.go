@@ -15,6 +15,9 @@ import (
 // between Timeout and Timeout + Timeout/epochSteps after it began.
 const epochSteps = 10
 
+// noDeadline is an epoch deadline no ticker reaches.
+const noDeadline = 1 << 62
+
 // Wasmtime is a guest module compiled by wasmtime (Cranelift). With
 // Options.Interrupt, the engine's code checks an epoch counter at function
 // entries and loop headers; a ticker advances the counter every
@@ -72,11 +75,16 @@ func newWasmtime(engine *wasmtime.Engine, module *wasmtime.Module, opts Options)
 		engine.Close()
 		return nil, err
 	}
-	if opts.Interrupt {
+	switch {
+	case opts.Interrupt && opts.Timeout > 0:
 		tick := max(opts.Timeout/epochSteps, time.Millisecond)
 		w.deadline = uint64((opts.Timeout+tick-1)/tick) + 1
 		w.done.Add(1)
 		go w.tick(tick)
+	case opts.Interrupt:
+		// The checks without a ticker: the epoch never moves, so no
+		// deadline is ever reached.
+		w.deadline = noDeadline
 	}
 	return w, nil
 }
@@ -148,8 +156,12 @@ func (w *Wasmtime) Start() (*Guest, error) {
 		return nil, err
 	}
 	if w.opts.Interrupt {
-		tick := max(w.opts.Timeout/epochSteps, time.Millisecond)
-		store.SetEpochDeadline(uint64(max(startTimeout, w.opts.Timeout)/tick) + 1)
+		d := uint64(noDeadline)
+		if w.opts.Timeout > 0 {
+			tick := max(w.opts.Timeout/epochSteps, time.Millisecond)
+			d = uint64(max(startTimeout, w.opts.Timeout)/tick) + 1
+		}
+		store.SetEpochDeadline(d)
 	}
 	inst, err := w.linker.Instantiate(store, w.module)
 	if err != nil {

@@ -122,10 +122,11 @@ type wazeroModule struct {
 
 // invoke calls f with the values on m.stack. With interruption, each call
 // gets a context that ends at the timeout, as the host's calls do; without
-// it the instance's context, which has no deadline.
+// it, or without a timeout, the instance's context, which has no deadline
+// (wazero then watches no context during the call).
 func (m *wazeroModule) invoke(f api.Function, n int) error {
 	ctx := m.ctx
-	if m.opts.Interrupt {
+	if m.opts.Interrupt && m.opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, m.opts.Timeout)
 		defer cancel()
