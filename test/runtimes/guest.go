@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
@@ -162,11 +163,12 @@ type Response struct {
 }
 
 // RequestFrame is the OpHandle input for a request without a body, as the
-// host frames it.
-func RequestFrame(method, path string) []byte {
+// host frames it; target is a path with an optional query.
+func RequestFrame(method, target string) []byte {
+	path, query, _ := strings.Cut(target, "?")
 	frame := abi.AppendString(nil, method)
 	frame = abi.AppendString(frame, path)
-	frame = abi.AppendString(frame, "")
+	frame = abi.AppendString(frame, query)
 	frame = abi.AppendString(frame, "example.com")
 	frame = abi.AppendString(frame, "192.0.2.1:1234")
 	frame = abi.AppendHeader(frame, map[string][]string{"Accept": {"*/*"}})
