@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,9 @@ type instance struct {
 	version                                        atomic.Uint64
 }
 
+// guestGOGC is the collector's target a guest starts with.
+const guestGOGC = "400"
+
 // instanceKey carries the instance into host functions through the call's
 // context.
 type instanceKey struct{}
@@ -78,7 +82,17 @@ func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 		WithSysNanotime().
 		WithNanosleep(in.sleep).
 		WithOsyield(func() {}).
-		WithRandSource(rand.Reader)
+		WithRandSource(rand.Reader).
+		// A Go guest's collector marks only while the guest runs, and its
+		// background workers rarely get to (the guest's goroutines run
+		// within calls), so a cycle's write barriers stay on through many
+		// requests. Collecting at five times the live heap rather than
+		// twice makes cycles a quarter as frequent, which took about a
+		// tenth off a small request (docs/performance.md); the memory limit
+		// makes the collector work harder, not the guest fail, as the heap
+		// nears the instance's memory.
+		WithEnv("GOGC", guestGOGC).
+		WithEnv("GOMEMLIMIT", strconv.FormatInt(instanceMemory(p.limits)*3/4, 10)+"B")
 	if p.fs != nil {
 		cfg = cfg.WithFSConfig(p.fs)
 	}
