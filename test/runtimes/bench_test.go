@@ -27,6 +27,8 @@ func BenchmarkBoundary(b *testing.B) {
 		{"wazero/close-on-done", func(b *testing.B) *Guest { return startWazero(b, interrupted) }},
 		{"wazero/close-on-done-no-deadline", func(b *testing.B) *Guest { return startWazero(b, checksOnly) }},
 		{"wazero/off", func(b *testing.B) *Guest { return startWazero(b, unchecked) }},
+		{"wazero/instrumented", func(b *testing.B) *Guest { return startWazero(b, instrumented) }},
+		{"wazero/instrumented-no-deadline", func(b *testing.B) *Guest { return startWazero(b, instrumentedOnly) }},
 		{"wasmtime/epoch", func(b *testing.B) *Guest { return startWasmtime(b, interrupted) }},
 		{"wasmtime/epoch-no-ticker", func(b *testing.B) *Guest { return startWasmtime(b, checksOnly) }},
 		{"wasmtime/off", func(b *testing.B) *Guest { return startWasmtime(b, unchecked) }},

@@ -25,6 +25,11 @@ type Options struct {
 	// wasmtime traps at an epoch deadline. Without it nothing bounds a
 	// call.
 	Interrupt bool
+	// Instrument, with Interrupt, interrupts wazero as the host does:
+	// the module rewritten by the host's package interrupt, stopped
+	// through its global when a call's context ends, and wazero's own
+	// close on context done left off. wasmtime ignores it.
+	Instrument bool
 	// Timeout bounds one call when Interrupt is set. Interrupt with no
 	// Timeout compiles the checks in but gives calls no deadline: what
 	// the checks cost, apart from arming a deadline per call.

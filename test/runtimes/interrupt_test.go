@@ -16,7 +16,7 @@ func TestHello(t *testing.T) {
 	for _, mode := range []struct {
 		name string
 		opts Options
-	}{{"interrupted", interrupted}, {"unchecked", unchecked}} {
+	}{{"interrupted", interrupted}, {"instrumented", instrumented}, {"unchecked", unchecked}} {
 		for _, rt := range []string{"wazero", "wasmtime"} {
 			t.Run(rt+"/"+mode.name, func(t *testing.T) {
 				var g *Guest
@@ -64,6 +64,20 @@ func TestSpinInterrupted(t *testing.T) {
 			}
 			t.Cleanup(w.Close)
 			g, err := w.Start()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return g
+		}},
+		{"wazero/instrumented", func(t *testing.T) *Guest {
+			opts := opts
+			opts.Instrument = true
+			w, err := NewWazero(context.Background(), fixtures.hostile, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = w.Close(context.Background()) })
+			g, err := w.Start(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}

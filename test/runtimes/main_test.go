@@ -117,6 +117,10 @@ var (
 	interrupted = DefaultOptions()
 	checksOnly  = Options{Interrupt: true, Memory: interrupted.Memory, MaxResponseBytes: interrupted.MaxResponseBytes}
 	unchecked   = Options{Memory: interrupted.Memory, MaxResponseBytes: interrupted.MaxResponseBytes}
+	// instrumented and instrumentedOnly are interrupted and checksOnly
+	// as the host interrupts wazero (Options.Instrument).
+	instrumented     = Options{Interrupt: true, Instrument: true, Timeout: interrupted.Timeout, Memory: interrupted.Memory, MaxResponseBytes: interrupted.MaxResponseBytes}
+	instrumentedOnly = Options{Interrupt: true, Instrument: true, Memory: interrupted.Memory, MaxResponseBytes: interrupted.MaxResponseBytes}
 )
 
 // helloWazero is hello compiled by wazero, once per test binary for each

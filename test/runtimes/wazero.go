@@ -13,6 +13,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/kubestellar/ksplugins/internal/runtime/wasm/interrupt"
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
 
@@ -28,9 +29,14 @@ type Wazero struct {
 
 // NewWazero compiles wasm in a runtime of its own.
 func NewWazero(ctx context.Context, wasm []byte, opts Options) (_ *Wazero, err error) {
+	if opts.Instrument {
+		if wasm, err = interrupt.Instrument(wasm); err != nil {
+			return nil, err
+		}
+	}
 	cfg := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(uint32(max(1, min(opts.Memory/65536, 65536)))).
-		WithCloseOnContextDone(opts.Interrupt).
+		WithCloseOnContextDone(opts.Interrupt && !opts.Instrument).
 		WithDebugInfoEnabled(false)
 	w := &Wazero{rt: wazero.NewRuntimeWithConfig(ctx, cfg), opts: opts}
 	defer func() {
@@ -78,7 +84,7 @@ func (w *Wazero) Start(ctx context.Context) (*Guest, error) {
 	cfg := wazero.NewModuleConfig().
 		WithName(fmt.Sprintf("guest#%d", w.seq.Add(1))).
 		WithArgs("guest").
-		WithStartFunctions(abi.ExportInitialize).
+		WithStartFunctions().
 		WithSysWalltime().
 		WithSysNanotime().
 		WithNanosleep(func(ns int64) { time.Sleep(time.Duration(ns)) }).
@@ -98,10 +104,18 @@ func (w *Wazero) Start(ctx context.Context) (*Guest, error) {
 		callFn:  mod.ExportedFunction(abi.ExportCall),
 		bgFn:    mod.ExportedFunction(abi.ExportBackground),
 		mem:     mod.ExportedMemory(abi.ExportMemory),
+		stopped: make(chan struct{}, 1),
 	}
-	if m.allocFn == nil || m.callFn == nil || m.mem == nil {
+	m.stop, _ = mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
+	startFn := mod.ExportedFunction(abi.ExportInitialize)
+	if m.allocFn == nil || m.callFn == nil || m.mem == nil || startFn == nil || w.opts.Instrument && m.stop == nil {
 		_ = mod.Close(ctx)
 		return nil, errors.New("the module lacks the guest adapter's exports")
+	}
+	// The start function runs as a call, so that it is bounded the same way.
+	if err := m.invoke(startFn, 0); err != nil {
+		_ = mod.Close(ctx)
+		return nil, fmt.Errorf("starting: %w", err)
 	}
 	g, err := start(m, w.opts)
 	if err != nil {
@@ -118,6 +132,8 @@ type wazeroModule struct {
 	allocFn, callFn, bgFn api.Function
 	mem                   api.Memory
 	stack                 [3]uint64
+	stop                  api.MutableGlobal // with Options.Instrument
+	stopped               chan struct{}
 }
 
 // invoke calls f with the values on m.stack. With interruption, each call
@@ -131,9 +147,25 @@ func (m *wazeroModule) invoke(f api.Function, n int) error {
 		ctx, cancel = context.WithTimeout(ctx, m.opts.Timeout)
 		defer cancel()
 	}
-	if err := f.CallWithStack(ctx, m.stack[:n]); err != nil {
-		return classifyWazero(err)
+	if !m.opts.Instrument || ctx.Done() == nil {
+		if err := f.CallWithStack(ctx, m.stack[:n]); err != nil {
+			return classifyWazero(err)
+		}
+		return nil
 	}
+	release := context.AfterFunc(ctx, func() {
+		m.stop.Set(1)
+		m.stopped <- struct{}{}
+	})
+	err := f.CallWithStack(ctx, m.stack[:n])
+	if release() {
+		return err
+	}
+	<-m.stopped
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	m.stop.Set(0)
 	return nil
 }
 
