@@ -198,6 +198,36 @@ func skipAtomic(r *reader) {
 	}
 }
 
+// How the immediates of a one-byte opcode are read (immediates).
+const (
+	immOther = '0'
+	immNone  = '1'
+	immOne   = '2'
+	immTwo   = '3'
+)
+
+// immediates says how the immediates of each one-byte opcode are read,
+// indexed by the opcode: '1' none, '2' one LEB128, '3' two, '0' another
+// way. Sixty-four opcodes a line, from 0x00.
+const immediates = "" +
+	"1122210000012201232300000011000022222220333333333333333333333332" +
+	"2220011111111111111111111111111111111111111111111111111111111111" +
+	"1111111111111111111111111111111111111111111111111111111111111111" +
+	"1111100000000000012000000000000000000000000000000000000000000000"
+
+// skipLEB returns the offset after the LEB128 at b[off:], or len(b)+1 if
+// it runs past b. Its length is not checked: the compiler refuses an
+// overlong integer, and only the bounds matter here.
+func skipLEB(b []byte, off int) int {
+	for off < len(b) {
+		if b[off]&0x80 == 0 {
+			return off + 1
+		}
+		off++
+	}
+	return len(b) + 1
+}
+
 // appendU32 appends v as an unsigned LEB128.
 func appendU32(b []byte, v uint32) []byte {
 	for v >= 0x80 {

@@ -261,8 +261,25 @@ func instrumentFunction(out, body []byte, at int, check []byte) ([]byte, error) 
 	}
 	copied := 0
 	for r.off < len(r.b) && r.err == nil {
-		op := r.byte()
-		skipImmediates(&r, op)
+		op := r.b[r.off]
+		r.off++
+		// Most instructions have no immediates or one or two LEB128
+		// integers: skipped here without the reader's checks, the module
+		// being tens of MB; an integer running past the body is caught
+		// below. The rest take the checked path.
+		switch immediates[op] {
+		case immNone:
+		case immOne:
+			r.off = skipLEB(r.b, r.off)
+		case immTwo:
+			r.off = skipLEB(r.b, skipLEB(r.b, r.off))
+		default:
+			skipImmediates(&r, op)
+		}
+		if r.off > len(r.b) {
+			r.off = len(r.b)
+			r.fail("unexpected end")
+		}
 		if op == opLoop && r.err == nil {
 			out = append(out, body[copied:r.off]...)
 			out = append(out, check...)

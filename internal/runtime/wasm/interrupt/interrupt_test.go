@@ -258,3 +258,23 @@ func FuzzInstrument(f *testing.F) {
 		}
 	})
 }
+
+// TestImmediatesTable: the fast path's table reads each opcode's
+// immediates exactly as the checked path does.
+func TestImmediatesTable(t *testing.T) {
+	// Two two-byte LEB128s, then padding.
+	imm := []byte{0x80, 0x01, 0x80, 0x01, 0x00, 0x00, 0x00, 0x00}
+	want := map[byte]int{immNone: 0, immOne: 2, immTwo: 4}
+	for op := range 256 {
+		kind := immediates[op]
+		n, ok := want[kind]
+		if !ok {
+			continue
+		}
+		r := reader{b: imm}
+		skipImmediates(&r, byte(op))
+		if r.err != nil || r.off != n {
+			t.Errorf("opcode 0x%02x: the table reads %d bytes of immediates, the checked path %d (%v)", op, n, r.off, r.err)
+		}
+	}
+}
