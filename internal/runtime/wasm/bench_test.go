@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/kubestellar/ksplugins/internal/runtime/wasm/interrupt"
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
 
@@ -55,6 +56,17 @@ func BenchmarkRequest(b *testing.B) {
 		})
 		benchServe(b, e)
 	})
+}
+
+// BenchmarkInstrument is what every sandboxed load spends reading and
+// rewriting hello's module (package interrupt) before wazero sees it.
+func BenchmarkInstrument(b *testing.B) {
+	b.SetBytes(int64(len(fixtures.hello)))
+	for b.Loop() {
+		if _, err := interrupt.Instrument(fixtures.hello); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 func benchServe(b *testing.B, e *gin.Engine) {
