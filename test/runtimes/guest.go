@@ -139,11 +139,7 @@ func (g *Guest) Envelope(op uint32, input []byte, out any) error {
 	if err != nil {
 		return err
 	}
-	var env struct {
-		OK    bool            `json:"ok"`
-		Error string          `json:"error"`
-		Data  json.RawMessage `json:"data"`
-	}
+	var env abi.Result
 	if err := json.Unmarshal(res, &env); err != nil {
 		return fmt.Errorf("malformed envelope: %w", err)
 	}

@@ -607,11 +607,7 @@ func (p *Plugin) envelope(in *instance, op uint32, input []byte, out any) error 
 	if err != nil {
 		return err
 	}
-	var env struct {
-		OK    bool            `json:"ok"`
-		Error string          `json:"error"`
-		Data  json.RawMessage `json:"data"`
-	}
+	var env abi.Result
 	if err := json.Unmarshal(res, &env); err != nil {
 		in.close()
 		return fmt.Errorf("plugin %s: %w: malformed result of %s: %v", p.id, ErrCrashed, opName(op), err)

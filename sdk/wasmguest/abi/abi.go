@@ -99,6 +99,7 @@ package abi
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"math"
 )
@@ -178,6 +179,14 @@ type Envelope struct {
 	// Data is the operation's value, absent for operations that only
 	// succeed or fail.
 	Data any `json:"data,omitempty"`
+}
+
+// Result is an Envelope as the host reads it, its data left to decode
+// into the operation's own type.
+type Result struct {
+	OK    bool            `json:"ok"`
+	Error string          `json:"error"`
+	Data  json.RawMessage `json:"data"`
 }
 
 // ErrShort reports a frame that ends before its fields do.
