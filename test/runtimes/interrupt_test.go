@@ -72,29 +72,9 @@ func TestSpinInterrupted(t *testing.T) {
 		{"wazero/instrumented", func(t *testing.T) *Guest {
 			opts := opts
 			opts.Instrument = true
-			w, err := NewWazero(context.Background(), fixtures.hostile, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = w.Close(context.Background()) })
-			g, err := w.Start(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return g
+			return hostileWazero(t, opts)
 		}},
-		{"wazero/close-on-done", func(t *testing.T) *Guest {
-			w, err := NewWazero(context.Background(), fixtures.hostile, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = w.Close(context.Background()) })
-			g, err := w.Start(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return g
-		}},
+		{"wazero/close-on-done", func(t *testing.T) *Guest { return hostileWazero(t, opts) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,4 +92,18 @@ func TestSpinInterrupted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hostileWazero starts the hostile fixture under wazero with opts.
+func hostileWazero(t *testing.T, opts Options) *Guest {
+	w, err := NewWazero(context.Background(), fixtures.hostile, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close(context.Background()) })
+	g, err := w.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }

@@ -126,39 +126,34 @@ var (
 // helloWazero is hello compiled by wazero, once per test binary for each
 // Options.
 func helloWazero(t testing.TB, opts Options) *Wazero {
-	t.Helper()
-	fixtures.mu.Lock()
-	defer fixtures.mu.Unlock()
-	if w := fixtures.wazero[opts]; w != nil {
-		return w
-	}
-	w, err := NewWazero(context.Background(), fixtures.hello, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fixtures.wazero == nil {
-		fixtures.wazero = map[Options]*Wazero{}
-	}
-	fixtures.wazero[opts] = w
-	return w
+	return once(t, &fixtures.wazero, opts, func() (*Wazero, error) {
+		return NewWazero(context.Background(), fixtures.hello, opts)
+	})
 }
 
 // helloWasmtime is hello compiled by wasmtime, once per test binary for
 // each Options.
 func helloWasmtime(t testing.TB, opts Options) *Wasmtime {
+	return once(t, &fixtures.wasmtime, opts, func() (*Wasmtime, error) {
+		return NewWasmtime(fixtures.hello, opts)
+	})
+}
+
+// once returns what compile made for opts, calling it the first time.
+func once[V any](t testing.TB, made *map[Options]V, opts Options, compile func() (V, error)) V {
 	t.Helper()
 	fixtures.mu.Lock()
 	defer fixtures.mu.Unlock()
-	if w := fixtures.wasmtime[opts]; w != nil {
-		return w
+	if v, ok := (*made)[opts]; ok {
+		return v
 	}
-	w, err := NewWasmtime(fixtures.hello, opts)
+	v, err := compile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fixtures.wasmtime == nil {
-		fixtures.wasmtime = map[Options]*Wasmtime{}
+	if *made == nil {
+		*made = map[Options]V{}
 	}
-	fixtures.wasmtime[opts] = w
-	return w
+	(*made)[opts] = v
+	return v
 }

@@ -104,11 +104,15 @@ func (w *Wazero) Start(ctx context.Context) (*Guest, error) {
 		callFn:  mod.ExportedFunction(abi.ExportCall),
 		bgFn:    mod.ExportedFunction(abi.ExportBackground),
 		mem:     mod.ExportedMemory(abi.ExportMemory),
-		stopped: make(chan struct{}, 1),
 	}
-	m.stop, _ = mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
+	if w.opts.Instrument {
+		if m.stop, err = interrupt.NewStopper(mod); err != nil {
+			_ = mod.Close(ctx)
+			return nil, err
+		}
+	}
 	startFn := mod.ExportedFunction(abi.ExportInitialize)
-	if m.allocFn == nil || m.callFn == nil || m.mem == nil || startFn == nil || w.opts.Instrument && m.stop == nil {
+	if m.allocFn == nil || m.callFn == nil || m.mem == nil || startFn == nil {
 		_ = mod.Close(ctx)
 		return nil, errors.New("the module lacks the guest adapter's exports")
 	}
@@ -132,8 +136,7 @@ type wazeroModule struct {
 	allocFn, callFn, bgFn api.Function
 	mem                   api.Memory
 	stack                 [3]uint64
-	stop                  api.MutableGlobal // with Options.Instrument
-	stopped               chan struct{}
+	stop                  *interrupt.Stopper // with Options.Instrument
 }
 
 // invoke calls f with the values on m.stack. With interruption, each call
@@ -153,19 +156,12 @@ func (m *wazeroModule) invoke(f api.Function, n int) error {
 		}
 		return nil
 	}
-	release := context.AfterFunc(ctx, func() {
-		m.stop.Set(1)
-		m.stopped <- struct{}{}
-	})
-	err := f.CallWithStack(ctx, m.stack[:n])
-	if release() {
+	if err := m.stop.Call(ctx, f, m.stack[:n]); err != nil {
+		if errors.Is(err, interrupt.ErrInterrupted) {
+			return fmt.Errorf("%w: %w", ErrTimeout, err)
+		}
 		return err
 	}
-	<-m.stopped
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrTimeout, err)
-	}
-	m.stop.Set(0)
 	return nil
 }
 

@@ -32,11 +32,8 @@ type instance struct {
 	mem   api.Memory
 	stack [3]uint64
 
-	// stop is the module's interrupt global (package interrupt), set by
-	// the call's context.AfterFunc when the call must end; stopped then
-	// tells the calling goroutine that the setting is done.
-	stop    api.MutableGlobal
-	stopped chan struct{}
+	// stop ends a call when its context does (package interrupt).
+	stop *interrupt.Stopper
 
 	inPtr, inCap uint32 // the guest's input buffer
 
@@ -65,7 +62,7 @@ const guestGOGC = "400"
 type instanceKey struct{}
 
 func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
-	in := &instance{p: p, n: p.seq.Add(1), stopped: make(chan struct{}, 1)}
+	in := &instance{p: p, n: p.seq.Add(1)}
 	log := p.log.With("instance", in.n)
 	in.stdout = newLineLog(p.output, log, "stdout")
 	in.stderr = newLineLog(p.output, log, "stderr")
@@ -103,11 +100,9 @@ func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 	mod, err := p.rt.InstantiateModule(ictx, p.mod, cfg)
 	if err == nil {
 		in.mod = mod
-		in.stop, _ = mod.ExportedGlobal(interrupt.Export).(api.MutableGlobal)
-		if in.stop == nil { // Load instruments every module
-			err = fmt.Errorf("the module does not export %s", interrupt.Export)
-		} else if start := mod.ExportedFunction(abi.ExportInitialize); start != nil {
-			err = in.run(sctx, start, nil)
+		in.stop, err = interrupt.NewStopper(mod)
+		if start := mod.ExportedFunction(abi.ExportInitialize); err == nil && start != nil {
+			err = in.stop.Call(sctx, start, nil)
 		}
 	}
 	in.callCtx = nil
@@ -182,7 +177,7 @@ func (in *instance) invoke(parent context.Context, op uint32, input []byte) (res
 				size *= 2
 			}
 			in.stack[0] = uint64(size)
-			if err := in.run(cctx, in.alloc, in.stack[:1]); err != nil {
+			if err := in.stop.Call(cctx, in.alloc, in.stack[:1]); err != nil {
 				return nil, in.failure(opName(op), err, ctx)
 			}
 			in.inPtr, in.inCap = uint32(in.stack[0]), size
@@ -193,7 +188,7 @@ func (in *instance) invoke(parent context.Context, op uint32, input []byte) (res
 		ptr = in.inPtr
 	}
 	in.stack[0], in.stack[1], in.stack[2] = uint64(op), uint64(ptr), uint64(len(input))
-	if err := in.run(cctx, in.call, in.stack[:]); err != nil {
+	if err := in.stop.Call(cctx, in.call, in.stack[:]); err != nil {
 		return nil, in.failure(opName(op), err, ctx)
 	}
 	word := in.stack[0]
@@ -209,29 +204,6 @@ func (in *instance) invoke(parent context.Context, op uint32, input []byte) (res
 	return res, nil
 }
 
-// run calls fn with stack, stopping the guest at its next loop header
-// once ctx is done. A call that returned before the stop took effect leaves
-// the instance as good as before: the global is cleared again.
-func (in *instance) run(ctx context.Context, fn api.Function, stack []uint64) error {
-	release := context.AfterFunc(ctx, func() {
-		in.stop.Set(1)
-		in.stopped <- struct{}{}
-	})
-	err := fn.CallWithStack(ctx, stack)
-	if release() {
-		return err
-	}
-	<-in.stopped
-	if err != nil {
-		return fmt.Errorf("%w: %w", errInterrupted, err)
-	}
-	in.stop.Set(0)
-	return nil
-}
-
-// errInterrupted marks a call that ended because its context did.
-var errInterrupted = errors.New("interrupted")
-
 // failure turns a failed call into ErrTimeout, ErrClosed or ErrCrashed,
 // with what the guest last said on standard error.
 func (in *instance) failure(what string, err error, ctx context.Context) error {
@@ -239,7 +211,7 @@ func (in *instance) failure(what string, err error, ctx context.Context) error {
 	if p.ctx.Err() != nil {
 		return fmt.Errorf("plugin %s: %w", p.id, ErrClosed)
 	}
-	if errors.Is(err, errInterrupted) {
+	if errors.Is(err, interrupt.ErrInterrupted) {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("plugin %s: %w: %s did not return within %s", p.id, ErrTimeout, what, p.limits.Timeout)
 		}

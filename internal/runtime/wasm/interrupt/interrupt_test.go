@@ -167,6 +167,46 @@ func TestInterruptStopsASpinningLoop(t *testing.T) {
 	}
 }
 
+func TestStopper(t *testing.T) {
+	wasm, err := Instrument(loops())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := instantiate(t, wasm)
+	s, err := NewStopper(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	err = s.Call(ctx, m.ExportedFunction("spin"), nil)
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("spin: %v, want ErrInterrupted", err)
+	}
+	if took := time.Since(begin); took > 5*time.Second {
+		t.Errorf("spin stopped after %s", took)
+	}
+
+	// A context that ends after its call returned leaves the global clear:
+	// the next call runs whole.
+	ctx, cancel = context.WithCancel(context.Background())
+	stack := []uint64{10}
+	if err := s.Call(ctx, m.ExportedFunction("sum"), stack); err != nil || stack[0] != 55 {
+		t.Fatalf("sum(10) = %d, %v", stack[0], err)
+	}
+	cancel()
+	stack[0] = 100
+	if err := s.Call(context.Background(), m.ExportedFunction("sum"), stack); err != nil || stack[0] != 5050 {
+		t.Fatalf("sum(100) after a cancelled call = %d, %v", stack[0], err)
+	}
+
+	if _, err := NewStopper(instantiate(t, env)); err == nil {
+		t.Error("NewStopper accepted a module that was not instrumented")
+	}
+}
+
 func TestInstrumentWithoutGlobalsOrExports(t *testing.T) {
 	// Only a function with a loop: Instrument must add both sections, in
 	// their places (before the code section).
