@@ -102,7 +102,7 @@ func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 		in.mod = mod
 		in.stop, err = interrupt.NewStopper(mod)
 		if start := mod.ExportedFunction(abi.ExportInitialize); err == nil && start != nil {
-			err = in.stop.Call(sctx, start, nil)
+			err = in.stop.Call(ictx, start, nil) // host functions find in through ictx
 		}
 	}
 	in.callCtx = nil
