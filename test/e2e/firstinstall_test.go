@@ -19,11 +19,14 @@ import (
 // how long its operation ran. Once it succeeded, two plugins as `ksplugins
 // new` writes them are installed sandboxed one after the other, each with
 // an id and a greeting of its own; first-install-s and second-install-s
-// are the time from the load request to the plugin's first answer, and
-// first/second their ratio.
+// are the time from the load request to the plugin's first answer,
+// first/second their ratio, and first-build-s and second-build-s the part
+// of each that was its building step (the rest is mostly wazero compiling
+// the new module, which no warm-up can do ahead).
 //
-// no-warm-up: the same server with the warm-up off; first-install-s is the
-// first install, which compiles what the warm-up would have.
+// no-warm-up: the same server with the warm-up off; first-install-s and
+// first-build-s are the first install's, which compiles what the warm-up
+// would have.
 //
 // Each server compiles Go's standard library for WebAssembly from nothing,
 // so it runs only with -bench and takes minutes:
@@ -32,12 +35,14 @@ import (
 func BenchmarkFirstSandboxedInstall(b *testing.B) {
 	f := setup(b)
 	b.Run("warm-up", func(b *testing.B) {
-		var warm, first, second time.Duration
+		var warm, first, second, firstBuild, secondBuild time.Duration
 		for i := range b.N {
 			s := freshServer(b, f, true)
 			warm += waitWarmUp(b, s)
-			first += timeInstall(b, s, newSandboxed(b, f, fmt.Sprintf("first-install-a%d", i)))
-			second += timeInstall(b, s, newSandboxed(b, f, fmt.Sprintf("first-install-b%d", i)))
+			took, build := timeInstall(b, s, newSandboxed(b, f, fmt.Sprintf("first-install-a%d", i)))
+			first, firstBuild = first+took, firstBuild+build
+			took, build = timeInstall(b, s, newSandboxed(b, f, fmt.Sprintf("first-install-b%d", i)))
+			second, secondBuild = second+took, secondBuild+build
 			s.kill()
 		}
 		b.ReportMetric(0, "ns/op")
@@ -45,16 +50,20 @@ func BenchmarkFirstSandboxedInstall(b *testing.B) {
 		b.ReportMetric(first.Seconds()/float64(b.N), "first-install-s")
 		b.ReportMetric(second.Seconds()/float64(b.N), "second-install-s")
 		b.ReportMetric(first.Seconds()/second.Seconds(), "first/second")
+		b.ReportMetric(firstBuild.Seconds()/float64(b.N), "first-build-s")
+		b.ReportMetric(secondBuild.Seconds()/float64(b.N), "second-build-s")
 	})
 	b.Run("no-warm-up", func(b *testing.B) {
-		var first time.Duration
+		var first, firstBuild time.Duration
 		for i := range b.N {
 			s := freshServer(b, f, false)
-			first += timeInstall(b, s, newSandboxed(b, f, fmt.Sprintf("first-install-c%d", i)))
+			took, build := timeInstall(b, s, newSandboxed(b, f, fmt.Sprintf("first-install-c%d", i)))
+			first, firstBuild = first+took, firstBuild+build
 			s.kill()
 		}
 		b.ReportMetric(0, "ns/op")
 		b.ReportMetric(first.Seconds()/float64(b.N), "first-install-s")
+		b.ReportMetric(firstBuild.Seconds()/float64(b.N), "first-build-s")
 	})
 }
 
@@ -106,9 +115,9 @@ func newSandboxed(b *testing.B, f fixture, id string) string {
 }
 
 // timeInstall loads the plugin in dir and returns how long it took from
-// the request to the plugin's first answer with its greeting. It logs how
-// long each step of the install took.
-func timeInstall(b *testing.B, s *server, dir string) time.Duration {
+// the request to the plugin's first answer with its greeting, and how long
+// of that its building step took. It logs each step of the install.
+func timeInstall(b *testing.B, s *server, dir string) (took, build time.Duration) {
 	b.Helper()
 	id := filepath.Base(dir)
 	began := time.Now()
@@ -123,7 +132,7 @@ func timeInstall(b *testing.B, s *server, dir string) time.Duration {
 			b.Fatalf("install %s: %s", id, op)
 		}
 	}
-	took := time.Since(began)
+	took = time.Since(began)
 	// The plugin may answer a moment before its operation records the end.
 	op := s.api("GET", opPath, nil)
 	for end := time.Now().Add(10 * time.Second); op.body["state"] == "running" && time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
@@ -136,9 +145,12 @@ func timeInstall(b *testing.B, s *server, dir string) time.Duration {
 		from, err1 := time.Parse(time.RFC3339Nano, fmt.Sprint(st["started_at"]))
 		to, err2 := time.Parse(time.RFC3339Nano, fmt.Sprint(st["finished_at"]))
 		if err1 == nil && err2 == nil {
+			if st["name"] == "building" {
+				build = to.Sub(from)
+			}
 			parts = append(parts, fmt.Sprintf("%s %.2fs", st["name"], to.Sub(from).Seconds()))
 		}
 	}
 	b.Logf("install %s: %.2fs to the first answer; %s", id, took.Seconds(), strings.Join(parts, ", "))
-	return took
+	return took, build
 }
