@@ -81,6 +81,7 @@ func (w *Wazero) Close(ctx context.Context) error { return w.rt.Close(ctx) }
 
 // Start instantiates the module and starts the guest as the host does.
 func (w *Wazero) Start(ctx context.Context) (*Guest, error) {
+	calling := new(context.Context) // the call in progress, for sched_yield
 	cfg := wazero.NewModuleConfig().
 		WithName(fmt.Sprintf("guest#%d", w.seq.Add(1))).
 		WithArgs("guest").
@@ -88,7 +89,10 @@ func (w *Wazero) Start(ctx context.Context) (*Guest, error) {
 		WithSysWalltime().
 		WithSysNanotime().
 		WithNanosleep(func(ns int64) { time.Sleep(time.Duration(ns)) }).
-		WithOsyield(func() {}).
+		// With Options.Instrument the module yields every interrupt.Fuel
+		// loop iterations, where the call in progress ends once its
+		// context is done, as in the host.
+		WithOsyield(func() { interrupt.Check(*calling) }).
 		WithRandSource(rand.Reader)
 	sctx, cancel := context.WithTimeout(ctx, max(startTimeout, w.opts.Timeout))
 	defer cancel()
@@ -105,12 +109,7 @@ func (w *Wazero) Start(ctx context.Context) (*Guest, error) {
 		bgFn:    mod.ExportedFunction(abi.ExportBackground),
 		mem:     mod.ExportedMemory(abi.ExportMemory),
 	}
-	if w.opts.Instrument {
-		if m.stop, err = interrupt.NewStopper(mod); err != nil {
-			_ = mod.Close(ctx)
-			return nil, err
-		}
-	}
+	m.calling = calling
 	startFn := mod.ExportedFunction(abi.ExportInitialize)
 	if m.allocFn == nil || m.callFn == nil || m.mem == nil || startFn == nil {
 		_ = mod.Close(ctx)
@@ -136,7 +135,7 @@ type wazeroModule struct {
 	allocFn, callFn, bgFn api.Function
 	mem                   api.Memory
 	stack                 [3]uint64
-	stop                  *interrupt.Stopper // with Options.Instrument
+	calling               *context.Context // the call in progress
 }
 
 // invoke calls f with the values on m.stack. With interruption, each call
@@ -150,17 +149,13 @@ func (m *wazeroModule) invoke(f api.Function, n int) error {
 		ctx, cancel = context.WithTimeout(ctx, m.opts.Timeout)
 		defer cancel()
 	}
-	if !m.opts.Instrument || ctx.Done() == nil {
-		if err := f.CallWithStack(ctx, m.stack[:n]); err != nil {
-			return classifyWazero(err)
-		}
-		return nil
-	}
-	if err := m.stop.Call(ctx, f, m.stack[:n]); err != nil {
+	*m.calling = ctx
+	defer func() { *m.calling = nil }()
+	if err := f.CallWithStack(ctx, m.stack[:n]); err != nil {
 		if errors.Is(err, interrupt.ErrInterrupted) {
 			return fmt.Errorf("%w: %w", ErrTimeout, err)
 		}
-		return err
+		return classifyWazero(err)
 	}
 	return nil
 }

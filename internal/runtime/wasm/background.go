@@ -46,7 +46,7 @@ func (in *instance) turn(parent context.Context, budget time.Duration) (err erro
 	ctx, leave := in.enter(parent, budget)
 	defer leave()
 	in.stack[0] = uint64(budget.Milliseconds())
-	if err := in.stop.Call(context.WithValue(ctx, instanceKey{}, in), in.bg, in.stack[:1]); err != nil {
+	if err := in.bg.CallWithStack(context.WithValue(ctx, instanceKey{}, in), in.stack[:1]); err != nil {
 		return in.failure("a background turn", err, ctx)
 	}
 	in.background = api.DecodeI32(in.stack[0]) != 0

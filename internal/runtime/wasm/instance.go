@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,10 +33,12 @@ type instance struct {
 	mem   api.Memory
 	stack [3]uint64
 
-	// stop ends a call when its context does (package interrupt).
-	stop *interrupt.Stopper
-
 	inPtr, inCap uint32 // the guest's input buffer
+
+	// calling is held while a call runs in the instance (enter to leave),
+	// so that Close can wait for calls to end before closing the runtime
+	// under them.
+	calling sync.Mutex
 
 	stdout, stderr *lineLog
 	pending        []byte          // http_do's outcome, until http_result
@@ -78,7 +81,9 @@ func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 		WithSysWalltime().
 		WithSysNanotime().
 		WithNanosleep(in.sleep).
-		WithOsyield(func() {}).
+		// An instrumented module yields every interrupt.Fuel loop
+		// iterations: where a call past its time, or of a closed plugin, ends.
+		WithOsyield(func() { interrupt.Check(in.callCtx) }).
 		WithRandSource(rand.Reader).
 		// A Go guest's collector marks only while the guest runs, and its
 		// background workers rarely get to (the guest's goroutines run
@@ -100,9 +105,8 @@ func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 	mod, err := p.rt.InstantiateModule(ictx, p.mod, cfg)
 	if err == nil {
 		in.mod = mod
-		in.stop, err = interrupt.NewStopper(mod)
-		if start := mod.ExportedFunction(abi.ExportInitialize); err == nil && start != nil {
-			err = in.stop.Call(ictx, start, nil) // host functions find in through ictx
+		if start := mod.ExportedFunction(abi.ExportInitialize); start != nil {
+			_, err = start.Call(ictx) // host functions find in through ictx
 		}
 	}
 	in.callCtx = nil
@@ -142,6 +146,7 @@ func (p *Plugin) startInstance(ctx context.Context) (*instance, error) {
 // stream's request ends with the call that opened it, so what the guest
 // left open is closed, and it cannot read them in a later call.
 func (in *instance) enter(parent context.Context, streamBudget time.Duration) (ctx context.Context, leave func()) {
+	in.calling.Lock()
 	ctx, cancel := context.WithTimeout(parent, in.p.limits.Timeout)
 	in.callCtx = ctx
 	scancel := context.CancelFunc(func() {})
@@ -153,7 +158,15 @@ func (in *instance) enter(parent context.Context, streamBudget time.Duration) (c
 		in.callCtx, in.streamCtx = nil, nil
 		scancel()
 		cancel()
+		in.calling.Unlock()
 	}
+}
+
+// awaitCall returns once no call runs in the instance.
+func (in *instance) awaitCall() {
+	in.calling.Lock()
+	defer in.calling.Unlock()
+	in.callCtx = nil // no call is in progress: a no-op that needs the lock
 }
 
 // invoke runs one operation and returns a view of its result in guest
@@ -177,7 +190,7 @@ func (in *instance) invoke(parent context.Context, op uint32, input []byte) (res
 				size *= 2
 			}
 			in.stack[0] = uint64(size)
-			if err := in.stop.Call(cctx, in.alloc, in.stack[:1]); err != nil {
+			if err := in.alloc.CallWithStack(cctx, in.stack[:1]); err != nil {
 				return nil, in.failure(opName(op), err, ctx)
 			}
 			in.inPtr, in.inCap = uint32(in.stack[0]), size
@@ -188,7 +201,7 @@ func (in *instance) invoke(parent context.Context, op uint32, input []byte) (res
 		ptr = in.inPtr
 	}
 	in.stack[0], in.stack[1], in.stack[2] = uint64(op), uint64(ptr), uint64(len(input))
-	if err := in.stop.Call(cctx, in.call, in.stack[:]); err != nil {
+	if err := in.call.CallWithStack(cctx, in.stack[:]); err != nil {
 		return nil, in.failure(opName(op), err, ctx)
 	}
 	word := in.stack[0]

@@ -292,6 +292,11 @@ func (p *Plugin) Close(ctx context.Context) error {
 	p.mu.Unlock()
 	p.cancel()
 	p.wg.Wait()
+	// Calls in progress end within interrupt.Fuel loop iterations of the
+	// cancel; wazero must not close a module under one.
+	for _, in := range live {
+		in.awaitCall()
+	}
 	// The runtime closes the instances and host modules; the compiled module
 	// lives in the cache's engine until it is closed itself.
 	err := errors.Join(p.rt.Close(ctx), p.mod.Close(ctx), p.cache.Close(ctx))

@@ -510,7 +510,10 @@ func TestLoadRefusesNonPlugins(t *testing.T) {
 		// wazero would allocate for them all, and the failed allocation
 		// would end the test binary, as it would the server.
 		{"declared counts beyond its size", []byte("\x00asm\x01\x00\x00\x00\x03\x05\xff\xff\xff\xff\x0f"), "more than the 0 bytes"},
-		{"empty module", []byte("\x00asm\x01\x00\x00\x00"), "does not export _initialize"},
+		{"empty module", []byte("\x00asm\x01\x00\x00\x00"), "does not import wasi_snapshot_preview1.sched_yield"},
+		// Only the import that instrumenting needs, no exports.
+		{"no exports", []byte("\x00asm\x01\x00\x00\x00\x01\x05\x01\x60\x00\x01\x7f" +
+			"\x02\x26\x01\x16wasi_snapshot_preview1\x0bsched_yield\x00\x00"), "does not export _initialize"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,6 +25,9 @@ const (
 // code, each read whole so that its counts are checked.
 type counts struct {
 	importedGlobals, globals uint32
+	// yield is the function index of the sched_yield import, when yields.
+	yield  uint32
+	yields bool
 }
 
 // read reads s whole.
@@ -45,12 +48,16 @@ func (c *counts) read(s *section) error {
 			}
 		}
 	case secImport:
+		var funcs uint32
 		for n := r.count(); n > 0 && r.err == nil; n-- {
-			r.name()
-			r.name()
+			module, name := r.name(), r.name()
 			switch kind := r.byte(); kind {
 			case 0x00: // function: type index
 				r.u32()
+				if module == yieldModule && name == yieldName && !c.yields {
+					c.yield, c.yields = funcs, true
+				}
+				funcs++
 			case 0x01:
 				r.table()
 			case 0x02:
@@ -87,10 +94,7 @@ func (c *counts) read(s *section) error {
 		}
 	case secExport:
 		for n := r.count(); n > 0 && r.err == nil; n-- {
-			at := r.base + r.off
-			if r.name() == Export {
-				return &FormatError{at, fmt.Sprintf("the module already exports %q, a name the host reserves", Export)}
-			}
+			r.name()
 			r.byte()
 			r.u32()
 		}

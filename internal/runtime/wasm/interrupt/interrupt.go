@@ -9,21 +9,32 @@
 // (RuntimeConfig.WithCloseOnContextDone), but it does so by leaving the
 // compiled code for Go at every iteration, which made a sandboxed request
 // several times slower than the work in it. Instrument instead rewrites the
-// module so that each loop begins by reading one exported mutable global,
-// and traps with unreachable when it is not zero:
+// module so that each loop spends one unit of a fuel global, and calls
+// WASI's sched_yield, which the module imports already, each time the fuel
+// runs out:
 //
 //	loop ...
-//	  global.get $ksp_interrupt
+//	  global.get $fuel
+//	  i32.eqz
 //	  if
-//	    unreachable
+//	    i32.const 16384
+//	    global.set $fuel
+//	    call $sched_yield
+//	    drop
 //	  end
+//	  global.get $fuel
+//	  i32.const 1
+//	  i32.sub
+//	  global.set $fuel
 //	  ...
 //
-// The host sets that global (Export) from another goroutine when a call
-// must end; the compiled code reads it where it is kept, in the instance's
-// own memory, so the check costs a load and a branch. Setting it is a plain
-// store racing with the guest's load, which is what wasmtime's epoch
-// interruption does too: the guest sees it within a few iterations.
+// The host's sched_yield (Check) ends the call when the call's context is
+// done. Leaving the compiled code now and then matters for a second reason:
+// code running in a module is not Go code, so the Go runtime cannot preempt
+// it, and a garbage collection that must stop the world waits for it. A
+// module that never left its code would hold up every goroutine of the
+// host at the next collection, the one that would have stopped it
+// included. With the fuel it leaves it every 16,384 iterations.
 //
 // The rewrite leaves every index a module uses unchanged: the global is
 // appended after the module's own, and instructions are only inserted, in
@@ -32,13 +43,35 @@ package interrupt
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 )
 
-// Export is the name under which an instrumented module exports its
-// interrupt global, an i32 that stops the module at its next loop header
-// when it is not zero.
-const Export = "ksp_interrupt"
+// Fuel is how many loop iterations an instrumented module runs between two
+// calls of sched_yield.
+const Fuel = 1 << 14
+
+// The import through which an instrumented module yields.
+const (
+	yieldModule = "wasi_snapshot_preview1"
+	yieldName   = "sched_yield"
+)
+
+// ErrInterrupted is what Check panics with, and so what wraps the error of
+// a call it ended: wazero returns a host function's panic as the call's
+// error.
+var ErrInterrupted = errors.New("interrupted")
+
+// Check is the body of the host's sched_yield for an instrumented module:
+// it ends the call in progress, whose context is ctx, once ctx is done.
+// The guest's state is then whatever it was mid-call, so its instance
+// should be closed.
+func Check(ctx context.Context) {
+	if ctx != nil && ctx.Err() != nil {
+		panic(ErrInterrupted)
+	}
+}
 
 // FormatError is a module Instrument cannot read: it is not WebAssembly,
 // or it uses an encoding this package does not know. Offset is where in the
@@ -97,9 +130,9 @@ type section struct {
 	at   int // offset of body in the module
 }
 
-// Instrument returns a copy of module whose loops check the interrupt
-// global, which it adds and exports as Export. It refuses a module that
-// already exports that name.
+// Instrument returns a copy of module whose loops spend fuel and yield
+// when it runs out. It refuses a module that does not import sched_yield
+// (every Go module for wasip1 does).
 func Instrument(module []byte) ([]byte, error) {
 	header := []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 	if !bytes.HasPrefix(module, header) {
@@ -117,54 +150,43 @@ func Instrument(module []byte) ([]byte, error) {
 	}
 
 	var counts counts
-	var code *section
 	for i := range sections {
 		if err := counts.read(&sections[i]); err != nil {
 			return nil, err
 		}
-		if sections[i].id == secCode {
-			code = &sections[i]
-		}
 	}
-	importedGlobals, globals := counts.importedGlobals, counts.globals
-	index := importedGlobals + globals
-	check := appendU32([]byte{opGlobalGet}, index)
-	check = append(check, opIf, blockEmpty, opUnreachable, opEnd)
+	if !counts.yields {
+		return nil, &FormatError{0, fmt.Sprintf("the module does not import %s.%s, through which the host stops it", yieldModule, yieldName)}
+	}
+	fuel := counts.importedGlobals + counts.globals
+	check := appendU32([]byte{opGlobalGet}, fuel)
+	check = append(check, opI32Eqz, opIf, blockEmpty)
+	check = appendI32Const(check, Fuel)
+	check = appendU32(append(check, opGlobalSet), fuel)
+	check = appendU32(append(check, opCall), counts.yield)
+	check = append(check, opDrop, opEnd)
+	check = appendU32(append(check, opGlobalGet), fuel)
+	check = appendI32Const(check, 1)
+	check = append(check, opI32Sub)
+	check = appendU32(append(check, opGlobalSet), fuel)
 
-	// A mutable i32 that starts at zero.
-	newGlobal := []byte{valI32, 0x01, opI32Const, 0x00, opEnd}
-	out := make([]byte, 0, len(module)+len(module)/16)
+	newGlobal := appendI32Const([]byte{valI32, 0x01}, Fuel)
+	newGlobal = append(newGlobal, opEnd)
+	out := make([]byte, 0, len(module)+len(module)/8)
 	out = append(out, header...)
-	wroteGlobal, wroteExport := false, false
-	addGlobal := func() {
-		out = appendSection(out, secGlobal, appendU32(nil, 1), newGlobal)
-		wroteGlobal = true
-	}
-	addExport := func() {
-		out = appendSection(out, secExport, appendU32(nil, 1), exportEntry(index))
-		wroteExport = true
-	}
+	wroteGlobal := false
 	for _, s := range sections {
-		if rank := sectionRank(s.id); s.id != secCustom {
-			if !wroteGlobal && rank > sectionRank(secGlobal) {
-				addGlobal()
-			}
-			if !wroteExport && rank > sectionRank(secExport) {
-				addExport()
-			}
+		if !wroteGlobal && s.id != secCustom && sectionRank(s.id) > sectionRank(secGlobal) {
+			out = appendSection(out, secGlobal, appendU32(nil, 1), newGlobal)
+			wroteGlobal = true
 		}
-		switch {
-		case s.id == secGlobal:
+		switch s.id {
+		case secGlobal:
 			r := reader{b: s.body, base: s.at}
 			r.u32()
-			out = appendSection(out, secGlobal, appendU32(nil, globals+1), s.body[r.off:], newGlobal)
+			out = appendSection(out, secGlobal, appendU32(nil, counts.globals+1), s.body[r.off:], newGlobal)
 			wroteGlobal = true
-		case s.id == secExport:
-			r := reader{b: s.body, base: s.at}
-			n := r.u32()
-			out = appendSection(out, secExport, appendU32(nil, n+1), s.body[r.off:], exportEntry(index))
-			wroteExport = true
-		case code != nil && s.at == code.at:
+		case secCode:
 			body, err := instrumentCode(&s, check)
 			if err != nil {
 				return nil, err
@@ -175,32 +197,39 @@ func Instrument(module []byte) ([]byte, error) {
 		}
 	}
 	if !wroteGlobal {
-		addGlobal()
-	}
-	if !wroteExport {
-		addExport()
+		out = appendSection(out, secGlobal, appendU32(nil, 1), newGlobal)
 	}
 	return out, nil
 }
 
+// appendI32Const appends i32.const v.
+func appendI32Const(b []byte, v int32) []byte {
+	b = append(b, opI32Const)
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}
+
 // Opcodes and types Instrument writes.
 const (
-	opUnreachable = 0x00
-	opIf          = 0x04
-	opEnd         = 0x0b
-	opGlobalGet   = 0x23
-	opI32Const    = 0x41
-	blockEmpty    = 0x40
-	valI32        = 0x7f
-	kindGlobal    = 0x03
+	opIf        = 0x04
+	opEnd       = 0x0b
+	opCall      = 0x10
+	opDrop      = 0x1a
+	opGlobalGet = 0x23
+	opGlobalSet = 0x24
+	opI32Const  = 0x41
+	opI32Eqz    = 0x45
+	opI32Sub    = 0x6b
+	blockEmpty  = 0x40
+	valI32      = 0x7f
+	kindGlobal  = 0x03
 )
-
-func exportEntry(index uint32) []byte {
-	e := appendU32(nil, uint32(len(Export)))
-	e = append(e, Export...)
-	e = append(e, kindGlobal)
-	return appendU32(e, index)
-}
 
 // appendSection appends a section made of parts.
 func appendSection(out []byte, id byte, parts ...[]byte) []byte {

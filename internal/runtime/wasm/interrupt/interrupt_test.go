@@ -3,6 +3,7 @@ package interrupt
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,9 @@ var types = sec(secType, vec(
 	[]byte{0x60, 0x00, 0x01, valI32},
 ))
 
+// yieldImport imports WASI's sched_yield as function 0.
+var yieldImport = append(append(name(yieldModule), name(yieldName)...), 0x00, 2)
+
 // loops is a module with:
 //   - spin: loop br 0 end, forever;
 //   - sum(n): n + (n-1) + ... + 1, in a loop inside a block;
@@ -58,13 +62,16 @@ var types = sec(secType, vec(
 func loops() []byte {
 	return module(
 		types,
-		sec(secImport, vec(append(append(name("env"), name("base")...), kindGlobal, valI32, 0x00))),
+		sec(secImport, vec(
+			append(append(name("env"), name("base")...), kindGlobal, valI32, 0x00),
+			yieldImport,
+		)),
 		sec(secFunction, vec([]byte{0}, []byte{1}, []byte{2})),
 		sec(secGlobal, vec([]byte{valI32, 0x00, opI32Const, 42, opEnd})),
 		sec(secExport, vec(
-			append(name("spin"), 0x00, 0),
-			append(name("sum"), 0x00, 1),
-			append(name("answer"), 0x00, 2),
+			append(name("spin"), 0x00, 1),
+			append(name("sum"), 0x00, 2),
+			append(name("answer"), 0x00, 3),
 		)),
 		sec(secCode, vec(
 			body(vec(), opLoop, blockEmpty, 0x0c, 0, opEnd, opEnd),
@@ -90,14 +97,20 @@ var env = module(
 	sec(secExport, vec(append(name("base"), kindGlobal, 0))),
 )
 
-// instantiate runs wasm, with env, in a runtime that has no other way to
-// stop it than the interrupt global.
+// instantiate runs wasm, with env and a sched_yield that is Check, in a
+// runtime that has no other way to stop it.
 func instantiate(t testing.TB, wasm []byte) api.Module {
 	t.Helper()
 	ctx := context.Background()
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(false))
 	t.Cleanup(func() { _ = rt.Close(ctx) })
 	if _, err := rt.InstantiateWithConfig(ctx, env, wazero.NewModuleConfig().WithName("env")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := rt.NewHostModuleBuilder(yieldModule).NewFunctionBuilder().
+		WithFunc(func(ctx context.Context) int32 { Check(ctx); return 0 }).Export(yieldName).
+		Instantiate(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	m, err := rt.Instantiate(ctx, wasm)
@@ -131,96 +144,74 @@ func TestInstrumentKeepsWhatTheModuleDoes(t *testing.T) {
 	if got := call(t, m, "answer"); got != 42 {
 		t.Errorf("answer() = %d, want 42: the module's own global moved", got)
 	}
-	g, ok := m.ExportedGlobal(Export).(api.MutableGlobal)
-	if !ok {
-		t.Fatalf("%s is not exported as a mutable global", Export)
-	}
-	if g.Get() != 0 {
-		t.Errorf("%s starts at %d, want 0", Export, g.Get())
-	}
 	if !strings.Contains(string(wasm), "custom sections are kept") {
 		t.Error("the custom section was dropped")
 	}
 }
 
-func TestInterruptStopsASpinningLoop(t *testing.T) {
+func TestCheckStopsASpinningLoop(t *testing.T) {
 	wasm, err := Instrument(loops())
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := instantiate(t, wasm)
-	g := m.ExportedGlobal(Export).(api.MutableGlobal)
-	stop := time.AfterFunc(20*time.Millisecond, func() { g.Set(1) })
-	defer stop.Stop()
-	done := make(chan error, 1)
-	go func() {
-		_, err := m.ExportedFunction("spin").Call(context.Background())
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "unreachable") {
-			t.Fatalf("spin ended with %v, want the unreachable trap", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("spin was not interrupted within 10 s")
-	}
-}
-
-func TestStopper(t *testing.T) {
-	wasm, err := Instrument(loops())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := instantiate(t, wasm)
-	s, err := NewStopper(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	begin := time.Now()
-	err = s.Call(ctx, m.ExportedFunction("spin"), nil)
+	_, err = m.ExportedFunction("spin").Call(ctx)
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("spin: %v, want ErrInterrupted", err)
 	}
 	if took := time.Since(begin); took > 5*time.Second {
 		t.Errorf("spin stopped after %s", took)
 	}
-
-	// A context that ends after its call returned leaves the global clear:
-	// the next call runs whole.
-	ctx, cancel = context.WithCancel(context.Background())
-	stack := []uint64{10}
-	if err := s.Call(ctx, m.ExportedFunction("sum"), stack); err != nil || stack[0] != 55 {
-		t.Fatalf("sum(10) = %d, %v", stack[0], err)
-	}
-	cancel()
-	stack[0] = 100
-	if err := s.Call(context.Background(), m.ExportedFunction("sum"), stack); err != nil || stack[0] != 5050 {
-		t.Fatalf("sum(100) after a cancelled call = %d, %v", stack[0], err)
-	}
-
-	if _, err := NewStopper(instantiate(t, env)); err == nil {
-		t.Error("NewStopper accepted a module that was not instrumented")
+	// The instance's fuel is whatever the stop left; the next call runs.
+	if got := call(t, m, "sum", 100); got != 5050 {
+		t.Errorf("sum(100) after a stopped call = %d", got)
 	}
 }
 
-func TestInstrumentWithoutGlobalsOrExports(t *testing.T) {
-	// Only a function with a loop: Instrument must add both sections, in
-	// their places (before the code section).
+// TestSpinDoesNotHoldUpTheCollector: a garbage collection stops the world,
+// which code running in a module cannot join; the fuel brings a spinning
+// module back to Go often enough for the collection to go on, and the
+// call still ends with its context.
+func TestSpinDoesNotHoldUpTheCollector(t *testing.T) {
+	wasm, err := Instrument(loops())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := instantiate(t, wasm)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.ExportedFunction("spin").Call(ctx)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	runtime.GC() // without the fuel, this never returns
+	cancel()
+	if err := <-done; !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("spin: %v, want ErrInterrupted", err)
+	}
+}
+
+func TestInstrumentWithoutGlobals(t *testing.T) {
+	// A function with a loop and the import: Instrument must add the
+	// global section in its place (before the code section).
 	wasm, err := Instrument(module(
 		types,
+		sec(secImport, vec(yieldImport)),
 		sec(secFunction, vec([]byte{0})),
+		sec(secExport, vec(append(name("f"), 0x00, 1))),
 		sec(secCode, vec(body(vec(), opLoop, blockEmpty, opEnd, opEnd))),
 	))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := instantiate(t, wasm)
-	if m.ExportedGlobal(Export) == nil {
-		t.Fatalf("%s is not exported", Export)
+	if _, err := m.ExportedFunction("f").Call(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -232,14 +223,14 @@ func TestInstrumentRefuses(t *testing.T) {
 	}{
 		{"not wasm", []byte("\x7fELF"), "not a WebAssembly module"},
 		{"truncated section", module(types)[:12], "unexpected end"},
-		{"reserved export", module(
+		{"no sched_yield to stop it through", module(
 			types,
 			sec(secFunction, vec([]byte{0})),
-			sec(secExport, vec(append(name(Export), 0x00, 0))),
 			sec(secCode, vec(body(vec(), opEnd))),
-		), "already exports"},
+		), "does not import wasi_snapshot_preview1.sched_yield"},
 		{"unknown opcode", module(
 			types,
+			sec(secImport, vec(yieldImport)),
 			sec(secFunction, vec([]byte{0})),
 			sec(secCode, vec(body(vec(), 0x06, opEnd))),
 		), "unknown opcode 0x06"},
@@ -251,6 +242,7 @@ func TestInstrumentRefuses(t *testing.T) {
 		), "a count of 2147483648"},
 		{"four billion locals", module(
 			types,
+			sec(secImport, vec(yieldImport)),
 			sec(secFunction, vec([]byte{0})),
 			sec(secCode, vec(body(vec(append(appendU32(nil, 1<<32-1), valI32)), opEnd))),
 		), "4294967295 locals"},
@@ -263,6 +255,7 @@ func TestInstrumentRefuses(t *testing.T) {
 		{"unknown section", module(sec(42)), "unknown section id 42"},
 		{"function overruns its body", module(
 			types,
+			sec(secImport, vec(yieldImport)),
 			sec(secFunction, vec([]byte{0})),
 			sec(secCode, vec(body(vec(), opI32Const))),
 		), "unexpected end"},
