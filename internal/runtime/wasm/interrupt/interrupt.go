@@ -15,6 +15,10 @@
 //
 //	loop ...
 //	  global.get $fuel
+//	  i32.const 1
+//	  i32.sub
+//	  global.set $fuel
+//	  global.get $fuel
 //	  i32.eqz
 //	  if
 //	    i32.const 16384
@@ -22,10 +26,6 @@
 //	    call $sched_yield
 //	    drop
 //	  end
-//	  global.get $fuel
-//	  i32.const 1
-//	  i32.sub
-//	  global.set $fuel
 //	  ...
 //
 // The host's sched_yield (Check) ends the call when the call's context is
@@ -159,16 +159,18 @@ func Instrument(module []byte) ([]byte, error) {
 		return nil, &FormatError{0, fmt.Sprintf("the module does not import %s.%s, through which the host stops it", yieldModule, yieldName)}
 	}
 	fuel := counts.importedGlobals + counts.globals
+	// Spend first, then test what was stored: in one basic block the
+	// compiler reuses the stored value instead of loading it again.
 	check := appendU32([]byte{opGlobalGet}, fuel)
+	check = appendI32Const(check, 1)
+	check = append(check, opI32Sub)
+	check = appendU32(append(check, opGlobalSet), fuel)
+	check = appendU32(append(check, opGlobalGet), fuel)
 	check = append(check, opI32Eqz, opIf, blockEmpty)
 	check = appendI32Const(check, Fuel)
 	check = appendU32(append(check, opGlobalSet), fuel)
 	check = appendU32(append(check, opCall), counts.yield)
 	check = append(check, opDrop, opEnd)
-	check = appendU32(append(check, opGlobalGet), fuel)
-	check = appendI32Const(check, 1)
-	check = append(check, opI32Sub)
-	check = appendU32(append(check, opGlobalSet), fuel)
 
 	newGlobal := appendI32Const([]byte{valI32, 0x01}, Fuel)
 	newGlobal = append(newGlobal, opEnd)
