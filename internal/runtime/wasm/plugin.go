@@ -106,6 +106,13 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 	if opts.ID == "" {
 		return nil, errors.New("an ID is required")
 	}
+	// Calls are bounded by the fuel the rewrite adds (package interrupt),
+	// which also reads the module whole before wazero does; a module it
+	// refuses leaves nothing behind, not even the data directory.
+	wasmBytes, err = interrupt.Instrument(wasmBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errNotAPlugin, err)
+	}
 	limits := opts.Limits.withDefaults()
 	log := opts.Logger
 	if log == nil {
@@ -164,12 +171,6 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 	}
 	if err := p.instantiateHostModule(ctx); err != nil {
 		return nil, fmt.Errorf("instantiating the host module: %w", err)
-	}
-	// Calls are bounded by stopping the guest at a loop header (package
-	// interrupt), which also reads the module whole before wazero does.
-	wasmBytes, err = interrupt.Instrument(wasmBytes)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errNotAPlugin, err)
 	}
 	p.mod, err = p.rt.CompileModule(ctx, wasmBytes)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -504,22 +505,31 @@ func TestLoadRefusesNonPlugins(t *testing.T) {
 		name string
 		wasm []byte
 		want string
+		// leavesNothing: refused while the module is read, before the
+		// plugin's data directory is made.
+		leavesNothing bool
 	}{
-		{"garbage", []byte("not wasm"), "not a WebAssembly module"},
+		{"garbage", []byte("not wasm"), "not a WebAssembly module", true},
 		// A function section declaring four billion functions in 15 bytes:
 		// wazero would allocate for them all, and the failed allocation
 		// would end the test binary, as it would the server.
-		{"declared counts beyond its size", []byte("\x00asm\x01\x00\x00\x00\x03\x05\xff\xff\xff\xff\x0f"), "more than the 0 bytes"},
-		{"empty module", []byte("\x00asm\x01\x00\x00\x00"), "does not import wasi_snapshot_preview1.sched_yield"},
+		{"declared counts beyond its size", []byte("\x00asm\x01\x00\x00\x00\x03\x05\xff\xff\xff\xff\x0f"), "more than the 0 bytes", true},
+		{"empty module", []byte("\x00asm\x01\x00\x00\x00"), "does not import wasi_snapshot_preview1.sched_yield", true},
 		// Only the import that instrumenting needs, no exports.
 		{"no exports", []byte("\x00asm\x01\x00\x00\x00\x01\x05\x01\x60\x00\x01\x7f" +
-			"\x02\x26\x01\x16wasi_snapshot_preview1\x0bsched_yield\x00\x00"), "does not export _initialize"},
+			"\x02\x26\x01\x16wasi_snapshot_preview1\x0bsched_yield\x00\x00"), "does not export _initialize", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := r.Load(context.Background(), tt.wasm, Options{ID: "x"})
+			data := filepath.Join(t.TempDir(), "data")
+			_, err := r.Load(context.Background(), tt.wasm, Options{ID: "x", Grants: Grants{DataDir: data}})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+			if tt.leavesNothing {
+				if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("a module refused before it was read left its data directory: %v", err)
+				}
 			}
 		})
 	}
