@@ -25,6 +25,9 @@ const (
 // code, each read whole so that its counts are checked.
 type counts struct {
 	importedGlobals, globals uint32
+	// globalItems is where the global section's entries start, after
+	// their count, in the section's body.
+	globalItems int
 	// yield is the function index of the sched_yield import, when yields.
 	yield  uint32
 	yields bool
@@ -87,6 +90,7 @@ func (c *counts) read(s *section) error {
 		}
 	case secGlobal:
 		c.globals = r.count()
+		c.globalItems = r.off
 		for n := c.globals; n > 0 && r.err == nil; n-- {
 			r.valueType()
 			r.byte()

@@ -107,12 +107,10 @@ const (
 // sectionRank is a section's place in the required order.
 func sectionRank(id byte) int {
 	switch id {
-	case secType, secImport, secFunction, secTable, secMemory:
+	case secType, secImport, secFunction, secTable, secMemory, secGlobal, secExport, secStart, secElement:
 		return int(id)
 	case secTag:
 		return 5 // between memory and global
-	case secGlobal, secExport, secStart, secElement:
-		return int(id)
 	case secDataCount:
 		return 10 // before code
 	case secCode:
@@ -184,9 +182,7 @@ func Instrument(module []byte) ([]byte, error) {
 		}
 		switch s.id {
 		case secGlobal:
-			r := reader{b: s.body, base: s.at}
-			r.u32()
-			out = appendSection(out, secGlobal, appendU32(nil, counts.globals+1), s.body[r.off:], newGlobal)
+			out = appendSection(out, secGlobal, appendU32(nil, counts.globals+1), s.body[counts.globalItems:], newGlobal)
 			wroteGlobal = true
 		case secCode:
 			body, err := instrumentCode(&s, check)
