@@ -283,11 +283,18 @@ func cpuTime(b *testing.B, pid int) time.Duration {
 	if len(fields) < 13 {
 		b.Fatalf("/proc/%d/stat: %d fields after the name", pid, len(fields))
 	}
+	return ticksTime(b, fields[11:13], fmt.Sprintf("/proc/%d/stat", pid))
+}
+
+// ticksTime is the sum of fields, clock ticks as /proc counts them, as a
+// duration; what names where they were read, for errors.
+func ticksTime(b *testing.B, fields []string, what string) time.Duration {
+	b.Helper()
 	var ticks int64
-	for _, f := range fields[11:13] {
+	for _, f := range fields {
 		n, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
-			b.Fatalf("/proc/%d/stat: %v", pid, err)
+			b.Fatalf("%s: %v", what, err)
 		}
 		ticks += n
 	}
@@ -312,15 +319,7 @@ func idleTime(b *testing.B, cpu int) time.Duration {
 		if len(fields) < 6 {
 			break
 		}
-		var ticks int64
-		for _, f := range fields[4:6] {
-			n, err := strconv.ParseInt(f, 10, 64)
-			if err != nil {
-				b.Fatalf("/proc/stat %s: %v", prefix, err)
-			}
-			ticks += n
-		}
-		return time.Duration(ticks) * time.Second / userHZ
+		return ticksTime(b, fields[4:6], "/proc/stat "+prefix)
 	}
 	b.Fatalf("/proc/stat has no line for CPU %d", cpu)
 	return 0
