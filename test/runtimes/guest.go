@@ -26,8 +26,8 @@ type Options struct {
 	// call.
 	Interrupt bool
 	// Instrument, with Interrupt, interrupts wazero as the host does:
-	// the module rewritten by the host's package interrupt, stopped
-	// through its global when a call's context ends, and wazero's own
+	// the module rewritten by the host's package interrupt, whose
+	// sched_yield ends a call once its context has, and wazero's own
 	// close on context done left off. wasmtime ignores it.
 	Instrument bool
 	// Timeout bounds one call when Interrupt is set. Interrupt with no
