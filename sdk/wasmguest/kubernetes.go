@@ -42,7 +42,7 @@ func (k *kubernetes) External(kubeconfig []byte, context string) (string, error)
 		return "", fmt.Errorf("external cluster: %w", err)
 	}
 	req.Header.Set(abi.HeaderKubeExternal, "1")
-	res, err := roundTrip(req, false)
+	res, err := roundTrip(req, nil, false)
 	if err != nil {
 		return "", fmt.Errorf("external cluster: %w", err)
 	}
@@ -66,10 +66,6 @@ type kubeTransport struct {
 
 // RoundTrip implements http.RoundTripper.
 func (t kubeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	r := req.Clone(req.Context())
-	r.URL.Scheme = "http"
-	r.URL.Host = sdk.KubernetesHost
-	r.Header.Set(abi.HeaderKubeContext, t.context)
 	// A watch's answer never completes: it is read as it arrives.
-	return roundTrip(r, abi.IsWatch(r.URL))
+	return roundTrip(req, &kubeRoute{context: t.context}, abi.IsWatch(req.URL))
 }

@@ -10,8 +10,10 @@ import (
 	"math"
 	"net/http"
 	"runtime"
+	"strconv"
 	"unsafe"
 
+	"github.com/kubestellar/ksplugins/sdk"
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
 
@@ -37,13 +39,20 @@ type hostTransport struct{}
 
 // RoundTrip implements http.RoundTripper.
 func (hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	return roundTrip(req, false)
+	return roundTrip(req, nil, false)
 }
 
-// roundTrip sends req through the host. With stream, the host keeps the
-// response body open and the guest reads it as it arrives (http_open);
-// otherwise the outcome carries the whole body.
-func roundTrip(req *http.Request, stream bool) (*http.Response, error) {
+// kubeRoute sends a request to the host's Kubernetes mediation
+// (sdk.KubernetesHost) for a context, whatever host its URL names.
+type kubeRoute struct {
+	context string
+}
+
+// roundTrip sends req through the host, or, with kube, to the host's
+// Kubernetes mediation; req itself is left as it is. With stream, the host
+// keeps the response body open and the guest reads it as it arrives
+// (http_open); otherwise the outcome carries the whole body.
+func roundTrip(req *http.Request, kube *kubeRoute, stream bool) (*http.Response, error) {
 	var body []byte
 	if req.Body != nil {
 		b, err := io.ReadAll(req.Body)
@@ -56,9 +65,18 @@ func roundTrip(req *http.Request, stream bool) (*http.Response, error) {
 	if req.URL == nil {
 		return nil, errors.New("http: nil Request.URL")
 	}
-	frame := abi.AppendString(nil, req.Method)
-	frame = abi.AppendString(frame, req.URL.String())
-	frame = abi.AppendHeader(frame, req.Header)
+	// The frame is made here, not from a clone of req with its URL and
+	// header changed: a plugin working on Kubernetes sends one request per
+	// client-go call, and inside the sandbox every copy costs.
+	u, field, value := req.URL, "", ""
+	if kube != nil {
+		to := *req.URL
+		to.Scheme, to.Host = "http", sdk.KubernetesHost
+		u, field, value = &to, abi.HeaderKubeContext, kube.context
+	}
+	frame := abi.AppendString(make([]byte, 0, 512+len(body)), req.Method)
+	frame = abi.AppendString(frame, u.String())
+	frame = abi.AppendHeaderSet(frame, req.Header, field, value)
 	frame = abi.AppendBytes(frame, body)
 
 	var n uint64
@@ -84,7 +102,7 @@ func roundTrip(req *http.Request, stream bool) (*http.Response, error) {
 	status := int(d.U32())
 	header := d.Header(nil)
 	res := &http.Response{
-		Status:     fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		Status:     strconv.Itoa(status) + " " + http.StatusText(status),
 		StatusCode: status,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,

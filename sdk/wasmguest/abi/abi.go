@@ -209,13 +209,30 @@ func AppendBytes(b []byte, p []byte) []byte {
 
 // AppendHeader appends a header block.
 func AppendHeader(b []byte, h map[string][]string) []byte {
-	b = AppendU32(b, uint32(len(h)))
+	return AppendHeaderSet(b, h, "", "")
+}
+
+// AppendHeaderSet appends a header block of h and, unless key is empty,
+// one more field key: value after h's. A reader keeps the last of a
+// repeated name, so the field replaces h's of the same name as
+// http.Header.Set would, without copying h.
+func AppendHeaderSet(b []byte, h map[string][]string, key, value string) []byte {
+	n := len(h)
+	if key != "" {
+		n++
+	}
+	b = AppendU32(b, uint32(n))
 	for k, vs := range h {
 		b = AppendString(b, k)
 		b = AppendU32(b, uint32(len(vs)))
 		for _, v := range vs {
 			b = AppendString(b, v)
 		}
+	}
+	if key != "" {
+		b = AppendString(b, key)
+		b = AppendU32(b, 1)
+		b = AppendString(b, value)
 	}
 	return b
 }

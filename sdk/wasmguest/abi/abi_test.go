@@ -2,6 +2,7 @@ package abi
 
 import (
 	"errors"
+	"maps"
 	"reflect"
 	"testing"
 )
@@ -54,6 +55,33 @@ func TestRoundTrip(t *testing.T) {
 		if _, err := decodeRequest(in.encode()[:n]); !errors.Is(err, ErrShort) {
 			t.Fatalf("a frame cut at %d decoded: %v", n, err)
 		}
+	}
+}
+
+func TestAppendHeaderSet(t *testing.T) {
+	tests := []struct {
+		name       string
+		h          map[string][]string
+		key, value string
+		want       map[string][]string
+	}{
+		{"no field", map[string][]string{"A": {"1"}}, "", "", map[string][]string{"A": {"1"}}},
+		{"added", map[string][]string{"A": {"1"}}, "B", "2", map[string][]string{"A": {"1"}, "B": {"2"}}},
+		{"replaces", map[string][]string{"A": {"1"}, "B": {"x", "y"}}, "B", "2", map[string][]string{"A": {"1"}, "B": {"2"}}},
+		{"empty value", nil, "B", "", map[string][]string{"B": {""}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := maps.Clone(tt.h)
+			d := NewDecoder(AppendHeaderSet(nil, tt.h, tt.key, tt.value))
+			got := d.Header(nil)
+			if d.Err() != nil || len(d.Rest()) != 0 || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %v (%v, %d bytes left); want %v", got, d.Err(), len(d.Rest()), tt.want)
+			}
+			if !reflect.DeepEqual(tt.h, before) {
+				t.Fatalf("the header given was changed to %v", tt.h)
+			}
+		})
 	}
 }
 
