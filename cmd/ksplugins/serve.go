@@ -28,6 +28,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/runtime/wasm"
 	"github.com/kubestellar/ksplugins/internal/source"
 	"github.com/kubestellar/ksplugins/internal/store"
+	"github.com/kubestellar/ksplugins/internal/store/postgres"
 	"github.com/kubestellar/ksplugins/internal/store/sqlite"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
 )
@@ -98,7 +99,9 @@ func newBuilder(s config.Settings, log *slog.Logger) (*build.Builder, toolchain.
 // server, or lead to them: config.FromEnv has read them into the settings
 // by now. KUBECONFIG names the file of the host's cluster credentials,
 // which plugins reach only through the host's mediation.
-func secretEnv() []string { return []string{"KSPLUGINS_TOKEN", "KUBECONFIG"} }
+func secretEnv() []string {
+	return []string{"KSPLUGINS_TOKEN", "KUBECONFIG", "KSPLUGINS_DATABASE_URL"}
+}
 
 // forgetSecretEnv removes the secret variables from the process's
 // environment, so that neither a native plugin calling os.Getenv nor any
@@ -112,6 +115,32 @@ func forgetSecretEnv() error {
 		}
 	}
 	return nil
+}
+
+// openStore opens the store the settings select: PostgreSQL when
+// KSPLUGINS_DATABASE_URL is a postgres:// URL, else the SQLite file in the
+// data folder, which needs nothing set up. The URL is logged and reported
+// without its password.
+func openStore(ctx context.Context, s config.Settings, log *slog.Logger) (store.Store, error) {
+	switch u := s.DatabaseURL; {
+	case u == "":
+		path := filepath.Join(s.DataDir, "ksplugins.db")
+		db, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("store: SQLite", "path", path)
+		return db, nil
+	case postgres.IsURL(u):
+		db, err := postgres.Open(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("store: PostgreSQL", "database", postgres.Redacted(u))
+		return db, nil
+	}
+	// Not the value: it may be a URL of another kind, password included.
+	return nil, errors.New("KSPLUGINS_DATABASE_URL: want a postgres:// or postgresql:// URL, or nothing for the SQLite store in the data folder")
 }
 
 func serve(ctx context.Context, s config.Settings) error {
@@ -140,7 +169,7 @@ func serve(ctx context.Context, s config.Settings) error {
 	if err != nil {
 		return err
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(s.DataDir, "ksplugins.db"))
+	db, err := openStore(ctx, s, log)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,6 +55,56 @@ func TestStoredSystem(t *testing.T) {
 			}
 			if err != nil || !tt.check(sys) {
 				t.Fatalf("got %v, %+v", err, sys)
+			}
+		})
+	}
+}
+
+// TestOpenStore: no database URL opens the SQLite file in the data folder,
+// a postgres:// or postgresql:// URL selects PostgreSQL (here one where
+// nothing listens, so its error shows which store was tried), and any
+// other value is refused by the variable's name. No error shows a
+// password.
+func TestOpenStore(t *testing.T) {
+	const password = "s3cret"
+	tests := []struct {
+		name    string
+		url     string
+		wantErr string
+	}{
+		{"default", "", ""},
+		{"postgres", "postgres://ks:" + password + "@127.0.0.1:1/ks?connect_timeout=2", "open store postgres://ks:xxxxx@127.0.0.1:1/ks"},
+		{"postgresql", "postgresql://ks:" + password + "@127.0.0.1:1/ks?connect_timeout=2", "open store postgresql://ks:xxxxx@127.0.0.1:1/ks"},
+		{"other scheme", "mysql://ks:" + password + "@127.0.0.1/ks", "KSPLUGINS_DATABASE_URL: want a postgres:// or postgresql:// URL"},
+		{"a path", "/var/lib/ksplugins/" + password + ".db", "KSPLUGINS_DATABASE_URL: want a postgres:// or postgresql:// URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := config.FromEnv()
+			s.DataDir, s.DatabaseURL = t.TempDir(), tt.url
+			db, err := openStore(t.Context(), s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("openStore: %v", err)
+				}
+				defer db.Close()
+				if _, ok := db.(*sqlite.DB); !ok {
+					t.Errorf("openStore returned a %T, want the SQLite store", db)
+				}
+				if _, err := os.Stat(filepath.Join(s.DataDir, "ksplugins.db")); err != nil {
+					t.Errorf("no SQLite file in the data folder: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				db.Close()
+				t.Fatalf("openStore succeeded, want an error saying %q", tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("openStore: err = %q, want it to say %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), password) {
+				t.Errorf("openStore error shows the password: %q", err)
 			}
 		})
 	}

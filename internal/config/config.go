@@ -35,6 +35,11 @@ type Settings struct {
 	Addr string
 	// DataDir holds the store and tokens (KSPLUGINS_DATA_DIR, default "./data").
 	DataDir string
+	// DatabaseURL, when set, selects the PostgreSQL store at that
+	// postgres:// URL instead of the SQLite file in DataDir
+	// (KSPLUGINS_DATABASE_URL). Only in the environment, never a flag: it
+	// may carry a password, which a command line shows to every user.
+	DatabaseURL string
 	// PluginDir holds plugin files (PLUGIN_DIR, default
 	// "./dynamic_plugins/cache"); `ksplugins build` writes there.
 	PluginDir string
@@ -74,15 +79,16 @@ type Settings struct {
 // FromEnv returns the settings given by the environment, with defaults.
 func FromEnv() Settings {
 	s := Settings{
-		Addr:       env("KSPLUGINS_ADDR", ":4000"),
-		DataDir:    env("KSPLUGINS_DATA_DIR", "./data"),
-		PluginDir:  env("PLUGIN_DIR", "./dynamic_plugins/cache"),
-		CacheDir:   env("PLUGIN_CACHE_DIR", "./dynamic_plugins/build_cache"),
-		Token:      os.Getenv("KSPLUGINS_TOKEN"),
-		GoCmd:      env("KSPLUGINS_GO", "go"),
-		LogFormat:  env("KSPLUGINS_LOG_FORMAT", "text"),
-		Kubeconfig: os.Getenv("KUBECONFIG"),
-		System:     DefaultSystem(),
+		Addr:        env("KSPLUGINS_ADDR", ":4000"),
+		DataDir:     env("KSPLUGINS_DATA_DIR", "./data"),
+		DatabaseURL: os.Getenv("KSPLUGINS_DATABASE_URL"),
+		PluginDir:   env("PLUGIN_DIR", "./dynamic_plugins/cache"),
+		CacheDir:    env("PLUGIN_CACHE_DIR", "./dynamic_plugins/build_cache"),
+		Token:       os.Getenv("KSPLUGINS_TOKEN"),
+		GoCmd:       env("KSPLUGINS_GO", "go"),
+		LogFormat:   env("KSPLUGINS_LOG_FORMAT", "text"),
+		Kubeconfig:  os.Getenv("KUBECONFIG"),
+		System:      DefaultSystem(),
 
 		InClusterContext: env("KSPLUGINS_IN_CLUSTER_CONTEXT", "in-cluster"),
 	}

@@ -85,8 +85,10 @@ func TestFromEnv(t *testing.T) {
 	t.Setenv("PLUGIN_DEBUG", "true")
 	t.Setenv("KSPLUGINS_ADDR", "127.0.0.1:9999")
 	t.Setenv("PLUGIN_DIR", "")
+	t.Setenv("KSPLUGINS_DATABASE_URL", "postgres://db/ks")
 	s := FromEnv()
-	if s.System.SecurityMode != "strict" || !s.System.Debug || s.Addr != "127.0.0.1:9999" || s.PluginDir != "./dynamic_plugins/cache" {
+	if s.System.SecurityMode != "strict" || !s.System.Debug || s.Addr != "127.0.0.1:9999" || s.PluginDir != "./dynamic_plugins/cache" ||
+		s.DatabaseURL != "postgres://db/ks" {
 		t.Fatalf("FromEnv = %+v", s)
 	}
 }

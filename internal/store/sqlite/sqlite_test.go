@@ -288,3 +288,38 @@ func TestUpgrade(t *testing.T) {
 		t.Errorf("AppendAudit after upgrade: %v", err)
 	}
 }
+
+// TestConcurrentOpens stands in for processes starting together on a new
+// file: each step is applied once, and every Open succeeds.
+func TestConcurrentOpens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	const n = 6
+	var (
+		wg   sync.WaitGroup
+		errs = make([]error, n)
+		dbs  = make([]*DB, n)
+	)
+	for i := range n {
+		wg.Go(func() { dbs[i], errs[i] = Open(t.Context(), path) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open #%d: %v", i, err)
+			continue
+		}
+		defer dbs[i].Close()
+	}
+	if t.Failed() {
+		return
+	}
+	rows := migrationRows(t, dbs[0])
+	if len(rows) != len(migrations()) {
+		t.Fatalf("%d migration rows, want %d", len(rows), len(migrations()))
+	}
+	for i, r := range rows {
+		if r.version != i+1 {
+			t.Errorf("migration row %d has version %d, want %d", i, r.version, i+1)
+		}
+	}
+}
