@@ -214,10 +214,17 @@ func (h *Host) unload(ctx context.Context, p *Plugin) error {
 		return err
 	}
 	defer p.op.Unlock()
-	id := p.id
-	if err := h.store.DeletePlugin(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("unload %s: %w", id, err)
+	if err := h.store.DeletePlugin(ctx, p.id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("unload %s: %w", p.id, err)
 	}
+	h.remove(ctx, p)
+	return nil
+}
+
+// remove takes p out of the registry and retires its instance: the end of
+// an unload, once the record is gone. The caller holds p.op.
+func (h *Host) remove(ctx context.Context, p *Plugin) {
+	id := p.id
 	h.mu.Lock()
 	delete(h.plugins, id)
 	h.mu.Unlock()
@@ -235,7 +242,6 @@ func (h *Host) unload(ctx context.Context, p *Plugin) error {
 	}
 	h.log.Info("plugin unloaded", "plugin_id", id)
 	h.publish(ctx, events.Event{Type: events.Unloaded, PluginID: id, Message: "plugin " + id + " unloaded"})
-	return nil
 }
 
 // Reload loads the plugin's source again and swaps the new instance in; on
@@ -306,6 +312,9 @@ type change struct {
 	// probe requires the new instance to pass a health check before it
 	// is recorded.
 	probe bool
+	// followed: the store already holds the new state, which another
+	// server sharing it recorded (Reconcile); the swap writes nothing.
+	followed bool
 }
 
 // swap is the one way a running plugin's code is replaced, by reload,
@@ -341,12 +350,14 @@ func (h *Host) swap(ctx context.Context, p *Plugin, in *instance, c change) erro
 		p.source, p.grants, p.kube = *c.source, c.grants, c.kube
 	}
 	p.mu.Unlock()
-	if err := h.save(ctx, p, in); err != nil {
-		p.mu.Lock()
-		p.source, p.grants, p.kube = prevSource, prevGrants, prevKube
-		p.mu.Unlock()
-		h.retire(ctx, p, in)
-		return err
+	if !c.followed {
+		if err := h.save(ctx, p, in); err != nil {
+			p.mu.Lock()
+			p.source, p.grants, p.kube = prevSource, prevGrants, prevKube
+			p.mu.Unlock()
+			h.retire(ctx, p, in)
+			return err
+		}
 	}
 	old := p.inst.Load()
 	p.mu.Lock()

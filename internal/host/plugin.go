@@ -42,6 +42,10 @@ type Plugin struct {
 	warnings []manifest.Problem
 	// healthDisabled: the health policy, not an operator, disabled it.
 	healthDisabled bool
+	// followed is the artifact digest Reconcile last tried to bring the
+	// plugin to, so that an artifact this server cannot run is tried once,
+	// not at every pass.
+	followed string
 	// stopHealth ends the plugin's health checker, stopWatch its folder
 	// watcher.
 	stopHealth, stopWatch context.CancelFunc

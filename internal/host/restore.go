@@ -34,22 +34,33 @@ func (h *Host) Restore(ctx context.Context) (found int, err error) {
 	ps := make([]*Plugin, len(recs))
 	h.mu.Lock()
 	for i, rec := range recs {
-		ps[i] = &Plugin{
-			id:      rec.ID,
-			state:   apiv1.StateRestoring,
-			tier:    install.StoredTier(rec),
-			enabled: rec.Enabled,
-			grants:  rec.Grants,
-			kube:    rec.Kubernetes,
-			config:  rec.Config,
-			source:  apiv1.Source{Kind: apiv1.SourceKind(rec.SourceKind), Location: rec.SourceLocation, Version: rec.SourceVersion, Path: rec.SourcePath, Pin: rec.SourcePin},
-		}
+		ps[i] = restoring(rec)
 		h.plugins[rec.ID] = ps[i]
 	}
 	h.restoring.Add(int64(len(recs)))
 	h.mu.Unlock()
 	h.goBackground(func(ctx context.Context) { h.restoreAll(ctx, ps, recs) })
 	return len(recs), nil
+}
+
+// restoring is the registration of a plugin about to be brought back from
+// its record rec.
+func restoring(rec store.Plugin) *Plugin {
+	return &Plugin{
+		id:      rec.ID,
+		state:   apiv1.StateRestoring,
+		tier:    install.StoredTier(rec),
+		enabled: rec.Enabled,
+		grants:  rec.Grants,
+		kube:    rec.Kubernetes,
+		config:  rec.Config,
+		source:  storedSource(rec),
+	}
+}
+
+// storedSource is where rec's plugin came from.
+func storedSource(rec store.Plugin) apiv1.Source {
+	return apiv1.Source{Kind: apiv1.SourceKind(rec.SourceKind), Location: rec.SourceLocation, Version: rec.SourceVersion, Path: rec.SourcePath, Pin: rec.SourcePin}
 }
 
 // Restored returns a channel closed when every plugin Restore found is
