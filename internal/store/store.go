@@ -9,9 +9,11 @@ package store
 import (
 	"context"
 	"errors"
-	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+	"io"
 	"net/http"
 	"time"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 )
 
 // Errors a caller tells apart.
@@ -130,4 +132,45 @@ type Store interface {
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 	// Close releases the store.
 	Close() error
+}
+
+// Kinds of Change.
+const (
+	// ChangePlugin: a plugin's record was written or deleted; Key is its id.
+	ChangePlugin = "plugin"
+	// ChangeSetting: a setting was written; Key is its name.
+	ChangeSetting = "setting"
+)
+
+// Change says which record another writer may have changed.
+type Change struct {
+	// Kind is ChangePlugin or ChangeSetting; empty when anything may have
+	// changed, as after the notices were interrupted.
+	Kind string
+	// Key is the plugin's id or the setting's name.
+	Key string
+}
+
+// Notifier is implemented by a Store that several servers share (the
+// PostgreSQL store): it tells each of them about every change to plugins
+// and settings, their own included, so that each can follow the others.
+type Notifier interface {
+	// Changes sends a Change for each committed write, and an empty one
+	// whenever notices may have been missed, until ctx is done; then it
+	// closes the channel.
+	Changes(ctx context.Context) (<-chan Change, error)
+}
+
+// Artifacts is implemented by a Store that keeps built artifacts, content
+// addressed, so that a server sharing it runs the code another built
+// without building it again. Whoever reads one checks its digest.
+type Artifacts interface {
+	// HasArtifact reports whether the artifact with digest is kept.
+	HasArtifact(ctx context.Context, digest string) (bool, error)
+	// PutArtifact keeps content under digest ("sha256:<hex>"); it fails,
+	// keeping nothing, when content does not have that digest. Putting an
+	// artifact already kept changes nothing.
+	PutArtifact(ctx context.Context, digest string, content io.Reader) error
+	// OpenArtifact returns the artifact's content, or ErrNotFound.
+	OpenArtifact(ctx context.Context, digest string) (io.ReadCloser, error)
 }

@@ -152,6 +152,29 @@ func migrations() []string {
 		);
 		CREATE INDEX audit_actor ON audit (actor, id);
 		CREATE INDEX audit_target ON audit (target, id);`,
+		// Replicas: every committed change to a plugin or a setting is a
+		// notice on changesChannel (see Changes), sent by the database
+		// itself, so no writer can forget it; built artifacts are kept by
+		// digest for the replicas that did not build them.
+		`CREATE FUNCTION ksplugins_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF TG_TABLE_NAME = 'plugins' THEN
+				PERFORM pg_notify('` + changesChannel + `', 'plugin:' || COALESCE(NEW.id, OLD.id));
+			ELSE
+				PERFORM pg_notify('` + changesChannel + `', 'setting:' || COALESCE(NEW.key, OLD.key));
+			END IF;
+			RETURN NULL;
+		END $$;
+		CREATE TRIGGER plugins_changed AFTER INSERT OR UPDATE OR DELETE ON plugins
+			FOR EACH ROW EXECUTE FUNCTION ksplugins_notify_change();
+		CREATE TRIGGER settings_changed AFTER INSERT OR UPDATE OR DELETE ON settings
+			FOR EACH ROW EXECUTE FUNCTION ksplugins_notify_change();
+		CREATE TABLE artifacts (
+			digest     text COLLATE "C" PRIMARY KEY,
+			size       bigint NOT NULL,
+			content    bytea NOT NULL,
+			created_at text COLLATE "C" NOT NULL
+		);`,
 	}
 }
 
