@@ -62,6 +62,7 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&s.Kubeconfig, "kubeconfig", s.Kubeconfig, "the host's kubeconfig, whose contexts plugins are granted access to through the host (KUBECONFIG); without one, in a pod, its service account")
 	f.StringVar(&s.InClusterContext, "in-cluster-context", s.InClusterContext, "the context name plugins are granted the pod's service account by, without a kubeconfig (KSPLUGINS_IN_CLUSTER_CONTEXT)")
 	f.BoolVar(&s.WarmUp, "warm-up", s.WarmUp, "after a start, compile Go's standard library, gin and the SDK for the sandboxed tier in the background, so that the first sandboxed install is not minutes slower (KSPLUGINS_WARM_UP)")
+	f.DurationVar(&s.ReconcileInterval, "reconcile-interval", s.ReconcileInterval, "with a PostgreSQL store shared by several servers, how often each compares all its plugins with the store, beside following every change it is told of (KSPLUGINS_RECONCILE_INTERVAL)")
 	f.BoolVar(&s.InsecureLocal, "insecure-listen-local", false, "development only: serve every request as admin without credentials; requires a loopback --addr")
 	return cmd
 }
@@ -202,9 +203,10 @@ func serve(ctx context.Context, s config.Settings) error {
 			native.NewRuntime(native.NewLoader(filepath.Join(s.CacheDir, "loaded"), target)),
 			sandbox,
 		},
-		Watch:   s.Watch,
-		DataDir: s.DataDir,
-		Logger:  log,
+		Watch:    s.Watch,
+		DataDir:  s.DataDir,
+		FetchDir: filepath.Join(s.CacheDir, "fetched"),
+		Logger:   log,
 
 		Authenticate: authn.Authenticate,
 		Kubernetes:   kube,
@@ -217,6 +219,15 @@ func serve(ctx context.Context, s config.Settings) error {
 	})
 	if err != nil {
 		return err
+	}
+	if n, ok := db.(store.Notifier); ok {
+		// Several servers share this store: each follows what the others
+		// record.
+		changes, err := n.Changes(ctx)
+		if err != nil {
+			return err
+		}
+		h.Follow(changes, s.ReconcileInterval, srv.FollowSetting)
 	}
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {

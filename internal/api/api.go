@@ -11,6 +11,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -474,6 +475,44 @@ func (s *Server) applySystem(sys config.System) {
 	} else {
 		s.level.Set(slog.LevelInfo)
 	}
+}
+
+// FollowSetting applies the system configuration another server sharing
+// the store recorded, when key is SystemSetting or "" (any setting may have
+// changed). A configuration equal to the live one is left alone; one that
+// does not validate here is logged and not applied.
+func (s *Server) FollowSetting(ctx context.Context, key string) {
+	if key != "" && key != SystemSetting {
+		return
+	}
+	data, err := s.store.Setting(ctx, SystemSetting)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("read the system configuration another server recorded", "err", err)
+		}
+		return
+	}
+	live, err := json.Marshal(s.system())
+	if err != nil || bytes.Equal(live, data) {
+		return
+	}
+	// Decoded over a copy of the live configuration made by encoding, so
+	// that no slice of the live one is written to.
+	var next config.System
+	if err := json.Unmarshal(live, &next); err != nil {
+		return
+	}
+	if err := json.Unmarshal(data, &next); err != nil {
+		s.log.Error("the system configuration another server recorded cannot be read", "err", err)
+		return
+	}
+	if problems := config.Validate(next); len(problems) > 0 {
+		s.log.Error("the system configuration another server recorded is not valid here", "problem", problems[0].String())
+		return
+	}
+	s.applySystem(next)
+	s.events.Publish(events.Event{Type: events.ConfigChanged, Actor: "system", Message: "system configuration changed, as another server recorded",
+		Details: map[string]any{"security_mode": next.SecurityMode, "debug": next.Debug, "followed": true}})
 }
 
 func (s *Server) getConfiguration(c *gin.Context) {

@@ -73,8 +73,8 @@ const (
 	Sandboxed = apiv1.TierSandboxed
 )
 
-// artifactFile is the file name of a tier's artifact in its cache folder.
-func artifactFile(t Tier) string {
+// ArtifactFile is the file name of a tier's artifact in its cache folder.
+func ArtifactFile(t Tier) string {
 	if t == Sandboxed {
 		return "plugin.wasm"
 	}
@@ -393,7 +393,7 @@ func (b *Builder) Lookup(key string) (*Artifact, error) {
 	if err := json.Unmarshal(data, &art); err != nil {
 		return nil, fmt.Errorf("read artifact %s: %w", key, err)
 	}
-	art.Path = filepath.Join(dir, artifactFile(art.Tier))
+	art.Path = filepath.Join(dir, ArtifactFile(art.Tier))
 	digest, err := FileDigest(art.Path)
 	if err != nil {
 		return nil, err
@@ -448,7 +448,7 @@ func (b *Builder) buildOnce(ctx context.Context, tree *sdkTree, dir, key string,
 		log.Warn("plugin build script ignored", "reason", n)
 		warnings = append(warnings, manifest.Problem{Field: "build.sh", Message: n})
 	}
-	out := filepath.Join(tmp, artifactFile(tier))
+	out := filepath.Join(tmp, ArtifactFile(tier))
 	b.count(func(s *Stats) { s.Builds++ })
 	if err := b.compile(ctx, lay, out, tier, trust); err != nil {
 		b.count(func(s *Stats) { s.Failures++ })
@@ -481,7 +481,7 @@ func (b *Builder) install(tmp, file string, art *Artifact) error {
 	if err := os.Mkdir(stage, 0o755); err != nil {
 		return err
 	}
-	if err := os.Rename(file, filepath.Join(stage, artifactFile(art.Tier))); err != nil {
+	if err := os.Rename(file, filepath.Join(stage, ArtifactFile(art.Tier))); err != nil {
 		return err
 	}
 	meta, err := json.MarshalIndent(art, "", "  ")
@@ -498,7 +498,7 @@ func (b *Builder) install(tmp, file string, art *Artifact) error {
 	if err := os.Rename(stage, final); err != nil && !errors.Is(err, fs.ErrExist) && !errors.Is(err, syscall.ENOTEMPTY) {
 		return err
 	}
-	art.Path = filepath.Join(final, artifactFile(art.Tier))
+	art.Path = filepath.Join(final, ArtifactFile(art.Tier))
 	return nil
 }
 

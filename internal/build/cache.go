@@ -46,7 +46,7 @@ func (b *Builder) entries() ([]entry, error) {
 			}
 			e := entry{key: k.Name(), dir: dir, used: meta.ModTime()}
 			for _, t := range []Tier{Native, Sandboxed} {
-				if fi, err := os.Stat(filepath.Join(dir, artifactFile(t))); err == nil {
+				if fi, err := os.Stat(filepath.Join(dir, ArtifactFile(t))); err == nil {
 					e.bytes = fi.Size() + meta.Size()
 				}
 			}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"github.com/kubestellar/ksplugins/internal/auth/jwt"
@@ -72,6 +73,11 @@ type Settings struct {
 	// WarmUp readies the sandboxed tier in the background after a start
 	// (--warm-up, KSPLUGINS_WARM_UP, default true): see Host.WarmUp.
 	WarmUp bool
+	// ReconcileInterval is how often a server sharing its store with
+	// others (PostgreSQL) compares all its plugins with the store, beside
+	// following each change it is told of (--reconcile-interval,
+	// KSPLUGINS_RECONCILE_INTERVAL, default 30s).
+	ReconcileInterval time.Duration
 	// System is the initial live configuration.
 	System System
 }
@@ -98,6 +104,10 @@ func FromEnv() Settings {
 	s.WarmUp = true
 	if v, err := strconv.ParseBool(os.Getenv("KSPLUGINS_WARM_UP")); err == nil {
 		s.WarmUp = v
+	}
+	s.ReconcileInterval = 30 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("KSPLUGINS_RECONCILE_INTERVAL")); err == nil && d > 0 {
+		s.ReconcileInterval = d
 	}
 	return s
 }

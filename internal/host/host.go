@@ -120,6 +120,9 @@ type Options struct {
 	Runtimes []runtime.Runtime
 	// DataDir holds the private folders of plugins granted storage.
 	DataDir string
+	// FetchDir keeps the artifacts other servers sharing the store built
+	// (see Reconcile).
+	FetchDir string
 	// Authenticate checks the credentials of calls to plugin endpoints that
 	// require them; nil refuses every such call.
 	Authenticate func(ctx context.Context, bearer string) (auth.Identity, error)
@@ -228,7 +231,7 @@ func New(opts Options) *Host {
 	h.installer = install.New(install.Options{
 		Builder: opts.Builder, Sources: opts.Sources, Runtimes: opts.Runtimes, Store: opts.Store,
 		System: h.system.Load, Grant: h.grant, GrantKubernetes: h.grantKubernetes, Taken: func(id string) bool { return h.lookup(id) != nil },
-		Output: h.outputGate, Fault: h.instanceFault, DataDir: opts.DataDir, CallTimeout: opts.CallTimeout, Logger: opts.Logger,
+		Output: h.outputGate, Fault: h.instanceFault, DataDir: opts.DataDir, FetchDir: opts.FetchDir, CallTimeout: opts.CallTimeout, Logger: opts.Logger,
 	})
 	h.SetSystem(config.DefaultSystem())
 	h.goBackground(h.sampleTraffic)

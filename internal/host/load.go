@@ -87,7 +87,8 @@ func (h *Host) run(p *Plugin, in *instance) {
 	p.mu.Unlock()
 }
 
-// save records p's desired state with in as its pinned artifact.
+// save records p's desired state with in as its pinned artifact, which it
+// first publishes for other servers sharing the store.
 func (h *Host) save(ctx context.Context, p *Plugin, in *instance) error {
 	p.mu.RLock()
 	rec := store.Plugin{
@@ -107,6 +108,9 @@ func (h *Host) save(ctx context.Context, p *Plugin, in *instance) error {
 		Config:         p.config,
 	}
 	p.mu.RUnlock()
+	if err := h.installer.Publish(ctx, in.artifact); err != nil {
+		return fmt.Errorf("record plugin %s: %w", p.id, err)
+	}
 	if err := h.store.PutPlugin(ctx, rec); err != nil {
 		return fmt.Errorf("record plugin %s: %w", p.id, err)
 	}

@@ -276,32 +276,41 @@ func sameConfig(a, b map[string]any) bool {
 	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
-// Follow reconciles this host whenever changes names a plugin whose record
-// changed ("" for any), and every interval regardless, so that a missed
-// notice only delays a change; until ctx is done or changes is closed.
-// Another server's changes reach this one through it.
-func (h *Host) Follow(ctx context.Context, changes <-chan string, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		var err error
-		select {
-		case <-ctx.Done():
-			return
-		case id, ok := <-changes:
-			if !ok {
+// Follow reconciles this host, in the background until Close, whenever
+// changes names a plugin whose record changed or says anything may have
+// changed, and every interval regardless, so that a missed notice only
+// delays a change. Another server's changes reach this one through it.
+// Settings are not the host's: a changed one is handed to setting, with
+// its name, or "" when any may have changed.
+func (h *Host) Follow(changes <-chan store.Change, interval time.Duration, setting func(ctx context.Context, key string)) {
+	h.goBackground(func(ctx context.Context) {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			var err error
+			select {
+			case <-ctx.Done():
 				return
-			}
-			if id == "" {
+			case c, ok := <-changes:
+				if !ok {
+					return
+				}
+				switch c.Kind {
+				case store.ChangePlugin:
+					err = h.ReconcilePlugin(ctx, c.Key)
+				case store.ChangeSetting:
+					setting(ctx, c.Key)
+				default:
+					setting(ctx, "")
+					err = h.Reconcile(ctx)
+				}
+			case <-t.C:
+				setting(ctx, "")
 				err = h.Reconcile(ctx)
-			} else {
-				err = h.ReconcilePlugin(ctx, id)
 			}
-		case <-t.C:
-			err = h.Reconcile(ctx)
+			if err != nil && ctx.Err() == nil {
+				h.log.Warn("reconcile with the store", "err", err)
+			}
 		}
-		if err != nil && ctx.Err() == nil {
-			h.log.Warn("reconcile with the store", "err", err)
-		}
-	}
+	})
 }

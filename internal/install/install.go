@@ -81,6 +81,9 @@ type Options struct {
 	Fault func(id string, cause error)
 	// DataDir holds the private folders of plugins granted storage.
 	DataDir string
+	// FetchDir keeps the artifacts fetched from a store shared with other
+	// servers (store.Artifacts); none are fetched without it.
+	FetchDir string
 	// CallTimeout bounds each call into plugin code while opening.
 	CallTimeout time.Duration
 	// Logger is the server's logger.

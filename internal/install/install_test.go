@@ -1,8 +1,11 @@
 package install
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,7 +214,7 @@ func TestStoredArtifact(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			i := New(Options{Runtimes: tt.runtimes})
-			art, _, err := i.storedArtifact(tt.rec)
+			art, _, err := i.storedArtifact(context.Background(), tt.rec)
 			if tt.want == "" {
 				if err == nil {
 					t.Fatalf("found %+v; want an error", art)
@@ -233,5 +236,77 @@ func TestOpenWithoutRuntime(t *testing.T) {
 	_, err := i.open(context.Background(), apiv1.Source{Location: "/x/p.wasm"}, apiv1.Artifact{Tier: apiv1.TierSandboxed}, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "sandboxed tier is not available") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// sharedStore is a store shared with other servers, as far as artifacts
+// go: what they published, by digest.
+type sharedStore struct {
+	store.Store
+	artifacts map[string][]byte
+}
+
+func (s sharedStore) HasArtifact(_ context.Context, digest string) (bool, error) {
+	_, ok := s.artifacts[digest]
+	return ok, nil
+}
+
+func (s sharedStore) PutArtifact(_ context.Context, digest string, r io.Reader) error {
+	b, err := io.ReadAll(r)
+	s.artifacts[digest] = b
+	return err
+}
+
+func (s sharedStore) OpenArtifact(_ context.Context, digest string) (io.ReadCloser, error) {
+	b, ok := s.artifacts[digest]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// TestSharedArtifact: an artifact published by one server is fetched by
+// another into its own folder, ahead of the path the first recorded; one
+// whose content does not have the recorded digest is refused and leaves no
+// file under the artifact's name.
+func TestSharedArtifact(t *testing.T) {
+	dir := t.TempDir()
+	built := filepath.Join(dir, "built", "plugin.so")
+	if err := os.MkdirAll(filepath.Dir(built), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(built, []byte("code"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := build.FileDigest(built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := sharedStore{artifacts: map[string][]byte{}}
+	publisher := New(Options{Store: shared})
+	if err := publisher.Publish(context.Background(), apiv1.Artifact{Path: built, Digest: digest}); err != nil {
+		t.Fatal(err)
+	}
+	fetchDir := filepath.Join(dir, "fetched")
+	i := New(Options{Store: shared, FetchDir: fetchDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rec := store.Plugin{ID: "p", ArtifactPath: built, ArtifactDigest: digest}
+	art, _, err := i.storedArtifact(context.Background(), rec)
+	if err != nil || !strings.HasPrefix(art.Path, fetchDir) || art.Digest != digest {
+		t.Fatalf("storedArtifact = %+v, %v; want the shared copy under %s", art, err, fetchDir)
+	}
+	if got, err := build.FileDigest(art.Path); err != nil || got != digest {
+		t.Fatalf("the fetched copy has digest %s, %v", got, err)
+	}
+
+	shared.artifacts[digest] = []byte("tampered")
+	if err := os.RemoveAll(fetchDir); err != nil {
+		t.Fatal(err)
+	}
+	rec.ArtifactPath = filepath.Join(dir, "elsewhere.so")
+	if art, _, err := i.storedArtifact(context.Background(), rec); err == nil || !strings.Contains(err.Error(), "digest") {
+		t.Fatalf("a tampered shared artifact: %+v, %v; want a refusal naming its digest", art, err)
+	}
+	if names, _ := filepath.Glob(filepath.Join(fetchDir, "*", "*", "*")); len(names) != 0 {
+		t.Fatalf("a refused artifact left %v", names)
 	}
 }

@@ -87,7 +87,7 @@ func mergeDeclared(reported sdk.PluginMetadata, declared *sdk.PluginMetadata) sd
 // Restore opens the exact code rec pins, from the local caches only, with
 // the plugin's recorded grants (permissions and Kubernetes): no source and no network is needed.
 func (i *Installer) Restore(ctx context.Context, rec store.Plugin, src apiv1.Source) (*Opened, error) {
-	art, declared, err := i.storedArtifact(rec)
+	art, declared, err := i.storedArtifact(ctx, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -103,10 +103,11 @@ func (i *Installer) Restore(ctx context.Context, rec store.Plugin, src apiv1.Sou
 	return o, nil
 }
 
-// storedArtifact finds the exact code rec pins, in the local caches only:
-// the build cache entry (with its plugin.yaml), else the runtime's own
-// copy by digest, else the recorded file.
-func (i *Installer) storedArtifact(rec store.Plugin) (apiv1.Artifact, *sdk.PluginMetadata, error) {
+// storedArtifact finds the exact code rec pins: in the local caches, the
+// build cache entry (with its plugin.yaml), else the runtime's own copy by
+// digest, else the recorded file; else, when the store is shared with
+// other servers, the copy one of them published there.
+func (i *Installer) storedArtifact(ctx context.Context, rec store.Plugin) (apiv1.Artifact, *sdk.PluginMetadata, error) {
 	if rec.BuildKey != "" {
 		a, err := i.opts.Builder.Lookup(rec.BuildKey)
 		if err == nil && a.Digest == rec.ArtifactDigest {
@@ -114,18 +115,29 @@ func (i *Installer) storedArtifact(rec store.Plugin) (apiv1.Artifact, *sdk.Plugi
 		}
 	}
 	tier := StoredTier(rec)
-	paths := []string{rec.ArtifactPath}
+	found := func(path string) (apiv1.Artifact, *sdk.PluginMetadata, error) {
+		return apiv1.Artifact{Tier: tier, Path: path, Digest: rec.ArtifactDigest, BuildKey: rec.BuildKey, Cached: true}, nil, nil
+	}
+	has := func(path string) bool {
+		digest, err := build.FileDigest(path)
+		return err == nil && digest == rec.ArtifactDigest
+	}
 	if p, ok := i.runtimes[tier].(runtime.Pinner); ok {
-		if path, ok := p.Pinned(rec.ArtifactDigest); ok {
-			paths = append([]string{path}, paths...)
+		if path, ok := p.Pinned(rec.ArtifactDigest); ok && has(path) {
+			return found(path)
 		}
 	}
-	for _, path := range paths {
-		if digest, err := build.FileDigest(path); err == nil && digest == rec.ArtifactDigest {
-			return apiv1.Artifact{Tier: tier, Path: path, Digest: digest, BuildKey: rec.BuildKey, Cached: true}, nil, nil
-		}
+	// The recorded path is where the server that built the artifact kept
+	// it: with a shared store, another server's, and only by chance on
+	// this machine; the shared copy comes first.
+	path, fetchErr := i.fetchArtifact(ctx, rec)
+	if fetchErr == nil {
+		return found(path)
 	}
-	return apiv1.Artifact{}, nil, fmt.Errorf("artifact %s of plugin %s is no longer in the local cache: reload it from its source", rec.ArtifactDigest, rec.ID)
+	if has(rec.ArtifactPath) {
+		return found(rec.ArtifactPath)
+	}
+	return apiv1.Artifact{}, nil, fmt.Errorf("artifact %s of plugin %s is not in the local cache (nor shared: %v): reload it from its source", rec.ArtifactDigest, rec.ID, fetchErr)
 }
 
 // StoredTier is the tier rec runs in; records from before there were tiers
