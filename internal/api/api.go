@@ -318,6 +318,8 @@ func (s *Server) classify(path string, err error) (status int, code string, deta
 		return http.StatusConflict, "plugin_exists", nil
 	case errors.Is(err, host.ErrBusy):
 		return http.StatusConflict, "plugin_busy", nil
+	case errors.Is(err, host.ErrConflict):
+		return http.StatusConflict, "changed_concurrently", nil
 	case errors.Is(err, host.ErrBadSource):
 		return http.StatusBadRequest, "invalid_source", nil
 	case errors.Is(err, context.DeadlineExceeded):

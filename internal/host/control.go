@@ -103,8 +103,7 @@ func (h *Host) setConfig(ctx context.Context, p *Plugin, config map[string]any) 
 	}
 	effective := effectiveConfig(in.meta, config)
 	if err := call(ctx, h.opts.CallTimeout, func() error { return in.impl.OnConfigChange(maps.Clone(effective)) }); err != nil {
-		rec.Config = previous
-		if rerr := h.store.PutPlugin(context.WithoutCancel(ctx), rec); rerr != nil {
+		if rerr := h.restoreConfig(context.WithoutCancel(ctx), id, previous); rerr != nil {
 			h.log.Error("restore configuration after refusal", "plugin_id", id, "err", rerr)
 		}
 		return nil, &PluginError{ID: id, Step: "OnConfigChange", Err: err}
@@ -115,6 +114,17 @@ func (h *Host) setConfig(ctx context.Context, p *Plugin, config map[string]any) 
 	h.publish(ctx, events.Event{Type: events.ConfigChanged, PluginID: id, Message: "plugin " + id + " configuration changed",
 		Details: map[string]any{"keys": slices.Sorted(maps.Keys(config))}})
 	return effective, nil
+}
+
+// restoreConfig records config as the plugin's configuration again, after
+// the plugin refused the one just recorded.
+func (h *Host) restoreConfig(ctx context.Context, id string, config map[string]any) error {
+	rec, err := h.store.Plugin(ctx, id)
+	if err != nil {
+		return err
+	}
+	rec.Config = config
+	return h.store.PutPlugin(ctx, rec)
 }
 
 // checkConfig checks operator values against the manifest's configuration:

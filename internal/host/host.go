@@ -99,6 +99,9 @@ var (
 	ErrBusy = errors.New("plugin busy")
 	// ErrInvalidConfig: a plugin configuration was refused.
 	ErrInvalidConfig = errors.New("invalid configuration")
+	// ErrConflict: another server sharing the store changed the plugin
+	// while this change was being made; nothing was changed here.
+	ErrConflict = store.ErrConflict
 )
 
 // PluginError is a failure of the plugin's own code during a lifecycle

@@ -36,7 +36,7 @@ func (h *Host) register(ctx context.Context, p *Plugin, in *instance, record boo
 
 	err := func() error {
 		if record {
-			if err := h.save(ctx, p, in); err != nil {
+			if err := h.save(ctx, p, in, true); err != nil {
 				in.close(ctx, h.log.With("plugin_id", p.id))
 				return err
 			}
@@ -88,30 +88,49 @@ func (h *Host) run(p *Plugin, in *instance) {
 }
 
 // save records p's desired state with in as its pinned artifact, which it
-// first publishes for other servers sharing the store.
-func (h *Host) save(ctx context.Context, p *Plugin, in *instance) error {
-	p.mu.RLock()
-	rec := store.Plugin{
-		ID:             p.id,
-		SourceKind:     string(p.source.Kind),
-		SourceLocation: p.source.Location,
-		SourceVersion:  p.source.Version,
-		SourcePath:     p.source.Path,
-		SourcePin:      p.source.Pin,
-		Tier:           string(in.artifact.Tier),
-		ArtifactPath:   in.artifact.Path,
-		ArtifactDigest: in.artifact.Digest,
-		BuildKey:       in.artifact.BuildKey,
-		Enabled:        p.enabled,
-		Grants:         p.grants,
-		Kubernetes:     p.kube,
-		Config:         p.config,
-	}
-	p.mu.RUnlock()
+// first publishes for other servers sharing the store. A new plugin's
+// record is created (ErrExists if another server created one meanwhile);
+// an existing one is read and written back at the revision read, with only
+// what a change of code changes, so that whatever another server recorded
+// meanwhile (enabled, configuration) is kept, or the write is refused with
+// ErrConflict.
+func (h *Host) save(ctx context.Context, p *Plugin, in *instance, create bool) error {
 	if err := h.installer.Publish(ctx, in.artifact); err != nil {
 		return fmt.Errorf("record plugin %s: %w", p.id, err)
 	}
-	if err := h.store.PutPlugin(ctx, rec); err != nil {
+	rec := store.Plugin{ID: p.id}
+	if !create {
+		var err error
+		if rec, err = h.store.Plugin(ctx, p.id); err != nil {
+			return fmt.Errorf("record plugin %s: %w", p.id, err)
+		}
+	}
+	p.mu.RLock()
+	rec.SourceKind = string(p.source.Kind)
+	rec.SourceLocation = p.source.Location
+	rec.SourceVersion = p.source.Version
+	rec.SourcePath = p.source.Path
+	rec.SourcePin = p.source.Pin
+	rec.Tier = string(in.artifact.Tier)
+	rec.ArtifactPath = in.artifact.Path
+	rec.ArtifactDigest = in.artifact.Digest
+	rec.BuildKey = in.artifact.BuildKey
+	rec.Grants = p.grants
+	rec.Kubernetes = p.kube
+	if create {
+		rec.Enabled, rec.Config = p.enabled, p.config
+	}
+	p.mu.RUnlock()
+	var err error
+	if create {
+		err = h.store.CreatePlugin(ctx, rec)
+		if errors.Is(err, store.ErrExists) {
+			err = fmt.Errorf("%w: installed through another server meanwhile", ErrExists)
+		}
+	} else {
+		err = h.store.PutPlugin(ctx, rec)
+	}
+	if err != nil {
 		return fmt.Errorf("record plugin %s: %w", p.id, err)
 	}
 	return nil
@@ -355,7 +374,7 @@ func (h *Host) swap(ctx context.Context, p *Plugin, in *instance, c change) erro
 	}
 	p.mu.Unlock()
 	if !c.followed {
-		if err := h.save(ctx, p, in); err != nil {
+		if err := h.save(ctx, p, in, false); err != nil {
 			p.mu.Lock()
 			p.source, p.grants, p.kube = prevSource, prevGrants, prevKube
 			p.mu.Unlock()

@@ -205,3 +205,36 @@ func TestReconcileLeavesLocalChanges(t *testing.T) {
 		t.Fatalf("state %s; want disabled", info.State)
 	}
 }
+
+// TestReloadKeepsAnotherServersChange: a reload records the new code in the
+// stored record as it is, not as this server last saw it, so that a change
+// another server recorded meanwhile (here: disabled) is not undone.
+func TestReloadKeepsAnotherServersChange(t *testing.T) {
+	ctx := context.Background()
+	rt := &fakeRuntime{}
+	h := newTestHost(t, func(o *Options) { o.Runtimes = []runtime.Runtime{rt} })
+	path, digest := fakeArtifact(t, "v1")
+	rec := store.Plugin{ID: "fake", SourceKind: string(apiv1.SourceFile), SourceLocation: path,
+		Tier: string(fakeTier), ArtifactPath: path, ArtifactDigest: digest, Enabled: true}
+	if err := h.store.PutPlugin(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-h.Restored()
+	rec.Enabled = false // recorded by another server, not followed here yet
+	if err := h.store.PutPlugin(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("v2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Reload(ctx, "fake"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.store.Plugin(ctx, "fake")
+	if err != nil || got.Enabled || got.ArtifactDigest == digest {
+		t.Fatalf("record after the reload: %+v, %v; want the new artifact and still disabled", got, err)
+	}
+}

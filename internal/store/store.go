@@ -22,6 +22,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists is returned when a record with the same key exists.
 	ErrExists = errors.New("already exists")
+	// ErrConflict is returned by a write made against a revision of a
+	// record that is no longer the stored one: another writer changed it
+	// since it was read.
+	ErrConflict = errors.New("changed by another writer since it was read")
 )
 
 // Plugin is the desired state of one installed plugin.
@@ -58,6 +62,11 @@ type Plugin struct {
 	// InstalledAt is set on first insert and kept; UpdatedAt on every write.
 	InstalledAt time.Time `json:"installed_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// Revision counts the record's writes: 1 when it is created, one more
+	// at every write. A record read and written back carries the revision
+	// it was read at, so that a write never undoes another writer's
+	// (see Store.PutPlugin).
+	Revision int64 `json:"revision"`
 }
 
 // Token is a named credential for the management API. Only a hash of its
@@ -106,8 +115,14 @@ type Store interface {
 	// Plugin returns one plugin, or ErrNotFound.
 	Plugin(ctx context.Context, id string) (Plugin, error)
 	// PutPlugin inserts or replaces a plugin. InstalledAt of an existing
-	// record is kept; UpdatedAt is set to now.
+	// record is kept; UpdatedAt is set to now. With a non-zero Revision it
+	// replaces the record only if the stored one still has that revision,
+	// else it returns ErrConflict (ErrNotFound when there is none); with
+	// zero it writes regardless.
 	PutPlugin(ctx context.Context, p Plugin) error
+	// CreatePlugin inserts a plugin, or returns ErrExists if one with its id
+	// is stored.
+	CreatePlugin(ctx context.Context, p Plugin) error
 	// DeletePlugin removes a plugin, or returns ErrNotFound.
 	DeletePlugin(ctx context.Context, id string) error
 	// Setting returns a named setting's value, or ErrNotFound.

@@ -100,4 +100,20 @@ func TestReplicas(t *testing.T) {
 	for _, s := range []*server{a, b} {
 		within(t, time.Second, "the plugin unloaded through C leaves "+s.url, func() bool { return greet(s).status == 404 })
 	}
+
+	// The same plugin installed through B and C at once: one install
+	// wins, the other is refused with 409 and leaves nothing, and all
+	// three serve the winner's.
+	src := copyPlugin(t, filepath.Join(f.root, "plugins/examples/hello"))
+	replies := make(chan reply, 2)
+	for _, s := range []*server{b, c} {
+		go func() { replies <- s.call("POST", "/api/plugins/load", map[string]any{"source": src}, true) }()
+	}
+	first, second := <-replies, <-replies
+	if first.status+second.status != 201+409 || (first.status == 409 && first.errorCode() != "plugin_exists") || (second.status == 409 && second.errorCode() != "plugin_exists") {
+		t.Fatalf("two installs of one plugin at once: %s and %s; want one 201 and one 409 plugin_exists", first, second)
+	}
+	for _, s := range replicas {
+		within(t, time.Second, "the winning install serves on "+s.url, func() bool { return greet(s).status == 200 })
+	}
 }

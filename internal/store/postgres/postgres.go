@@ -169,6 +169,7 @@ func migrations() []string {
 			FOR EACH ROW EXECUTE FUNCTION ksplugins_notify_change();
 		CREATE TRIGGER settings_changed AFTER INSERT OR UPDATE OR DELETE ON settings
 			FOR EACH ROW EXECUTE FUNCTION ksplugins_notify_change();
+		ALTER TABLE plugins ADD COLUMN revision bigint NOT NULL DEFAULT 1;
 		CREATE TABLE artifacts (
 			digest     text COLLATE "C" PRIMARY KEY,
 			size       bigint NOT NULL,
@@ -315,7 +316,7 @@ func queryAll[T any](ctx context.Context, db *pgxpool.Pool, what, query string, 
 }
 
 const pluginColumns = `id, source_kind, source_location, source_version, source_path, source_pin,
-	tier, artifact_path, artifact_digest, build_key, enabled, grants, kubernetes, config, installed_at, updated_at`
+	tier, artifact_path, artifact_digest, build_key, enabled, grants, kubernetes, config, installed_at, updated_at, revision`
 
 // Plugins returns every plugin, sorted by id.
 func (db *DB) Plugins(ctx context.Context) ([]store.Plugin, error) {
@@ -343,7 +344,7 @@ func scanPlugin(row pgx.Row) (store.Plugin, error) {
 	// A NULL text[] scans as a nil slice and '{}' as an empty one, so
 	// "never granted" and "granted nothing" stay apart.
 	err := row.Scan(&p.ID, &p.SourceKind, &p.SourceLocation, &p.SourceVersion, &p.SourcePath, &p.SourcePin,
-		&p.Tier, &p.ArtifactPath, &p.ArtifactDigest, &p.BuildKey, &p.Enabled, &p.Grants, &kube, &config, &installed, &updated)
+		&p.Tier, &p.ArtifactPath, &p.ArtifactDigest, &p.BuildKey, &p.Enabled, &p.Grants, &kube, &config, &installed, &updated, &p.Revision)
 	if err != nil {
 		return p, err
 	}
@@ -369,6 +370,19 @@ func scanPlugin(row pgx.Row) (store.Plugin, error) {
 // read before it, and the later time must win even when its writer loses,
 // or UpdatedAt could fall before InstalledAt.
 func (db *DB) PutPlugin(ctx context.Context, p store.Plugin) error {
+	return db.putPlugin(ctx, p, false)
+}
+
+// CreatePlugin inserts a plugin, or returns an error wrapping
+// store.ErrExists.
+func (db *DB) CreatePlugin(ctx context.Context, p store.Plugin) error {
+	return db.putPlugin(ctx, p, true)
+}
+
+// putPlugin is PutPlugin, or CreatePlugin with create. The revision is
+// checked on the row locked for the write (FOR UPDATE), so that two
+// writers of one revision cannot both pass the check.
+func (db *DB) putPlugin(ctx context.Context, p store.Plugin, create bool) error {
 	config, err := nullJSON(p.Config, p.Config == nil)
 	if err != nil {
 		return fmt.Errorf("put plugin %s: encode config: %w", p.ID, err)
@@ -377,26 +391,47 @@ func (db *DB) PutPlugin(ctx context.Context, p store.Plugin) error {
 	if err != nil {
 		return fmt.Errorf("put plugin %s: encode kubernetes grant: %w", p.ID, err)
 	}
-	ts := now()
-	_, err = db.pool.Exec(ctx, `INSERT INTO plugins (`+pluginColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
-		ON CONFLICT (id) DO UPDATE SET
-			source_kind = excluded.source_kind,
-			source_location = excluded.source_location,
-			source_version = excluded.source_version,
-			source_path = excluded.source_path,
-			source_pin = excluded.source_pin,
-			tier = excluded.tier,
-			artifact_path = excluded.artifact_path,
-			artifact_digest = excluded.artifact_digest,
-			build_key = excluded.build_key,
-			enabled = excluded.enabled,
-			grants = excluded.grants,
-			kubernetes = excluded.kubernetes,
-			config = excluded.config,
-			updated_at = GREATEST(plugins.updated_at, excluded.updated_at)`,
-		p.ID, p.SourceKind, p.SourceLocation, p.SourceVersion, p.SourcePath, p.SourcePin,
-		p.Tier, p.ArtifactPath, p.ArtifactDigest, p.BuildKey, p.Enabled, p.Grants, kube, config, ts)
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if create || p.Revision != 0 {
+			var stored int64
+			err := tx.QueryRow(ctx, `SELECT revision FROM plugins WHERE id = $1 FOR UPDATE`, p.ID).Scan(&stored)
+			switch {
+			case create && err == nil:
+				return store.ErrExists
+			case create && errors.Is(err, pgx.ErrNoRows):
+			case errors.Is(err, pgx.ErrNoRows):
+				return store.ErrNotFound
+			case err != nil:
+				return err
+			case stored != p.Revision:
+				return fmt.Errorf("%w (revision %d, not %d)", store.ErrConflict, stored, p.Revision)
+			}
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO plugins (`+pluginColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, 1)
+			ON CONFLICT (id) DO `+map[bool]string{true: `NOTHING`, false: `UPDATE SET
+				source_kind = excluded.source_kind,
+				source_location = excluded.source_location,
+				source_version = excluded.source_version,
+				source_path = excluded.source_path,
+				source_pin = excluded.source_pin,
+				tier = excluded.tier,
+				artifact_path = excluded.artifact_path,
+				artifact_digest = excluded.artifact_digest,
+				build_key = excluded.build_key,
+				enabled = excluded.enabled,
+				grants = excluded.grants,
+				kubernetes = excluded.kubernetes,
+				config = excluded.config,
+				updated_at = GREATEST(plugins.updated_at, excluded.updated_at),
+				revision = plugins.revision + 1`}[create],
+			p.ID, p.SourceKind, p.SourceLocation, p.SourceVersion, p.SourcePath, p.SourcePin,
+			p.Tier, p.ArtifactPath, p.ArtifactDigest, p.BuildKey, p.Enabled, p.Grants, kube, config, now())
+		if err == nil && create && tag.RowsAffected() == 0 {
+			err = store.ErrExists // created by another writer since the check
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("put plugin %s: %w", p.ID, err)
 	}

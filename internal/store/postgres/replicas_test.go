@@ -136,10 +136,13 @@ func TestUpgradeToReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := old.PutPlugin(t.Context(), store.Plugin{ID: "kept", SourceKind: "folder", Enabled: true}); err != nil {
+	old.Close()
+	// As the binary of schema version 1 wrote it.
+	if _, err := connect(t, url).Exec(t.Context(), `INSERT INTO plugins (id, source_kind, source_location, source_version, source_path,
+		source_pin, tier, artifact_path, artifact_digest, build_key, enabled, installed_at, updated_at)
+		VALUES ('kept', 'folder', '', '', '', '', 'native', '', '', '', true, '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000000Z')`); err != nil {
 		t.Fatal(err)
 	}
-	old.Close()
 
 	db := openAt(t, url)
 	if got := schemaVersions(t, url); len(got) != len(migrations()) {
@@ -150,8 +153,8 @@ func TestUpgradeToReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := db.Plugin(t.Context(), "kept")
-	if err != nil || p.SourceKind != "folder" || !p.Enabled {
-		t.Fatalf("the plugin after the upgrade = %+v, %v", p, err)
+	if err != nil || p.SourceKind != "folder" || !p.Enabled || p.Revision != 1 {
+		t.Fatalf("the plugin after the upgrade = %+v, %v; want it at revision 1", p, err)
 	}
 	p.Enabled = false
 	if err := db.PutPlugin(t.Context(), p); err != nil {

@@ -157,6 +157,7 @@ func migrations() []string {
 		CREATE INDEX audit_actor ON audit (actor);
 		CREATE INDEX audit_target ON audit (target);`,
 		`ALTER TABLE plugins ADD COLUMN kubernetes TEXT;`,
+		`ALTER TABLE plugins ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;`,
 	}
 }
 
@@ -274,7 +275,7 @@ func nullJSON(v any, isNil bool) (any, error) {
 }
 
 const pluginColumns = `id, source_kind, source_location, source_version, source_path, source_pin,
-	tier, artifact_path, artifact_digest, build_key, enabled, grants, kubernetes, config, installed_at, updated_at`
+	tier, artifact_path, artifact_digest, build_key, enabled, grants, kubernetes, config, installed_at, updated_at, revision`
 
 // rowScanner is a row to scan: *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(...any) error }
@@ -326,7 +327,7 @@ func scanPlugin(row rowScanner) (store.Plugin, error) {
 		installed, updated   string
 	)
 	err := row.Scan(&p.ID, &p.SourceKind, &p.SourceLocation, &p.SourceVersion, &p.SourcePath, &p.SourcePin,
-		&p.Tier, &p.ArtifactPath, &p.ArtifactDigest, &p.BuildKey, &p.Enabled, &grants, &kube, &config, &installed, &updated)
+		&p.Tier, &p.ArtifactPath, &p.ArtifactDigest, &p.BuildKey, &p.Enabled, &grants, &kube, &config, &installed, &updated, &p.Revision)
 	if err != nil {
 		return p, err
 	}
@@ -358,6 +359,17 @@ func scanPlugin(row rowScanner) (store.Plugin, error) {
 // PutPlugin inserts or replaces a plugin with an upsert, so the first
 // install time survives a replace without a separate read.
 func (db *DB) PutPlugin(ctx context.Context, p store.Plugin) error {
+	return db.putPlugin(ctx, p, false)
+}
+
+// CreatePlugin inserts a plugin, or returns an error wrapping
+// store.ErrExists.
+func (db *DB) CreatePlugin(ctx context.Context, p store.Plugin) error {
+	return db.putPlugin(ctx, p, true)
+}
+
+// putPlugin is PutPlugin, or CreatePlugin with create.
+func (db *DB) putPlugin(ctx context.Context, p store.Plugin, create bool) error {
 	// NULL keeps "none" distinct from an empty value.
 	config, err := nullJSON(p.Config, p.Config == nil)
 	if err != nil {
@@ -372,8 +384,23 @@ func (db *DB) PutPlugin(ctx context.Context, p store.Plugin) error {
 		return fmt.Errorf("put plugin %s: encode kubernetes grant: %w", p.ID, err)
 	}
 	err = db.write(ctx, func(tx *sql.Tx, now string) error {
+		if create || p.Revision != 0 {
+			var stored int64
+			err := tx.QueryRowContext(ctx, `SELECT revision FROM plugins WHERE id = ?`, p.ID).Scan(&stored)
+			switch {
+			case create && err == nil:
+				return store.ErrExists
+			case create && errors.Is(err, sql.ErrNoRows):
+			case errors.Is(err, sql.ErrNoRows):
+				return store.ErrNotFound
+			case err != nil:
+				return err
+			case stored != p.Revision:
+				return fmt.Errorf("%w (revision %d, not %d)", store.ErrConflict, stored, p.Revision)
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO plugins (`+pluginColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 			ON CONFLICT(id) DO UPDATE SET
 				source_kind = excluded.source_kind,
 				source_location = excluded.source_location,
@@ -388,7 +415,8 @@ func (db *DB) PutPlugin(ctx context.Context, p store.Plugin) error {
 				grants = excluded.grants,
 				kubernetes = excluded.kubernetes,
 				config = excluded.config,
-				updated_at = excluded.updated_at`,
+				updated_at = excluded.updated_at,
+				revision = plugins.revision + 1`,
 			p.ID, p.SourceKind, p.SourceLocation, p.SourceVersion, p.SourcePath, p.SourcePin,
 			p.Tier, p.ArtifactPath, p.ArtifactDigest, p.BuildKey, p.Enabled, grants, kube, config, now, now)
 		return err

@@ -46,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NilConfig", testNilConfig},
 		{"SortedByID", testSorted},
 		{"Replace", testReplace},
+		{"Revisions", testRevisions},
+		{"Create", testCreate},
 		{"Delete", testDelete},
 		{"PluginNotFound", testPluginNotFound},
 		{"Settings", testSettings},
@@ -129,8 +131,9 @@ func jsonRoundTrip(t *testing.T, m map[string]any) map[string]any {
 func checkPlugin(t *testing.T, got, want store.Plugin) {
 	t.Helper()
 	want.Config = jsonRoundTrip(t, want.Config)
-	got.InstalledAt, got.UpdatedAt = time.Time{}, time.Time{}
-	want.InstalledAt, want.UpdatedAt = time.Time{}, time.Time{}
+	// Times and revisions are the store's, checked by tests of their own.
+	got.InstalledAt, got.UpdatedAt, got.Revision = time.Time{}, time.Time{}, 0
+	want.InstalledAt, want.UpdatedAt, want.Revision = time.Time{}, time.Time{}, 0
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("plugin mismatch:\n got  %#v\n want %#v", got, want)
 	}
@@ -237,6 +240,63 @@ func testReplace(t *testing.T, s store.Store) {
 	}
 	if ps, err := s.Plugins(t.Context()); err != nil || len(ps) != 1 {
 		t.Errorf("Plugins after replace = %d plugins, %v; want 1, nil", len(ps), err)
+	}
+}
+
+// testRevisions: every write counts, and a write against a revision no
+// longer stored (another writer's came between) is refused and changes
+// nothing.
+func testRevisions(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mustPut(t, s, sample("p"))
+	first := mustGet(t, s, "p")
+	if first.Revision != 1 {
+		t.Fatalf("a new record's revision = %d; want 1", first.Revision)
+	}
+	mine, theirs := first, first
+	theirs.Enabled = !first.Enabled
+	if err := s.PutPlugin(ctx, theirs); err != nil {
+		t.Fatalf("a write at the stored revision: %v", err)
+	}
+	if got := mustGet(t, s, "p"); got.Revision != 2 || got.Enabled != theirs.Enabled {
+		t.Fatalf("after a write at revision 1: revision %d, enabled %t; want 2, %t", got.Revision, got.Enabled, theirs.Enabled)
+	}
+	mine.Config = map[string]any{"lost": "no"}
+	if err := s.PutPlugin(ctx, mine); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a write at a revision no longer stored: %v; want ErrConflict", err)
+	}
+	if got := mustGet(t, s, "p"); got.Revision != 2 || got.Enabled != theirs.Enabled || got.Config["lost"] != nil {
+		t.Fatalf("a refused write changed the record: %+v", got)
+	}
+	mine.Revision = 0 // regardless of the stored revision
+	if err := s.PutPlugin(ctx, mine); err != nil {
+		t.Fatalf("an unconditional write: %v", err)
+	}
+	if got := mustGet(t, s, "p"); got.Revision != 3 || got.Config["lost"] != "no" {
+		t.Fatalf("after an unconditional write: %+v; want revision 3 and its config", got)
+	}
+	if err := s.PutPlugin(ctx, store.Plugin{ID: "gone", Revision: 4}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a write at a revision of a record that is not stored: %v; want ErrNotFound", err)
+	}
+	if _, err := s.Plugin(ctx, "gone"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused write created the record: %v", err)
+	}
+}
+
+func testCreate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	want := sample("p")
+	if err := s.CreatePlugin(ctx, want); err != nil {
+		t.Fatalf("CreatePlugin: %v", err)
+	}
+	checkPlugin(t, mustGet(t, s, "p"), want)
+	other := sample("p")
+	other.SourceLocation = "somewhere else"
+	if err := s.CreatePlugin(ctx, other); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("a second CreatePlugin of one id: %v; want ErrExists", err)
+	}
+	if got := mustGet(t, s, "p"); got.SourceLocation != want.SourceLocation || got.Revision != 1 {
+		t.Fatalf("a refused create changed the record: %+v", got)
 	}
 }
 
