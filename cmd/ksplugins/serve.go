@@ -63,6 +63,8 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&s.InClusterContext, "in-cluster-context", s.InClusterContext, "the context name plugins are granted the pod's service account by, without a kubeconfig (KSPLUGINS_IN_CLUSTER_CONTEXT)")
 	f.BoolVar(&s.WarmUp, "warm-up", s.WarmUp, "after a start, compile Go's standard library, gin and the SDK for the sandboxed tier in the background, so that the first sandboxed install is not minutes slower (KSPLUGINS_WARM_UP)")
 	f.DurationVar(&s.ReconcileInterval, "reconcile-interval", s.ReconcileInterval, "with a PostgreSQL store shared by several servers, how often each compares all its plugins with the store, beside following every change it is told of (KSPLUGINS_RECONCILE_INTERVAL)")
+	f.DurationVar(&s.ShutdownDelay, "shutdown-delay", s.ShutdownDelay, "on SIGTERM, how long to keep serving with /readyz answering 503 draining before the port closes, so that a load balancer stops sending requests first (KSPLUGINS_SHUTDOWN_DELAY)")
+	f.DurationVar(&s.ShutdownGrace, "shutdown-grace", s.ShutdownGrace, "on SIGTERM, how long requests in flight may take to finish once the port closes (KSPLUGINS_SHUTDOWN_GRACE)")
 	f.BoolVar(&s.InsecureLocal, "insecure-listen-local", false, "development only: serve every request as admin without credentials; requires a loopback --addr")
 	return cmd
 }
@@ -269,8 +271,14 @@ func serve(ctx context.Context, s config.Settings) error {
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// A stop: readiness first, then, after the delay, the port; requests
+	// in flight finish within the grace period; then the plugins close.
+	// What is stored was written as each change was made: nothing is left
+	// to write.
+	srv.Drain()
+	log.Info("shutting down", "delay", s.ShutdownDelay, "grace", s.ShutdownGrace)
+	time.Sleep(s.ShutdownDelay)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.ShutdownGrace)
 	defer cancel()
 	err = httpSrv.Shutdown(shutdownCtx)
 	h.Close(shutdownCtx)

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
@@ -100,6 +101,8 @@ type Server struct {
 	started       time.Time
 	// ctx is Options.Context: it bounds the JWT key refresh.
 	ctx context.Context
+	// draining is set once the server is shutting down: see Drain.
+	draining atomic.Bool
 
 	// tickets open the event stream for clients that cannot send headers.
 	tickets *tickets
@@ -179,6 +182,10 @@ func (s *Server) Handler() http.Handler {
 	// the plugins stored before the start are back or failed.
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, apiv1.Liveness{Status: "ok"}) })
 	r.GET("/readyz", func(c *gin.Context) {
+		if s.draining.Load() {
+			c.JSON(http.StatusServiceUnavailable, apiv1.Readiness{Status: "draining"})
+			return
+		}
 		if n := s.host.Restoring(); n > 0 {
 			c.Header("Retry-After", "1")
 			c.JSON(http.StatusServiceUnavailable, apiv1.Readiness{Status: "restoring", Restoring: n})
@@ -478,6 +485,11 @@ func (s *Server) applySystem(sys config.System) {
 		s.level.Set(slog.LevelInfo)
 	}
 }
+
+// Drain makes /readyz answer 503 "draining" from now on, while everything
+// else is still served: the first step of a shutdown, so that a load
+// balancer stops sending requests before the port closes.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // FollowSetting applies the system configuration another server sharing
 // the store recorded, when key is SystemSetting or "" (any setting may have

@@ -78,6 +78,13 @@ type Settings struct {
 	// following each change it is told of (--reconcile-interval,
 	// KSPLUGINS_RECONCILE_INTERVAL, default 30s).
 	ReconcileInterval time.Duration
+	// ShutdownDelay is how long a stopping server keeps serving after its
+	// readiness turned to "draining", so that a load balancer stops
+	// sending it requests first (--shutdown-delay,
+	// KSPLUGINS_SHUTDOWN_DELAY, default 0); ShutdownGrace then bounds how
+	// long requests in flight may take to finish (--shutdown-grace,
+	// KSPLUGINS_SHUTDOWN_GRACE, default 15s).
+	ShutdownDelay, ShutdownGrace time.Duration
 	// System is the initial live configuration.
 	System System
 }
@@ -105,11 +112,19 @@ func FromEnv() Settings {
 	if v, err := strconv.ParseBool(os.Getenv("KSPLUGINS_WARM_UP")); err == nil {
 		s.WarmUp = v
 	}
-	s.ReconcileInterval = 30 * time.Second
-	if d, err := time.ParseDuration(os.Getenv("KSPLUGINS_RECONCILE_INTERVAL")); err == nil && d > 0 {
-		s.ReconcileInterval = d
-	}
+	s.ReconcileInterval = durationEnv("KSPLUGINS_RECONCILE_INTERVAL", 30*time.Second)
+	s.ShutdownDelay = durationEnv("KSPLUGINS_SHUTDOWN_DELAY", 0)
+	s.ShutdownGrace = durationEnv("KSPLUGINS_SHUTDOWN_GRACE", 15*time.Second)
 	return s
+}
+
+// durationEnv is the duration in the environment variable key, or def when
+// it is unset or not a duration of zero or more.
+func durationEnv(key string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(key)); err == nil && d >= 0 {
+		return d
+	}
+	return def
 }
 
 func env(key, def string) string {

@@ -1,10 +1,23 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,6 +60,52 @@ func within(t *testing.T, limit time.Duration, what string, cond func() bool) ti
 	return time.Since(began)
 }
 
+// replica is one of several servers on one database, which a test can
+// stop and start again on the same address and folders.
+type replica struct {
+	*server
+	f                 fixture
+	addr, data, cache string
+	env               []string
+}
+
+// startReplicas starts n servers on one fresh PostgreSQL database, each
+// with its own data and cache folders; the first uses the fixture's warm
+// build cache, the others an empty one, so that they have built nothing.
+func startReplicas(t *testing.T, f fixture, n int) []*replica {
+	t.Helper()
+	env := []string{"KSPLUGINS_DATABASE_URL=" + postgresURL(t), "KSPLUGINS_SHUTDOWN_DELAY=300ms"}
+	var rs []*replica
+	for i := range n {
+		dir := t.TempDir()
+		r := &replica{f: f, addr: freeAddr(t), data: filepath.Join(dir, "data"), cache: filepath.Join(dir, "cache"), env: env}
+		if i == 0 {
+			r.cache = f.cacheDir
+		}
+		r.start(t)
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// start starts the replica's server and waits until it is ready.
+func (r *replica) start(t *testing.T) {
+	t.Helper()
+	r.server = startServerArgs(t, r.f, r.addr, r.data, r.cache, nil, r.env...)
+}
+
+// stop sends the replica's server SIGTERM, as Kubernetes does, and waits
+// for it to end.
+func (r *replica) stop(t *testing.T) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cmd.Wait(); err != nil {
+		t.Fatalf("%s did not stop cleanly on SIGTERM: %v\n%s", r.url, err, r.logs.String())
+	}
+}
+
 // TestReplicas runs three servers on one PostgreSQL database, each with
 // its own data and cache folders, as replicas behind a Service would: a
 // change made through any one of them reaches the other two within a
@@ -54,17 +113,8 @@ func within(t *testing.T, limit time.Duration, what string, cond func() bool) ti
 // database, checked against its digest).
 func TestReplicas(t *testing.T) {
 	f := setup(t)
-	db := postgresURL(t)
-	env := []string{"KSPLUGINS_DATABASE_URL=" + db}
-	var replicas []*server
-	for i := range 3 {
-		dir := t.TempDir()
-		cache := filepath.Join(dir, "cache")
-		if i == 0 {
-			cache = f.cacheDir // A builds, from the warm build cache
-		}
-		replicas = append(replicas, startServerArgs(t, f, freeAddr(t), filepath.Join(dir, "data"), cache, nil, env...))
-	}
+	rs := startReplicas(t, f, 3)
+	replicas := []*server{rs[0].server, rs[1].server, rs[2].server}
 	a, b, c := replicas[0], replicas[1], replicas[2]
 	greet := func(s *server) reply { return s.endpoint("GET", helloID, "/greet/ada") }
 
@@ -77,7 +127,7 @@ func TestReplicas(t *testing.T) {
 		t.Fatalf("B's view of the plugin: %s", r)
 	}
 	// B and C fetched the artifact A built, and built nothing.
-	if n, _ := filepath.Glob(filepath.Join(filepath.Dir(b.data), "cache", "fetched", "*", "*", "plugin.so")); len(n) != 1 {
+	if n, _ := filepath.Glob(filepath.Join(rs[1].cache, "fetched", "*", "*", "plugin.so")); len(n) != 1 {
 		t.Fatalf("B's fetched artifacts: %v; want the one A built", n)
 	}
 
@@ -116,4 +166,135 @@ func TestReplicas(t *testing.T) {
 	for _, s := range replicas {
 		within(t, time.Second, "the winning install serves on "+s.url, func() bool { return greet(s).status == 200 })
 	}
+
+	// kill -9 of A in the middle of an install: B and C go on serving,
+	// and A, started again, comes to the state the other two have.
+	other := copyPlugin(t, filepath.Join(f.root, "plugins/examples/hello"))
+	edit(t, filepath.Join(other, "plugin.yaml"), "id: my-plugin", "id: other")
+	edit(t, filepath.Join(other, "main.go"), `ID:          "my-plugin"`, `ID:          "other"`)
+	go func() {
+		body, _ := json.Marshal(map[string]any{"source": other})
+		req, _ := http.NewRequest("POST", a.url+"/api/plugins/load", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close() // the install may or may not have got that far
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // building
+	rs[0].kill()
+	for range 20 {
+		for _, s := range []*server{b, c} {
+			if r := greet(s); r.status != 200 {
+				t.Fatalf("%s while A was down: %s", s.url, r)
+			}
+		}
+	}
+	rs[0].start(t)
+	a = rs[0].server
+	within(t, 2*time.Second, "A, started again, has what B and C have", func() bool {
+		la, lb, lc := installed(a), installed(b), installed(c)
+		return la != "" && la == lb && lb == lc
+	})
+	t.Logf("after A was killed mid-install, all three have %s", installed(a))
+
+	// A rolling restart of the three, with SIGTERM as Kubernetes sends
+	// it, behind a balancer that follows readiness as a Service does:
+	// no request fails.
+	lb := newBalancer(t, rs)
+	var served, failed atomic.Int64
+	var failures sync.Map
+	stop := make(chan struct{})
+	var clients sync.WaitGroup
+	for range 4 {
+		clients.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := http.Get(lb.URL + "/api/plugin-endpoints/" + helloID + "/greet/ada")
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if err != nil || resp.StatusCode != 200 {
+					failed.Add(1)
+					failures.Store(fmt.Sprint(err, resp), true)
+					continue
+				}
+				served.Add(1)
+			}
+		})
+	}
+	for _, r := range rs {
+		time.Sleep(200 * time.Millisecond)
+		r.stop(t)
+		r.start(t)
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	clients.Wait()
+	if failed.Load() != 0 || served.Load() == 0 {
+		var seen []string
+		failures.Range(func(k, _ any) bool { seen = append(seen, k.(string)); return len(seen) < 5 })
+		t.Fatalf("rolling restart: %d requests failed, %d served; failures: %v", failed.Load(), served.Load(), seen)
+	}
+	t.Logf("rolling restart of three replicas: %d requests served, none failed", served.Load())
+}
+
+// installed lists the plugins s has, with the digest each runs and its
+// state, sorted, as one string to compare.
+func installed(s *server) string {
+	r := s.api("GET", "/api/plugins", nil)
+	list, _ := r.body["plugins"].([]any)
+	var out []string
+	for _, p := range list {
+		m, _ := p.(map[string]any)
+		artifact, _ := m["artifact"].(map[string]any)
+		out = append(out, fmt.Sprintf("%v@%v:%v", m["id"], artifact["digest"], m["state"]))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
+
+// newBalancer is a round-robin reverse proxy over the replicas that sends
+// a request only to those whose /readyz answered 200 at its last look,
+// every 20 ms, as a Service's endpoints follow a readiness probe.
+func newBalancer(t *testing.T, rs []*replica) *httptest.Server {
+	t.Helper()
+	ready := make([]atomic.Bool, len(rs))
+	ctx, cancel := context.WithCancel(context.Background())
+	var probes sync.WaitGroup
+	probes.Go(func() {
+		client := &http.Client{Timeout: 200 * time.Millisecond}
+		for ctx.Err() == nil {
+			for i, r := range rs {
+				resp, err := client.Get("http://" + r.addr + "/readyz")
+				ready[i].Store(err == nil && resp.StatusCode == 200)
+				if err == nil {
+					resp.Body.Close()
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	var next atomic.Uint64
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		for range len(rs) {
+			i := int(next.Add(1) % uint64(len(rs)))
+			if ready[i].Load() {
+				pr.SetURL(&url.URL{Scheme: "http", Host: rs[i].addr})
+				return
+			}
+		}
+		pr.SetURL(&url.URL{Scheme: "http", Host: "127.0.0.1:1"}) // none ready: the request fails
+	}}
+	lb := httptest.NewServer(proxy)
+	t.Cleanup(func() {
+		lb.Close()
+		cancel()
+		probes.Wait()
+	})
+	return lb
 }
