@@ -27,7 +27,7 @@ import (
 // postgresURL starts a throwaway PostgreSQL server for the test and returns
 // the URL of a fresh database on it. Without the server binaries the test
 // is skipped, or fails when they are required (make test requires them).
-func postgresURL(t *testing.T) string {
+func postgresURL(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -48,7 +48,7 @@ func postgresURL(t *testing.T) string {
 
 // within polls cond every 10 ms until it holds and returns how long that
 // took, or fails the test after limit, saying what did not happen.
-func within(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+func within(t testing.TB, limit time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	began := time.Now()
 	for !cond() {
@@ -72,7 +72,7 @@ type replica struct {
 // startReplicas starts n servers on one fresh PostgreSQL database, each
 // with its own data and cache folders; the first uses the fixture's warm
 // build cache, the others an empty one, so that they have built nothing.
-func startReplicas(t *testing.T, f fixture, n int) []*replica {
+func startReplicas(t testing.TB, f fixture, n int) []*replica {
 	t.Helper()
 	env := []string{"KSPLUGINS_DATABASE_URL=" + postgresURL(t), "KSPLUGINS_SHUTDOWN_DELAY=300ms"}
 	var rs []*replica
@@ -89,14 +89,14 @@ func startReplicas(t *testing.T, f fixture, n int) []*replica {
 }
 
 // start starts the replica's server and waits until it is ready.
-func (r *replica) start(t *testing.T) {
+func (r *replica) start(t testing.TB) {
 	t.Helper()
 	r.server = startServerArgs(t, r.f, r.addr, r.data, r.cache, nil, r.env...)
 }
 
 // stop sends the replica's server SIGTERM, as Kubernetes does, and waits
 // for it to end.
-func (r *replica) stop(t *testing.T) {
+func (r *replica) stop(t testing.TB) {
 	t.Helper()
 	if err := r.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
