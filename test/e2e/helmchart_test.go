@@ -71,17 +71,6 @@ func TestHelmChart(t *testing.T) {
 		t.Fatalf("load the chart: %v", err)
 	}
 
-	t.Run("lint", func(t *testing.T) {
-		// helm lint's rules: Chart.yaml, values against the schema, every
-		// template rendered and parsed, with the default values.
-		res := lint.RunAll(chartDir, nil, chartNamespace)
-		for _, m := range res.Messages {
-			if m.Severity >= support.WarningSev {
-				t.Errorf("lint: %v", m)
-			}
-		}
-	})
-
 	cases := []chartCase{
 		{name: "defaults", values: nil, check: checkDefaults},
 		{
@@ -121,12 +110,26 @@ func TestHelmChart(t *testing.T) {
 			check: checkExistingClaimAndKubeconfig,
 		},
 	}
+	// helm lint's rules: Chart.yaml, values against the schema, every
+	// template rendered and parsed, for each value set.
+	for _, c := range cases {
+		t.Run("lint/"+c.name, func(t *testing.T) {
+			res := lint.RunAll(chartDir, c.values, chartNamespace)
+			for _, m := range res.Messages {
+				if m.Severity >= support.WarningSev {
+					t.Errorf("lint: %v", m)
+				}
+			}
+		})
+	}
+
 	// Every case is rendered here, not in its subtest, so that the API
 	// server's subtests have the objects however -run selects.
+	offline := engine.Engine{Strict: true}
 	rendered := make(map[string]chartObjects, len(cases))
 	renderErrs := make(map[string]error, len(cases))
 	for _, c := range cases {
-		rendered[c.name], renderErrs[c.name] = renderChart(chrt, c.values)
+		rendered[c.name], renderErrs[c.name] = renderChart(t.Context(), offline, chrt, c.values, false)
 	}
 	for _, c := range cases {
 		t.Run("render/"+c.name, func(t *testing.T) {
@@ -157,7 +160,7 @@ func TestHelmChart(t *testing.T) {
 				"serviceAccount.name must name an existing ServiceAccount"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
-				_, err := renderChart(chrt, c.values)
+				_, err := renderChart(t.Context(), offline, chrt, c.values, false)
 				if err == nil {
 					t.Fatalf("rendered; want an error mentioning %q", c.want)
 				}
@@ -195,19 +198,46 @@ func TestHelmChart(t *testing.T) {
 			}
 			checkClusterManagerAccess(t, cfg, applier, rendered["defaults"])
 		})
+		t.Run("admin-token-kept", func(t *testing.T) {
+			// An upgrade renders against the cluster: the template's lookup
+			// finds the Secret the install made and keeps its token, so that
+			// clients keep working.
+			if err := renderErrs["defaults"]; err != nil {
+				t.Fatalf("render the defaults: %v", err)
+			}
+			installed := rendered["defaults"].find("Secret", chartFullname)
+			if err := applier.apply(ctx, installed, false); err != nil {
+				t.Fatalf("install the Secret: %v", err)
+			}
+			online := engine.New(cfg)
+			online.Strict = true
+			upgraded, err := renderChart(ctx, online, chrt, nil, true)
+			if err != nil {
+				t.Fatalf("render an upgrade: %v", err)
+			}
+			want := secretData(t, rendered["defaults"], chartFullname)["admin-token"]
+			if got := secretData(t, upgraded, chartFullname)["admin-token"]; got != want {
+				t.Errorf("the upgrade's admin token %q, want the installed %q", got, want)
+			}
+		})
 	})
 }
 
 // renderChart renders the chart as `helm install kp --namespace ksplugins`
-// would, values checked against values.schema.json, and decodes every
-// object of the YAML files. lookup finds nothing, as in `helm template`.
-func renderChart(chrt *chartv2.Chart, values map[string]any) (chartObjects, error) {
-	opts := common.ReleaseOptions{Name: chartRelease, Namespace: chartNamespace, Revision: 1, IsInstall: true}
+// (or, with upgrade, `helm upgrade`) would, values checked against
+// values.schema.json, and decodes every object of the YAML files. The
+// templates' lookup asks eng's cluster; an engine without one finds
+// nothing, as `helm template` does.
+func renderChart(ctx context.Context, eng engine.Engine, chrt *chartv2.Chart, values map[string]any, upgrade bool) (chartObjects, error) {
+	opts := common.ReleaseOptions{Name: chartRelease, Namespace: chartNamespace, Revision: 1, IsInstall: !upgrade, IsUpgrade: upgrade}
+	if upgrade {
+		opts.Revision = 2
+	}
 	vals, err := chartutil.ToRenderValuesWithSchemaValidation(chrt, values, opts, common.DefaultCapabilities, false)
 	if err != nil {
 		return nil, fmt.Errorf("values: %w", err)
 	}
-	files, err := engine.Engine{Strict: true}.Render(chrt, vals)
+	files, err := eng.RenderWithContext(ctx, chrt, vals)
 	if err != nil {
 		return nil, err
 	}
