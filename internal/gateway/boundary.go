@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,8 +53,38 @@ func (c caller) identity() (auth.Identity, error) {
 }
 
 func callerFrom(ctx context.Context) caller {
-	c, _ := ctx.Value(callerKey{}).(caller)
-	return c
+	if c, _ := ctx.Value(callerKey{}).(*caller); c != nil {
+		return *c
+	}
+	return caller{}
+}
+
+// callerContext is a request's context with what the host learned of the
+// caller: context.WithValue's, made as part of admitted rather than on its
+// own.
+type callerContext struct {
+	context.Context
+	caller caller
+}
+
+// Value implements context.Context.
+func (c *callerContext) Value(key any) any {
+	if _, ok := key.(callerKey); ok {
+		return &c.caller
+	}
+	return c.Context.Value(key)
+}
+
+// inlineValues is how many header values admitted holds without a second
+// allocation: enough for most clients but browsers.
+const inlineValues = 8
+
+// admitted is what Admit makes for one request besides the request itself,
+// in one allocation: each request path pays per allocation, not per byte.
+type admitted struct {
+	url    url.URL
+	ctx    callerContext
+	values [inlineValues]string
 }
 
 // Admit returns the request a plugin gets: a clone of r at path, the
@@ -61,42 +93,119 @@ func callerFrom(ctx context.Context) caller {
 // the host found it (sdk.CallerOf reads it). Headers that only the host may
 // set are removed first, whoever sent them.
 func (g Gateway) Admit(r *http.Request, base, path string) *http.Request {
-	var c caller
+	a := new(admitted)
+	c := &a.ctx.caller
 	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && bearer != "" {
 		c.bearer = bearer
 		c.who, c.err = g.b.Authenticate(r.Context(), bearer)
 	}
-	r2 := r.Clone(context.WithValue(r.Context(), callerKey{}, c))
-	for _, k := range credentialHeaders {
-		r2.Header.Del(k)
+	a.ctx.Context = r.Context()
+	// A shallow copy, as Clone makes, with its own URL and header: the
+	// plugin may change its request but not the server's.
+	r2 := r.WithContext(&a.ctx)
+	a.url = *r.URL
+	r2.URL = &a.url
+	if a.url.User != nil {
+		u := *a.url.User
+		a.url.User = &u
 	}
-	for k := range r2.Header {
-		if strings.HasPrefix(k, sdk.CallerHeaderPrefix) {
-			delete(r2.Header, k)
+	r2.Header = a.header(r.Header, c, strings.TrimSuffix(base, "/"))
+	if r.Trailer != nil || r.TransferEncoding != nil || r.Form != nil || r.PostForm != nil || r.MultipartForm != nil {
+		// Rare before anything has read the request: Clone's own copies.
+		// (Path values set with SetPathValue stay shared: nothing
+		// before the host sets any.)
+		rc := r.Clone(r2.Context())
+		r2.Trailer, r2.TransferEncoding, r2.Form, r2.PostForm, r2.MultipartForm = rc.Trailer, rc.TransferEncoding, rc.Form, rc.PostForm, rc.MultipartForm
+	}
+	if mayHoldParams(a.url.RawQuery) {
+		q, stripped := a.url.Query(), false
+		for _, k := range credentialParams {
+			if q.Has(k) {
+				q.Del(k)
+				stripped = true
+			}
+		}
+		if stripped { // else the query stays byte for byte as the caller sent it
+			a.url.RawQuery = q.Encode()
 		}
 	}
-	q, stripped := r2.URL.Query(), false
-	for _, k := range credentialParams {
-		if q.Has(k) {
-			q.Del(k)
-			stripped = true
+	a.url.Path = path
+	a.url.RawPath = ""
+	return r2
+}
+
+// header is the plugin's copy of h: without the caller's credentials or
+// any header only the host may set, with who the caller is when their
+// token proved it, and with X-Forwarded-Prefix at prefix. Like
+// http.Header.Clone, the values share one array, each entry's slice capped
+// at its own values.
+func (a *admitted) header(h http.Header, c *caller, prefix string) http.Header {
+	proved := c.bearer != "" && c.err == nil
+	keys, n := 1, 1 // X-Forwarded-Prefix
+	if proved {
+		keys, n = keys+3, n+3
+	}
+	for k, vv := range h {
+		if !hostOnly(k) {
+			keys++
+			n += len(vv)
 		}
 	}
-	if stripped { // else the query stays byte for byte as the caller sent it
-		r2.URL.RawQuery = q.Encode()
+	values := a.values[:]
+	if n > len(values) {
+		values = make([]string, n)
 	}
-	if c.bearer != "" && c.err == nil {
-		r2.Header.Set(sdk.CallerSubjectHeader, c.who.Name)
-		r2.Header.Set(sdk.CallerRoleHeader, c.who.Role)
-		r2.Header.Set(sdk.CallerAuthHeader, c.who.Via)
+	h2 := make(http.Header, keys)
+	for k, vv := range h {
+		if hostOnly(k) {
+			continue
+		}
+		if vv == nil {
+			h2[k] = nil // as Clone keeps it
+			continue
+		}
+		m := copy(values, vv)
+		h2[k] = values[:m:m]
+		values = values[m:]
+	}
+	set := func(k, v string) {
+		values[0] = v
+		h2[k] = values[:1:1]
+		values = values[1:]
+	}
+	if proved {
+		set(sdk.CallerSubjectHeader, c.who.Name)
+		set(sdk.CallerRoleHeader, c.who.Role)
+		set(sdk.CallerAuthHeader, c.who.Via)
 	}
 	// gin's trailing-slash redirect prefixes this header to the path it
 	// redirects to, so /hello/ goes to the plugin's /hello, not the
 	// server's. A caller's own value would send it anywhere.
-	r2.Header.Set("X-Forwarded-Prefix", strings.TrimSuffix(base, "/"))
-	r2.URL.Path = path
-	r2.URL.RawPath = ""
-	return r2
+	set(forwardedPrefixHeader, prefix)
+	return h2
+}
+
+// forwardedPrefixHeader is X-Forwarded-Prefix, as a key of http.Header.
+const forwardedPrefixHeader = "X-Forwarded-Prefix"
+
+// hostOnly reports whether the request header k (in its canonical form,
+// as http.Header keys are) is the caller's credential or one that only the
+// host may set: the plugin never sees a caller's value for it.
+func hostOnly(k string) bool {
+	return slices.Contains(credentialHeaders[:], k) || strings.HasPrefix(k, sdk.CallerHeaderPrefix) || k == forwardedPrefixHeader
+}
+
+// mayHoldParams reports whether a raw query may hold one of
+// credentialParams: a key can only decode to one if it spells it out or
+// escapes some of its letters.
+func mayHoldParams(rawQuery string) bool {
+	if rawQuery == "" {
+		return false
+	}
+	if strings.Contains(rawQuery, "%") {
+		return true
+	}
+	return slices.ContainsFunc(credentialParams[:], func(k string) bool { return strings.Contains(rawQuery, k) })
 }
 
 // answerHeadersDropped are response headers a plugin may not send: they
@@ -118,6 +227,9 @@ type Writer struct {
 	ctx context.Context
 	// status is what the plugin answered (200 when it only wrote a body).
 	status int
+	// policy holds the values of the policy headers, which the header
+	// refers to rather than to slices of their own.
+	policy [2]string
 }
 
 // NewWriter returns the writer that answers on w, through the boundary, the
@@ -178,18 +290,21 @@ func (b *Writer) seal(status int) {
 	}
 	b.status = status
 	h := b.w.Header()
-	for _, k := range answerHeadersDropped {
-		h.Del(k)
-	}
 	for k := range h {
-		if strings.HasPrefix(k, "Access-Control-") {
+		if slices.Contains(answerHeadersDropped[:], k) || strings.HasPrefix(k, "Access-Control-") {
 			delete(h, k)
 		}
 	}
 	// A policy of the plugin's own stays: browsers enforce every policy
-	// sent, so it can only narrow the sandbox.
-	h.Add("Content-Security-Policy", contentSecurityPolicy)
-	h.Set("X-Content-Type-Options", "nosniff")
+	// sent, so it can only narrow the sandbox. (The keys are canonical, as
+	// Header.Add and Set would make them.)
+	b.policy = [2]string{contentSecurityPolicy, "nosniff"}
+	if csp := h["Content-Security-Policy"]; len(csp) > 0 {
+		h["Content-Security-Policy"] = append(csp, contentSecurityPolicy)
+	} else {
+		h["Content-Security-Policy"] = b.policy[0:1:1]
+	}
+	h["X-Content-Type-Options"] = b.policy[1:2:2]
 }
 
 // Audit records a call to plugin id's endpoints that may change state

@@ -1,12 +1,16 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -153,4 +157,122 @@ func TestBoundary(t *testing.T) {
 			t.Fatalf("audit: got %q, want %q", got, want)
 		}
 	})
+}
+
+func TestAdmitCopies(t *testing.T) {
+	g := New(newBackend())
+	type ctxKey struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "server's"))
+	defer cancel()
+	req := httptest.NewRequestWithContext(parent, "GET", base+"p/x?t%69cket=secret&keep=1", nil)
+	req.URL.User = url.UserPassword("u", "p")
+	req.Header["Accept"] = []string{"a", "b"}
+	req.Header["X-Two"] = []string{"c"}
+	req.Header["X-Empty"] = nil
+	req.Header.Set("Authorization", "Bearer viewer-token")
+	before := req.Header.Clone()
+
+	r := g.Admit(req, base+"p/", "/x")
+	if r.URL.Path != "/x" || req.URL.Path != base+"p/x" {
+		t.Errorf("paths: plugin %q, server %q", r.URL.Path, req.URL.Path)
+	}
+	if r.URL.RawQuery != "keep=1" {
+		t.Errorf("an escaped ticket reached the plugin: %q", r.URL.RawQuery)
+	}
+	if v, ok := r.Header["X-Empty"]; !ok || v != nil {
+		t.Errorf("a header without values: %q, %v", v, ok)
+	}
+	want := http.Header{"Accept": {"a", "b"}, "X-Two": {"c"}, "X-Empty": nil, "X-Forwarded-Prefix": {base + "p"},
+		sdk.CallerSubjectHeader: {"v"}, sdk.CallerRoleHeader: {"viewer"}, sdk.CallerAuthHeader: {""}}
+	if !reflect.DeepEqual(r.Header, want) {
+		t.Errorf("the plugin's header: %v; want %v", r.Header, want)
+	}
+	if c, ok := sdk.CallerOf(r); !ok || c.Subject != "v" {
+		t.Errorf("caller: %+v %v", c, ok)
+	}
+
+	// What the plugin does to its request stays in its request.
+	r.Header["Accept"] = append(r.Header["Accept"], "appended")
+	r.Header["X-Two"][0] = "changed"
+	r.Header.Set("X-New", "n")
+	r.URL.User = nil
+	if !reflect.DeepEqual(req.Header, before) || req.URL.User == nil {
+		t.Errorf("the server's request changed: %v %v", req.Header, req.URL)
+	}
+	want["Accept"] = []string{"a", "b", "appended"}
+	want["X-Two"] = []string{"changed"}
+	want["X-New"] = []string{"n"}
+	if !reflect.DeepEqual(r.Header, want) {
+		t.Errorf("an append to one header reached another: %v", r.Header)
+	}
+
+	// The plugin's context is the server's, with the caller added.
+	if r.Context().Value(ctxKey{}) != "server's" {
+		t.Error("the plugin's context lost the server's values")
+	}
+	cancel()
+	select {
+	case <-r.Context().Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the plugin's context outlived the server's")
+	}
+	derived, stop := context.WithCancel(r.Context())
+	defer stop()
+	if derived.Err() == nil {
+		t.Error("a context derived from the plugin's missed its end")
+	}
+}
+
+// A request read before the host sees it keeps its own copies of what was
+// read, as Clone makes them.
+func TestAdmitCopiesWhatWasRead(t *testing.T) {
+	req := httptest.NewRequest("POST", base+"p/x", strings.NewReader("a=1"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if err := req.ParseForm(); err != nil {
+		t.Fatal(err)
+	}
+	req.TransferEncoding = []string{"chunked"}
+	req.Trailer = http.Header{"X-Sum": {"s"}}
+	r := New(newBackend()).Admit(req, base+"p", "/x")
+	r.Form["a"][0] = "2"
+	r.PostForm.Set("b", "3")
+	r.TransferEncoding[0] = "gzip"
+	r.Trailer.Set("X-Sum", "t")
+	if req.Form.Get("a") != "1" || req.PostForm.Has("b") || req.TransferEncoding[0] != "chunked" || req.Trailer.Get("X-Sum") != "s" {
+		t.Errorf("the server's request changed: %v %v %v %v", req.Form, req.PostForm, req.TransferEncoding, req.Trailer)
+	}
+}
+
+func TestSealKeepsThePluginsPolicy(t *testing.T) {
+	rec := httptest.NewRecorder()
+	w := NewWriter(context.Background(), rec)
+	w.Header().Set("Content-Security-Policy", "default-src 'self'")
+	w.Header().Set("X-Content-Type-Options", "other")
+	w.Header().Set("Set-Cookie2", "a=b")
+	w.Header().Set("Access-Control-Max-Age", "1")
+	w.WriteHeader(http.StatusCreated)
+	got := rec.Result().Header
+	if csp := got.Values("Content-Security-Policy"); !slices.Equal(csp, []string{"default-src 'self'", "sandbox"}) {
+		t.Errorf("Content-Security-Policy: %q", csp)
+	}
+	if v := got.Values("X-Content-Type-Options"); !slices.Equal(v, []string{"nosniff"}) {
+		t.Errorf("X-Content-Type-Options: %q", v)
+	}
+	if got.Get("Set-Cookie2") != "" || got.Get("Access-Control-Max-Age") != "" {
+		t.Errorf("dropped headers were sent: %v", got)
+	}
+}
+
+// The header keys the boundary writes directly must be canonical, as
+// http.Header's methods would have made them.
+func TestHeaderKeysAreCanonical(t *testing.T) {
+	keys := []string{forwardedPrefixHeader, sdk.CallerSubjectHeader, sdk.CallerRoleHeader, sdk.CallerAuthHeader,
+		"Content-Security-Policy", "X-Content-Type-Options"}
+	keys = append(keys, credentialHeaders[:]...)
+	keys = append(keys, answerHeadersDropped[:]...)
+	for _, k := range keys {
+		if c := http.CanonicalHeaderKey(k); c != k {
+			t.Errorf("%q is not canonical: %q", k, c)
+		}
+	}
 }

@@ -106,7 +106,9 @@ func (g Gateway) limitBodies() gin.HandlerFunc {
 			c.Abort()
 			return
 		}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		if c.Request.Body != http.NoBody { // which has nothing to limit
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		}
 		c.Next()
 	}
 }

@@ -30,7 +30,7 @@ import (
 func (h *Host) ServeEndpoint(w http.ResponseWriter, r *http.Request, id, path string) {
 	gw := h.gateway()
 	bw := gateway.NewWriter(r.Context(), w)
-	r = gw.Admit(r, EndpointPrefix+id, path)
+	r = gw.Admit(r, endpointBase(r, id), path)
 	p := h.lookup(id)
 	if p == nil {
 		apierr.Write(bw, http.StatusNotFound, "plugin_not_found", fmt.Sprintf("no plugin %q is loaded", id), nil)
@@ -55,19 +55,36 @@ func (h *Host) ServeEndpoint(w http.ResponseWriter, r *http.Request, id, path st
 		apierr.Write(bw, http.StatusServiceUnavailable, "plugin_unavailable", fmt.Sprintf("plugin %s is %s", id, s), nil)
 		return
 	}
-	for {
-		in := p.inst.Load()
-		if in == nil {
-			apierr.Write(bw, http.StatusServiceUnavailable, "plugin_unavailable", fmt.Sprintf("plugin %s has no running instance", id), nil)
-			return
-		}
-		if !in.acquire() {
-			continue // swapped under us: take the new instance
-		}
-		defer in.release()
-		in.engine.ServeHTTP(bw, r)
+	in := p.acquire()
+	if in == nil {
+		apierr.Write(bw, http.StatusServiceUnavailable, "plugin_unavailable", fmt.Sprintf("plugin %s has no running instance", id), nil)
 		return
 	}
+	defer in.release()
+	in.engine.ServeHTTP(bw, r)
+}
+
+// acquire returns p's running instance, acquired for one request, or nil
+// when it has none.
+func (p *Plugin) acquire() *instance {
+	for {
+		in := p.inst.Load()
+		if in == nil || in.acquire() {
+			return in
+		}
+		// Swapped under us: take the new instance.
+	}
+}
+
+// endpointBase is where plugin id's endpoints are served, EndpointPrefix
+// followed by id: the start of r's path when the catch-all route matched
+// it, which spares building the string again for each request.
+func endpointBase(r *http.Request, id string) string {
+	n := len(EndpointPrefix) + len(id)
+	if p := r.URL.Path; len(p) >= n && p[:len(EndpointPrefix)] == EndpointPrefix && p[len(EndpointPrefix):n] == id {
+		return p[:n]
+	}
+	return EndpointPrefix + id
 }
 
 // newRouter builds the router of one instance from its endpoints (see

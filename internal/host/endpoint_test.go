@@ -108,3 +108,20 @@ func TestEndpointAuthDefault(t *testing.T) {
 		t.Fatalf("with endpoint_auth required, an anonymous call: %+v", r)
 	}
 }
+
+func TestEndpointBase(t *testing.T) {
+	for _, tc := range []struct{ path, id string }{
+		{EndpointPrefix + "p/hello", "p"},
+		{EndpointPrefix + "p", "p"},
+		{EndpointPrefix + "pq/hello", "p"},
+		{EndpointPrefix + "q/hello", "p"},
+		{"/elsewhere/p/hello", "p"},
+		{"/", "p"},
+		{EndpointPrefix, ""},
+	} {
+		r := httptest.NewRequest("GET", tc.path, nil)
+		if got := endpointBase(r, tc.id); got != EndpointPrefix+tc.id {
+			t.Errorf("endpointBase(%q, %q) = %q", tc.path, tc.id, got)
+		}
+	}
+}

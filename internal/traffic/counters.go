@@ -45,10 +45,11 @@ type endpointStats struct {
 // Record counts one request: its endpoint (method and route pattern), the
 // status answered, whether the handler panicked, and how long it took.
 func (s *Counters) Record(method, route string, status int, panicked bool, d time.Duration) {
-	key := method + " " + route
-	v, ok := s.byEndpoint.Load(key)
+	// The key is built twice rather than kept, so that the lookup's copy
+	// stays on the stack: only a new endpoint's is allocated.
+	v, ok := s.byEndpoint.Load(method + " " + route)
 	if !ok {
-		v, _ = s.byEndpoint.LoadOrStore(key, &endpointStats{
+		v, _ = s.byEndpoint.LoadOrStore(method+" "+route, &endpointStats{
 			method: method, route: route,
 			byStatus: map[int]uint64{},
 			buckets:  make([]uint64, len(LatencyBuckets())+1),

@@ -25,15 +25,29 @@ var managedClusterResource = schema.GroupVersionResource{Group: "cluster.open-cl
 // taken over.
 const watchChanges = 20
 
+// getRound is how many GETs each way makes in one round of
+// BenchmarkKubeGet's interleaved comparison.
+const getRound = 200
+
 // BenchmarkKubeGet compares one GET of a ManagedCluster on a real
 // kube-apiserver made three ways, each with a dynamic client made once and
 // reused: direct, from the test process with the administrator's
 // credentials; and through the host's mediation from the kubeclient plugin,
-// native and sandboxed. The plugin times its GETs itself, so the call to its
-// endpoint is not counted; host-ns/op is the mediation's own measure of the
-// same GETs (from /metrics), so ns/op less host-ns/op is the time spent in
-// the plugin and on the way to the host. Each also reports how long after a create began
-// its watch saw the object (p50 and max over watchChanges creates).
+// native and sandboxed.
+//
+// The three take turns, getRound GETs at a time, in an order that rotates
+// every round, so that a change in the API server's own pace during the
+// run (the machine is shared) weighs on all of them alike; b.N is the
+// number of GETs each way. The plugin times its GETs itself, so the call
+// to its endpoint is not counted. It reports each way's mean per GET
+// (direct-ns/op, native-ns/op, sandboxed-ns/op; ns/op is the three
+// together), each tier's over direct's (native-x, sandboxed-x), and the
+// mediation's own measure of each tier's GETs from /metrics
+// (native-host-ns/op, sandboxed-host-ns/op, the API server included), so
+// that a tier's ns/op less its host-ns/op is the time spent in the plugin
+// and on the way to the host. The watch sub-benchmarks report how long after a
+// create began each way's watch saw the object (p50 and max over
+// watchChanges creates).
 //
 // It runs only with -bench; see docs/kubernetes.md for the command.
 func BenchmarkKubeGet(b *testing.B) {
@@ -46,13 +60,79 @@ func BenchmarkKubeGet(b *testing.B) {
 	}
 	servers := bench.servers
 
+	// gets makes n GETs one way and answers their mean in nanoseconds.
+	gets := map[string]func(b *testing.B, n int) float64{
+		"direct": func(b *testing.B, n int) float64 {
+			began := time.Now()
+			for range n {
+				if _, err := mcs.Get(ctx, "c1", metav1.GetOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			return float64(time.Since(began).Nanoseconds()) / float64(n)
+		},
+	}
+	for _, tier := range []string{"native", "sandboxed"} {
+		s := servers[tier]
+		gets[tier] = func(b *testing.B, n int) float64 {
+			s.t = b
+			r := s.endpoint("GET", kubeclientID, fmt.Sprintf("/managedcluster?name=c1&n=%d", n))
+			mean, ok := r.body["meanNanos"].(float64)
+			if r.status != 200 || !ok {
+				b.Fatalf("mediated GETs: %s", r)
+			}
+			return mean
+		}
+	}
+
+	b.Run("get", func(b *testing.B) {
+		ways := []string{"direct", "native", "sandboxed"}
+		for _, way := range ways {
+			gets[way](b, 10) // make the client and warm its connection
+		}
+		// The mediation's own measure of each tier's GETs: from their
+		// arrival in the host to the answer, the API server's time included.
+		const series = `kubestellar_plugin_kube_request_duration_seconds`
+		const labels = `context="its1",group="cluster.open-cluster-management.io",plugin_id="kubeclient",resource="managedclusters",verb="get"`
+		hostSeconds := func() map[string][2]float64 {
+			m := map[string][2]float64{}
+			for _, tier := range []string{"native", "sandboxed"} {
+				s := servers[tier]
+				s.t = b
+				m[tier] = [2]float64{s.promValue(series+"_sum", labels), s.promValue(series+"_count", labels)}
+			}
+			return m
+		}
+		hostBefore := hostSeconds()
+		b.ResetTimer()
+		total := map[string]float64{}
+		for round, done := 0, 0; done < b.N; round++ {
+			n := min(b.N-done, getRound)
+			for i := range ways {
+				way := ways[(round+i)%len(ways)]
+				total[way] += gets[way](b, n) * float64(n)
+			}
+			done += n
+		}
+		b.StopTimer()
+		mean := func(way string) float64 { return total[way] / float64(b.N) }
+		for _, way := range ways {
+			b.ReportMetric(mean(way), way+"-ns/op")
+		}
+		b.ReportMetric(mean("native")/mean("direct"), "native-x")
+		b.ReportMetric(mean("sandboxed")/mean("direct"), "sandboxed-x")
+		for tier, after := range hostSeconds() {
+			before := hostBefore[tier]
+			b.ReportMetric((after[0]-before[0])/(after[1]-before[1])*1e9, tier+"-host-ns/op")
+		}
+	})
+
 	// runs numbers the watch figures' ManagedClusters apart: a benchmark
 	// function runs more than once.
 	runs := 0
 	// watchFrom runs in a goroutine of its own, so it answers its error
 	// rather than failing the benchmark.
 	watchFigures := func(b *testing.B, watchFrom func(selector string) (map[string]time.Time, error)) {
-		b.StopTimer()
 		runs++
 		selector := fmt.Sprintf("ksplugins-bench=run%d", runs)
 		type result struct {
@@ -92,22 +172,7 @@ func BenchmarkKubeGet(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "watch-max-ms")
 	}
 
-	var directMean float64
-	b.Run("direct", func(b *testing.B) {
-		for range 10 { // warm the connection
-			if _, err := mcs.Get(ctx, "c1", metav1.GetOptions{}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ResetTimer()
-		began := time.Now()
-		for range b.N {
-			if _, err := mcs.Get(ctx, "c1", metav1.GetOptions{}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		directMean = float64(time.Since(began).Nanoseconds()) / float64(b.N)
-		b.ReportMetric(directMean, "ns/op")
+	b.Run("watch/direct", func(b *testing.B) {
 		watchFigures(b, func(selector string) (map[string]time.Time, error) {
 			w, err := mcs.Watch(ctx, metav1.ListOptions{LabelSelector: selector})
 			if err != nil {
@@ -128,42 +193,10 @@ func BenchmarkKubeGet(b *testing.B) {
 			return seen, nil
 		})
 	})
-
 	for _, tier := range []string{"native", "sandboxed"} {
 		s := servers[tier]
-		b.Run(tier, func(b *testing.B) {
+		b.Run("watch/"+tier, func(b *testing.B) {
 			s.t = b
-			gets := func(n int) float64 {
-				r := s.endpoint("GET", kubeclientID, fmt.Sprintf("/managedcluster?name=c1&n=%d", n))
-				mean, ok := r.body["meanNanos"].(float64)
-				if r.status != 200 || !ok {
-					b.Fatalf("mediated GETs: %s", r)
-				}
-				return mean
-			}
-			gets(10) // make the client and warm its connection
-			// The host's own measure of the same GETs: from the mediation
-			// receiving each to its answer, the API server's time included.
-			const series = `kubestellar_plugin_kube_request_duration_seconds`
-			const labels = `context="its1",group="cluster.open-cluster-management.io",plugin_id="kubeclient",resource="managedclusters",verb="get"`
-			hostSum, hostCount := s.promValue(series+"_sum", labels), s.promValue(series+"_count", labels)
-			b.ResetTimer()
-			// At most 1000 GETs in one endpoint call, to stay well within
-			// the host's deadline for a call however long the run.
-			var total float64
-			for done := 0; done < b.N; {
-				n := min(b.N-done, 1000)
-				total += gets(n) * float64(n)
-				done += n
-			}
-			mean := total / float64(b.N)
-			b.StopTimer()
-			b.ReportMetric(mean, "ns/op")
-			hostSum, hostCount = s.promValue(series+"_sum", labels)-hostSum, s.promValue(series+"_count", labels)-hostCount
-			b.ReportMetric(hostSum/hostCount*1e9, "host-ns/op")
-			if directMean > 0 {
-				b.ReportMetric(mean/directMean, "x-direct")
-			}
 			watchFigures(b, func(selector string) (map[string]time.Time, error) {
 				resp, err := http.Get(s.url + "/api/plugin-endpoints/" + kubeclientID + fmt.Sprintf("/watchmanagedclusters?selector=%s&count=%d", url.QueryEscape(selector), watchChanges))
 				if err != nil {
