@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"helm.sh/helm/v4/pkg/chart/common"
 	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
@@ -473,6 +474,16 @@ func checkReplicasOnDatabase(t *testing.T, objs chartObjects) {
 	}
 	wantSecretEnv(t, c, "KSPLUGINS_DATABASE_URL", "ksplugins-db", "url")
 	wantSecretEnv(t, c, "KSPLUGINS_TOKEN", chartFullname, "admin-token")
+	// A stopping replica drains for longer than the readiness probe's
+	// period, and drain plus grace fit in the pod's termination period.
+	delay, errDelay := time.ParseDuration(envOf(c, "KSPLUGINS_SHUTDOWN_DELAY").Value)
+	grace, errGrace := time.ParseDuration(envOf(c, "KSPLUGINS_SHUTDOWN_GRACE").Value)
+	period := time.Duration(c.ReadinessProbe.PeriodSeconds) * time.Second
+	termination := time.Duration(*d.Spec.Template.Spec.TerminationGracePeriodSeconds) * time.Second
+	if errDelay != nil || errGrace != nil || delay <= period || delay+grace >= termination {
+		t.Errorf("shutdown delay %v and grace %v (%v, %v): want a delay over the readiness period %v, and both within the termination period %v",
+			delay, grace, errDelay, errGrace, period, termination)
+	}
 	if v := stateVolume(t, d); v.EmptyDir == nil {
 		t.Errorf("state volume %+v, want an emptyDir per replica", v.VolumeSource)
 	}
