@@ -71,7 +71,36 @@ type Plugin struct {
 	// Warnings are the manifest's problems that did not refuse it, from the
 	// latest install, update or reload; absent when none.
 	Warnings []Problem `json:"warnings,omitempty"`
+	// Replicas is how each server sharing the store (replicas on one
+	// PostgreSQL database) last reported the plugin, this one included,
+	// sorted by name; absent on a server of its own.
+	Replicas []ReplicaStatus `json:"replicas,omitempty"`
 }
+
+// ReplicaStatus is one replica's report of one plugin.
+type ReplicaStatus struct {
+	// Replica is the server's name (--replica-name: by default its host
+	// name and port, a pod's name on Kubernetes).
+	Replica string `json:"replica"`
+	// State is the plugin's state there; "absent" when the replica
+	// reported without it (it has not followed the install yet, or has
+	// unloaded it).
+	State State `json:"state"`
+	// Digest is the artifact its running instance was opened from; absent
+	// while none runs there.
+	Digest string `json:"digest,omitempty"`
+	// Health is the latest health-check status there.
+	Health HealthStatus `json:"health,omitempty"`
+	// LastError is why it does not run there, or runs older code.
+	LastError string `json:"last_error,omitempty"`
+	// ReportedAt is when the replica reported; a replica that has not
+	// reported for three report intervals is left out.
+	ReportedAt time.Time `json:"reported_at"`
+}
+
+// StateAbsent is a ReplicaStatus's State when the replica does not have
+// the plugin.
+const StateAbsent State = "absent"
 
 // KubernetesGrant is the access to clusters a plugin was granted at
 // install, decided by the security mode from its manifest's kubernetes

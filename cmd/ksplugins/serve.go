@@ -63,10 +63,27 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&s.InClusterContext, "in-cluster-context", s.InClusterContext, "the context name plugins are granted the pod's service account by, without a kubeconfig (KSPLUGINS_IN_CLUSTER_CONTEXT)")
 	f.BoolVar(&s.WarmUp, "warm-up", s.WarmUp, "after a start, compile Go's standard library, gin and the SDK for the sandboxed tier in the background, so that the first sandboxed install is not minutes slower (KSPLUGINS_WARM_UP)")
 	f.DurationVar(&s.ReconcileInterval, "reconcile-interval", s.ReconcileInterval, "with a PostgreSQL store shared by several servers, how often each compares all its plugins with the store, beside following every change it is told of (KSPLUGINS_RECONCILE_INTERVAL)")
+	f.StringVar(&s.ReplicaName, "replica-name", s.ReplicaName, "this server's name among those sharing a PostgreSQL database, in each plugin's per-replica status; default the host name and the listen port (KSPLUGINS_REPLICA_NAME)")
 	f.DurationVar(&s.ShutdownDelay, "shutdown-delay", s.ShutdownDelay, "on SIGTERM, how long to keep serving with /readyz answering 503 draining before the port closes, so that a load balancer stops sending requests first (KSPLUGINS_SHUTDOWN_DELAY)")
 	f.DurationVar(&s.ShutdownGrace, "shutdown-grace", s.ShutdownGrace, "on SIGTERM, how long requests in flight may take to finish once the port closes (KSPLUGINS_SHUTDOWN_GRACE)")
 	f.BoolVar(&s.InsecureLocal, "insecure-listen-local", false, "development only: serve every request as admin without credentials; requires a loopback --addr")
 	return cmd
+}
+
+// replicaReportInterval is how often a server sharing its store tells it
+// what it runs, beside after each change.
+const replicaReportInterval = 5 * time.Second
+
+// replicaName is the server's name among those sharing its store: the one
+// given, else the host's name and the port it listens on, which tells
+// apart servers on one machine and is a pod's name on Kubernetes.
+func replicaName(s config.Settings) string {
+	if s.ReplicaName != "" {
+		return s.ReplicaName
+	}
+	host, _ := os.Hostname()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	return host + ":" + port
 }
 
 // newLogger returns the process logger and the level it can be switched by.
@@ -208,6 +225,7 @@ func serve(ctx context.Context, s config.Settings) error {
 		Watch:    s.Watch,
 		DataDir:  s.DataDir,
 		FetchDir: filepath.Join(s.CacheDir, "fetched"),
+		Replica:  replicaName(s),
 		Logger:   log,
 
 		Authenticate: authn.Authenticate,
@@ -230,6 +248,7 @@ func serve(ctx context.Context, s config.Settings) error {
 			return err
 		}
 		h.Follow(changes, s.ReconcileInterval, srv.FollowSetting)
+		h.Report(replicaReportInterval)
 	}
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {

@@ -363,6 +363,11 @@ func (s *Server) install(c *gin.Context, req host.LoadRequest) {
 
 func (s *Server) list(c *gin.Context) {
 	plugins := s.host.List()
+	if replicas := s.host.Replicas(c.Request.Context()); replicas != nil {
+		for i := range plugins {
+			plugins[i].Replicas = replicas[plugins[i].ID]
+		}
+	}
 	c.JSON(http.StatusOK, apiv1.PluginList{Plugins: plugins, Count: len(plugins)})
 }
 
@@ -371,6 +376,9 @@ func (s *Server) get(c *gin.Context) {
 	if err != nil {
 		s.fail(c, err)
 		return
+	}
+	if replicas := s.host.Replicas(c.Request.Context()); replicas != nil {
+		info.Replicas = replicas[info.ID]
 	}
 	c.JSON(http.StatusOK, info)
 }

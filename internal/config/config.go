@@ -85,6 +85,10 @@ type Settings struct {
 	// long requests in flight may take to finish (--shutdown-grace,
 	// KSPLUGINS_SHUTDOWN_GRACE, default 15s).
 	ShutdownDelay, ShutdownGrace time.Duration
+	// ReplicaName names this server among those sharing a PostgreSQL
+	// database, in the plugins' per-replica status (--replica-name,
+	// KSPLUGINS_REPLICA_NAME, default the host name and the listen port).
+	ReplicaName string
 	// System is the initial live configuration.
 	System System
 }
@@ -104,6 +108,7 @@ func FromEnv() Settings {
 		System:      DefaultSystem(),
 
 		InClusterContext: env("KSPLUGINS_IN_CLUSTER_CONTEXT", "in-cluster"),
+		ReplicaName:      os.Getenv("KSPLUGINS_REPLICA_NAME"),
 	}
 	s.System.SecurityMode = env("PLUGIN_SECURITY_MODE", ModeNormal)
 	s.System.Debug, _ = strconv.ParseBool(os.Getenv("PLUGIN_DEBUG"))

@@ -126,6 +126,9 @@ type Options struct {
 	// FetchDir keeps the artifacts other servers sharing the store built
 	// (see Reconcile).
 	FetchDir string
+	// Replica names this server among those sharing the store (see
+	// Report).
+	Replica string
 	// Authenticate checks the credentials of calls to plugin endpoints that
 	// require them; nil refuses every such call.
 	Authenticate func(ctx context.Context, bearer string) (auth.Identity, error)
@@ -189,6 +192,11 @@ type Host struct {
 
 	// audits are entries waiting for writeAudits.
 	audits chan store.AuditEntry
+	// changed is poked at every event, so that a report to a shared
+	// store (Report) follows changes closely; reportEvery is Report's
+	// interval, zero until it runs.
+	changed     chan struct{}
+	reportEvery atomic.Int64
 
 	// upstreams are Options.Kubernetes by context.
 	upstreams map[string]*kubeaccess.Upstream
@@ -226,7 +234,7 @@ func New(opts Options) *Host {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Host{opts: opts, log: opts.Logger, store: opts.Store, events: opts.Events, ctx: ctx, cancel: cancel, plugins: map[string]*Plugin{},
-		audits: make(chan store.AuditEntry, auditQueueSize), restored: make(chan struct{})}
+		audits: make(chan store.AuditEntry, auditQueueSize), restored: make(chan struct{}), changed: make(chan struct{}, 1)}
 	h.upstreams = make(map[string]*kubeaccess.Upstream, len(opts.Kubernetes))
 	for _, up := range opts.Kubernetes {
 		h.upstreams[up.Context()] = up
@@ -284,6 +292,10 @@ func (h *Host) publish(ctx context.Context, e events.Event) {
 		e.Actor = actorOf(ctx)
 	}
 	h.events.Publish(e)
+	select {
+	case h.changed <- struct{}{}:
+	default: // a report is due already
+	}
 }
 
 func (h *Host) lookup(id string) *Plugin {

@@ -189,3 +189,22 @@ type Artifacts interface {
 	// OpenArtifact returns the artifact's content, or ErrNotFound.
 	OpenArtifact(ctx context.Context, digest string) (io.ReadCloser, error)
 }
+
+// ReplicaReport is what one server sharing the store last said of one
+// plugin it runs.
+type ReplicaReport struct {
+	Replica, PluginID, State, Digest, Health, LastError string
+	ReportedAt                                          time.Time
+}
+
+// Replicas is implemented by a Store that several servers share: each
+// reports the plugins it runs, so that any of them can show where a plugin
+// runs, at which digest and how healthy.
+type Replicas interface {
+	// ReportReplica replaces everything replica reported with plugins,
+	// and records that it reported at now, even with no plugin.
+	ReportReplica(ctx context.Context, replica string, plugins []ReplicaReport) error
+	// ReplicaReports returns the reports of the replicas that reported
+	// since since, and when each of those replicas reported, by name.
+	ReplicaReports(ctx context.Context, since time.Time) (reports []ReplicaReport, replicas map[string]time.Time, err error)
+}

@@ -126,6 +126,20 @@ func TestReplicas(t *testing.T) {
 	if r := b.api("GET", "/api/plugins/"+helloID, nil); r.status != 200 || r.body["state"] != "active" {
 		t.Fatalf("B's view of the plugin: %s", r)
 	}
+	// Any replica shows where the plugin runs, at which digest.
+	digest := a.api("GET", "/api/plugins/"+helloID, nil).body["artifact"].(map[string]any)["digest"]
+	within(t, 2*time.Second, "C shows the plugin active at A's digest on all three replicas", func() bool {
+		got, _ := c.api("GET", "/api/plugins/"+helloID, nil).body["replicas"].([]any)
+		if len(got) != 3 {
+			return false
+		}
+		for _, r := range got {
+			if m := r.(map[string]any); m["state"] != "active" || m["digest"] != digest {
+				return false
+			}
+		}
+		return true
+	})
 	// B and C fetched the artifact A built, and built nothing.
 	if n, _ := filepath.Glob(filepath.Join(rs[1].cache, "fetched", "*", "*", "plugin.so")); len(n) != 1 {
 		t.Fatalf("B's fetched artifacts: %v; want the one A built", n)

@@ -170,6 +170,19 @@ func migrations() []string {
 		CREATE TRIGGER settings_changed AFTER INSERT OR UPDATE OR DELETE ON settings
 			FOR EACH ROW EXECUTE FUNCTION ksplugins_notify_change();
 		ALTER TABLE plugins ADD COLUMN revision bigint NOT NULL DEFAULT 1;
+		CREATE TABLE replicas (
+			name        text COLLATE "C" PRIMARY KEY,
+			reported_at text COLLATE "C" NOT NULL
+		);
+		CREATE TABLE replica_plugins (
+			replica    text COLLATE "C" NOT NULL REFERENCES replicas (name) ON DELETE CASCADE,
+			plugin_id  text COLLATE "C" NOT NULL,
+			state      text NOT NULL,
+			digest     text NOT NULL,
+			health     text NOT NULL,
+			last_error text NOT NULL,
+			PRIMARY KEY (replica, plugin_id)
+		);
 		CREATE TABLE artifacts (
 			digest     text COLLATE "C" PRIMARY KEY,
 			size       bigint NOT NULL,

@@ -164,3 +164,35 @@ func TestUpgradeToReplicas(t *testing.T) {
 		t.Fatalf("after the upgrade a change was announced as %+v", got)
 	}
 }
+
+// TestReplicaReports: a replica's report replaces its previous one whole;
+// a replica that has not reported since the time asked is left out, its
+// plugins with it.
+func TestReplicaReports(t *testing.T) {
+	db := openAt(t, server.Database(t))
+	ctx := t.Context()
+	if err := db.ReportReplica(ctx, "a", []store.ReplicaReport{{PluginID: "p", State: "active", Digest: "sha256:1", Health: "healthy"},
+		{PluginID: "q", State: "failed", LastError: "no"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ReportReplica(ctx, "a", []store.ReplicaReport{{PluginID: "p", State: "disabled", Digest: "sha256:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ReportReplica(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	reports, replicas, err := db.ReplicaReports(ctx, time.Now().Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) != 1 || reports[0].Replica != "a" || reports[0].PluginID != "p" || reports[0].State != "disabled" || reports[0].ReportedAt.IsZero() {
+		t.Fatalf("reports = %+v; want a's latest only", reports)
+	}
+	if len(replicas) != 2 || replicas["a"].IsZero() || replicas["b"].IsZero() {
+		t.Fatalf("replicas = %v; want a and b, b with no plugin", replicas)
+	}
+	reports, replicas, err = db.ReplicaReports(ctx, time.Now().Add(time.Minute))
+	if err != nil || len(reports) != 0 || len(replicas) != 0 {
+		t.Fatalf("reports since a time to come = %+v, %v, %v; want none", reports, replicas, err)
+	}
+}
