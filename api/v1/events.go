@@ -42,6 +42,10 @@ type Event struct {
 	Message string `json:"message"`
 	// Details carries structured data specific to the event type.
 	Details map[string]any `json:"details,omitempty"`
+	// Replica names the server the event happened on when it is another
+	// one sharing this server's database (replicas relay their events to
+	// each other); absent for this server's own events.
+	Replica string `json:"replica,omitempty"`
 }
 
 // EventList answers GET /api/plugins/events?since=...

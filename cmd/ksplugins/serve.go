@@ -250,6 +250,11 @@ func serve(ctx context.Context, s config.Settings) error {
 		h.Follow(changes, s.ReconcileInterval, srv.FollowSetting)
 		h.Report(replicaReportInterval)
 	}
+	if c, ok := db.(events.Carrier); ok {
+		if err := events.Relay(ctx, bus, c, replicaName(s), log); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)

@@ -144,8 +144,11 @@ func (b *Bus) Publish(e Event) Event {
 	}
 	b.mu.Unlock()
 
-	// Logging may do I/O, so it happens outside the lock.
-	b.logEvent(e)
+	// Logging may do I/O, so it happens outside the lock. Another
+	// replica's events are in that replica's log.
+	if e.Replica == "" {
+		b.logEvent(e)
+	}
 	return e
 }
 

@@ -126,6 +126,16 @@ func TestReplicas(t *testing.T) {
 	if r := b.api("GET", "/api/plugins/"+helloID, nil); r.status != 200 || r.body["state"] != "active" {
 		t.Fatalf("B's view of the plugin: %s", r)
 	}
+	// B's event stream carries what happened on A, named for A.
+	within(t, time.Second, "B's events include A's install", func() bool {
+		list, _ := b.api("GET", "/api/plugins/events?since=0", nil).body["events"].([]any)
+		for _, e := range list {
+			if m := e.(map[string]any); m["type"] == "loaded" && m["actor"] == "admin" && m["replica"] != nil && m["replica"] != "" {
+				return true
+			}
+		}
+		return false
+	})
 	// Any replica shows where the plugin runs, at which digest.
 	digest := a.api("GET", "/api/plugins/"+helloID, nil).body["artifact"].(map[string]any)["digest"]
 	within(t, 2*time.Second, "C shows the plugin active at A's digest on all three replicas", func() bool {
