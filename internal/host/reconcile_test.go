@@ -16,6 +16,15 @@ import (
 	"github.com/kubestellar/ksplugins/internal/store"
 )
 
+// fakeRecord is the record of plugin fake running a fake-tier artifact
+// that answers reply, written into a folder of its own, enabled.
+func fakeRecord(t *testing.T, reply string) store.Plugin {
+	t.Helper()
+	path, digest := fakeArtifact(t, reply)
+	return store.Plugin{ID: "fake", SourceKind: string(apiv1.SourceFile), SourceLocation: path,
+		Tier: string(fakeTier), ArtifactPath: path, ArtifactDigest: digest, Enabled: true}
+}
+
 // fakeArtifact writes a fake-tier artifact of plugin fake answering reply
 // into its own folder, and returns its path and digest.
 func fakeArtifact(t *testing.T, reply string) (path, digest string) {
@@ -54,9 +63,7 @@ func TestReconcileFollowsTheStore(t *testing.T) {
 	ctx := context.Background()
 	rt := &fakeRuntime{}
 	h := newTestHost(t, func(o *Options) { o.Runtimes = []runtime.Runtime{rt} })
-	path, digest := fakeArtifact(t, "v1")
-	rec := store.Plugin{ID: "fake", SourceKind: string(apiv1.SourceFile), SourceLocation: path,
-		Tier: string(fakeTier), ArtifactPath: path, ArtifactDigest: digest, Enabled: true}
+	rec := fakeRecord(t, "v1")
 	// put records rec as the other server would, and reconcile as told.
 	put := func(rec store.Plugin) store.Plugin {
 		t.Helper()
@@ -150,9 +157,8 @@ func TestReconcileCannotFollow(t *testing.T) {
 	ctx := context.Background()
 	rt := &fakeRuntime{}
 	h := newTestHost(t, func(o *Options) { o.Runtimes = []runtime.Runtime{rt} })
-	path, digest := fakeArtifact(t, "v1")
-	rec := store.Plugin{ID: "fake", SourceKind: string(apiv1.SourceFile), SourceLocation: path,
-		Tier: string(fakeTier), ArtifactPath: path, ArtifactDigest: digest, Enabled: true}
+	rec := fakeRecord(t, "v1")
+	digest := rec.ArtifactDigest
 	if err := h.store.PutPlugin(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -213,9 +219,8 @@ func TestReloadKeepsAnotherServersChange(t *testing.T) {
 	ctx := context.Background()
 	rt := &fakeRuntime{}
 	h := newTestHost(t, func(o *Options) { o.Runtimes = []runtime.Runtime{rt} })
-	path, digest := fakeArtifact(t, "v1")
-	rec := store.Plugin{ID: "fake", SourceKind: string(apiv1.SourceFile), SourceLocation: path,
-		Tier: string(fakeTier), ArtifactPath: path, ArtifactDigest: digest, Enabled: true}
+	rec := fakeRecord(t, "v1")
+	path, digest := rec.ArtifactPath, rec.ArtifactDigest
 	if err := h.store.PutPlugin(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
