@@ -26,7 +26,8 @@ import (
 // and a replica that cannot apply it (its artifact cannot be opened here,
 // the plugin refuses the configuration) reports that on itself, in the
 // plugin's state and last error and an error event, and leaves the record
-// as it is. It is idempotent: a pass over a host that agrees with the store
+// as it is; code it cannot run leaves the plugin failed here, serving
+// nothing. It is idempotent: a pass over a host that agrees with the store
 // changes nothing, so a host may reconcile after its own changes too.
 //
 // Each plugin is brought to its record under its operation lock, and the
@@ -162,9 +163,11 @@ func (h *Host) follow(ctx context.Context, p *Plugin) {
 
 // followCode brings p to the artifact rec pins, with rec's enabled state
 // and configuration: beside the running instance, in, as a reload does, or
-// as a restore when none runs. A failure leaves in serving, or p failed,
-// and is not tried again for the same artifact: an operator's reload, or
-// the next change of the record, tries again.
+// as a restore when none runs. On a failure p is failed here, and the
+// instance it ran is retired: the other servers serve the recorded code,
+// and this one does not serve older code beside it. A failure is not tried
+// again for the same artifact: an operator's reload, or the next change of
+// the record, tries again.
 func (h *Host) followCode(ctx context.Context, p *Plugin, in *instance, rec store.Plugin) {
 	p.mu.RLock()
 	tried := p.followed == rec.ArtifactDigest
@@ -207,11 +210,16 @@ func (h *Host) followCode(ctx context.Context, p *Plugin, in *instance, rec stor
 	p.followed = rec.ArtifactDigest
 	if err != nil {
 		p.lastErr = "following the stored artifact " + rec.ArtifactDigest + ": " + err.Error()
-		if in == nil {
-			p.state = apiv1.StateFailed
-		}
+		p.state = apiv1.StateFailed
 	}
 	p.mu.Unlock()
+	if err != nil && in != nil {
+		// The other servers serve the recorded code: this one serves none
+		// rather than older code beside it.
+		if p.inst.CompareAndSwap(in, nil) {
+			h.retire(ctx, p, in)
+		}
+	}
 	if err != nil {
 		h.log.Error("cannot run the plugin another server recorded", "plugin_id", p.id, "digest", rec.ArtifactDigest, "err", err)
 		h.publish(ctx, events.Event{Type: events.Error, PluginID: p.id, Actor: "system",

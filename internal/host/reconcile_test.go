@@ -151,8 +151,9 @@ func TestReconcileFollowsTheStore(t *testing.T) {
 }
 
 // TestReconcileCannotFollow: new code this server cannot run leaves the
-// running instance serving, says why on the plugin and in one error event,
-// and is not tried again at the next pass.
+// plugin failed here, serving nothing rather than the older code, says why
+// on the plugin and in one error event, and is not tried again at the next
+// pass.
 func TestReconcileCannotFollow(t *testing.T) {
 	ctx := context.Background()
 	rt := &fakeRuntime{}
@@ -178,12 +179,15 @@ func TestReconcileCannotFollow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if r := serve(h, "GET", "fake", "/hello"); r.status != 200 || r.body != "v1" {
-		t.Fatalf("the running code stopped serving: %+v", r)
+	if r := serve(h, "GET", "fake", "/hello"); r.status == 200 {
+		t.Fatalf("the older code still serves: %+v", r)
 	}
 	info, _ := h.Get("fake")
-	if info.State != apiv1.StateActive || info.LastError == "" {
-		t.Fatalf("state %s, last error %q; want active and why the record was not followed", info.State, info.LastError)
+	if info.State != apiv1.StateFailed || info.LastError == "" {
+		t.Fatalf("state %s, last error %q; want failed and why the record was not followed", info.State, info.LastError)
+	}
+	if ins := rt.instances(); len(ins) != 1 || ins[0].closed.Load() != 1 {
+		t.Fatalf("the older instance was not retired: %d instances", len(ins))
 	}
 	evs := h.events.Since(last)
 	if len(evs) != 1 || evs[0].Type != events.Error || evs[0].Details["reason"] != "not_followed" {
