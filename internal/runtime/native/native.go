@@ -36,6 +36,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/fsatomic"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
 	"github.com/kubestellar/ksplugins/sdk"
@@ -196,9 +197,13 @@ func (l *Loader) pinnedPath(digest string) string {
 	return filepath.Join(l.dir, strings.TrimPrefix(digest, "sha256:")+".so")
 }
 
+// pin returns the pinned copy of the artifact at path, whose digest the
+// caller checked, making it if there is none. An existing copy is used
+// only if it still has the digest its name says: a copy changed on disk is
+// replaced, never opened.
 func (l *Loader) pin(path, digest string) (string, error) {
 	dst := l.pinnedPath(digest)
-	if _, err := os.Stat(dst); err == nil {
+	if got, err := build.FileDigest(dst); err == nil && got == digest {
 		return dst, nil
 	}
 	if err := fsatomic.CopyFile(path, dst); err != nil {
