@@ -89,7 +89,11 @@ func mergeDeclared(reported sdk.PluginMetadata, declared *sdk.PluginMetadata) sd
 func (i *Installer) Restore(ctx context.Context, rec store.Plugin, src apiv1.Source) (*Opened, error) {
 	art, declared, err := i.storedArtifact(ctx, rec)
 	if err != nil {
-		return nil, err
+		a, rerr := i.rebuild(ctx, rec, src)
+		if rerr != nil {
+			return nil, fmt.Errorf("%w; nor could it be built again from its source: %v", err, rerr)
+		}
+		art, declared = artifactOf(a), a.Manifest
 	}
 	o, err := i.open(ctx, src, art, declared, rec.Grants)
 	if err != nil {
@@ -138,6 +142,30 @@ func (i *Installer) storedArtifact(ctx context.Context, rec store.Plugin) (apiv1
 		return found(rec.ArtifactPath)
 	}
 	return apiv1.Artifact{}, nil, fmt.Errorf("artifact %s of plugin %s is not in the local cache (nor shared: %v): reload it from its source", rec.ArtifactDigest, rec.ID, fetchErr)
+}
+
+// rebuild builds rec's code again from its recorded source (a repository
+// at its pinned commit, a folder, an upload this server keeps), for a
+// server whose caches, and shared store, lack the artifact. The build must
+// yield the recorded digest, which Go's reproducible builds do with the
+// same toolchain and inputs: anything else is not the code that was
+// installed, and is refused before any of it runs.
+func (i *Installer) rebuild(ctx context.Context, rec store.Plugin, src apiv1.Source) (*build.Artifact, error) {
+	if src.Kind == apiv1.SourceFile || src.Kind == "" {
+		return nil, errors.New("it was installed as a prebuilt file")
+	}
+	if i.opts.Builder == nil {
+		return nil, errors.New("this server does not build plugins")
+	}
+	a, err := i.buildSource(ctx, src, StoredTier(rec))
+	if err != nil {
+		return nil, err
+	}
+	if a.Digest != rec.ArtifactDigest {
+		return nil, fmt.Errorf("the build's digest is %s, not the recorded %s: this server's toolchain, or the source, differs", a.Digest, rec.ArtifactDigest)
+	}
+	i.opts.Logger.Info("built a plugin again from its source", "plugin_id", rec.ID, "digest", a.Digest, "source", src.Location)
+	return a, nil
 }
 
 // StoredTier is the tier rec runs in; records from before there were tiers

@@ -19,14 +19,30 @@ import (
 // upload, or repository commit, built for (or, a prebuilt file, opened in)
 // the same tier, with the same grants.
 func (i *Installer) Instantiate(ctx context.Context, src apiv1.Source, tier apiv1.Tier, grants []string) (*Opened, error) {
-	var dir string
-	switch src.Kind {
-	case apiv1.SourceFile:
+	if src.Kind == apiv1.SourceFile {
 		digest, err := build.FileDigest(src.Location)
 		if err != nil {
 			return nil, fmt.Errorf("%w: source: %v", ErrBadSource, err)
 		}
 		return i.open(ctx, src, apiv1.Artifact{Tier: tier, Path: src.Location, Digest: digest}, nil, grants)
+	}
+	a, err := i.buildSource(ctx, src, tier)
+	if err != nil {
+		return nil, err
+	}
+	o, err := i.open(ctx, src, artifactOf(a), a.Manifest, grants)
+	if err != nil {
+		return nil, err
+	}
+	o.Warnings = a.Warnings
+	return o, nil
+}
+
+// buildSource builds the code of src, which is not a prebuilt file: a
+// folder, an upload, or a repository at its pin.
+func (i *Installer) buildSource(ctx context.Context, src apiv1.Source, tier apiv1.Tier) (*build.Artifact, error) {
+	var dir string
+	switch src.Kind {
 	case apiv1.SourceFolder:
 		dir = src.Location
 	case apiv1.SourceUpload:
@@ -44,16 +60,7 @@ func (i *Installer) Instantiate(ctx context.Context, src apiv1.Source, tier apiv
 	default:
 		return nil, fmt.Errorf("%w: unknown source kind %q", ErrBadSource, src.Kind)
 	}
-	a, err := i.opts.Builder.Build(ctx, dir, tier, i.buildTrust(src.Kind))
-	if err != nil {
-		return nil, err
-	}
-	o, err := i.open(ctx, src, artifactOf(a), a.Manifest, grants)
-	if err != nil {
-		return nil, err
-	}
-	o.Warnings = a.Warnings
-	return o, nil
+	return i.opts.Builder.Build(ctx, dir, tier, i.buildTrust(src.Kind))
 }
 
 // Update checks out another version of a repository source and builds it

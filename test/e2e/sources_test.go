@@ -449,7 +449,8 @@ func TestStrictModeSignatures(t *testing.T) {
 }
 
 // TestTamperedCache corrupts a cached build: a reload notices and rebuilds;
-// a restart with every copy corrupted refuses to load it.
+// a restart with every copy corrupted builds it again from its source and
+// runs it only at the recorded digest.
 func TestTamperedCache(t *testing.T) {
 	f := setup(t)
 	cache := t.TempDir()
@@ -475,18 +476,36 @@ func TestTamperedCache(t *testing.T) {
 	}
 	want(t, "hello", s.endpoint("GET", helloID, "/hello"), 200, "")
 
-	s.kill()
-	corrupt(art)
-	pinned, _ := filepath.Glob(filepath.Join(cache, "loaded", "*.so"))
-	for _, p := range pinned {
-		corrupt(p)
+	digest := r.body["artifact"].(map[string]any)["digest"]
+	corruptAll := func(s *server) {
+		t.Helper()
+		s.kill()
+		arts, _ := filepath.Glob(filepath.Join(cache, "artifacts", "*", "*", "plugin.so"))
+		pinned, _ := filepath.Glob(filepath.Join(cache, "loaded", "*.so"))
+		for _, p := range append(arts, pinned...) {
+			corrupt(p)
+		}
 	}
+	// Every copy tampered with: the server builds the plugin again from
+	// its folder, and runs it because the build has the recorded digest.
+	corruptAll(s)
 	s2 := startServerWith(t, f, data, cache)
 	r = s2.api("GET", "/api/plugins/"+helloID, nil)
-	if r.body["state"] != "failed" || !strings.Contains(r.raw, "no longer in the local cache") {
-		t.Fatalf("restart with every copy tampered: %s", r)
+	if r.body["state"] != "active" || r.body["artifact"].(map[string]any)["digest"] != digest {
+		t.Fatalf("restart with every copy tampered: %s; want it built again, at the recorded digest %v", r, digest)
 	}
-	want(t, "hello refused", s2.endpoint("GET", helloID, "/hello"), 503, "plugin_unavailable")
+	want(t, "hello built again", s2.endpoint("GET", helloID, "/hello"), 200, "")
+
+	// Tampered with again, and the source changed too: nothing with the
+	// recorded digest can be had, and nothing else runs.
+	corruptAll(s2)
+	edit(t, filepath.Join(dir, "main.go"), "Hello from plugin!", "Changed since it was installed")
+	s3 := startServerWith(t, f, data, cache)
+	r = s3.api("GET", "/api/plugins/"+helloID, nil)
+	if r.body["state"] != "failed" || !strings.Contains(r.raw, "not in the local cache") || !strings.Contains(r.raw, "not the recorded") {
+		t.Fatalf("restart with every copy tampered and the source changed: %s", r)
+	}
+	want(t, "hello refused", s3.endpoint("GET", helloID, "/hello"), 503, "plugin_unavailable")
 }
 
 func readFile(t *testing.T, path string) []byte {
