@@ -131,9 +131,9 @@ type Runtime struct {
 // heap; hundreds of MiB when the cache misses and wazero compiles), which
 // the Go runtime would otherwise keep resident long after. Giving it back
 // costs a full collection, and a restart loads every sandboxed plugin in
-// a row: once after the last of them, not after each, measured 0.45 s of
-// CPU less for a restart with ten. The gaps between the loads of a
-// restart are tens of milliseconds.
+// a row: once after the last of them, not after each, took 0.2-0.5 s of
+// CPU off a restart with ten (docs/performance.md, "A restart"). The gaps
+// between the loads of a restart are tens of milliseconds.
 const settleDelay = time.Second
 
 // NewRuntime returns a runtime whose compiled modules are cached under
