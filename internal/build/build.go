@@ -60,6 +60,16 @@ import (
 // that artifacts built the old way are not taken for new ones.
 const builderVersion = "2"
 
+// SandboxedTags are the build tags of a sandboxed build. codec.notfastpath
+// leaves out the generated fast paths of ugorji/go's codec, which gin
+// imports for its msgpack binding and rendering: they were over half of
+// the module `ksplugins new` writes (26.0 MB of WebAssembly, 12.8 MB
+// without), and every start of the server reads, hashes, instruments and
+// has wazero validate a sandboxed module whole. msgpack still works,
+// through the codec's general path. Native plugins cannot take the tag:
+// their packages must be built as the host's are.
+const SandboxedTags = "codec.notfastpath"
+
 // DefaultTimeout bounds one build when Options.Timeout is zero.
 const DefaultTimeout = 5 * time.Minute
 
@@ -314,6 +324,11 @@ func (b *Builder) key(tree *sdkTree, dir string, tier Tier, trust Trust) (string
 	h := sha256.New()
 	t := b.opts.Target
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", builderVersion, tier, t.GoVersion, tree.Digest, strings.Join(b.opts.Target.BuildFlags(), " "), trust)
+	if tier == Sandboxed {
+		// Only here, so that native plugins' keys, and their cached
+		// artifacts, stay as they were.
+		fmt.Fprintf(h, "tags=%s\x00", SandboxedTags)
+	}
 	for _, kv := range sortedPairs(t.Settings) {
 		fmt.Fprintf(h, "%s\x00", kv)
 	}
@@ -680,7 +695,7 @@ func (b *Builder) compile(ctx context.Context, lay layout, out string, tier Tier
 		args := []string{"build", "-buildmode=plugin", "-ldflags=-w", "-o", out}
 		flags := b.opts.Target.BuildFlags()
 		if tier == Sandboxed {
-			args, flags = []string{"build", "-buildmode=c-shared", "-ldflags=-w", "-o", out}, []string{"-trimpath"}
+			args, flags = []string{"build", "-buildmode=c-shared", "-ldflags=-w", "-o", out}, []string{"-trimpath", "-tags=" + SandboxedTags}
 		}
 		if !trust.Allows(AllowCgo | AllowOutside) {
 			if err := b.checkPackages(ctx, lay, env, flags, trust); err != nil {

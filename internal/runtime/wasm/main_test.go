@@ -21,6 +21,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
 
@@ -85,7 +86,9 @@ func buildFixtures(dir string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			args := []string{"build", "-buildmode=c-shared", "-o", filepath.Join(dir, name+".wasm")}
+			// The tags are the builder's for the sandboxed tier (package
+			// build), which decide the module's size and so its load time.
+			args := []string{"build", "-buildmode=c-shared", "-tags=" + build.SandboxedTags, "-o", filepath.Join(dir, name+".wasm")}
 			if name == "hello" {
 				args = append(args, "-overlay", overlay)
 			}

@@ -39,7 +39,7 @@ func measure() memSnapshot {
 }
 
 // TestMemoryReturned checks that Close really unloads: the instances'
-// linear memory (on the Go heap) and the compiled code (about 110 MiB mapped
+// linear memory (on the Go heap) and the compiled code (about 50 MiB mapped
 // outside it for hello) are returned. It loads and closes twice: the second
 // cycle must not keep more than the first, which is what a leak would show
 // even under -race, where the race detector's shadow memory makes the

@@ -203,10 +203,8 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 		p.wg.Add(1)
 		go p.schedule()
 	}
-	// Compiling a module (when the cache misses) churns through hundreds
-	// of MiB of the host's heap, which the Go runtime would otherwise keep
-	// resident long after the load: return it now.
-	debug.FreeOSMemory()
+	// What the load churned through goes back to the OS once loads are
+	// over (Runtime.endLoad).
 	return p, nil
 }
 

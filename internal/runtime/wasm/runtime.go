@@ -40,6 +40,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -116,7 +117,24 @@ type Runtime struct {
 	plugins  map[*Plugin]struct{}
 	budget   int64 // bytes; 0: none
 	reserved int64 // bytes held by loaded plugins and loads in progress
+	loading  int   // loads in progress
+	// settle calls giveBack (debug.FreeOSMemory) once settleAfter
+	// (settleDelay) has passed without a load; nil until the first load.
+	settle      *time.Timer
+	settleAfter time.Duration
+	giveBack    func()
 }
+
+// settleDelay is how long after the last load the runtime waits before it
+// gives the heap the loads churned through back to the OS. A load reads,
+// rewrites and decodes its module (several times the module's size on the
+// heap; hundreds of MiB when the cache misses and wazero compiles), which
+// the Go runtime would otherwise keep resident long after. Giving it back
+// costs a full collection, and a restart loads every sandboxed plugin in
+// a row: once after the last of them, not after each, took 0.2-0.5 s of
+// CPU off a restart with ten (docs/performance.md, "A restart"). The gaps
+// between the loads of a restart are tens of milliseconds.
+const settleDelay = time.Second
 
 // NewRuntime returns a runtime whose compiled modules are cached under
 // cacheDir (created 0o700 if missing), so a restart or a reload of an
@@ -137,7 +155,7 @@ func NewRuntime(ctx context.Context, cacheDir string) (*Runtime, error) {
 	if err := cache.Close(ctx); err != nil {
 		return nil, fmt.Errorf("wasm: opening the compilation cache: %w", err)
 	}
-	return &Runtime{dir: cacheDir, plugins: map[*Plugin]struct{}{}}, nil
+	return &Runtime{dir: cacheDir, plugins: map[*Plugin]struct{}{}, settleAfter: settleDelay, giveBack: debug.FreeOSMemory}, nil
 }
 
 // Close closes every plugin still loaded. The files of the on-disk cache
@@ -149,6 +167,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 		return nil
 	}
 	r.closed = true
+	if r.settle != nil {
+		r.settle.Stop()
+	}
 	plugins := make([]*Plugin, 0, len(r.plugins))
 	for p := range r.plugins {
 		plugins = append(plugins, p)
@@ -211,6 +232,34 @@ func (r *Runtime) reserve(id string, limits Limits) (int64, error) {
 	}
 	r.reserved += need
 	return need, nil
+}
+
+// startLoad counts a load in progress and holds off the heap's return
+// until it ends.
+func (r *Runtime) startLoad() {
+	r.mu.Lock()
+	r.loading++
+	if r.settle != nil {
+		r.settle.Stop()
+	}
+	r.mu.Unlock()
+}
+
+// endLoad counts a load finished, successful or not; after the last one
+// in progress the heap goes back to the OS settleDelay later, unless
+// another load starts first.
+func (r *Runtime) endLoad() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.loading--
+	if r.loading > 0 || r.closed {
+		return
+	}
+	if r.settle == nil {
+		r.settle = time.AfterFunc(r.settleAfter, r.giveBack)
+		return
+	}
+	r.settle.Reset(r.settleAfter)
 }
 
 // unreserve gives back a reservation whose load failed.
@@ -354,6 +403,8 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin,
 	if err != nil {
 		return nil, fmt.Errorf("wasm: load %s: %w", opts.ID, err)
 	}
+	r.startLoad()
+	defer r.endLoad()
 	p, err := newPlugin(ctx, r, wasm, opts)
 	if err != nil {
 		r.unreserve(held)

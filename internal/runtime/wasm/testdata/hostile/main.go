@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/gin-gonic/gin/binding"
+	"github.com/gin-gonic/gin/render"
 
 	"github.com/kubestellar/ksplugins/sdk"
 	"github.com/kubestellar/ksplugins/sdk/kubeconfig"
@@ -33,6 +35,15 @@ type Hostile struct {
 	watched string
 }
 
+// msgpackRecord has fields of the kinds the msgpack codec has generated
+// fast paths for: slices and maps of built-in types.
+type msgpackRecord struct {
+	Ints  []int
+	Names []string
+	Flags map[string]bool
+	Sizes map[string]int64
+}
+
 // NewPlugin has the seed-era signature on purpose.
 func NewPlugin() interface{} { return &Hostile{} }
 
@@ -45,7 +56,8 @@ func (p *Hostile) GetMetadata() sdk.PluginMetadata {
 		eps = append(eps, sdk.EndpointConfig{Path: "/" + e, Method: "GET", Handler: e})
 	}
 	eps = append(eps, sdk.EndpointConfig{Path: "/echo", Method: "POST", Handler: "echo"},
-		sdk.EndpointConfig{Path: "/external", Method: "POST", Handler: "external"})
+		sdk.EndpointConfig{Path: "/external", Method: "POST", Handler: "external"},
+		sdk.EndpointConfig{Path: "/msgpack", Method: "POST", Handler: "msgpack"})
 	return sdk.PluginMetadata{ID: "hostile", Name: "Hostile", Version: "1.0.0", Endpoints: eps}
 }
 
@@ -310,6 +322,17 @@ func (p *Hostile) GetHandlers() map[string]gin.HandlerFunc {
 			}
 			c.Header("X-Echo-Query", c.Query("q"))
 			c.Data(http.StatusOK, c.ContentType(), b)
+		},
+		// msgpack reads a msgpackRecord through gin's msgpack binding and
+		// writes it back through its msgpack rendering, with the codec the
+		// sandboxed build leaves the generated fast paths out of.
+		"msgpack": func(c *gin.Context) {
+			var v msgpackRecord
+			if err := c.ShouldBindWith(&v, binding.MsgPack); err != nil {
+				c.String(http.StatusBadRequest, err.Error())
+				return
+			}
+			c.Render(http.StatusOK, render.MsgPack{Data: v})
 		},
 	}
 }
