@@ -283,21 +283,34 @@ func installed(s *server) string {
 }
 
 // newBalancer is a round-robin reverse proxy over the replicas that sends
-// a request only to those whose /readyz answered 200 at its last look,
-// every 20 ms, as a Service's endpoints follow a readiness probe.
+// a request only to those it takes for ready, as a Service's endpoints
+// follow a readiness probe: each replica's /readyz is looked at every
+// 20 ms; an answer other than 200, or a refused connection, takes it out
+// at once, and a probe that times out does after three in a row (a busy
+// machine is not a stopping server), like Kubernetes' failureThreshold.
 func newBalancer(t *testing.T, rs []*replica) *httptest.Server {
 	t.Helper()
 	ready := make([]atomic.Bool, len(rs))
 	ctx, cancel := context.WithCancel(context.Background())
 	var probes sync.WaitGroup
 	probes.Go(func() {
-		client := &http.Client{Timeout: 200 * time.Millisecond}
+		client := &http.Client{Timeout: 500 * time.Millisecond}
+		timeouts := make([]int, len(rs))
 		for ctx.Err() == nil {
 			for i, r := range rs {
 				resp, err := client.Get("http://" + r.addr + "/readyz")
-				ready[i].Store(err == nil && resp.StatusCode == 200)
-				if err == nil {
+				var timeout interface{ Timeout() bool }
+				switch {
+				case err == nil:
 					resp.Body.Close()
+					timeouts[i] = 0
+					ready[i].Store(resp.StatusCode == 200)
+				case errors.As(err, &timeout) && timeout.Timeout():
+					if timeouts[i]++; timeouts[i] >= 3 {
+						ready[i].Store(false)
+					}
+				default:
+					ready[i].Store(false)
 				}
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -319,6 +332,14 @@ func newBalancer(t *testing.T, rs []*replica) *httptest.Server {
 		lb.Close()
 		cancel()
 		probes.Wait()
+	})
+	within(t, 5*time.Second, "the balancer sees every replica ready", func() bool {
+		for i := range ready {
+			if !ready[i].Load() {
+				return false
+			}
+		}
+		return true
 	})
 	return lb
 }
