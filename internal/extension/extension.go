@@ -221,6 +221,14 @@ func (f *Files) Serve(w http.ResponseWriter, r *http.Request, p string) {
 	serve(w, r, p, fl)
 }
 
+// NotFound answers, with the policy of every answer under Prefix, that
+// there is no such file: for a plugin that is not loaded, not running, or
+// has no UI files.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	setHeaders(w.Header())
+	http.NotFound(w, r)
+}
+
 func allowed(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return true
