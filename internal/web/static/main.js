@@ -7,6 +7,7 @@ import {Api, pluginPath} from './api.js';
 import {EventStream} from './stream.js';
 import {PluginList} from './list.js';
 import {PluginDetail} from './detail.js';
+import {Bridge} from './extensions.js';
 import {Installer} from './install.js';
 import {SystemView} from './system.js';
 import {notifyError} from './notices.js';
@@ -29,6 +30,7 @@ class App {
     this.pendingRefresh = new Map();
     this.views = [...document.querySelectorAll('main > .view')];
     this.list = new PluginList(this);
+    this.bridge = new Bridge(this);
     this.detail = new PluginDetail(this);
     this.installer = new Installer(this);
     this.system = new SystemView(this);

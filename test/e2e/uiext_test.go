@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// loadUIExample loads a copy of the example plugin with a UI component,
+// with the probe page of testdata/uiprobe added to its ui/ folder as a
+// second component; it returns the copy's folder.
+func loadUIExample(t *testing.T, f fixture, s *server) string {
+	t.Helper()
+	dir := copyPlugin(t, filepath.Join(f.root, "plugins/examples/primes-chart"))
+	for _, name := range []string{"probe.html", "probe.js"} {
+		data, err := os.ReadFile(filepath.Join(f.root, "test/e2e/testdata/uiprobe", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "ui", name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit(t, filepath.Join(dir, "plugin.yaml"), "    icon: \"▦\"\n", "    icon: \"▦\"\n"+
+		"  - {name: probe, route: /probe, component: Probe, entry: probe.html, title: Probe}\n")
+	want(t, "load", s.api("POST", "/api/plugins/load", map[string]any{"source": dir}), 201, "")
+	return dir
+}
+
+// TestPluginUIFiles: a plugin's UI files are served from its artifact with
+// the policy that sandboxes them, nothing outside its ui/ folder is, and
+// a UI file opened on its own (not framed) still runs in an opaque origin.
+func TestPluginUIFiles(t *testing.T) {
+	f := setup(t)
+	s := startServer(t, f)
+	loadUIExample(t, f, s)
+
+	cases := []struct {
+		path   string
+		status int
+	}{
+		{"/plugins-ui/primes-chart/index.html", 200},
+		{"/plugins-ui/primes-chart/chart.js", 200},
+		{"/plugins-ui/bridge-v1.js", 200},
+		{"/plugins-ui/primes-chart/plugin.yaml", 404},
+		{"/plugins-ui/primes-chart/%2e%2e/plugin.yaml", 404},
+		{"/plugins-ui/primes-chart/..%2fplugin.yaml", 404},
+		{"/plugins-ui/primes-chart/main.go", 404},
+		{"/plugins-ui/boundary/index.html", 404},
+	}
+	for _, c := range cases {
+		resp, err := http.Get(s.url + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: %d, want %d", c.path, resp.StatusCode, c.status)
+		}
+		csp := resp.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "sandbox allow-scripts") || !strings.Contains(csp, "connect-src 'none'") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: policy %q, nosniff %q", c.path, csp, resp.Header.Get("X-Content-Type-Options"))
+		}
+		if resp.Header.Get("Set-Cookie") != "" {
+			t.Errorf("%s sets a cookie", c.path)
+		}
+	}
+	info := s.api("GET", "/api/plugins/primes-chart", nil)
+	if !strings.Contains(info.raw, `"ui_digest":"sha256:`) {
+		t.Errorf("the plugin's artifact records no digest of its UI files: %s", info)
+	}
+
+	b := newBrowser(t, 1280, 800)
+	b.signIn(s.url+"/ui/", s.token)
+	b.step("open a UI file on its own", chromedp.Navigate(s.url+"/plugins-ui/primes-chart/index.html"))
+	b.waitFor("the file", `document.readyState === "complete"`)
+	if origin := eval[string](b, `window.origin`); origin != "null" {
+		t.Fatalf("a UI file opened on its own runs in origin %q, want an opaque one", origin)
+	}
+}
+
+// TestPluginUIExtension: in Chromium, the example plugin's UI component is
+// a tab of its detail view, in a sandboxed frame; through the bridge it
+// calls its own endpoint and shows the result, and reads who is signed in.
+// Everything else it tries is refused: the page's DOM, its storage (where
+// the token is), the management API through the bridge (by path tricks,
+// undeclared endpoints, another version of the messages) and directly. A
+// reload of the plugin brings its new UI files into the open page.
+func TestPluginUIExtension(t *testing.T) {
+	f := setup(t)
+	s := startServer(t, f)
+	dir := loadUIExample(t, f, s)
+
+	b := newBrowser(t, 1280, 800)
+	b.signIn(s.url+"/ui/", s.token)
+	// What the frames report reaches the page as messages; the test keeps
+	// them.
+	b.step("listen for reports", chromedp.Evaluate[chromedp.Void](
+		`window.addEventListener("message", (e) => { if (e.data && e.data.probe) (window.probes ??= []).push(e.data.probe); })`))
+	b.goTo("#/plugins/primes-chart", "#view-detail")
+	b.waitFor("the extensions section", `!document.querySelector('[data-section="extensions"]').hidden`)
+	frame := eval[map[string]string](b, `(() => { const f = document.querySelector('iframe[data-extension="primes-chart/chart"]');
+		return f ? {sandbox: f.getAttribute("sandbox"), src: f.getAttribute("src"), tab: document.querySelector('[role="tab"][aria-selected="true"]').textContent} : {}; })()`)
+	if frame["sandbox"] != "allow-scripts" || frame["src"] != "/plugins-ui/primes-chart/index.html" || !strings.Contains(frame["tab"], "Primes per block") {
+		t.Fatalf("the example's tab: %v; want a frame with sandbox=allow-scripts of its index.html", frame)
+	}
+	b.shot("extension")
+
+	b.click(`[data-extension-tab="probe"]`)
+	b.waitFor("the probe's report", `window.probes?.length > 0`)
+	got := probeReport(b, 0)
+	t.Logf("the probe reported %v", got)
+
+	refused := map[string]string{
+		"parentDocument":       "refused: SecurityError",
+		"topDocument":          "refused: SecurityError",
+		"parentSessionStorage": "refused: SecurityError",
+		"parentLocalStorage":   "refused: SecurityError",
+		"ownSessionStorage":    "refused: SecurityError",
+		"ownLocalStorage":      "refused: SecurityError",
+		"cookie":               "refused: SecurityError",
+		"fetchApi":             "refused: TypeError",
+		"fetchOwnEndpoint":     "refused: TypeError",
+		"bridgeDotDot":         "refused: not_this_plugin",
+		"bridgeEscapedDots":    "refused: not_this_plugin",
+		"bridgeOtherPlugin":    "refused: not_this_plugin",
+		"bridgeUndeclared":     "refused: not_declared",
+		"bridgeManagement":     "refused: not_declared",
+		"bridgeAbsolute":       "refused: bad_path",
+		"bridgeUnknownType":    "refused: unknown_type",
+		"bridgeOldVersion":     "refused: unsupported_version",
+	}
+	for k, w := range refused {
+		if got[k] != w {
+			t.Errorf("%s: %q, want %q", k, got[k], w)
+		}
+	}
+	if got["origin"] != "null" {
+		t.Errorf("the component runs in origin %q, want an opaque one", got["origin"])
+	}
+	if !strings.HasPrefix(got["bridgeOwn"], `allowed: 200 {"block_size":100,"counts":[25,21,16,16,17,14,16,14,15,14]`) {
+		t.Errorf("its own endpoint through the bridge: %q", got["bridgeOwn"])
+	}
+	if got["context"] != "allowed: 1 primes-chart admin admin" {
+		t.Errorf("context: %q", got["context"])
+	}
+	if want := "168 primes below 1000, per block of 100: 25, 21, 16, 16, 17, 14, 16, 14, 15, 14"; got["chart"] != want {
+		t.Errorf("the example's chart says %q, want %q", got["chart"], want)
+	}
+	for _, leak := range []string{s.token, "detail-title"} {
+		for k, v := range got {
+			if strings.Contains(v, leak) {
+				t.Errorf("%s reached the component: %q", k, v)
+			}
+		}
+	}
+
+	// A new version of its UI files, then a reload: the open page frames
+	// the new ones.
+	edit(t, filepath.Join(dir, "ui", "probe.js"), "var MARKER = 'v1';", "var MARKER = 'v2';")
+	want(t, "reload", s.api("POST", "/api/plugins/primes-chart/reload", nil), 200, "")
+	b.waitFor("a report from the reloaded component", `window.probes.some((p) => p.marker === "v2")`)
+	if frames := eval[int](b, `document.querySelectorAll("iframe.extension").length`); frames != 1 {
+		t.Fatalf("%d frames after the reload, want 1", frames)
+	}
+}
+
+// probeReport is the i-th report the probe sent the page.
+func probeReport(b *browser, i int) map[string]string {
+	b.t.Helper()
+	raw := eval[string](b, fmt.Sprintf("JSON.stringify(window.probes[%d])", i))
+	var got map[string]string
+	if err := json.Unmarshal([]byte(raw), &got); err != nil {
+		b.t.Fatalf("report %s: %v", raw, err)
+	}
+	return got
+}
