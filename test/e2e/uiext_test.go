@@ -27,8 +27,11 @@ func loadUIExample(t *testing.T, f fixture, s *server) string {
 			t.Fatal(err)
 		}
 	}
-	edit(t, filepath.Join(dir, "plugin.yaml"), "    icon: \"▦\"\n", "    icon: \"▦\"\n"+
-		"  - {name: probe, route: /probe, component: Probe, entry: probe.html, title: Probe}\n")
+	edit(t, filepath.Join(dir, "plugin.yaml"), "\nconfiguration:\n", ""+
+		"  - {name: probe, route: /probe, component: Probe, entry: probe.html, title: Probe}\n"+
+		"  - {name: probe-page, route: /probe-page, component: Probe, entry: probe.html, slot: page, title: Probe page}\n"+
+		"  - {name: probe-card, route: /probe-card, component: Probe, entry: probe.html, slot: card, title: Probe card}\n"+
+		"\nconfiguration:\n")
 	want(t, "load", s.api("POST", "/api/plugins/load", map[string]any{"source": dir}), 201, "")
 	return dir
 }
@@ -85,13 +88,16 @@ func TestPluginUIFiles(t *testing.T) {
 	}
 }
 
-// TestPluginUIExtension: in Chromium, the example plugin's UI component is
-// a tab of its detail view, in a sandboxed frame; through the bridge it
-// calls its own endpoint and shows the result, and reads who is signed in.
-// Everything else it tries is refused: the page's DOM, its storage (where
-// the token is), the management API through the bridge (by path tricks,
-// undeclared endpoints, another version of the messages) and directly. A
-// reload of the plugin brings its new UI files into the open page.
+// TestPluginUIExtension: in Chromium, the example plugin's UI components
+// are shown at each extension point (a card above the plugin list, a tab
+// of its detail view, a page of its own in the navigation), each in a
+// sandboxed frame; through the bridge they call their own endpoint and
+// show the result, and read who is signed in. Everything else a component
+// tries is refused: the page's DOM, its storage (where the token is), the
+// management API through the bridge (by path tricks, undeclared
+// endpoints, another version of the messages) and directly, navigating
+// the page away. A reload of the plugin brings its new UI files into the
+// open page.
 func TestPluginUIExtension(t *testing.T) {
 	f := setup(t)
 	s := startServer(t, f)
@@ -99,24 +105,79 @@ func TestPluginUIExtension(t *testing.T) {
 
 	b := newBrowser(t, 1280, 800)
 	b.signIn(s.url+"/ui/", s.token)
-	// What the frames report reaches the page as messages; the test keeps
-	// them.
+	// The probes report to the page in messages, again whenever asked; the
+	// test keeps them.
 	b.step("listen for reports", chromedp.Evaluate[chromedp.Void](
 		`window.addEventListener("message", (e) => { if (e.data && e.data.probe) (window.probes ??= []).push(e.data.probe); })`))
+
+	// The card, above the plugin list.
+	b.waitFor("the cards", `document.querySelectorAll("#plugin-cards iframe").length === 2`)
+	if cards := eval[string](b, `[...document.querySelectorAll("#plugin-cards h2")].map((h) => h.textContent).join(" | ")`); cards != "Primes found Primes chart | Probe card Primes chart" {
+		t.Fatalf("the cards: %q", cards)
+	}
+	checkFrame(t, b, "primes-chart/total", "/plugins-ui/primes-chart/total.html")
+	checkProbe(t, s, awaitProbe(b, "card", "v1"))
+	b.shot("card")
+
+	// The tab of the detail view.
 	b.goTo("#/plugins/primes-chart", "#view-detail")
 	b.waitFor("the extensions section", `!document.querySelector('[data-section="extensions"]').hidden`)
-	frame := eval[map[string]string](b, `(() => { const f = document.querySelector('iframe[data-extension="primes-chart/chart"]');
-		return f ? {sandbox: f.getAttribute("sandbox"), src: f.getAttribute("src"), tab: document.querySelector('[role="tab"][aria-selected="true"]').textContent} : {}; })()`)
-	if frame["sandbox"] != "allow-scripts" || frame["src"] != "/plugins-ui/primes-chart/index.html" || !strings.Contains(frame["tab"], "Primes per block") {
-		t.Fatalf("the example's tab: %v; want a frame with sandbox=allow-scripts of its index.html", frame)
+	checkFrame(t, b, "primes-chart/chart", "/plugins-ui/primes-chart/index.html")
+	if tab := eval[string](b, `document.querySelector('[role="tab"][aria-selected="true"]').textContent`); !strings.Contains(tab, "Primes per block") {
+		t.Fatalf("the tab shown first is %q", tab)
 	}
 	b.shot("extension")
-
 	b.click(`[data-extension-tab="probe"]`)
-	b.waitFor("the probe's report", `window.probes?.length > 0`)
-	got := probeReport(b, 0)
-	t.Logf("the probe reported %v", got)
+	checkProbe(t, s, awaitProbe(b, "detail-tab", "v1"))
 
+	// The page of its own.
+	b.click(`#nav a[data-nav="ext/primes-chart/chart-page"]`)
+	b.waitFor("the page", `!document.querySelector("#view-extension").hidden`)
+	checkFrame(t, b, "primes-chart/chart-page", "/plugins-ui/primes-chart/index.html")
+	b.click(`#nav a[data-nav="ext/primes-chart/probe-page"]`)
+	checkProbe(t, s, awaitProbe(b, "page", "v1"))
+
+	// A new version of its UI files, then a reload: the open page frames
+	// the new ones.
+	edit(t, filepath.Join(dir, "ui", "probe.js"), "var MARKER = 'v1';", "var MARKER = 'v2';")
+	want(t, "reload", s.api("POST", "/api/plugins/primes-chart/reload", nil), 200, "")
+	awaitProbe(b, "page", "v2")
+	if frames := eval[int](b, `document.querySelectorAll("#view-extension iframe.extension").length`); frames != 1 {
+		t.Fatalf("%d frames after the reload, want 1", frames)
+	}
+}
+
+// checkFrame fails the test unless the page shows the frame of component
+// key ("<plugin>/<name>") of src, sandboxed to scripts only.
+func checkFrame(t *testing.T, b *browser, key, src string) {
+	t.Helper()
+	frame := eval[map[string]string](b, fmt.Sprintf(`(() => { const f = [...document.querySelectorAll("iframe")].find((f) => f.dataset.extension === %q && f.checkVisibility());
+		return f ? {sandbox: f.getAttribute("sandbox"), src: f.getAttribute("src")} : {}; })()`, key))
+	if frame["sandbox"] != "allow-scripts" || frame["src"] != src {
+		t.Fatalf("component %s: frame %v; want one with sandbox=allow-scripts of %s", key, frame, src)
+	}
+}
+
+// awaitProbe waits for the report of the probe at slot, of the version
+// marker, asking the page's frames for their reports until it comes.
+func awaitProbe(b *browser, slot, marker string) map[string]string {
+	b.t.Helper()
+	find := fmt.Sprintf(`(window.probes ?? []).findLast((p) => p.slot === %q && p.marker === %q)`, slot, marker)
+	b.waitFor("the report of the probe at "+slot+" "+marker, fmt.Sprintf(
+		`(() => { for (const f of document.querySelectorAll("iframe.extension")) f.contentWindow.postMessage({probeAsk: true}, "*"); return %s; })()`, find))
+	raw := eval[string](b, "JSON.stringify("+find+")")
+	var got map[string]string
+	if err := json.Unmarshal([]byte(raw), &got); err != nil {
+		b.t.Fatalf("report %s: %v", raw, err)
+	}
+	return got
+}
+
+// checkProbe fails the test unless the probe's report shows everything it
+// tried refused but its own endpoint, the context and the chart.
+func checkProbe(t *testing.T, s *server, got map[string]string) {
+	t.Helper()
+	t.Logf("the probe at %s reported %v", got["slot"], got)
 	refused := map[string]string{
 		"parentDocument":       "refused: SecurityError",
 		"topDocument":          "refused: SecurityError",
@@ -135,10 +196,12 @@ func TestPluginUIExtension(t *testing.T) {
 		"bridgeAbsolute":       "refused: bad_path",
 		"bridgeUnknownType":    "refused: unknown_type",
 		"bridgeOldVersion":     "refused: unsupported_version",
+		"bridgeNavigateAway":   "refused: bad_target",
+		"bridgeNavigateScript": "refused: bad_target",
 	}
 	for k, w := range refused {
 		if got[k] != w {
-			t.Errorf("%s: %q, want %q", k, got[k], w)
+			t.Errorf("%s at %s: %q, want %q", k, got["slot"], got[k], w)
 		}
 	}
 	if got["origin"] != "null" {
@@ -153,31 +216,9 @@ func TestPluginUIExtension(t *testing.T) {
 	if want := "168 primes below 1000, per block of 100: 25, 21, 16, 16, 17, 14, 16, 14, 15, 14"; got["chart"] != want {
 		t.Errorf("the example's chart says %q, want %q", got["chart"], want)
 	}
-	for _, leak := range []string{s.token, "detail-title"} {
-		for k, v := range got {
-			if strings.Contains(v, leak) {
-				t.Errorf("%s reached the component: %q", k, v)
-			}
+	for k, v := range got {
+		if strings.Contains(v, s.token) {
+			t.Errorf("the token reached the component: %s = %q", k, v)
 		}
 	}
-
-	// A new version of its UI files, then a reload: the open page frames
-	// the new ones.
-	edit(t, filepath.Join(dir, "ui", "probe.js"), "var MARKER = 'v1';", "var MARKER = 'v2';")
-	want(t, "reload", s.api("POST", "/api/plugins/primes-chart/reload", nil), 200, "")
-	b.waitFor("a report from the reloaded component", `window.probes.some((p) => p.marker === "v2")`)
-	if frames := eval[int](b, `document.querySelectorAll("iframe.extension").length`); frames != 1 {
-		t.Fatalf("%d frames after the reload, want 1", frames)
-	}
-}
-
-// probeReport is the i-th report the probe sent the page.
-func probeReport(b *browser, i int) map[string]string {
-	b.t.Helper()
-	raw := eval[string](b, fmt.Sprintf("JSON.stringify(window.probes[%d])", i))
-	var got map[string]string
-	if err := json.Unmarshal([]byte(raw), &got); err != nil {
-		b.t.Fatalf("report %s: %v", raw, err)
-	}
-	return got
 }

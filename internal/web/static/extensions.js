@@ -6,13 +6,15 @@
 // it may have it asks for by postMessage (bridge version 1, see
 // docs/web.md), and every message is checked here.
 
-import {h} from './dom.js';
+import {h, replace} from './dom.js';
 
 // BRIDGE_VERSION is the version of the messages this page speaks.
 export const BRIDGE_VERSION = 1;
 
 // Extension points (a component's slot).
 export const SLOT_DETAIL_TAB = 'detail-tab';
+export const SLOT_PAGE = 'page';
+export const SLOT_CARD = 'card';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 const MAX_PATH = 2048;
@@ -49,27 +51,28 @@ export class Bridge {
   frame(p, c) {
     const el = h('iframe', {
       src: uiPath(p.id, c.entry), sandbox: 'allow-scripts', referrerpolicy: 'no-referrer',
-      title: c.title || c.name, class: 'extension', dataset: {extension: `${p.id}/${c.name}`},
+      title: c.title || c.name, class: `extension extension-${c.slot || SLOT_DETAIL_TAB}`, dataset: {extension: `${p.id}/${c.name}`},
     });
-    this.frames.set(el, p.id);
+    this.frames.set(el, {plugin: p.id, component: c.name, slot: c.slot || SLOT_DETAIL_TAB});
     return el;
   }
 
-  // pluginOf is the id of the plugin whose frame source is, if any;
-  // frames gone from the page are forgotten on the way.
-  pluginOf(source) {
+  // frameOf is what the frame whose window is source shows, if it is one
+  // of ours; frames gone from the page are forgotten on the way.
+  frameOf(source) {
     let found = null;
-    for (const [el, id] of this.frames) {
+    for (const [el, f] of this.frames) {
       if (!el.isConnected) this.frames.delete(el);
-      else if (source && el.contentWindow === source) found = id;
+      else if (source && el.contentWindow === source) found = f;
     }
     return found;
   }
 
   onMessage(e) {
-    const pluginId = this.pluginOf(e.source);
+    const frame = this.frameOf(e.source);
     // Not one of our frames: say nothing to it.
-    if (!pluginId) return;
+    if (!frame) return;
+    const pluginId = frame.plugin;
     const m = e.data;
     const id = typeof m?.id === 'number' ? m.id : null;
     // The frame is opaque: it cannot be addressed by origin, and is the
@@ -86,25 +89,38 @@ export class Bridge {
       }
       switch (m.type) {
         case 'context':
-          reply({ok: true, result: this.context(pluginId)});
+          reply({ok: true, result: this.context(frame)});
+          return;
+        case 'navigate':
+          reply({ok: true, result: this.navigate(m.to)});
           return;
         case 'call':
           this.call(pluginId, m).then((result) => reply({ok: true, result}), refuse);
           return;
         default:
-          throw new BridgeError('unknown_type', `no message type ${JSON.stringify(m.type)}; version ${BRIDGE_VERSION} has context and call`);
+          throw new BridgeError('unknown_type', `no message type ${JSON.stringify(m.type)}; version ${BRIDGE_VERSION} has context, call and navigate`);
       }
     } catch (err) {
       refuse(err);
     }
   }
 
-  context(pluginId) {
+  context(frame) {
     return {
-      version: BRIDGE_VERSION, plugin: pluginId,
+      version: BRIDGE_VERSION, plugin: frame.plugin, component: frame.component, slot: frame.slot,
       theme: document.documentElement.dataset.theme ?? 'light',
       user: {name: this.app.me?.name ?? '', role: this.app.me?.role ?? ''},
     };
+  }
+
+  // navigate moves the page to one of its own views: the address is a
+  // fragment the page routes, never a URL that would leave it.
+  navigate(to) {
+    if (typeof to !== 'string' || !/^#\/(plugins|system|install|ext)(\/[A-Za-z0-9._~%-]+){0,2}$/.test(to)) {
+      throw new BridgeError('bad_target', 'navigate goes to one of the page\'s views, such as "#/plugins/<id>"');
+    }
+    location.hash = to;
+    return {to};
   }
 
   // call makes the request m asks for on plugin pluginId's own endpoint,
@@ -169,4 +185,86 @@ function matches(pattern, segments) {
     if (parts[i].startsWith(':') ? segments[i] === '' : parts[i] !== segments[i]) return false;
   }
   return parts.length === segments.length;
+}
+
+// ExtensionPoints shows plugins' components at the page's extension
+// points outside the detail view: a page of its own in the navigation
+// (slot "page", at #/ext/<id>/<name>) and a card above the plugin list
+// (slot "card"). Only active plugins' components are shown, and a frame
+// is made again only when its plugin's instance changes (a reload), so
+// the page's frequent redraws do not restart them.
+export class ExtensionPoints {
+  constructor(app) {
+    this.app = app;
+    this.navShown = '';
+    this.cardsShown = '';
+    this.pageShown = '';
+  }
+
+  // shown are the components at slot of the active plugins, with their
+  // plugin, in the order of the plugins' ids.
+  shown(slot) {
+    return [...this.app.plugins.values()]
+      .filter((p) => p.state === 'active' && p.artifact?.ui_digest)
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .flatMap((p) => components(p, slot).map((c) => ({p, c})));
+  }
+
+  render() {
+    this.renderNav();
+    this.renderCards();
+    if (this.page) this.renderPage();
+  }
+
+  renderNav() {
+    const items = this.shown(SLOT_PAGE);
+    const key = JSON.stringify(items.map(({p, c}) => [p.id, c.name, c.title, c.icon]));
+    if (key === this.navShown) return;
+    this.navShown = key;
+    replace(document.querySelector('#nav-ext'), items.map(({p, c}) =>
+      h('a', {href: `#/ext/${encodeURIComponent(p.id)}/${encodeURIComponent(c.name)}`, dataset: {nav: `ext/${p.id}/${c.name}`}},
+        c.icon ? `${c.icon} ` : '', c.title || c.name)));
+  }
+
+  renderCards() {
+    const items = this.shown(SLOT_CARD);
+    const key = JSON.stringify(items.map(({p, c}) => [p.id, c, p.artifact.ui_digest, p.loaded_at]));
+    if (key === this.cardsShown) return;
+    this.cardsShown = key;
+    const box = document.querySelector('#plugin-cards');
+    box.hidden = items.length === 0;
+    replace(box, items.map(({p, c}) => h('section', {class: 'card extension-card', 'aria-label': c.title || c.name},
+      h('h2', null, c.icon ? `${c.icon} ` : '', c.title || c.name, ' ', h('span', {class: 'muted'}, p.name || p.id)),
+      this.app.bridge.frame(p, c))));
+  }
+
+  // open shows the page component name of plugin id in #view-extension;
+  // close leaves it.
+  open(id, name) {
+    this.page = {id, name};
+    this.pageShown = '';
+    this.renderPage();
+  }
+
+  close() {
+    this.page = null;
+  }
+
+  renderPage() {
+    const {id, name} = this.page;
+    const p = this.app.plugins.get(id);
+    const c = p && components(p, SLOT_PAGE).find((x) => x.name === name);
+    const live = c && p.state === 'active' && p.artifact?.ui_digest;
+    const key = JSON.stringify([id, name, this.app.loaded, live ? [c, p.artifact.ui_digest, p.loaded_at] : p?.state]);
+    if (key === this.pageShown) return;
+    this.pageShown = key;
+    const view = document.querySelector('#view-extension');
+    if (!live) {
+      replace(view, h('h1', {id: 'extension-title'}, name),
+        h('p', {class: 'empty'}, !this.app.loaded ? 'Loading…' : p ? `Plugin ${id} shows this page while it is active; it is ${p.state}.` : `Plugin ${id} has no page ${name}.`));
+      return;
+    }
+    replace(view, h('h1', {id: 'extension-title'}, c.icon ? `${c.icon} ` : '', c.title || c.name, ' ', h('span', {class: 'muted'}, p.name || p.id)),
+      this.app.bridge.frame(p, c));
+  }
 }

@@ -47,6 +47,9 @@
     bridgeUnknownType: outcome(ksplugins.ask('navigate-anywhere', {to: '/api/plugins'})),
     bridgeOldVersion: oldVersion,
     context: outcome(ksplugins.context().then(function (c) { return c.version + ' ' + c.plugin + ' ' + c.user.name + ' ' + c.user.role; })),
+    slot: ksplugins.context().then(function (c) { return c.slot; }),
+    bridgeNavigateAway: outcome(ksplugins.ask('navigate', {to: 'https://example.com/'})),
+    bridgeNavigateScript: outcome(ksplugins.ask('navigate', {to: 'javascript:alert(1)'})),
   };
   var names = Object.keys(asks);
   var chartShown = new Promise(function (resolve) {
@@ -60,5 +63,10 @@
     names.forEach(function (k, i) { results[k] = values[i]; });
     results.chart = values[names.length];
     window.parent.postMessage({probe: results}, '*');
+    // Again whenever the page asks: a report sent before anyone listened
+    // is not lost.
+    window.addEventListener('message', function (e) {
+      if (e.source === window.parent && e.data && e.data.probeAsk) window.parent.postMessage({probe: results}, '*');
+    });
   });
 })();
