@@ -3,10 +3,12 @@
 // may have. Load it with <script src="/plugins-ui/bridge-v1.js"></script>;
 // it defines window.ksplugins:
 //
-//   ksplugins.context()             -> {version, plugin, theme, user: {name, role}}
+//   ksplugins.context()             -> {version, plugin, component, slot, theme, user: {name, role}}
 //   ksplugins.call(method, path, body) -> {status, contentType, body}
 //       calls one of this plugin's own declared endpoints, with the
 //       signed-in user's rights; path is below the plugin, e.g. "/stats".
+//   ksplugins.navigate(to)          -> {to}
+//       moves the page to one of its views, e.g. "#/plugins/<id>".
 //
 // Each returns a promise; a refusal rejects it with an Error whose code
 // says why. Every request is a message {ksplugins: 1, id, type, ...} to the
@@ -48,6 +50,7 @@
     version: VERSION,
     context: function () { return ask('context', {}); },
     call: function (method, path, body) { return ask('call', {method: method, path: path, body: body}); },
+    navigate: function (to) { return ask('navigate', {to: to}); },
     // ask sends any message: for extensions that speak the protocol
     // themselves, and for tests of what the page refuses.
     ask: ask,
