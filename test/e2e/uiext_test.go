@@ -41,8 +41,9 @@ func loadUIExample(t *testing.T, f fixture, s *server) string {
 // a UI file opened on its own (not framed) still runs in an opaque origin.
 func TestPluginUIFiles(t *testing.T) {
 	f := setup(t)
-	s := startServer(t, f)
-	loadUIExample(t, f, s)
+	data := t.TempDir()
+	s := startServerAt(t, f, data)
+	dir := loadUIExample(t, f, s)
 
 	cases := []struct {
 		path   string
@@ -77,6 +78,21 @@ func TestPluginUIFiles(t *testing.T) {
 	info := s.api("GET", "/api/plugins/primes-chart", nil)
 	if !strings.Contains(info.raw, `"ui_digest":"sha256:`) {
 		t.Errorf("the plugin's artifact records no digest of its UI files: %s", info)
+	}
+
+	// After a restart, with the plugin's folder gone, its UI files come
+	// from its artifact's cache entry, the same files.
+	index := s.call("GET", "/plugins-ui/primes-chart/index.html", nil, false)
+	s.kill()
+	if err := os.Rename(dir, dir+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	s = startServerAt(t, f, data)
+	if again := s.call("GET", "/plugins-ui/primes-chart/index.html", nil, false); again.status != 200 || again.raw != index.raw {
+		t.Fatalf("index.html after a restart without the plugin's folder: %s", again)
+	}
+	if again := s.api("GET", "/api/plugins/primes-chart", nil); again.body["artifact"].(map[string]any)["ui_digest"] != info.body["artifact"].(map[string]any)["ui_digest"] {
+		t.Fatalf("the UI digest changed with a restart: %s, was %s", again, info)
 	}
 
 	b := newBrowser(t, 1280, 800)
