@@ -43,6 +43,14 @@ func TestUIFilesInTheCache(t *testing.T) {
 	if err != nil || art.UIDigest != ui.Digest {
 		t.Fatalf("lookup: %v, %v; want the entry with UI digest %s", art, err, ui.Digest)
 	}
+	meta, err := os.Stat(filepath.Join(b.artifactDir(key), "artifact.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := b.entries()
+	if want := meta.Size() + int64(len("code")+len("<p>chart</p>")); err != nil || len(entries) != 1 || entries[0].bytes != want {
+		t.Fatalf("cache entries %+v, %v: want one of %d bytes, its UI files counted", entries, err, want)
+	}
 	served := filepath.Join(b.artifactDir(key), "ui")
 	for name, change := range map[string]func() error{
 		"changed": func() error { return os.WriteFile(filepath.Join(served, "index.html"), []byte("<p>other</p>"), 0o644) },
