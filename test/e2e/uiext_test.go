@@ -238,3 +238,19 @@ func checkProbe(t *testing.T, s *server, got map[string]string) {
 		}
 	}
 }
+
+// TestPluginUISandboxedTier: a plugin built for the sandboxed tier serves
+// its UI files as a native one does: they travel with the build, not the
+// code.
+func TestPluginUISandboxedTier(t *testing.T) {
+	f := setup(t)
+	s := startServer(t, f)
+	dir := copyPlugin(t, filepath.Join(f.root, "plugins/examples/primes-chart"))
+	edit(t, filepath.Join(dir, "plugin.yaml"), "\nconfiguration:\n", "\nsecurity:\n  sandboxed: true\n\nconfiguration:\n")
+	want(t, "load", s.api("POST", "/api/plugins/load", map[string]any{"source": dir}), 201, "")
+	if info := s.api("GET", "/api/plugins/primes-chart", nil); info.body["tier"] != "sandboxed" || !strings.Contains(info.raw, `"ui_digest":"sha256:`) {
+		t.Fatalf("want a sandboxed plugin with UI files: %s", info)
+	}
+	want(t, "its endpoint", s.endpoint("GET", "primes-chart", "/series"), 200, "")
+	want(t, "its card", s.call("GET", "/plugins-ui/primes-chart/total.html", nil, false), 200, "")
+}
