@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // loadUIExample loads a copy of the example plugin with a UI component,
@@ -145,6 +146,10 @@ func TestPluginUIExtension(t *testing.T) {
 	b.shot("extension")
 	b.click(`[data-extension-tab="probe"]`)
 	checkProbe(t, s, awaitProbe(b, "detail-tab", "v1"))
+	// The tabs from the keyboard: one tab stop, the arrows move.
+	b.typeInto(`[role="tab"][aria-selected="true"]`, kb.ArrowLeft)
+	b.waitFor("the first tab, chosen by keyboard", `document.activeElement?.dataset.extensionTab === "chart" && document.activeElement.getAttribute("aria-selected") === "true"`)
+	checkFrame(t, b, "primes-chart/chart", "/plugins-ui/primes-chart/index.html")
 
 	// The page of its own.
 	b.click(`#nav a[data-nav="ext/primes-chart/chart-page"]`)

@@ -121,14 +121,25 @@ export class PluginDetail {
       return;
     }
     const current = Math.min(this.extensionTab, list.length - 1);
-    const tabs = h('div', {role: 'tablist', 'aria-label': 'Extensions', class: 'tabs'}, list.map((c, i) =>
+    const select = (i, focus) => {
+      this.extensionTab = i;
+      this.renderExtensions(this.app.plugins.get(this.id) ?? p);
+      if (focus) this.el.querySelector(`#ext-tab-${i}`)?.focus();
+    };
+    // One tab stop; the arrow keys, Home and End move between the tabs.
+    const keys = {ArrowRight: current + 1, ArrowLeft: current - 1 + list.length, Home: 0, End: list.length - 1};
+    const tabs = h('div', {
+      role: 'tablist', 'aria-label': 'Extensions', class: 'tabs',
+      onkeydown: (e) => {
+        if (!(e.key in keys)) return;
+        e.preventDefault();
+        select(keys[e.key] % list.length, true);
+      },
+    }, list.map((c, i) =>
       h('button', {
         type: 'button', role: 'tab', id: `ext-tab-${i}`, 'aria-selected': String(i === current), 'aria-controls': 'ext-panel',
         tabindex: i === current ? '0' : '-1', dataset: {extensionTab: c.name},
-        onclick: () => {
-          this.extensionTab = i;
-          this.renderExtensions(this.app.plugins.get(this.id) ?? p);
-        },
+        onclick: () => select(i, false),
       }, c.icon ? `${c.icon} ` : '', c.title || c.name)));
     const c = list[current];
     const panel = h('div', {role: 'tabpanel', id: 'ext-panel', 'aria-labelledby': `ext-tab-${current}`},
