@@ -134,6 +134,7 @@ func TestPluginUIExtension(t *testing.T) {
 	}
 	checkFrame(t, b, "primes-chart/total", "/plugins-ui/primes-chart/total.html")
 	checkProbe(t, s, awaitProbe(b, "card", "v1"))
+	b.accessible("the plugin list with cards")
 	b.shot("card")
 
 	// The tab of the detail view.
@@ -143,6 +144,7 @@ func TestPluginUIExtension(t *testing.T) {
 	if tab := eval[string](b, `document.querySelector('[role="tab"][aria-selected="true"]').textContent`); !strings.Contains(tab, "Primes per block") {
 		t.Fatalf("the tab shown first is %q", tab)
 	}
+	b.accessible("the detail view with extensions")
 	b.shot("extension")
 	b.click(`[data-extension-tab="probe"]`)
 	checkProbe(t, s, awaitProbe(b, "detail-tab", "v1"))
@@ -166,6 +168,7 @@ func TestPluginUIExtension(t *testing.T) {
 	if frames := eval[int](b, `document.querySelectorAll("#view-extension iframe.extension").length`); frames != 1 {
 		t.Fatalf("%d frames after the reload, want 1", frames)
 	}
+	b.noProblems()
 }
 
 // checkFrame fails the test unless the page shows the frame of component
