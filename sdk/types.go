@@ -76,16 +76,38 @@ type EndpointConfig struct {
 }
 
 // UIComponentConfig declares a page or widget the plugin contributes to the UI.
+//
+// A component with an Entry is shown by the manager page: the host serves
+// the plugin's ui/ folder (see docs/web.md) and the page frames Entry, an
+// HTML file in that folder, in a sandbox at the extension point Slot. A
+// component without one (the seed's manifests) is declared only.
 type UIComponentConfig struct {
-	Name        string            `json:"name" yaml:"name"`
-	Route       string            `json:"route" yaml:"route"`
-	Component   string            `json:"component" yaml:"component"`
+	Name      string `json:"name" yaml:"name"`
+	Route     string `json:"route" yaml:"route"`
+	Component string `json:"component" yaml:"component"`
+	// Entry is the component's HTML file, a path inside the plugin's ui/
+	// folder such as "index.html".
+	Entry string `json:"entry,omitempty" yaml:"entry,omitempty"`
+	// Slot is the extension point that shows it: UISlotDetailTab (the
+	// default), UISlotPage or UISlotCard.
+	Slot        string            `json:"slot,omitempty" yaml:"slot,omitempty"`
 	Title       string            `json:"title,omitempty" yaml:"title,omitempty"`
 	Icon        string            `json:"icon,omitempty" yaml:"icon,omitempty"`
 	Description string            `json:"description,omitempty" yaml:"description,omitempty"`
 	Props       map[string]string `json:"props,omitempty" yaml:"props,omitempty"`
 	Permissions []string          `json:"permissions,omitempty" yaml:"permissions,omitempty"`
 }
+
+// Extension points of the manager page, the values of
+// UIComponentConfig.Slot.
+const (
+	// UISlotDetailTab is a tab in the plugin's detail view.
+	UISlotDetailTab = "detail-tab"
+	// UISlotPage is a page of its own in the navigation.
+	UISlotPage = "page"
+	// UISlotCard is a card on the overview.
+	UISlotCard = "card"
+)
 
 // SecurityConfig is what a plugin asks of the host's security policy.
 type SecurityConfig struct {

@@ -212,6 +212,11 @@ type Artifact struct {
 	// BuildKey is the hex SHA-256 of the build's inputs, naming its cache
 	// entry; absent for a prebuilt .so file, which is not built.
 	BuildKey string `json:"build_key,omitempty"`
+	// UIDigest is "sha256:" and the digest of the plugin's UI files (its
+	// ui/ folder), stored with the artifact in its cache entry; absent when
+	// it has none, or when the code was not opened from a build cache
+	// entry (its UI files are then not served).
+	UIDigest string `json:"ui_digest,omitempty"`
 	// Cached is whether existing code was reused rather than built now: a
 	// build cache hit, and always for a plugin restored at startup.
 	Cached bool `json:"cached"`

@@ -30,6 +30,7 @@ func authorCommands() []*cobra.Command {
 
 func authorNewCommand() *cobra.Command {
 	var dir, author string
+	var ui bool
 	cmd := &cobra.Command{
 		Use:   "new <name>",
 		Short: "Create a plugin folder with a manifest, code, a test and a go.mod",
@@ -58,12 +59,16 @@ user's cache folder (ksplugins/sdk/<digest>).`,
 				}
 				where = "the SDK this ksplugins binary carries, written out"
 			}
-			if err := scaffold.Write(dir, name, scaffold.Options{Author: author, SDKDir: sdkDir}); err != nil {
+			if err := scaffold.Write(dir, name, scaffold.Options{Author: author, SDKDir: sdkDir, UI: ui}); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Created plugin %s in %s:\n", name, dir)
-			for _, f := range []string{"plugin.yaml", "main.go", "main_test.go", "go.mod", "go.sum", "README.md"} {
+			created := []string{"plugin.yaml", "main.go", "main_test.go", "go.mod", "go.sum", "README.md"}
+			if ui {
+				created = append(created, "ui/index.html", "ui/app.js")
+			}
+			for _, f := range created {
 				fmt.Fprintf(out, "  %s\n", filepath.Join(dir, f))
 			}
 			fmt.Fprintf(out, "\ngo.mod builds it against %s, in %s: nothing to fetch for it.\n", where, sdkDir)
@@ -73,6 +78,7 @@ user's cache folder (ksplugins/sdk/<digest>).`,
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "folder to create (default ./<name>); must not exist or be empty")
 	cmd.Flags().StringVar(&author, "author", "", "author written into plugin.yaml")
+	cmd.Flags().BoolVar(&ui, "ui", false, "add a UI component (ui/index.html) the manager page shows in the plugin's view")
 	return cmd
 }
 

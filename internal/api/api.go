@@ -38,6 +38,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
+	"github.com/kubestellar/ksplugins/internal/extension"
 	"github.com/kubestellar/ksplugins/internal/host"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/policy"
@@ -198,6 +199,15 @@ func (s *Server) Handler() http.Handler {
 	page := gin.WrapH(http.StripPrefix(strings.TrimSuffix(web.Prefix, "/"), s.page))
 	r.GET(web.Prefix+"*file", page)
 	r.HEAD(web.Prefix+"*file", page)
+	// Plugins' UI files and the bridge script, without credentials: the
+	// page frames them in a sandbox, which sends none.
+	r.GET(extension.BridgePath, gin.WrapF(extension.ServeBridge))
+	r.HEAD(extension.BridgePath, gin.WrapF(extension.ServeBridge))
+	ui := func(c *gin.Context) {
+		s.host.ServeUI(c.Writer, c.Request, c.Param("id"), strings.TrimPrefix(c.Param("path"), "/"))
+	}
+	r.GET(extension.Prefix+":id/*path", ui)
+	r.HEAD(extension.Prefix+":id/*path", ui)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)})))
 
 	m := r.Group("/api/plugins", s.audit, s.authenticate)

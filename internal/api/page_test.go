@@ -82,3 +82,30 @@ func TestPluginMetricsUnknown(t *testing.T) {
 		t.Fatalf("got %d %s", r.status, r.raw)
 	}
 }
+
+// TestPluginUIRoutes: the bridge script and plugins' UI files are served
+// without credentials, under the policy that keeps them out of the page's
+// origin; a plugin that is not loaded has none.
+func TestPluginUIRoutes(t *testing.T) {
+	_, h := newServer(t)
+	cases := []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/plugins-ui/bridge-v1.js", 200},
+		{"HEAD", "/plugins-ui/bridge-v1.js", 200},
+		{"GET", "/plugins-ui/absent/index.html", 404},
+		{"GET", "/plugins-ui/absent/../../api/plugins", 404},
+	}
+	for _, c := range cases {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			r := do(h, c.method, c.path, "", "")
+			if r.status != c.status {
+				t.Fatalf("status %d, want %d: %s", r.status, c.status, r.raw)
+			}
+			if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "sandbox allow-scripts") || !strings.Contains(csp, "connect-src 'none'") {
+				t.Fatalf("policy %q", csp)
+			}
+		})
+	}
+}

@@ -51,6 +51,7 @@ import (
 	"golang.org/x/mod/semver"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/kubestellar/ksplugins/internal/extension"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
 	"github.com/kubestellar/ksplugins/sdk"
@@ -58,7 +59,7 @@ import (
 
 // builderVersion changes whenever the builder changes how it builds, so
 // that artifacts built the old way are not taken for new ones.
-const builderVersion = "2"
+const builderVersion = "3"
 
 // SandboxedTags are the build tags of a sandboxed build. codec.notfastpath
 // leaves out the generated fast paths of ugorji/go's codec, which gin
@@ -164,6 +165,9 @@ type Artifact struct {
 	Path string `json:"path"`
 	// Digest is "sha256:" and the hex SHA-256 of the .so file.
 	Digest string `json:"digest"`
+	// UIDigest is the digest of the plugin's UI files (extension.Files),
+	// copied beside the artifact from its ui/ folder; empty when it has none.
+	UIDigest string `json:"ui_digest,omitempty"`
 	// Manifest is the plugin's plugin.yaml.
 	Manifest *sdk.PluginMetadata `json:"manifest"`
 	// Warnings are the manifest's warnings.
@@ -388,6 +392,14 @@ func (b *Builder) artifactDir(key string) string {
 	return filepath.Join(b.opts.CacheDir, "artifacts", key[:2], key)
 }
 
+// uiDigest is ui's digest, empty for no UI files.
+func uiDigest(ui *extension.Files) string {
+	if ui == nil {
+		return ""
+	}
+	return ui.Digest
+}
+
 // TamperedError is a cache entry whose file no longer has its recorded digest.
 type TamperedError struct {
 	Key, Path, Want, Got string
@@ -415,6 +427,13 @@ func (b *Builder) Lookup(key string) (*Artifact, error) {
 	}
 	if digest != art.Digest {
 		return nil, &TamperedError{Key: key, Path: art.Path, Want: art.Digest, Got: digest}
+	}
+	ui, err := extension.Load(filepath.Join(dir, extension.Folder))
+	if err != nil {
+		return nil, err
+	}
+	if got := uiDigest(ui); got != art.UIDigest {
+		return nil, &TamperedError{Key: key, Path: filepath.Join(dir, extension.Folder), Want: art.UIDigest, Got: got}
 	}
 	art.Cached = true
 	now := time.Now()
@@ -482,22 +501,35 @@ func (b *Builder) buildOnce(ctx context.Context, tree *sdkTree, dir, key string,
 	if err != nil {
 		return nil, err
 	}
-	art := &Artifact{Key: key, Tier: tier, Digest: digest, Manifest: md, Warnings: warnings, BuiltAt: start.UTC(), Duration: time.Since(start)}
-	if err := b.install(tmp, out, art); err != nil {
+	// The UI files travel with the artifact, read from the same folder the
+	// build key hashed: a change to them is a new build, and a reload
+	// serves them.
+	ui, err := extension.Load(filepath.Join(dir, extension.Folder))
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", dir, err)
+	}
+	art := &Artifact{Key: key, Tier: tier, Digest: digest, UIDigest: uiDigest(ui), Manifest: md, Warnings: warnings, BuiltAt: start.UTC(), Duration: time.Since(start)}
+	if err := b.install(tmp, out, ui, art); err != nil {
 		return nil, fmt.Errorf("build %s: store artifact: %w", dir, err)
 	}
 	log.Info("built plugin", "key", key[:12], "duration", art.Duration.Round(time.Millisecond))
 	return art, nil
 }
 
-// install moves a finished build into the cache under its key.
-func (b *Builder) install(tmp, file string, art *Artifact) error {
+// install moves a finished build, with its UI files, into the cache under
+// its key.
+func (b *Builder) install(tmp, file string, ui *extension.Files, art *Artifact) error {
 	stage := filepath.Join(tmp, "artifact")
 	if err := os.Mkdir(stage, 0o755); err != nil {
 		return err
 	}
 	if err := os.Rename(file, filepath.Join(stage, ArtifactFile(art.Tier))); err != nil {
 		return err
+	}
+	if ui != nil {
+		if err := ui.WriteTo(filepath.Join(stage, extension.Folder)); err != nil {
+			return fmt.Errorf("copy UI files: %w", err)
+		}
 	}
 	meta, err := json.MarshalIndent(art, "", "  ")
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/kubestellar/ksplugins/internal/extension"
 )
 
 // CacheInfo describes the build cache, in the management API's shape.
@@ -50,10 +52,29 @@ func (b *Builder) entries() ([]entry, error) {
 					e.bytes = fi.Size() + meta.Size()
 				}
 			}
+			e.bytes += treeSize(filepath.Join(dir, extension.Folder))
 			out = append(out, e)
 		}
 	}
 	return out, nil
+}
+
+// treeSize is the bytes of the regular files under dir; 0 if there is
+// none.
+func treeSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // gone or unreadable: not counted
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // CacheInfo reports the cache's size and the builder's counters.

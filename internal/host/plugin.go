@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/extension"
 	"github.com/kubestellar/ksplugins/internal/health"
 	"github.com/kubestellar/ksplugins/internal/install"
 	"github.com/kubestellar/ksplugins/internal/manifest"
@@ -84,6 +85,8 @@ type instance struct {
 	meta     sdk.PluginMetadata
 	engine   *gin.Engine
 	artifact apiv1.Artifact
+	// ui are the plugin's UI files, nil if it has none.
+	ui       *extension.Files
 	loadedAt time.Time
 	// kube is the Kubernetes access the instance was given, if it uses
 	// clusters; close releases what it holds.
@@ -99,7 +102,7 @@ type instance struct {
 
 // newInstance is an instance of code opened by the install pipeline.
 func newInstance(o *install.Opened) *instance {
-	return &instance{rt: o.Instance, impl: o.Instance.Plugin(), meta: o.Meta, artifact: o.Artifact, loadedAt: o.OpenedAt}
+	return &instance{rt: o.Instance, impl: o.Instance.Plugin(), meta: o.Meta, artifact: o.Artifact, ui: o.UI, loadedAt: o.OpenedAt}
 }
 
 // close frees what the instance holds in its runtime (a sandboxed

@@ -24,6 +24,7 @@ import (
 
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
+	"github.com/kubestellar/ksplugins/internal/extension"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/pluginlog"
 	"github.com/kubestellar/ksplugins/internal/policy"
@@ -154,6 +155,9 @@ type Opened struct {
 	Kubernetes *apiv1.KubernetesGrant
 	// Warnings are its manifest's problems that do not refuse it.
 	Warnings []manifest.Problem
+	// UI are its UI files, nil if it has none (or its code did not come
+	// from a build cache entry, which holds them).
+	UI *extension.Files
 	// OpenedAt is when Open returned.
 	OpenedAt time.Time
 }

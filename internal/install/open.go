@@ -11,6 +11,7 @@ import (
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
 	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/extension"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/pluginlog"
 	"github.com/kubestellar/ksplugins/internal/runtime"
@@ -47,11 +48,30 @@ func (i *Installer) open(ctx context.Context, src apiv1.Source, art apiv1.Artifa
 	}
 	o := &Opened{Instance: inst, Artifact: art, Source: src, Grants: grants, OpenedAt: time.Now().UTC()}
 	o.Meta, err = i.check(ctx, inst.Plugin(), spec.ID, src, declared)
+	if err == nil {
+		o.UI, err = uiFiles(art)
+	}
 	if err != nil {
 		o.Close(ctx, i.opts.Logger)
 		return nil, err
 	}
 	return o, nil
+}
+
+// uiFiles reads the UI files stored beside art in its build cache entry,
+// holding them to the digest recorded when it was built.
+func uiFiles(art apiv1.Artifact) (*extension.Files, error) {
+	if art.UIDigest == "" {
+		return nil, nil
+	}
+	ui, err := extension.Load(filepath.Join(filepath.Dir(art.Path), extension.Folder))
+	if err != nil {
+		return nil, fmt.Errorf("load UI files of artifact %s: %w", art.Digest, err)
+	}
+	if ui == nil || ui.Digest != art.UIDigest {
+		return nil, fmt.Errorf("UI files of artifact %s are not those it was built with (digest %s): the cache was modified", art.Digest, art.UIDigest)
+	}
+	return ui, nil
 }
 
 // check asks the plugin what it is and holds that to its manifest.

@@ -193,5 +193,5 @@ func fileTier(path string) apiv1.Tier {
 }
 
 func artifactOf(a *build.Artifact) apiv1.Artifact {
-	return apiv1.Artifact{Tier: a.Tier, Path: a.Path, Digest: a.Digest, BuildKey: a.Key, Cached: a.Cached, BuildDuration: a.Duration}
+	return apiv1.Artifact{Tier: a.Tier, Path: a.Path, Digest: a.Digest, BuildKey: a.Key, UIDigest: a.UIDigest, Cached: a.Cached, BuildDuration: a.Duration}
 }

@@ -172,6 +172,8 @@ func invalidCases() []invalidCase {
 			map[string]string{"homepage": "absolute http(s) URL", "repository": "absolute http(s) URL"}, true},
 		{"ui component incomplete", head + "ui_components:\n  - {route: plugins}\n",
 			map[string]string{"ui_components[0].name": "is required", "ui_components[0].route": `must start with "/"`, "ui_components[0].component": "is required"}, true},
+		{"ui component entry outside ui/", head + "ui_components:\n  - {name: a, route: /a, component: A, entry: ../plugin.yaml, slot: sidebar}\n  - {name: b, route: /b, component: B, entry: /etc/passwd}\n  - {name: c, route: /c, component: C, entry: .hidden/x.html}\n",
+			map[string]string{"ui_components[0].entry": "ui/ folder", "ui_components[0].slot": "one of detail-tab, page, card", "ui_components[1].entry": "ui/ folder", "ui_components[2].entry": "ui/ folder"}, true},
 		{"kubernetes is a list", head + "kubernetes: [its1]\n", map[string]string{"kubernetes": "must be a map, got list"}, true},
 		{"kubernetes rule without lists", head + "kubernetes:\n  rules:\n    - {}\n    - {apiGroups: [], resources: [], verbs: []}\n",
 			map[string]string{

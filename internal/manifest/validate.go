@@ -55,6 +55,12 @@ func Validate(md *sdk.PluginMetadata) []Problem {
 		if strings.TrimSpace(c.Component) == "" {
 			v.add(f+".component", "is required")
 		}
+		if c.Entry != "" && !IsUIPath(c.Entry) {
+			v.add(f+".entry", `must be a file in the plugin's ui/ folder, such as index.html (no leading "/", no "." or ".." or hidden names), got %q`, c.Entry)
+		}
+		if c.Slot != "" && !slices.Contains(uiSlots, c.Slot) {
+			v.add(f+".slot", "must be one of %s, got %q", strings.Join(uiSlots, ", "), c.Slot)
+		}
 	}
 	for i, d := range md.Dependencies {
 		if strings.TrimSpace(d) == "" {
@@ -83,6 +89,24 @@ func Validate(md *sdk.PluginMetadata) []Problem {
 	}
 	sortProblems(v)
 	return v
+}
+
+// uiSlots are the extension points a UI component may name.
+var uiSlots = []string{sdk.UISlotDetailTab, sdk.UISlotPage, sdk.UISlotCard}
+
+// IsUIPath reports whether p names a file inside a plugin's ui/ folder the
+// host may serve: slash-separated names below the folder, none empty,
+// hidden (".", "..", ".git") or holding a backslash or NUL.
+func IsUIPath(p string) bool {
+	if p == "" || len(p) > 256 {
+		return false
+	}
+	for name := range strings.SplitSeq(p, "/") {
+		if name == "" || strings.HasPrefix(name, ".") || strings.ContainsAny(name, "\\\x00") {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidateID checks a plugin id as a manifest's id is checked, and returns

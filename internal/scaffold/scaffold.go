@@ -41,6 +41,10 @@ type Options struct {
 	// SDK. When empty, github.com/kubestellar/ksplugins must be resolvable
 	// by the go command on its own.
 	SDKDir string
+	// UI adds a UI component: a ui/ folder whose page calls the plugin's
+	// endpoint through the bridge, declared in plugin.yaml for the detail
+	// view of the manager page.
+	UI bool
 }
 
 // Write creates the plugin folder dir for a plugin whose id is name. dir
@@ -85,6 +89,7 @@ type data struct {
 	ID, Name, Description, Author string
 	Version, Message              string
 	Module                        string
+	UI                            bool
 }
 
 const version = "0.1.0"
@@ -107,6 +112,7 @@ func render(name string, opts Options) (map[string][]byte, error) {
 		Version: version,
 		Module:  "example.com/" + name,
 		Message: "Hello from " + name + "!",
+		UI:      opts.UI,
 	}
 	d.Description = d.Name + ", a KubeStellar plugin"
 
@@ -118,7 +124,7 @@ func render(name string, opts Options) (map[string][]byte, error) {
 		"go.mod": goMod,
 		"go.sum": goSum,
 	}
-	for _, f := range []struct {
+	templates := []struct {
 		name string
 		tmpl *template.Template
 	}{
@@ -126,7 +132,12 @@ func render(name string, opts Options) (map[string][]byte, error) {
 		{"main.go", mainTmpl},
 		{"main_test.go", testTmpl},
 		{"README.md", readmeTmpl},
-	} {
+	}
+	if opts.UI {
+		files["ui/index.html"] = []byte(uiIndex)
+		files["ui/app.js"] = []byte(uiScript)
+	}
+	for _, f := range templates {
 		var b bytes.Buffer
 		if err := f.tmpl.Execute(&b, d); err != nil {
 			return nil, fmt.Errorf("rendering %s: %w", f.name, err)
@@ -228,7 +239,11 @@ func writeAtomically(dir string, files map[string][]byte) (err error) {
 		}
 	}()
 	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(tmp, name), content, 0o644); err != nil {
+		path := filepath.Join(tmp, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, content, 0o644); err != nil {
 			return err
 		}
 	}
@@ -319,10 +334,50 @@ endpoints:
     handler: HelloHandler
     description: Returns a greeting
 
+{{- if .UI}}
+
+# The manager page shows ui/index.html as a tab of this plugin's view, in a
+# sandboxed frame; see docs/web.md, "Plugin UI components".
+ui_components:
+  - name: main
+    route: /main
+    component: Main
+    entry: index.html
+    slot: detail-tab
+    title: {{yaml .Name}}
+{{- end}}
+
 health:
   enabled: true
   interval_seconds: 30
 `))
+
+// uiIndex and uiScript are the UI component --ui adds. The page runs in a
+// sandbox with no network; the bridge the host serves reaches the
+// plugin's own endpoints.
+const uiIndex = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Plugin</title>
+<script src="/plugins-ui/bridge-v1.js"></script>
+<script src="app.js" defer></script>
+</head>
+<body>
+<p id="message">Loading…</p>
+</body>
+</html>
+`
+
+const uiScript = `// Calls this plugin's GET /hello through the manager page and shows the
+// answer. Only scripts from files (no inline script) and no fetch: the
+// page's bridge makes the call, with the signed-in user's rights.
+ksplugins.call('GET', '/hello').then(function (res) {
+  document.getElementById('message').textContent = JSON.parse(res.body).message;
+}, function (err) {
+  document.getElementById('message').textContent = 'Refused: ' + err.code;
+});
+`
 
 var mainTmpl = template.Must(template.New("main.go").Funcs(funcs).Parse(`// Command {{.ID}} is a KubeStellar plugin. The host builds this package,
 // calls NewPlugin and serves its handlers under

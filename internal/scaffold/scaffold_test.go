@@ -19,6 +19,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/kubestellar/ksplugins"
+	"github.com/kubestellar/ksplugins/internal/extension"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/sdk"
 )
@@ -384,5 +385,48 @@ func writeFile(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUIComponent: --ui adds a ui/ folder the host serves and a component
+// in plugin.yaml whose entry is in it; without it there is neither.
+func TestUIComponent(t *testing.T) {
+	for _, ui := range []bool{false, true} {
+		t.Run(strconv.FormatBool(ui), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "with-ui")
+			if err := Write(dir, "with-ui", Options{UI: ui}); err != nil {
+				t.Fatal(err)
+			}
+			md, warns, err := manifest.ParseFile(filepath.Join(dir, "plugin.yaml"))
+			if err != nil || len(warns) > 0 {
+				t.Fatalf("plugin.yaml: %v %v", err, warns)
+			}
+			files, err := extension.Load(filepath.Join(dir, extension.Folder))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ui {
+				if len(md.UIComponents) != 0 || files != nil {
+					t.Fatalf("without --ui: components %v, UI files %v", md.UIComponents, files)
+				}
+				return
+			}
+			want := []sdk.UIComponentConfig{{Name: "main", Route: "/main", Component: "Main", Entry: "index.html", Slot: sdk.UISlotDetailTab, Title: "With Ui"}}
+			if !slices.EqualFunc(md.UIComponents, want, func(a, b sdk.UIComponentConfig) bool {
+				return a.Name == b.Name && a.Entry == b.Entry && a.Slot == b.Slot && a.Title == b.Title
+			}) {
+				t.Fatalf("components %+v, want %+v", md.UIComponents, want)
+			}
+			if got := strings.Join(files.Paths(), " "); got != "app.js index.html" {
+				t.Fatalf("UI files %q", got)
+			}
+			index := readFile(t, dir, "ui/index.html")
+			if !strings.Contains(index, `<script src="/plugins-ui/bridge-v1.js"></script>`) || strings.Contains(index, "<script>") {
+				t.Fatalf("index.html must load the bridge and no inline script:\n%s", index)
+			}
+			if app := readFile(t, dir, "ui/app.js"); !strings.Contains(app, "ksplugins.call('GET', '/hello')") {
+				t.Fatalf("app.js does not call the plugin's endpoint through the bridge:\n%s", app)
+			}
+		})
 	}
 }

@@ -22,10 +22,11 @@ import (
 const Prefix = "/ui/"
 
 // contentSecurityPolicy allows the page its own files and API and nothing
-// else. Styles are set from scripts through the CSSOM only, which the
+// else. It may frame this server's pages: plugins' UI components, which
+// their own policy sandboxes. Styles are set from scripts through the CSSOM only, which the
 // policy does not restrict; style attributes in markup would be refused.
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+	"connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // assets holds static/. go:embed needs a package-level variable; nothing
 // writes it.

@@ -9,6 +9,7 @@ import {actionButtons} from './actions.js';
 import {stateBadge, healthBadge} from './list.js';
 import {errorBox, notify, notifyError} from './notices.js';
 import {lineChart} from './chart.js';
+import {components, SLOT_DETAIL_TAB} from './extensions.js';
 
 const MAX_EVENTS = 30;
 const MAX_BODY_CHARS = 64 * 1024;
@@ -30,6 +31,8 @@ export class PluginDetail {
     this.configShown = '';
     this.configDirty = false;
     this.tryResults = new Map();
+    this.extensionsShown = '';
+    this.extensionTab = 0;
     const p = this.app.plugins.get(id);
     this.build(p);
     this.loadEvents();
@@ -50,6 +53,8 @@ export class PluginDetail {
       h('div', {class: 'detail-head', dataset: {body: 'head'}},
         h('div', {class: 'detail-title', dataset: {part: 'title'}}),
         h('div', {class: 'row-actions', dataset: {part: 'actions'}})),
+      h('section', {class: 'card', dataset: {section: 'extensions'}, 'aria-labelledby': 'd-extensions', hidden: true},
+        h('h2', {id: 'd-extensions'}, 'Extensions'), h('div', {dataset: {body: 'extensions'}})),
       h('div', {class: 'detail-grid'},
         h('div', null, section('overview', 'Manifest'), section('access', 'Permissions, capabilities and limits')),
         h('div', null, section('health', 'Health'), section('traffic', 'Traffic'))),
@@ -82,6 +87,7 @@ export class PluginDetail {
       h('h1', {id: 'detail-title'}, p.name || p.id, ' ', h('span', {class: 'muted'}, p.version)),
       stateBadge(p.state), healthBadge(p.health?.status ?? 'unknown'), h('span', {class: 'badge'}, p.tier)]);
     patch(head.querySelector('[data-part="actions"]'), `${p.enabled}|${p.source?.kind}`, () => actionButtons(this.app, p, 'detail'));
+    this.renderExtensions(p);
     replace(this.body('overview'), this.overview(p));
     replace(this.body('access'), this.access(p));
     replace(this.body('health'), this.health(p));
@@ -97,6 +103,50 @@ export class PluginDetail {
       replace(this.body('config'), this.config(p));
     }
     this.renderEvents();
+  }
+
+  // renderExtensions shows the plugin's detail-tab components, one tab
+  // each, framed by the bridge. The frame is made again only when the
+  // components or the running instance change: a reload shows the new UI
+  // files, an event about health keeps the frame as it is.
+  renderExtensions(p) {
+    const list = components(p, SLOT_DETAIL_TAB);
+    const key = JSON.stringify([list, p.artifact?.ui_digest, p.loaded_at, p.state, this.extensionTab]);
+    if (key === this.extensionsShown) return;
+    this.extensionsShown = key;
+    const section = this.el.querySelector('[data-section="extensions"]');
+    section.hidden = list.length === 0;
+    if (!list.length) {
+      replace(this.body('extensions'));
+      return;
+    }
+    const current = Math.min(this.extensionTab, list.length - 1);
+    const select = (i, focus) => {
+      this.extensionTab = i;
+      this.renderExtensions(this.app.plugins.get(this.id) ?? p);
+      if (focus) this.el.querySelector(`#ext-tab-${i}`)?.focus();
+    };
+    // One tab stop; the arrow keys, Home and End move between the tabs.
+    const keys = {ArrowRight: current + 1, ArrowLeft: current - 1 + list.length, Home: 0, End: list.length - 1};
+    const tabs = h('div', {
+      role: 'tablist', 'aria-label': 'Extensions', class: 'tabs',
+      onkeydown: (e) => {
+        if (!(e.key in keys)) return;
+        e.preventDefault();
+        select(keys[e.key] % list.length, true);
+      },
+    }, list.map((c, i) =>
+      h('button', {
+        type: 'button', role: 'tab', id: `ext-tab-${i}`, 'aria-selected': String(i === current), 'aria-controls': 'ext-panel',
+        tabindex: i === current ? '0' : '-1', dataset: {extensionTab: c.name},
+        onclick: () => select(i, false),
+      }, c.icon ? `${c.icon} ` : '', c.title || c.name)));
+    const c = list[current];
+    const panel = h('div', {role: 'tabpanel', id: 'ext-panel', 'aria-labelledby': `ext-tab-${current}`},
+      p.state === 'active' && p.artifact?.ui_digest
+        ? this.app.bridge.frame(p, c)
+        : h('p', {class: 'muted'}, p.state === 'active' ? 'This plugin\'s UI files are not available on this server (its code was not opened from a build).' : `Shown while the plugin is active; it is ${p.state}.`));
+    replace(this.body('extensions'), tabs, panel);
   }
 
   overview(p) {

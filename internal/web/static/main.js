@@ -7,6 +7,7 @@ import {Api, pluginPath} from './api.js';
 import {EventStream} from './stream.js';
 import {PluginList} from './list.js';
 import {PluginDetail} from './detail.js';
+import {Bridge, ExtensionPoints} from './extensions.js';
 import {Installer} from './install.js';
 import {SystemView} from './system.js';
 import {notifyError} from './notices.js';
@@ -29,6 +30,8 @@ class App {
     this.pendingRefresh = new Map();
     this.views = [...document.querySelectorAll('main > .view')];
     this.list = new PluginList(this);
+    this.bridge = new Bridge(this);
+    this.extensions = new ExtensionPoints(this);
     this.detail = new PluginDetail(this);
     this.installer = new Installer(this);
     this.system = new SystemView(this);
@@ -95,6 +98,7 @@ class App {
     this.me = null;
     this.plugins.clear();
     this.loaded = false;
+    this.extensions.render();
     this.detail.close();
     this.system.hide();
   }
@@ -147,6 +151,7 @@ class App {
       this.plugins = new Map(res.plugins.map((p) => [p.id, p]));
       this.loaded = true;
       this.list.render();
+      this.extensions.render();
       this.detail.update();
     } catch (err) {
       if (err.status !== 401) notifyError('Could not list the plugins', err);
@@ -185,12 +190,14 @@ class App {
     if (!this.api) return;
     this.plugins.set(info.id, info);
     this.list.render();
+    this.extensions.render();
     if (this.detail.id === info.id) this.detail.update();
   }
 
   forget(id) {
     this.plugins.delete(id);
     this.list.render();
+    this.extensions.render();
     if (this.detail.id === id) this.detail.update();
   }
 
@@ -202,6 +209,7 @@ class App {
     const [, section = 'plugins', rest = ''] = (location.hash || '#/plugins').match(/^#\/([^/]*)\/?(.*)$/) ?? [];
     this.detail.close();
     this.system.hide();
+    this.extensions.close();
     let view;
     let title = 'Plugins';
     if (section === 'install' && this.can('upload')) {
@@ -211,6 +219,11 @@ class App {
       view = $('#view-system');
       title = 'System';
       this.system.show();
+    } else if (section === 'ext' && rest.includes('/')) {
+      view = $('#view-extension');
+      const [id, name] = rest.split('/').map(decodeURIComponent);
+      title = name;
+      this.extensions.open(id, name);
     } else if (section === 'plugins' && rest) {
       view = $('#view-detail');
       title = decodeURIComponent(rest);
@@ -220,7 +233,8 @@ class App {
       this.list.render();
     }
     showOnly(this.views, view);
-    const nav = section === 'plugins' || !['install', 'system'].includes(section) ? 'plugins' : section;
+    const nav = section === 'ext' ? `ext/${rest.split('/').map(decodeURIComponent).join('/')}`
+      : section === 'plugins' || !['install', 'system'].includes(section) ? 'plugins' : section;
     for (const a of document.querySelectorAll('#nav a')) {
       if (a.dataset.nav === nav) a.setAttribute('aria-current', 'page');
       else a.removeAttribute('aria-current');
