@@ -28,7 +28,7 @@ test-deps:
 TEST_MODULES := test/e2e
 
 # Plugins with a go.mod of their own: their tests run in their folder.
-PLUGIN_MODULES := plugins/examples/hello plugins/cluster-manager
+PLUGIN_MODULES := plugins/examples/hello plugins/examples/primes-chart plugins/cluster-manager
 
 ## vet: gofmt and go vet over the host module and the test modules
 vet:
