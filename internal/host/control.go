@@ -39,15 +39,22 @@ func (h *Host) setEnabled(ctx context.Context, p *Plugin, enabled bool) (apiv1.P
 	if err := h.store.PutPlugin(ctx, rec); err != nil {
 		return apiv1.Plugin{}, fmt.Errorf("set enabled %s: %w", id, err)
 	}
+	typ := p.setEnabled(enabled)
+	h.publish(ctx, events.Event{Type: typ, PluginID: id, Message: fmt.Sprintf("plugin %s %s", id, typ)})
+	return p.info(), nil
+}
+
+// setEnabled makes enabled p's desired state, an operator's choice that
+// ends a disable by the health policy, and moves a running p to active or
+// disabled; it returns the event type that says so. The caller holds p.op.
+func (p *Plugin) setEnabled(enabled bool) events.Type {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.enabled, p.healthDisabled = enabled, false
 	if p.state == apiv1.StateActive || p.state == apiv1.StateDisabled {
 		p.state = map[bool]apiv1.State{true: apiv1.StateActive, false: apiv1.StateDisabled}[enabled]
 	}
-	p.mu.Unlock()
-	typ := map[bool]events.Type{true: events.Enabled, false: events.Disabled}[enabled]
-	h.publish(ctx, events.Event{Type: typ, PluginID: id, Message: fmt.Sprintf("plugin %s %s", id, typ)})
-	return p.info(), nil
+	return map[bool]events.Type{true: events.Enabled, false: events.Disabled}[enabled]
 }
 
 // Config returns a plugin's effective configuration: the manifest's
@@ -101,8 +108,8 @@ func (h *Host) setConfig(ctx context.Context, p *Plugin, config map[string]any) 
 	if err := h.store.PutPlugin(ctx, rec); err != nil {
 		return nil, fmt.Errorf("configure %s: %w", id, err)
 	}
-	effective := effectiveConfig(in.meta, config)
-	if err := call(ctx, h.opts.CallTimeout, func() error { return in.impl.OnConfigChange(maps.Clone(effective)) }); err != nil {
+	effective, err := h.tellConfig(ctx, in, config)
+	if err != nil {
 		if rerr := h.restoreConfig(context.WithoutCancel(ctx), id, previous); rerr != nil {
 			h.log.Error("restore configuration after refusal", "plugin_id", id, "err", rerr)
 		}
@@ -114,6 +121,15 @@ func (h *Host) setConfig(ctx context.Context, p *Plugin, config map[string]any) 
 	h.publish(ctx, events.Event{Type: events.ConfigChanged, PluginID: id, Message: "plugin " + id + " configuration changed",
 		Details: map[string]any{"keys": slices.Sorted(maps.Keys(config))}})
 	return effective, nil
+}
+
+// tellConfig hands in the effective configuration with the operator's
+// values config on top of its manifest's, through its OnConfigChange, and
+// returns it.
+func (h *Host) tellConfig(ctx context.Context, in *instance, config map[string]any) (map[string]any, error) {
+	effective := effectiveConfig(in.meta, config)
+	err := call(ctx, h.opts.CallTimeout, func() error { return in.impl.OnConfigChange(maps.Clone(effective)) })
+	return effective, err
 }
 
 // restoreConfig records config as the plugin's configuration again, after

@@ -55,16 +55,23 @@ func (h *Host) register(ctx context.Context, p *Plugin, in *instance, record boo
 		return nil
 	}()
 	if err != nil {
-		h.mu.Lock()
-		if h.plugins[p.id] == p {
-			delete(h.plugins, p.id)
-		}
-		h.mu.Unlock()
+		h.deregister(p)
 		return err
 	}
 	h.run(p, in)
 	h.log.Info("plugin loaded", "plugin_id", p.id, "version", in.meta.Version, "source", p.source.Location, "digest", in.artifact.Digest)
 	return nil
+}
+
+// deregister takes p out of the registry, if it is still the plugin
+// registered under its id. The caller holds p.op: a registration leaves
+// only with its lock held (see lock).
+func (h *Host) deregister(p *Plugin) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.plugins[p.id] == p {
+		delete(h.plugins, p.id)
+	}
 }
 
 // run publishes a started instance of p and starts its health checker, if
@@ -248,9 +255,7 @@ func (h *Host) unload(ctx context.Context, p *Plugin) error {
 // an unload, once the record is gone. The caller holds p.op.
 func (h *Host) remove(ctx context.Context, p *Plugin) {
 	id := p.id
-	h.mu.Lock()
-	delete(h.plugins, id)
-	h.mu.Unlock()
+	h.deregister(p)
 	p.mu.Lock()
 	p.state = apiv1.StateUnloading
 	if p.stopHealth != nil {

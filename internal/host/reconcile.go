@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
@@ -101,11 +100,7 @@ func (h *Host) adopt(rec store.Plugin) {
 				h.log.Warn("reconcile: read the record", "plugin_id", p.id, "err", err)
 			}
 			p.op.Lock()
-			h.mu.Lock()
-			if h.plugins[p.id] == p {
-				delete(h.plugins, p.id)
-			}
-			h.mu.Unlock()
+			h.deregister(p)
 			p.op.Unlock()
 			return
 		}
@@ -177,21 +172,18 @@ func (h *Host) followCode(ctx context.Context, p *Plugin, in *instance, rec stor
 	}
 	src := storedSource(rec)
 	err := func() error {
+		if in == nil {
+			p.mu.Lock()
+			p.source, p.grants, p.kube = src, rec.Grants, rec.Kubernetes
+			p.mu.Unlock()
+			_, err := h.startStored(ctx, p, rec)
+			return err
+		}
 		o, err := h.installer.Restore(ctx, rec, src)
 		if err != nil {
 			return err
 		}
 		next := newInstance(o)
-		if in == nil {
-			p.mu.Lock()
-			p.source, p.grants, p.kube = src, rec.Grants, rec.Kubernetes
-			p.mu.Unlock()
-			if err := h.start(ctx, p, next, rec.Kubernetes); err != nil {
-				return err
-			}
-			h.run(p, next)
-			return nil
-		}
 		// The new instance starts with the record's configuration, and
 		// serves or not as the record says once it is swapped in.
 		p.mu.Lock()
@@ -237,26 +229,19 @@ func (h *Host) followCode(ctx context.Context, p *Plugin, in *instance, rec stor
 // followState applies rec's enabled state and configuration to p, whose
 // running instance in already has rec's artifact.
 func (h *Host) followState(ctx context.Context, p *Plugin, in *instance, rec store.Plugin) {
-	p.mu.Lock()
+	p.mu.RLock()
 	enabledChanged := p.enabled != rec.Enabled
-	if enabledChanged {
-		p.enabled, p.healthDisabled = rec.Enabled, false
-		if p.state == apiv1.StateActive || p.state == apiv1.StateDisabled {
-			p.state = map[bool]apiv1.State{true: apiv1.StateActive, false: apiv1.StateDisabled}[rec.Enabled]
-		}
-	}
 	configChanged := !sameConfig(p.config, rec.Config)
-	p.mu.Unlock()
+	p.mu.RUnlock()
 	if enabledChanged {
-		typ := map[bool]events.Type{true: events.Enabled, false: events.Disabled}[rec.Enabled]
+		typ := p.setEnabled(rec.Enabled)
 		h.publish(ctx, events.Event{Type: typ, PluginID: p.id, Actor: "system",
 			Message: fmt.Sprintf("plugin %s %s, as another server recorded", p.id, typ), Details: map[string]any{"followed": true}})
 	}
 	if !configChanged {
 		return
 	}
-	effective := effectiveConfig(in.meta, rec.Config)
-	if err := call(ctx, h.opts.CallTimeout, func() error { return in.impl.OnConfigChange(maps.Clone(effective)) }); err != nil {
+	if _, err := h.tellConfig(ctx, in, rec.Config); err != nil {
 		p.mu.Lock()
 		p.lastErr = "the configuration another server recorded was refused here: " + err.Error()
 		p.mu.Unlock()

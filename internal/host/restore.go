@@ -118,22 +118,33 @@ func (h *Host) restoreOnce(ctx context.Context, p *Plugin, rec store.Plugin) err
 	if p.inst.Load() != nil {
 		return nil // an operator's reload got there first
 	}
-	o, err := h.installer.Restore(ctx, rec, p.source)
+	in, err := h.startStored(ctx, p, rec)
 	if err != nil {
 		return err
 	}
-	in := newInstance(o)
-	p.mu.RLock()
-	grant := p.kube
-	p.mu.RUnlock()
-	if err := h.start(ctx, p, in, grant); err != nil {
-		return err
-	}
-	h.run(p, in)
 	h.log.Info("plugin restored", "plugin_id", p.id, "digest", in.artifact.Digest, "enabled", rec.Enabled)
 	h.publish(ctx, events.Event{Type: events.Loaded, PluginID: p.id, Actor: "system", Message: "plugin " + p.id + " restored",
 		Details: map[string]any{"version": in.meta.Version, "digest": in.artifact.Digest, "restored": true}})
 	return nil
+}
+
+// startStored opens the artifact rec pins and starts it as p's running
+// instance, with p's source and grants. The caller holds p.op, and no
+// instance of p runs.
+func (h *Host) startStored(ctx context.Context, p *Plugin, rec store.Plugin) (*instance, error) {
+	p.mu.RLock()
+	src, grant := p.source, p.kube
+	p.mu.RUnlock()
+	o, err := h.installer.Restore(ctx, rec, src)
+	if err != nil {
+		return nil, err
+	}
+	in := newInstance(o)
+	if err := h.start(ctx, p, in, grant); err != nil {
+		return nil, err
+	}
+	h.run(p, in)
+	return in, nil
 }
 
 // failed marks p failed with err.
