@@ -127,10 +127,10 @@ func (i *Installer) Restore(ctx context.Context, rec store.Plugin, src apiv1.Sou
 	return o, nil
 }
 
-// storedArtifact finds the exact code rec pins: in the local caches, the
-// build cache entry (with its plugin.yaml), else the runtime's own copy by
-// digest, else the recorded file; else, when the store is shared with
-// other servers, the copy one of them published there.
+// storedArtifact finds the exact code rec pins, the first of these that
+// holds its digest: the build cache entry (with its plugin.yaml), the
+// runtime's own copy, the copy another server published when the store is
+// shared (fetched into FetchDir), the recorded file.
 func (i *Installer) storedArtifact(ctx context.Context, rec store.Plugin) (apiv1.Artifact, *sdk.PluginMetadata, error) {
 	if rec.BuildKey != "" {
 		a, err := i.opts.Builder.Lookup(rec.BuildKey)

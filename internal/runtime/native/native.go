@@ -198,11 +198,16 @@ func (l *Loader) pinnedPath(digest string) string {
 }
 
 // pin returns the pinned copy of the artifact at path, whose digest the
-// caller checked, making it if there is none. An existing copy is used
-// only if it still has the digest its name says: a copy changed on disk is
-// replaced, never opened.
+// caller checked, making it if there is none. Another existing copy is
+// used only if it still has the digest its name says: a copy changed on
+// disk is replaced, never opened. When path is the copy itself (a restore
+// from it), the caller's check is the one that counts, and it is not
+// hashed again.
 func (l *Loader) pin(path, digest string) (string, error) {
 	dst := l.pinnedPath(digest)
+	if path == dst {
+		return dst, nil
+	}
 	if got, err := build.FileDigest(dst); err == nil && got == digest {
 		return dst, nil
 	}
