@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -323,21 +322,13 @@ func storedSystem(ctx context.Context, db store.Store, sys *config.System, log *
 	if err != nil {
 		return err
 	}
-	stored := *sys
-	if err := json.Unmarshal(data, &stored); err != nil {
-		return fmt.Errorf("read stored configuration: %w", err)
+	stored, dropped, err := api.DecodeSystem(*sys, data)
+	if err != nil {
+		return err
 	}
-	problems := config.Validate(stored)
-	if len(problems) == 1 && problems[0].Field == "repository_token" {
-		// Saved before a token was tied to its base URL's scheme: start
-		// without the token rather than not at all, and say so. The
-		// operator sets it again with a base it may travel to.
-		log.Warn("the saved repository_token is not used", "reason", problems[0].Message)
-		stored.RepositoryToken = ""
-		problems = config.Validate(stored)
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("stored configuration is invalid: %s", problems[0])
+	if dropped != "" {
+		// Start without the token rather than not at all, and say so.
+		log.Warn("the saved repository_token is not used", "reason", dropped)
 	}
 	log.Info("using the configuration saved through the API", "security_mode", stored.SecurityMode)
 	*sys = stored

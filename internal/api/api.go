@@ -528,23 +528,50 @@ func (s *Server) FollowSetting(ctx context.Context, key string) {
 	if err != nil || bytes.Equal(live, data) {
 		return
 	}
-	// Decoded over a copy of the live configuration made by encoding, so
-	// that no slice of the live one is written to.
-	var next config.System
-	if err := json.Unmarshal(live, &next); err != nil {
+	next, dropped, err := DecodeSystem(s.system(), data)
+	if err != nil {
+		s.log.Error("the system configuration another server recorded is not applied here", "err", err)
 		return
 	}
-	if err := json.Unmarshal(data, &next); err != nil {
-		s.log.Error("the system configuration another server recorded cannot be read", "err", err)
-		return
+	if applied, err := json.Marshal(next); err == nil && bytes.Equal(applied, live) {
+		return // what this server applied already, less what it could not use
 	}
-	if problems := config.Validate(next); len(problems) > 0 {
-		s.log.Error("the system configuration another server recorded is not valid here", "problem", problems[0].String())
-		return
+	if dropped != "" {
+		s.log.Warn("the saved repository_token is not used", "reason", dropped)
 	}
 	s.applySystem(next)
 	s.events.Publish(events.Event{Type: events.ConfigChanged, Actor: "system", Message: "system configuration changed, as another server recorded",
 		Details: map[string]any{"security_mode": next.SecurityMode, "debug": next.Debug, "followed": true}})
+}
+
+// DecodeSystem reads a system configuration saved through the API (data)
+// over base, and validates it, as a start and a follow both do. A
+// repository_token saved before a token was tied to its base URL's scheme
+// is left out rather than refusing the whole configuration; dropped says
+// why, for the caller to log. base is copied by encoding first, so that
+// decoding writes to none of its slices.
+func DecodeSystem(base config.System, data []byte) (sys config.System, dropped string, err error) {
+	copied, err := json.Marshal(base)
+	if err == nil {
+		err = json.Unmarshal(copied, &sys)
+	}
+	if err == nil {
+		err = json.Unmarshal(data, &sys)
+	}
+	if err != nil {
+		return config.System{}, "", fmt.Errorf("read stored configuration: %w", err)
+	}
+	problems := config.Validate(sys)
+	if len(problems) == 1 && problems[0].Field == "repository_token" {
+		// The operator sets it again with a base it may travel to.
+		dropped = problems[0].Message
+		sys.RepositoryToken = ""
+		problems = config.Validate(sys)
+	}
+	if len(problems) > 0 {
+		return config.System{}, "", fmt.Errorf("stored configuration is invalid: %s", problems[0])
+	}
+	return sys, dropped, nil
 }
 
 func (s *Server) getConfiguration(c *gin.Context) {
