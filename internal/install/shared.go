@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/fsatomic"
+	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/store"
 )
 
@@ -46,10 +47,13 @@ func (i *Installer) Publish(ctx context.Context, a apiv1.Artifact) error {
 // artifact's name.
 func (i *Installer) fetchArtifact(ctx context.Context, rec store.Plugin) (string, error) {
 	shared, ok := i.opts.Store.(store.Artifacts)
-	hexDigest, isSHA := strings.CutPrefix(rec.ArtifactDigest, "sha256:")
-	if !ok || i.opts.FetchDir == "" || !isSHA || len(hexDigest) != sha256.Size*2 || strings.Trim(hexDigest, "0123456789abcdef") != "" {
+	if !ok || i.opts.FetchDir == "" {
 		return "", errors.New("no shared store to fetch it from")
 	}
+	if !manifest.IsChecksum(rec.ArtifactDigest) {
+		return "", fmt.Errorf("the recorded digest %q is not a sha256 digest", rec.ArtifactDigest)
+	}
+	hexDigest := strings.TrimPrefix(rec.ArtifactDigest, "sha256:")
 	path := filepath.Join(i.opts.FetchDir, hexDigest[:2], hexDigest, build.ArtifactFile(StoredTier(rec)))
 	if digest, err := build.FileDigest(path); err == nil && digest == rec.ArtifactDigest {
 		return path, nil

@@ -75,7 +75,7 @@ func Validate(md *sdk.PluginMetadata) []Problem {
 			v.add(f, "must be dotted lowercase names such as resource.read, got %q", p)
 		}
 	}
-	if sum := md.Security.Checksum; sum != "" && !isChecksum(sum) {
+	if sum := md.Security.Checksum; sum != "" && !IsChecksum(sum) {
 		v.add("security.checksum", `must be "sha256:" followed by 64 lowercase hex digits`)
 	}
 	if md.Kubernetes != nil {
@@ -401,7 +401,9 @@ func isDNSName(s string, colons bool) bool {
 	return true
 }
 
-func isChecksum(s string) bool {
+// IsChecksum reports whether s is a SHA-256 digest as the host writes
+// them: "sha256:" and 64 lower-case hex digits.
+func IsChecksum(s string) bool {
 	hex, ok := strings.CutPrefix(s, "sha256:")
 	return ok && len(hex) == 64 && strings.Trim(hex, "0123456789abcdef") == ""
 }
