@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -147,6 +148,33 @@ type Store interface {
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 	// Close releases the store.
 	Close() error
+}
+
+// CheckWrite decides whether a write of plugin p may go on, for the
+// stores' PutPlugin and CreatePlugin (create) alike, given the revision
+// stored under p's id, which lookup returns (found false when there is no
+// record): a create of a stored id is ErrExists, a write at a revision
+// that is no longer stored ErrConflict, or ErrNotFound when the record is
+// gone; a write at revision zero goes on regardless. lookup's own error
+// is returned as it is. The caller looks up and writes in one transaction.
+func CheckWrite(p Plugin, create bool, lookup func() (stored int64, found bool, err error)) error {
+	if !create && p.Revision == 0 {
+		return nil
+	}
+	stored, found, err := lookup()
+	switch {
+	case err != nil:
+		return err
+	case create && found:
+		return ErrExists
+	case create:
+		return nil
+	case !found:
+		return ErrNotFound
+	case stored != p.Revision:
+		return fmt.Errorf("%w (revision %d, not %d)", ErrConflict, stored, p.Revision)
+	}
+	return nil
 }
 
 // Kinds of Change.

@@ -405,20 +405,15 @@ func (db *DB) putPlugin(ctx context.Context, p store.Plugin, create bool) error 
 		return fmt.Errorf("put plugin %s: encode kubernetes grant: %w", p.ID, err)
 	}
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if create || p.Revision != 0 {
+		if err := store.CheckWrite(p, create, func() (int64, bool, error) {
 			var stored int64
 			err := tx.QueryRow(ctx, `SELECT revision FROM plugins WHERE id = $1 FOR UPDATE`, p.ID).Scan(&stored)
-			switch {
-			case create && err == nil:
-				return store.ErrExists
-			case create && errors.Is(err, pgx.ErrNoRows):
-			case errors.Is(err, pgx.ErrNoRows):
-				return store.ErrNotFound
-			case err != nil:
-				return err
-			case stored != p.Revision:
-				return fmt.Errorf("%w (revision %d, not %d)", store.ErrConflict, stored, p.Revision)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return 0, false, nil
 			}
+			return stored, err == nil, err
+		}); err != nil {
+			return err
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO plugins (`+pluginColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, 1)

@@ -384,20 +384,15 @@ func (db *DB) putPlugin(ctx context.Context, p store.Plugin, create bool) error 
 		return fmt.Errorf("put plugin %s: encode kubernetes grant: %w", p.ID, err)
 	}
 	err = db.write(ctx, func(tx *sql.Tx, now string) error {
-		if create || p.Revision != 0 {
+		if err := store.CheckWrite(p, create, func() (int64, bool, error) {
 			var stored int64
 			err := tx.QueryRowContext(ctx, `SELECT revision FROM plugins WHERE id = ?`, p.ID).Scan(&stored)
-			switch {
-			case create && err == nil:
-				return store.ErrExists
-			case create && errors.Is(err, sql.ErrNoRows):
-			case errors.Is(err, sql.ErrNoRows):
-				return store.ErrNotFound
-			case err != nil:
-				return err
-			case stored != p.Revision:
-				return fmt.Errorf("%w (revision %d, not %d)", store.ErrConflict, stored, p.Revision)
+			if errors.Is(err, sql.ErrNoRows) {
+				return 0, false, nil
 			}
+			return stored, err == nil, err
+		}); err != nil {
+			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO plugins (`+pluginColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
