@@ -69,13 +69,27 @@ func (h *Host) ReconcilePlugin(ctx context.Context, id string) error {
 
 // reconcileOne brings the plugin id to rec, its record as listed (nil when
 // there is none).
+//
+// A registration found here may leave the registry while follow waits for
+// its lock: an install here that lost the record to another server's (the
+// very change being followed) deregisters itself. The id is looked up
+// again then, so that the other server's plugin is adopted now rather
+// than at the next periodic pass.
 func (h *Host) reconcileOne(ctx context.Context, id string, rec *store.Plugin) {
-	if p := h.lookup(id); p != nil {
-		h.follow(ctx, p)
-		return
-	}
-	if rec != nil {
-		h.adopt(*rec)
+	for {
+		p := h.lookup(id)
+		if p == nil {
+			if rec != nil {
+				h.adopt(*rec)
+			}
+			return
+		}
+		if h.follow(ctx, p) {
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
 	}
 }
 
@@ -121,25 +135,26 @@ func (h *Host) adopt(rec store.Plugin) {
 }
 
 // follow brings p to its stored record, read under p's operation lock, or
-// unloads it here when there is none.
-func (h *Host) follow(ctx context.Context, p *Plugin) {
+// unloads it here when there is none. It returns false, having done
+// nothing, when p left the registry before it got the lock.
+func (h *Host) follow(ctx context.Context, p *Plugin) bool {
 	if err := h.lock(p); err != nil {
-		return // unloaded here meanwhile
+		return false
 	}
 	defer p.op.Unlock()
 	switch p.getState() {
 	case apiv1.StateLoading, apiv1.StateRestoring, apiv1.StateUnloading:
-		return
+		return true
 	}
 	rec, err := h.store.Plugin(ctx, p.id)
 	if errors.Is(err, store.ErrNotFound) {
 		h.log.Info("unloading a plugin another server unloaded", "plugin_id", p.id)
 		h.remove(ctx, p)
-		return
+		return true
 	}
 	if err != nil {
 		h.log.Warn("reconcile: read the record", "plugin_id", p.id, "err", err)
-		return
+		return true
 	}
 	in := p.inst.Load()
 	if in == nil {
@@ -151,9 +166,10 @@ func (h *Host) follow(ctx context.Context, p *Plugin) {
 	}
 	if in == nil || in.artifact.Digest != rec.ArtifactDigest {
 		h.followCode(ctx, p, in, rec)
-		return
+		return true
 	}
 	h.followState(ctx, p, in, rec)
+	return true
 }
 
 // followCode brings p to the artifact rec pins, with rec's enabled state

@@ -247,3 +247,36 @@ func TestReloadKeepsAnotherServersChange(t *testing.T) {
 		t.Fatalf("record after the reload: %+v, %v; want the new artifact and still disabled", got, err)
 	}
 }
+
+// TestReconcileAfterALostInstall: an install here that loses the record to
+// another server's leaves the registry while the notice of the winner
+// waits for its lock; the winner's plugin is adopted then, not at the next
+// periodic pass.
+func TestReconcileAfterALostInstall(t *testing.T) {
+	ctx := context.Background()
+	rt := &fakeRuntime{}
+	h := newTestHost(t, func(o *Options) { o.Runtimes = []runtime.Runtime{rt} })
+	rec := fakeRecord(t, "winner")
+	if err := h.store.PutPlugin(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	// The losing install: registered and holding its operation lock, as
+	// register does while it tries to create the record.
+	loser := &Plugin{id: rec.ID, state: apiv1.StateLoading, enabled: true}
+	loser.op.Lock()
+	h.mu.Lock()
+	h.plugins[rec.ID] = loser
+	h.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- h.ReconcilePlugin(ctx, rec.ID) }()
+	time.Sleep(20 * time.Millisecond) // the notice waits for the lock
+	h.deregister(loser)
+	loser.op.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, h, rec.ID, apiv1.StateActive)
+	if r := serve(h, "GET", rec.ID, "/hello"); r.status != 200 || r.body != "winner" {
+		t.Fatalf("the winning install was not followed: %+v", r)
+	}
+}
