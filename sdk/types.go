@@ -41,14 +41,22 @@ type PluginMetadata struct {
 	Repository  string `json:"repository,omitempty" yaml:"repository,omitempty"`
 	License     string `json:"license,omitempty" yaml:"license,omitempty"`
 
-	Endpoints     []EndpointConfig       `json:"endpoints" yaml:"endpoints"`
-	UIComponents  []UIComponentConfig    `json:"ui_components,omitempty" yaml:"ui_components,omitempty"`
-	Dependencies  []string               `json:"dependencies,omitempty" yaml:"dependencies,omitempty"`
-	Permissions   []string               `json:"permissions,omitempty" yaml:"permissions,omitempty"`
-	Compatibility map[string]string      `json:"compatibility,omitempty" yaml:"compatibility,omitempty"`
-	Configuration map[string]interface{} `json:"configuration,omitempty" yaml:"configuration,omitempty"`
-	Security      SecurityConfig         `json:"security" yaml:"security"`
-	Health        HealthConfig           `json:"health" yaml:"health"`
+	Endpoints    []EndpointConfig    `json:"endpoints" yaml:"endpoints"`
+	UIComponents []UIComponentConfig `json:"ui_components,omitempty" yaml:"ui_components,omitempty"`
+	// Dependencies are plugin.yaml's dependencies that are plain strings:
+	// Go module requirements, as the seed's manifests wrote them.
+	Dependencies []string `json:"dependencies,omitempty" yaml:"dependencies,omitempty"`
+	// PluginDependencies are plugin.yaml's dependencies that name plugins
+	// ({plugin: id, version: range}): plugins that must be installed, in
+	// range, before this one loads, and that it may call through
+	// PluginCaller. The manifest reader splits the one list into the two;
+	// a plugin without a manifest reports them here from GetMetadata.
+	PluginDependencies []PluginDependency     `json:"plugin_dependencies,omitempty" yaml:"-"`
+	Permissions        []string               `json:"permissions,omitempty" yaml:"permissions,omitempty"`
+	Compatibility      map[string]string      `json:"compatibility,omitempty" yaml:"compatibility,omitempty"`
+	Configuration      map[string]interface{} `json:"configuration,omitempty" yaml:"configuration,omitempty"`
+	Security           SecurityConfig         `json:"security" yaml:"security"`
+	Health             HealthConfig           `json:"health" yaml:"health"`
 	// Sandbox tunes the sandboxed tier; the host caps every value by policy.
 	Sandbox *SandboxConfig `json:"sandbox,omitempty" yaml:"sandbox,omitempty"`
 	// Kubernetes declares the access to clusters the plugin needs, which
@@ -59,6 +67,17 @@ type PluginMetadata struct {
 	LoadedAt   string `json:"loaded_at,omitempty" yaml:"-"`
 	LoadedFrom string `json:"loaded_from,omitempty" yaml:"-"`
 	Status     string `json:"status,omitempty" yaml:"-"`
+}
+
+// PluginDependency is another plugin a plugin needs: its id and the
+// versions that will do.
+type PluginDependency struct {
+	// Plugin is the id of the plugin depended on.
+	Plugin string `json:"plugin" yaml:"plugin"`
+	// Version is a semantic version range such as ">=1.2 <2" or "^1.4"
+	// (comparisons joined by spaces or commas mean all of them, "||"
+	// either side); empty means any version.
+	Version string `json:"version,omitempty" yaml:"version,omitempty"`
 }
 
 // EndpointConfig declares one HTTP endpoint of a plugin, served at

@@ -103,6 +103,7 @@ func Parse(data []byte) (*sdk.PluginMetadata, []Problem, error) {
 			root["configuration"] = c.conform(old, f.Type, "config")
 		}
 	}
+	plugins, at := c.splitDependencies(root)
 	c.conform(root, mdType, "")
 
 	// conform left only keys and types that fit, so this cannot fail short
@@ -116,9 +117,11 @@ func Parse(data []byte) (*sdk.PluginMetadata, []Problem, error) {
 	for i := range md.Endpoints {
 		md.Endpoints[i].Method = strings.ToUpper(md.Endpoints[i].Method)
 	}
+	md.PluginDependencies = plugins
 	// A field with a wrong type was decoded as its zero value; rules about
 	// that value would only restate the type error.
 	for _, p := range Validate(md) {
+		p.Field = at.locate(p.Field)
 		if !slices.ContainsFunc(c.errs, func(t Problem) bool { return within(p.Field, t.Field) }) {
 			c.errs = append(c.errs, p)
 		}

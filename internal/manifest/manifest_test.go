@@ -41,6 +41,18 @@ func validCases(t *testing.T) []validCase {
 			}
 		}},
 		{name: "minimal", yaml: head},
+		{name: "module and plugin dependencies", yaml: head + "dependencies:\n  - k8s.io/client-go\n" +
+			"  - {plugin: cluster-inventory, version: '>=1.2 <2'}\n  - github.com/acme/lib@v1.0.0\n  - {plugin: audit-log, colour: red}\n",
+			warns: map[string]string{"dependencies[3].colour": "unknown field"},
+			check: func(t *testing.T, md *sdk.PluginMetadata) {
+				if want := []string{"k8s.io/client-go", "github.com/acme/lib@v1.0.0"}; !slices.Equal(md.Dependencies, want) {
+					t.Errorf("dependencies = %q, want %q", md.Dependencies, want)
+				}
+				want := []sdk.PluginDependency{{Plugin: "cluster-inventory", Version: ">=1.2 <2"}, {Plugin: "audit-log"}}
+				if !slices.Equal(md.PluginDependencies, want) {
+					t.Errorf("plugin dependencies = %+v, want %+v", md.PluginDependencies, want)
+				}
+			}},
 		{name: "every field", yaml: fixture(t, "full.yaml"), check: func(t *testing.T, md *sdk.PluginMetadata) {
 			var got []string
 			for _, e := range md.Endpoints {
@@ -157,6 +169,15 @@ func invalidCases() []invalidCase {
 		{"duplicate permission", head + "permissions: [resource.read, resource.write, resource.read]\n",
 			map[string]string{"permissions[2]": "duplicates permissions[0]"}, true},
 		{"empty dependency", head + "dependencies: [k8s.io/client-go, '']\n", map[string]string{"dependencies[1]": "must not be empty"}, true},
+		{"empty dependency after a plugin", head + "dependencies: [{plugin: a}, k8s.io/client-go, '']\n", map[string]string{"dependencies[2]": "must not be empty"}, true},
+		{"dependency of neither kind", head + "dependencies: [k8s.io/client-go, 3]\n", map[string]string{"dependencies[1]": "must be a string (a Go module requirement) or a map {plugin, version}"}, true},
+		{"plugin dependency problems", head + "dependencies:\n  - x.io/m\n  - {version: '1.x'}\n  - {plugin: inv, version: '>=1.2 <'}\n" +
+			"  - {plugin: p}\n  - {plugin: inv}\n  - {plugin: Bad_Id}\n  - {plugin: ok, version: 2}\n",
+			map[string]string{
+				"dependencies[1].plugin": "is required", "dependencies[2].version": `semantic version range such as ">=1.2 <2"`,
+				"dependencies[3].plugin": "cannot depend on itself", "dependencies[4].plugin": "names inv a second time",
+				"dependencies[5].plugin": "lowercase letters", "dependencies[6].version": "must be a string, got number",
+			}, false},
 		{"bad checksum", head + "security: {checksum: 'sha256:ABC'}\n", map[string]string{"security.checksum": `"sha256:" followed by 64`}, true},
 		{"interval out of range", head + "health: {interval_seconds: 86401, timeout_seconds: -1}\n",
 			map[string]string{"health.interval_seconds": "between 1 and 86400", "health.timeout_seconds": "between 1 and 3600"}, true},
@@ -284,6 +305,10 @@ func TestValidate(t *testing.T) {
 		{"conflict", func(md *sdk.PluginMetadata) {
 			md.Endpoints = append(md.Endpoints, sdk.EndpointConfig{Path: "/a/:name/x", Method: "GET", Handler: "X"})
 		}, map[string]string{"endpoints[1].path": "conflicts with endpoints[0] (GET /a/:id)"}},
+		{"plugin dependencies", func(md *sdk.PluginMetadata) {
+			md.Dependencies = []string{" "}
+			md.PluginDependencies = []sdk.PluginDependency{{Plugin: "inv", Version: "^1"}, {Plugin: "p"}, {Plugin: "x", Version: "one"}}
+		}, map[string]string{"dependencies[0]": "must not be empty", "plugin_dependencies[1].plugin": "itself", "plugin_dependencies[2].version": "range"}},
 		{"duplicate across case", func(md *sdk.PluginMetadata) {
 			md.Endpoints = append(md.Endpoints, sdk.EndpointConfig{Path: "/a/:id", Method: "GET", Handler: "X"})
 		}, map[string]string{"endpoints[1]": "duplicates endpoints[0] (GET /a/:id)"}},

@@ -62,11 +62,7 @@ func Validate(md *sdk.PluginMetadata) []Problem {
 			v.add(f+".slot", "must be one of %s, got %q", strings.Join(uiSlots, ", "), c.Slot)
 		}
 	}
-	for i, d := range md.Dependencies {
-		if strings.TrimSpace(d) == "" {
-			v.add(fmt.Sprintf("dependencies[%d]", i), "must not be empty")
-		}
-	}
+	v.dependencies(md)
 	for i, p := range md.Permissions {
 		f := fmt.Sprintf("permissions[%d]", i)
 		if j := slices.Index(md.Permissions[:i], p); j >= 0 {
