@@ -21,8 +21,9 @@ type Error struct {
 	// BuildFailure for build_failed; ArchiveRefusal for invalid_archive;
 	// PolicyRefusal for policy_refused; FieldError for invalid_source and
 	// version_not_found; Incompatibility for incompatible_plugin;
-	// PluginFailure for plugin_failed; RoleRefusal for forbidden. Absent
-	// for the other codes.
+	// PluginFailure for plugin_failed; RoleRefusal for forbidden;
+	// DependencyRefusal for dependency_missing, dependency_version,
+	// dependency_cycle and has_dependants. Absent for the other codes.
 	Details any `json:"details,omitempty"`
 }
 
@@ -80,4 +81,26 @@ type RoleRefusal struct {
 	RequiredRole string `json:"required_role"`
 	// Role is the caller's role.
 	Role string `json:"role"`
+}
+
+// DependencyRefusal details a change refused because of plugin
+// dependencies: dependency_missing and dependency_version (400) name the
+// dependency and the range asked for; dependency_cycle (400) the cycle;
+// has_dependants (409) the plugins that depend on the one being unloaded
+// or disabled, a refusal that ?force=true overrides.
+type DependencyRefusal struct {
+	// Plugin is the plugin being installed, updated, unloaded or disabled.
+	Plugin string `json:"plugin"`
+	// Dependency and Range are the dependency at fault and the versions
+	// asked for ("" for any).
+	Dependency string `json:"dependency,omitempty"`
+	Range      string `json:"range,omitempty"`
+	// Installed is the version of Dependency installed, for
+	// dependency_version.
+	Installed string `json:"installed,omitempty"`
+	// Cycle is the cycle the dependencies would close, first id repeated
+	// last, for dependency_cycle.
+	Cycle []string `json:"cycle,omitempty"`
+	// Dependants are the plugins that depend on Plugin, for has_dependants.
+	Dependants []string `json:"dependants,omitempty"`
 }

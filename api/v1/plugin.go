@@ -71,10 +71,33 @@ type Plugin struct {
 	// Warnings are the manifest's problems that did not refuse it, from the
 	// latest install, update or reload; absent when none.
 	Warnings []Problem `json:"warnings,omitempty"`
+	// Dependencies are the plugins the running instance's manifest depends
+	// on, each with whether it is satisfied now; an empty list (never
+	// null) when none, or while no instance runs.
+	Dependencies []Dependency `json:"dependencies"`
+	// Dependants are the installed plugins that depend on this one,
+	// sorted; an empty list (never null) when none.
+	Dependants []string `json:"dependants"`
 	// Replicas is how each server sharing the store (replicas on one
 	// PostgreSQL database) last reported the plugin, this one included,
 	// sorted by name; absent on a server of its own.
 	Replicas []ReplicaStatus `json:"replicas,omitempty"`
+}
+
+// Dependency is one plugin another depends on, and whether it is
+// satisfied: installed, serving (active or degraded) and in range.
+type Dependency struct {
+	// Plugin is the id of the plugin depended on.
+	Plugin string `json:"plugin"`
+	// Range is the versions asked for; absent for any.
+	Range string `json:"range,omitempty"`
+	// Installed is the version of Plugin running now; absent when none
+	// runs.
+	Installed string `json:"installed,omitempty"`
+	// Satisfied is whether Plugin is installed, serving and in range.
+	Satisfied bool `json:"satisfied"`
+	// Reason says why it is not satisfied; absent when it is.
+	Reason string `json:"reason,omitempty"`
 }
 
 // ReplicaStatus is one replica's report of one plugin.
@@ -128,6 +151,10 @@ type KubernetesGrant struct {
 //	                      ▼          └───── unload ───┴──► unloading ──► (gone)
 //	                   (gone)
 //
+//	active ◄──────► degraded  (a dependency gone, disabled or out of
+//	                           range, after a forced change; back once it
+//	                           returns)
+//
 //	restore ──► restoring ──► active | disabled
 //	                 │   (in the background, several at once)
 //	                 ▼   retry with backoff
@@ -150,6 +177,12 @@ const (
 	// with Retry-After until it is active, disabled or failed.
 	StateRestoring State = "restoring"
 	StateActive    State = "active"
+	// StateDegraded is an enabled plugin that runs and serves while a
+	// plugin it depends on is not installed, not serving or out of
+	// range (after a forced unload, say): its calls to that plugin
+	// fail, and its last error says why. It is active again once the
+	// dependency is back.
+	StateDegraded  State = "degraded"
 	StateDisabled  State = "disabled"
 	StateFailed    State = "failed"
 	StateCrashLoop State = "crash_loop"
@@ -158,7 +191,7 @@ const (
 
 // States lists every state, for reports that show each one.
 func States() []State {
-	return []State{StateLoading, StateRestoring, StateActive, StateDisabled, StateFailed, StateCrashLoop, StateUnloading}
+	return []State{StateLoading, StateRestoring, StateActive, StateDegraded, StateDisabled, StateFailed, StateCrashLoop, StateUnloading}
 }
 
 // Tier is how a plugin's code is built and run.

@@ -296,6 +296,7 @@ func (s *Server) classify(path string, err error) (status int, code string, deta
 		notFound *git.NotFoundError
 		authErr  *git.AuthError
 		fetchErr *source.FetchError
+		derr     *host.DependencyError
 	)
 	switch {
 	case errors.Is(err, host.ErrInvalidConfig):
@@ -325,6 +326,13 @@ func (s *Server) classify(path string, err error) (status int, code string, deta
 		return http.StatusUnprocessableEntity, "build_failed", apiv1.BuildFailure{Diagnostics: berr.Diagnostics, Output: berr.Output}
 	case errors.As(err, &mismatch):
 		return http.StatusUnprocessableEntity, "incompatible_plugin", apiv1.Incompatibility{What: mismatch.What, Plugin: mismatch.Plugin, Host: mismatch.Host}
+	case errors.As(err, &derr):
+		status := http.StatusBadRequest
+		if derr.Reason == host.HasDependants {
+			status = http.StatusConflict
+		}
+		return status, string(derr.Reason), apiv1.DependencyRefusal{Plugin: derr.Plugin, Dependency: derr.Requires.Plugin, Range: derr.Requires.Version,
+			Installed: derr.Installed, Cycle: derr.Cycle, Dependants: derr.Dependants}
 	case errors.As(err, &perr):
 		return http.StatusUnprocessableEntity, "plugin_failed", apiv1.PluginFailure{Step: perr.Step}
 	case errors.As(err, &oerr):
@@ -395,7 +403,11 @@ func (s *Server) get(c *gin.Context) {
 
 func (s *Server) unload(c *gin.Context) {
 	id := c.Param("id")
-	if err := s.host.Unload(c.Request.Context(), id); err != nil {
+	unload := s.host.Unload
+	if c.Query("force") == "true" {
+		unload = s.host.ForceUnload
+	}
+	if err := unload(c.Request.Context(), id); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -415,7 +427,15 @@ func (s *Server) enable(c *gin.Context)  { s.setEnabled(c, true) }
 func (s *Server) disable(c *gin.Context) { s.setEnabled(c, false) }
 
 func (s *Server) setEnabled(c *gin.Context, on bool) {
-	info, err := s.host.SetEnabled(c.Request.Context(), c.Param("id"), on)
+	var (
+		info apiv1.Plugin
+		err  error
+	)
+	if !on && c.Query("force") == "true" {
+		info, err = s.host.ForceDisable(c.Request.Context(), c.Param("id"))
+	} else {
+		info, err = s.host.SetEnabled(c.Request.Context(), c.Param("id"), on)
+	}
 	if err != nil {
 		s.fail(c, err)
 		return

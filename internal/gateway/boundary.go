@@ -331,3 +331,9 @@ func (g Gateway) Audit(r *http.Request, id string, status int) error {
 	}
 	return nil
 }
+
+// Bearer returns the bearer token of the admitted request whose context
+// (or a context derived from it) ctx is, or "" when it carried none: a
+// plugin that calls another while serving a request passes the caller's
+// token on, so that the other sees the same caller, no one more powerful.
+func Bearer(ctx context.Context) string { return callerFrom(ctx).bearer }

@@ -15,22 +15,40 @@ import (
 
 // SetEnabled enables or disables a plugin. A disabled plugin stays loaded
 // and answers 503. The choice is recorded first and survives restarts. A
-// plugin unloaded while the change waited for it gives ErrNotFound.
+// plugin unloaded while the change waited for it gives ErrNotFound. A
+// plugin others depend on is not disabled: a *DependencyError
+// (HasDependants) names them.
 func (h *Host) SetEnabled(ctx context.Context, id string, enabled bool) (apiv1.Plugin, error) {
 	p, err := h.get(id)
 	if err != nil {
 		return apiv1.Plugin{}, err
 	}
-	return h.setEnabled(ctx, p, enabled)
+	return h.setEnabled(ctx, p, enabled, false)
 }
 
-// setEnabled is SetEnabled for the registration p.
-func (h *Host) setEnabled(ctx context.Context, p *Plugin, enabled bool) (apiv1.Plugin, error) {
+// ForceDisable disables a plugin even when other plugins depend on it:
+// they go on running, degraded, until it is enabled again.
+func (h *Host) ForceDisable(ctx context.Context, id string) (apiv1.Plugin, error) {
+	p, err := h.get(id)
+	if err != nil {
+		return apiv1.Plugin{}, err
+	}
+	return h.setEnabled(ctx, p, false, true)
+}
+
+// setEnabled is SetEnabled for the registration p; force disables it even
+// when others depend on it.
+func (h *Host) setEnabled(ctx context.Context, p *Plugin, enabled, force bool) (apiv1.Plugin, error) {
 	if err := h.lock(p); err != nil {
 		return apiv1.Plugin{}, err
 	}
 	defer p.op.Unlock()
 	id := p.id
+	if !enabled {
+		if err := h.checkDependants("disable", p, force); err != nil {
+			return apiv1.Plugin{}, err
+		}
+	}
 	rec, err := h.store.Plugin(ctx, id)
 	if err != nil {
 		return apiv1.Plugin{}, fmt.Errorf("set enabled %s: %w", id, err)
@@ -41,18 +59,23 @@ func (h *Host) setEnabled(ctx context.Context, p *Plugin, enabled bool) (apiv1.P
 	}
 	typ := p.setEnabled(enabled)
 	h.publish(ctx, events.Event{Type: typ, PluginID: id, Message: fmt.Sprintf("plugin %s %s", id, typ)})
-	return p.info(), nil
+	h.settleDependencies(ctx, p)
+	return h.info(p), nil
 }
 
 // setEnabled makes enabled p's desired state, an operator's choice that
-// ends a disable by the health policy, and moves a running p to active or
-// disabled; it returns the event type that says so. The caller holds p.op.
+// ends a disable by the health policy, and moves a running p to active (or
+// degraded) or disabled; it returns the event type that says so. The
+// caller holds p.op.
 func (p *Plugin) setEnabled(enabled bool) events.Type {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.enabled, p.healthDisabled = enabled, false
-	if p.state == apiv1.StateActive || p.state == apiv1.StateDisabled {
-		p.state = map[bool]apiv1.State{true: apiv1.StateActive, false: apiv1.StateDisabled}[enabled]
+	if serving(p.state) || p.state == apiv1.StateDisabled {
+		p.state = apiv1.StateDisabled
+		if enabled {
+			p.state = p.servingState()
+		}
 	}
 	return map[bool]events.Type{true: events.Enabled, false: events.Disabled}[enabled]
 }

@@ -28,9 +28,19 @@ import (
 // never sees the caller's credentials, and its answer cannot act for the
 // server's origin. Calls that may change state are audited.
 func (h *Host) ServeEndpoint(w http.ResponseWriter, r *http.Request, id, path string) {
+	h.serveEndpoint(w, r, id, path, "")
+}
+
+// serveEndpoint is ServeEndpoint for a request from the plugin from
+// (through PluginCaller), named to the plugin in sdk.CallerPluginHeader,
+// or from outside when from is "".
+func (h *Host) serveEndpoint(w http.ResponseWriter, r *http.Request, id, path, from string) {
 	gw := h.gateway()
 	bw := gateway.NewWriter(r.Context(), w)
 	r = gw.Admit(r, endpointBase(r, id), path)
+	if from != "" {
+		r.Header.Set(sdk.CallerPluginHeader, from)
+	}
 	p := h.lookup(id)
 	if p == nil {
 		apierr.Write(bw, http.StatusNotFound, "plugin_not_found", fmt.Sprintf("no plugin %q is loaded", id), nil)
@@ -42,7 +52,7 @@ func (h *Host) ServeEndpoint(w http.ResponseWriter, r *http.Request, id, path st
 		}
 	}()
 	switch s := p.getState(); s {
-	case apiv1.StateActive:
+	case apiv1.StateActive, apiv1.StateDegraded:
 	case apiv1.StateDisabled:
 		apierr.Write(bw, http.StatusServiceUnavailable, "plugin_disabled", fmt.Sprintf("plugin %s is disabled", id), nil)
 		return

@@ -104,15 +104,16 @@ func (h *Host) applyHealthPolicy(ctx context.Context, p *Plugin, to apiv1.Health
 	p.mu.Lock()
 	var change events.Type
 	switch {
-	case to == apiv1.HealthUnhealthy && pol.OnUnhealthy == health.OnUnhealthyDisable && p.state == apiv1.StateActive:
+	case to == apiv1.HealthUnhealthy && pol.OnUnhealthy == health.OnUnhealthyDisable && serving(p.state):
 		p.state, p.healthDisabled, change = apiv1.StateDisabled, true, events.Disabled
 	case to == apiv1.HealthHealthy && p.healthDisabled && p.state == apiv1.StateDisabled:
-		p.state, p.healthDisabled, change = apiv1.StateActive, false, events.Enabled
+		p.state, p.healthDisabled, change = p.servingState(), false, events.Enabled
 	}
 	p.mu.Unlock()
 	if change != "" {
 		h.publish(ctx, events.Event{Type: change, PluginID: p.id, Actor: "system",
 			Message: fmt.Sprintf("plugin %s %s by the health policy", p.id, change), Details: map[string]any{"health": string(to)}})
+		h.settleDependencies(ctx, p)
 	}
 }
 

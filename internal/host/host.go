@@ -17,19 +17,24 @@
 //  2. Open the artifact in its tier's runtime (runtime.Runtime.Open), which
 //     constructs the plugin (a native plugin's NewPlugin).
 //  3. GetMetadata; check it against plugin.yaml and the manifest rules, and
-//     reserve the id (a second plugin with the same id is refused).
+//     reserve the id (a second plugin with the same id is refused). The
+//     plugins it depends on must be installed, running and in range, and
+//     must not depend on it in turn (a *DependencyError refuses it).
 //  4. Record the desired state in the store.
 //  5. Build the plugin's router from its endpoints and GetHandlers.
 //  6. SetPublisher (plugins that publish events), SetKubernetes (plugins
-//     that work on clusters), Validate, Initialize(configuration), OnLoad.
+//     that work on clusters), SetPluginCaller (plugins that call their
+//     dependencies), Validate, Initialize(configuration), OnLoad.
 //  7. Publish the instance: requests reach it from now on, and its health
 //     checker starts.
 //
 // A failure in 1-3 leaves no trace; a failure in 4-6 removes the stored
 // record and closes the instance in its runtime (after Cleanup, when one of
-// the plugin's own step-6 calls failed), and leaves no trace. Unloading: the record is deleted, the plugin leaves the registry
-// (new requests get 404), its health checker stops, its requests in flight
-// finish (bounded by the drain timeout), then OnUnload, Cleanup, and the
+// the plugin's own step-6 calls failed), and leaves no trace. Unloading: a
+// plugin others depend on is refused unless forced; the record is
+// deleted, the plugin leaves the registry (new requests get 404), its
+// health checker stops, its requests in flight finish (bounded by the
+// drain timeout), then OnUnload, Cleanup, and the
 // runtime closes the instance.
 //
 // Reload, update and a watched folder's change replace a running plugin's
@@ -51,9 +56,18 @@
 // registry), so what the API reports is what a restart brings back.
 //
 // At start, Restore rebuilds every stored plugin from the local artifact
-// cache, without the network. A plugin that fails to come back is marked
-// failed and retried with exponential backoff; after MaxRestarts failures
-// in a row it is marked crash_loop and left alone until an operator acts.
+// cache, without the network, each after the plugins it depends on. A
+// plugin that fails to come back is marked failed and retried with
+// exponential backoff; after MaxRestarts failures in a row it is marked
+// crash_loop and left alone until an operator acts.
+//
+// Dependencies: a plugin's manifest may name plugins it depends on, with
+// version ranges. Disabling a plugin others depend on is refused, like
+// unloading it, unless forced; a forced change, a dependency that fails,
+// or one replaced by a version out of range leaves its dependants running
+// but degraded (their last error says why), and they are active again as
+// soon as it is back. A plugin calls its dependencies' endpoints through
+// sdk.PluginCaller, and only those.
 //
 // Every call into plugin code recovers panics and is bounded by a timeout,
 // so a plugin cannot take the host down or hang a management request. Go
@@ -200,6 +214,12 @@ type Host struct {
 
 	// upstreams are Options.Kubernetes by context.
 	upstreams map[string]*kubeaccess.Upstream
+
+	// graph is held while a change checks the dependency graph and
+	// makes the change that check allowed (a plugin enters the registry,
+	// or leaves it), so that no plugin leaves while one that depends on
+	// it is let in. It is never held while taking a plugin's lock.
+	graph sync.Mutex
 
 	mu      sync.RWMutex
 	plugins map[string]*Plugin

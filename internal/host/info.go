@@ -1,6 +1,7 @@
 package host
 
 import (
+	"cmp"
 	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
@@ -20,7 +21,7 @@ func (p *Plugin) info() apiv1.Plugin {
 		Tier:       p.tier,
 		Source:     p.source,
 		BasePath:   EndpointPrefix + p.id,
-		LastError:  p.lastErr,
+		LastError:  cmp.Or(p.lastErr, p.unmet),
 		Granted:    append([]string{}, p.grants...),
 		Kubernetes: p.kube,
 		Warnings:   p.warnings,

@@ -56,7 +56,7 @@ func (h *Host) install(ctx context.Context, op *operation.Op, req LoadRequest) (
 			Details: map[string]any{"operation_id": op.ID(), "source": op.Source()}})
 		return apiv1.Plugin{}, err
 	}
-	info = p.info()
+	info = h.info(p)
 	op.Finish(&info, nil)
 	h.publish(ctx, events.Event{Type: events.Loaded, PluginID: info.ID, Message: fmt.Sprintf("plugin %s %s loaded", info.ID, info.Version),
 		Details: map[string]any{"version": info.Version, "source": o.Source.Location, "pin": o.Source.Pin, "digest": o.Artifact.Digest, "operation_id": op.ID()}})
@@ -104,11 +104,11 @@ func (h *Host) update(ctx context.Context, op *operation.Op, p *Plugin, version 
 		return h.swap(ctx, p, newInstance(o), change{source: &o.Source, grants: o.Grants, kube: o.Kubernetes, warnings: o.Warnings, probe: true})
 	})
 	if err != nil {
-		return p.info(), fmt.Errorf("update %s: %w", p.id, err)
+		return h.info(p), fmt.Errorf("update %s: %w", p.id, err)
 	}
 	h.publish(ctx, events.Event{Type: events.Reloaded, PluginID: p.id, Message: fmt.Sprintf("plugin %s updated to %s", p.id, version),
 		Details: map[string]any{"version": version, "commit": o.Source.Pin, "duration_ms": time.Since(start).Milliseconds(), "operation_id": op.ID()}})
-	return p.info(), nil
+	return h.info(p), nil
 }
 
 // SaveUpload receives an archive within the policy's size limit, extracts

@@ -25,14 +25,27 @@ import (
 func (h *Host) register(ctx context.Context, p *Plugin, in *instance, record bool) error {
 	p.op.Lock()
 	defer p.op.Unlock()
+	h.graph.Lock()
 	h.mu.Lock()
 	if _, taken := h.plugins[p.id]; taken {
 		h.mu.Unlock()
+		h.graph.Unlock()
 		in.close(ctx, h.log.With("plugin_id", p.id))
 		return fmt.Errorf("load %s: %w: unload it first, or reload it", p.id, ErrExists)
 	}
+	h.mu.Unlock()
+	if err := h.checkRequires("install", p.id, in.meta.PluginDependencies); err != nil {
+		h.graph.Unlock()
+		in.close(ctx, h.log.With("plugin_id", p.id))
+		return err
+	}
+	// Its dependencies are known from the moment it is registered, so
+	// that none of them can be unloaded, unforced, while it starts.
+	p.requires = in.meta.PluginDependencies
+	h.mu.Lock()
 	h.plugins[p.id] = p
 	h.mu.Unlock()
+	h.graph.Unlock()
 
 	err := func() error {
 		if record {
@@ -58,7 +71,7 @@ func (h *Host) register(ctx context.Context, p *Plugin, in *instance, record boo
 		h.deregister(p)
 		return err
 	}
-	h.run(p, in)
+	h.run(ctx, p, in)
 	h.log.Info("plugin loaded", "plugin_id", p.id, "version", in.meta.Version, "source", p.source.Location, "digest", in.artifact.Digest)
 	return nil
 }
@@ -75,13 +88,22 @@ func (h *Host) deregister(p *Plugin) {
 }
 
 // run publishes a started instance of p and starts its health checker, if
-// it is not running yet. The caller holds p.op.
-func (h *Host) run(p *Plugin, in *instance) {
+// it is not running yet; p is degraded rather than active while one of
+// its dependencies is unmet, and the plugins that depend on it are
+// brought to active or degraded as its new code stands. The caller holds
+// p.op.
+func (h *Host) run(ctx context.Context, p *Plugin, in *instance) {
 	p.inst.Store(in)
 	p.mu.Lock()
-	p.lastErr = ""
+	p.requires = in.meta.PluginDependencies
+	p.mu.Unlock()
+	unmet := h.unmetOf(p)
+	defer h.settleDependencies(ctx, p)
+	defer p.settle()
+	p.mu.Lock()
+	p.lastErr, p.unmet = "", unmet
 	if p.enabled {
-		p.state = apiv1.StateActive
+		p.state = p.servingState()
 	} else {
 		p.state = apiv1.StateDisabled
 	}
@@ -154,7 +176,8 @@ func effectiveConfig(meta sdk.PluginMetadata, overrides map[string]any) map[stri
 }
 
 // start runs lifecycle steps 5-6 for an instance of p, which reaches
-// clusters under kube, the grant in force once it runs.
+// clusters under kube, the grant in force once it runs, and the plugins it
+// depends on through a PluginCaller.
 func (h *Host) start(ctx context.Context, p *Plugin, in *instance, kube *apiv1.KubernetesGrant) error {
 	log := h.log.With("plugin_id", p.id)
 	engine, err := h.newRouter(p, in.impl, in.meta.Endpoints, log)
@@ -165,6 +188,9 @@ func (h *Host) start(ctx context.Context, p *Plugin, in *instance, kube *apiv1.K
 	in.engine = engine
 	if es, ok := in.impl.(sdk.EventSource); ok {
 		es.SetPublisher(pluginPublisher{bus: h.events, id: p.id})
+	}
+	if pc, ok := in.impl.(sdk.PluginCallerUser); ok {
+		pc.SetPluginCaller(pluginCaller{h: h, from: p.id, declared: in.meta.PluginDependencies})
 	}
 	if ku, ok := in.impl.(sdk.KubernetesUser); ok {
 		in.kube = h.kubeAccessFor(p, kube)
@@ -229,24 +255,44 @@ func (h *Host) retire(ctx context.Context, p *Plugin, in *instance) {
 
 // Unload stops a plugin and forgets it, stored state included. The record
 // is deleted before the plugin leaves the registry, so that whoever sees it
-// gone also finds it gone after a restart.
+// gone also finds it gone after a restart. A plugin others depend on is
+// not unloaded: a *DependencyError (HasDependants) names them.
 func (h *Host) Unload(ctx context.Context, id string) error {
 	p, err := h.get(id)
 	if err != nil {
 		return err
 	}
-	return h.unload(ctx, p)
+	return h.unload(ctx, p, false)
 }
 
-// unload is Unload for the registration p.
-func (h *Host) unload(ctx context.Context, p *Plugin) error {
+// ForceUnload is Unload even when other plugins depend on the plugin:
+// they go on running, degraded, until it is installed again.
+func (h *Host) ForceUnload(ctx context.Context, id string) error {
+	p, err := h.get(id)
+	if err != nil {
+		return err
+	}
+	return h.unload(ctx, p, true)
+}
+
+// unload is Unload for the registration p; force unloads it even when
+// others depend on it.
+func (h *Host) unload(ctx context.Context, p *Plugin, force bool) error {
 	if err := h.lock(p); err != nil {
 		return err
 	}
 	defer p.op.Unlock()
+	h.graph.Lock()
+	if err := h.checkDependants("unload", p, force); err != nil {
+		h.graph.Unlock()
+		return err
+	}
 	if err := h.store.DeletePlugin(ctx, p.id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.graph.Unlock()
 		return fmt.Errorf("unload %s: %w", p.id, err)
 	}
+	h.deregister(p)
+	h.graph.Unlock()
 	h.remove(ctx, p)
 	return nil
 }
@@ -270,6 +316,7 @@ func (h *Host) remove(ctx context.Context, p *Plugin) {
 	}
 	h.log.Info("plugin unloaded", "plugin_id", id)
 	h.publish(ctx, events.Event{Type: events.Unloaded, PluginID: id, Message: "plugin " + id + " unloaded"})
+	h.settleDependencies(ctx, p)
 }
 
 // Reload loads the plugin's source again and swaps the new instance in; on
@@ -318,13 +365,13 @@ func (h *Host) reload(ctx context.Context, p *Plugin, load instantiator) (apiv1.
 		p.mu.Unlock()
 		h.log.Warn("reload failed; previous version keeps serving", "plugin_id", id, "err", err)
 		h.publish(ctx, events.Event{Type: events.Error, PluginID: id, Message: "reload failed; previous version keeps serving: " + err.Error()})
-		return p.info(), fmt.Errorf("reload %s: %w", id, err)
+		return h.info(p), fmt.Errorf("reload %s: %w", id, err)
 	}
 	d := time.Since(start)
 	h.log.Info("plugin reloaded", "plugin_id", id, "version", in.meta.Version, "digest", in.artifact.Digest, "duration", d.Round(time.Millisecond))
 	h.publish(ctx, events.Event{Type: events.Reloaded, PluginID: id, Message: fmt.Sprintf("plugin %s %s reloaded", id, in.meta.Version),
 		Details: map[string]any{"version": in.meta.Version, "digest": in.artifact.Digest, "duration_ms": d.Milliseconds()}})
-	return p.info(), nil
+	return h.info(p), nil
 }
 
 // change is what a swap changes beside the code.
@@ -356,6 +403,17 @@ func (h *Host) swap(ctx context.Context, p *Plugin, in *instance, c change) erro
 	if in.meta.ID != p.id {
 		in.close(ctx, h.log.With("plugin_id", p.id))
 		return &manifest.Error{File: "plugin.yaml", Problems: []manifest.Problem{{Field: "id", Message: fmt.Sprintf("changed from %s to %s; load it as a new plugin instead", p.id, in.meta.ID)}}}
+	}
+	if !c.followed {
+		// What another server recorded is followed as it is; here, new
+		// code must find what it depends on, as an install does.
+		h.graph.Lock()
+		err := h.checkRequires("replace the code of", p.id, in.meta.PluginDependencies)
+		h.graph.Unlock()
+		if err != nil {
+			in.close(ctx, h.log.With("plugin_id", p.id))
+			return err
+		}
 	}
 	p.mu.RLock()
 	grant := p.kube
@@ -391,7 +449,7 @@ func (h *Host) swap(ctx context.Context, p *Plugin, in *instance, c change) erro
 	p.mu.Lock()
 	p.warnings = c.warnings
 	p.mu.Unlock()
-	h.run(p, in)
+	h.run(ctx, p, in)
 	if old != nil {
 		h.retire(ctx, p, old)
 	}

@@ -47,6 +47,16 @@ type Plugin struct {
 	// plugin to, so that an artifact this server cannot run is tried once,
 	// not at every pass.
 	followed string
+	// requires are the plugins its running instance's manifest depends
+	// on; unmet says which of them is not satisfied now, and why, which
+	// makes a serving plugin degraded.
+	requires []sdk.PluginDependency
+	unmet    string
+	// settled is closed once a restoring plugin is running or has
+	// failed, for the restores of plugins that depend on it to wait for;
+	// nil for a plugin that was never restoring.
+	settled     chan struct{}
+	settledOnce sync.Once
 	// stopHealth ends the plugin's health checker, stopWatch its folder
 	// watcher.
 	stopHealth, stopWatch context.CancelFunc
@@ -66,6 +76,25 @@ func (p *Plugin) setState(s apiv1.State) {
 	p.mu.Lock()
 	p.state = s
 	p.mu.Unlock()
+}
+
+// servingState is the state of a running, enabled plugin: degraded while
+// a dependency is unmet. The caller holds p.mu.
+func (p *Plugin) servingState() apiv1.State {
+	if p.unmet != "" {
+		return apiv1.StateDegraded
+	}
+	return apiv1.StateActive
+}
+
+// serving reports whether a plugin in state s answers its endpoints.
+func serving(s apiv1.State) bool { return s == apiv1.StateActive || s == apiv1.StateDegraded }
+
+// settle marks a restoring p as running or failed, once.
+func (p *Plugin) settle() {
+	if p.settled != nil {
+		p.settledOnce.Do(func() { close(p.settled) })
+	}
 }
 
 func (p *Plugin) getState() apiv1.State {

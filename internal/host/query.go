@@ -16,7 +16,7 @@ func (h *Host) List() []apiv1.Plugin {
 	ps := h.all()
 	out := make([]apiv1.Plugin, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, p.info())
+		out = append(out, h.info(p))
 	}
 	return out
 }
@@ -27,7 +27,7 @@ func (h *Host) Get(id string) (apiv1.Plugin, error) {
 	if err != nil {
 		return apiv1.Plugin{}, err
 	}
-	return p.info(), nil
+	return h.info(p), nil
 }
 
 // Status returns the plugin's own report of its status, with the host's

@@ -122,9 +122,9 @@ func TestStaleChangeTouchesNothing(t *testing.T) {
 		run  func(h *Host, p *Plugin, f *fakeLoads) error
 	}{
 		{"reload", func(h *Host, p *Plugin, f *fakeLoads) error { _, err := h.reload(ctx, p, f.load); return err }},
-		{"unload", func(h *Host, p *Plugin, _ *fakeLoads) error { return h.unload(ctx, p) }},
-		{"enable", func(h *Host, p *Plugin, _ *fakeLoads) error { _, err := h.setEnabled(ctx, p, true); return err }},
-		{"disable", func(h *Host, p *Plugin, _ *fakeLoads) error { _, err := h.setEnabled(ctx, p, false); return err }},
+		{"unload", func(h *Host, p *Plugin, _ *fakeLoads) error { return h.unload(ctx, p, false) }},
+		{"enable", func(h *Host, p *Plugin, _ *fakeLoads) error { _, err := h.setEnabled(ctx, p, true, false); return err }},
+		{"disable", func(h *Host, p *Plugin, _ *fakeLoads) error { _, err := h.setEnabled(ctx, p, false, false); return err }},
 		{"configure", func(h *Host, p *Plugin, _ *fakeLoads) error {
 			_, err := h.setConfig(ctx, p, map[string]any{"greeting": "stale"})
 			return err
