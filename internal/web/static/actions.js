@@ -33,15 +33,25 @@ export function actionButtons(app, p, place) {
 // questions for the steps that need a confirmation.
 const questions = {
   disable: (p) => ({title: `Disable ${p.id}?`, action: 'Disable',
-    text: `Its endpoints answer 503 until it is enabled again. It stays loaded, with its configuration.`}),
+    text: `Its endpoints answer 503 until it is enabled again. It stays loaded, with its configuration.${dependantsWarning(p)}`}),
   reload: (p) => ({title: `Reload ${p.id}?`, action: 'Reload', danger: false,
     text: `Its code is loaded again from its source (${p.source?.kind}) and swapped in. If the new code fails, the running version keeps serving.`}),
   update: (p) => ({title: `Update ${p.id}?`, action: 'Update', danger: false,
     text: `Another version of ${p.source?.location} is built and started beside the running one, and switched to only once it passes a health check.`,
     input: {label: 'Version (tag, branch or commit)', value: '', placeholder: p.source?.version || 'v1.1.0'}}),
   unload: (p) => ({title: `Unload ${p.id}?`, action: 'Unload',
-    text: `Its endpoints stop answering (404), and its stored state and configuration are deleted. Installing it again starts afresh.`}),
+    text: `Its endpoints stop answering (404), and its stored state and configuration are deleted. Installing it again starts afresh.${dependantsWarning(p)}`}),
 };
+
+// dependantsWarning names the plugins that depend on p, which a confirmed
+// unload or disable leaves degraded (the server refuses it unless forced).
+const dependantsWarning = (p) => p.dependants?.length
+  ? ` ${p.dependants.join(', ')} ${p.dependants.length === 1 ? 'depends' : 'depend'} on it and will run degraded until it is back.`
+  : '';
+
+// forced is the query that makes the server go ahead with an unload or
+// disable the operator confirmed knowing p's dependants.
+const forced = (p) => (p.dependants?.length ? '?force=true' : '');
 
 async function run(app, p, action, button) {
   let version;
@@ -56,7 +66,7 @@ async function run(app, p, action, button) {
   try {
     switch (action) {
       case 'unload':
-        await app.api.del(pluginPath(p.id));
+        await app.api.del(pluginPath(p.id) + forced(p));
         app.forget(p.id);
         notify('ok', `Unloaded ${p.id}`);
         break;
@@ -67,7 +77,7 @@ async function run(app, p, action, button) {
         break;
       }
       default: {
-        const info = await app.api.post(pluginPath(p.id, `/${action}`));
+        const info = await app.api.post(pluginPath(p.id, `/${action}`) + (action === 'disable' ? forced(p) : ''));
         app.remember(info);
         const done = {enable: 'Enabled', disable: 'Disabled', reload: 'Reloaded'}[action];
         notify('ok', `${done} ${p.id}`, action === 'reload' ? `Running ${info.version}.` : `State: ${info.state}.`);

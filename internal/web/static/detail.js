@@ -86,7 +86,7 @@ export class PluginDetail {
     patch(head.querySelector('[data-part="title"]'), `${p.name}|${p.version}|${p.state}|${p.health?.status}|${p.tier}`, () => [
       h('h1', {id: 'detail-title'}, p.name || p.id, ' ', h('span', {class: 'muted'}, p.version)),
       stateBadge(p.state), healthBadge(p.health?.status ?? 'unknown'), h('span', {class: 'badge'}, p.tier)]);
-    patch(head.querySelector('[data-part="actions"]'), `${p.enabled}|${p.source?.kind}`, () => actionButtons(this.app, p, 'detail'));
+    patch(head.querySelector('[data-part="actions"]'), `${p.enabled}|${p.source?.kind}|${p.dependants?.join()}`, () => actionButtons(this.app, p, 'detail'));
     this.renderExtensions(p);
     replace(this.body('overview'), this.overview(p));
     replace(this.body('access'), this.access(p));
@@ -159,12 +159,29 @@ export class PluginDetail {
       ['Artifact digest', p.artifact?.digest && h('code', null, p.artifact.digest)],
       ['Built', p.artifact?.cached ? 'from the build cache' : p.artifact?.build_duration_ns ? `in ${fmt.seconds(p.artifact.build_duration_ns / 1e9)}` : null],
       ['Loaded', fmt.time(p.loaded_at)], ['Endpoints at', h('code', null, p.base_path)],
-      ['Dependencies', m.dependencies?.join(', ')],
+      ['Go modules', m.dependencies?.join(', ')],
     ].filter(([, v]) => v != null && v !== '' && v !== false);
     return [
       h('dl', {class: 'facts'}, rows.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
+      this.dependencies(p),
       p.last_error ? [h('h3', null, 'Last error'), errorBox(new ApiError(0, '', p.last_error))] : null,
       p.warnings?.length ? [h('h3', null, 'Warnings'), h('ul', null, p.warnings.map((w) => h('li', null, w.field ? [h('code', null, w.field), `: ${w.message}`] : w.message)))] : null,
+    ];
+  }
+
+  // dependencies shows the plugins p depends on, each satisfied or not and
+  // why, and the plugins that depend on p.
+  dependencies(p) {
+    const deps = p.dependencies ?? [];
+    const dependants = p.dependants ?? [];
+    if (!deps.length && !dependants.length) return null;
+    const dep = (d) => h('li', {dataset: {dependency: d.plugin, satisfied: String(d.satisfied)}},
+      h('code', null, d.plugin), ` ${d.range || 'any version'} `,
+      h('span', {class: `badge ${d.satisfied ? 'ok' : 'bad'}`}, d.satisfied ? `satisfied by ${d.installed}` : `not satisfied: ${d.reason}`));
+    return [
+      deps.length ? [h('h3', null, 'Depends on'), h('ul', {dataset: {dependencies: ''}}, deps.map(dep))] : null,
+      dependants.length ? [h('h3', null, 'Depended on by'),
+        h('ul', {dataset: {dependants: ''}}, dependants.map((id) => h('li', null, h('a', {href: `#/plugins/${encodeURIComponent(id)}`}, id))))] : null,
     ];
   }
 

@@ -5,7 +5,7 @@ import {h, $, patch, replace, syncChildren} from './dom.js';
 import * as fmt from './format.js';
 import {actionButtons} from './actions.js';
 
-const stateKinds = {active: 'ok', disabled: '', loading: 'warn', restoring: 'warn', unloading: 'warn', failed: 'bad', crash_loop: 'bad'};
+const stateKinds = {active: 'ok', degraded: 'warn', disabled: '', loading: 'warn', restoring: 'warn', unloading: 'warn', failed: 'bad', crash_loop: 'bad'};
 const healthKinds = {healthy: 'ok', degraded: 'warn', unhealthy: 'bad', unknown: ''};
 
 // stateBadge and healthBadge show a word, coloured as a second cue.
@@ -129,7 +129,7 @@ export class PluginList {
       case 'requests': return text(fmt.number(p.stats?.requests ?? 0));
       case 'error_rate': return text(fmt.percent(p.stats?.error_rate ?? 0));
       case 'source': return text(fmt.sourceText(p.source));
-      default: return [`${p.enabled}:${p.source?.kind}`, () => h('div', {class: 'row-actions'}, actionButtons(this.app, p, 'list'))];
+      default: return [`${p.enabled}:${p.source?.kind}:${p.dependants?.join()}`, () => h('div', {class: 'row-actions'}, actionButtons(this.app, p, 'list'))];
     }
   }
 }
