@@ -536,3 +536,27 @@ func TestPageRepository(t *testing.T) {
 	b.liveThroughout()
 	b.noProblems(`/api/plugins/my-plugin/update.*400`)
 }
+
+// TestPageDependencies shows, on a plugin's detail, the plugins it
+// depends on, satisfied or not, and the plugins that depend on it.
+func TestPageDependencies(t *testing.T) {
+	f := setup(t)
+	s := startServer(t, f)
+	b := newBrowser(t, wideWidth, wideHeight)
+	for _, dir := range []string{"inventory", "inventoryreport"} {
+		src := copyPlugin(t, filepath.Join(f.root, "test/e2e/testdata/plugins", dir))
+		want(t, "install "+dir, s.api("POST", "/api/plugins/load", map[string]any{"source": src}), 201, "")
+	}
+	b.signIn(s.url+"/", s.token)
+	b.goTo("#/plugins/inventory-report", "#view-detail")
+	b.waitText("the satisfied dependency", `#view-detail [data-dependency="cluster-inventory"][data-satisfied="true"]`, `>=1\.2 <2 satisfied by 1\.4\.0`)
+	b.goTo("#/plugins/cluster-inventory", "#view-detail")
+	b.waitText("the dependant", `#view-detail [data-dependants] a`, "^inventory-report$")
+	b.shot("dependencies")
+
+	want(t, "forced unload", s.api("DELETE", "/api/plugins/cluster-inventory?force=true", nil), 200, "")
+	b.goTo("#/plugins/inventory-report", "#view-detail")
+	b.waitText("the unmet dependency", `#view-detail [data-dependency="cluster-inventory"][data-satisfied="false"]`, "not satisfied: not installed")
+	b.waitFor("degraded", `document.querySelector('#view-detail .detail-head [data-state]')?.dataset.state === "degraded"`)
+	b.noProblems()
+}
