@@ -399,18 +399,25 @@ func statusCommand(f *clientFlags) *cobra.Command {
 }
 
 func unloadCommand(f *clientFlags) *cobra.Command {
-	return &cobra.Command{
+	var force bool
+	cmd := &cobra.Command{
 		Use:   "unload <id>",
 		Short: "Unload a plugin",
 		Args:  cobra.ExactArgs(1),
 		RunE: run(f, func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
-			if _, err := c.Unload(ctx, args[0]); err != nil {
+			unload := c.Unload
+			if force {
+				unload = c.ForceUnload
+			}
+			if _, err := unload(ctx, args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "unloaded", args[0])
 			return nil
 		}),
 	}
+	cmd.Flags().BoolVar(&force, "force", false, "unload it even when other plugins depend on it (they run on, degraded)")
+	return cmd
 }
 
 func reloadCommand(f *clientFlags) *cobra.Command {
@@ -435,11 +442,15 @@ func enableCommand(f *clientFlags, on bool) *cobra.Command {
 	if on {
 		verb, short, call = "enable", "Enable a disabled plugin", (*client.Client).Enable
 	}
-	return &cobra.Command{
+	var force bool
+	cmd := &cobra.Command{
 		Use:   verb + " <id>",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: run(f, func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
+			if force {
+				call = (*client.Client).ForceDisable
+			}
 			res, err := call(c, ctx, args[0])
 			if err != nil {
 				return err
@@ -448,6 +459,10 @@ func enableCommand(f *clientFlags, on bool) *cobra.Command {
 			return nil
 		}),
 	}
+	if !on {
+		cmd.Flags().BoolVar(&force, "force", false, "disable it even when other plugins depend on it (they run on, degraded)")
+	}
+	return cmd
 }
 
 func updateCommand(f *clientFlags) *cobra.Command {

@@ -53,6 +53,30 @@ func (c *Client) Disable(ctx context.Context, id string) (*apiv1.Plugin, error) 
 	return pluginCall[apiv1.Plugin](ctx, c, http.MethodPost, id, "disable", nil)
 }
 
+// ForceUnload unloads a plugin even when other plugins depend on it,
+// which the server then marks degraded; Unload refuses that with the
+// error code has_dependants.
+func (c *Client) ForceUnload(ctx context.Context, id string) (*apiv1.Unloaded, error) {
+	p, err := pluginPath(id)
+	if err != nil {
+		return nil, err
+	}
+	return call[apiv1.Unloaded](ctx, c, http.MethodDelete, p, forced(), nil)
+}
+
+// ForceDisable disables a plugin even when other plugins depend on it,
+// which the server then marks degraded.
+func (c *Client) ForceDisable(ctx context.Context, id string) (*apiv1.Plugin, error) {
+	p, err := pluginPath(id, "disable")
+	if err != nil {
+		return nil, err
+	}
+	return call[apiv1.Plugin](ctx, c, http.MethodPost, p, forced(), nil)
+}
+
+// forced is the query that overrides a refusal for has_dependants.
+func forced() url.Values { return url.Values{"force": {"true"}} }
+
 // Update installs another version of a plugin from its source and returns
 // its new record.
 func (c *Client) Update(ctx context.Context, id, version string) (*apiv1.Plugin, error) {
