@@ -316,6 +316,7 @@ func (h *Host) remove(ctx context.Context, p *Plugin) {
 	}
 	h.log.Info("plugin unloaded", "plugin_id", id)
 	h.publish(ctx, events.Event{Type: events.Unloaded, PluginID: id, Message: "plugin " + id + " unloaded"})
+	p.settle() // what waited for its restore waits no more
 	h.settleDependencies(ctx, p)
 }
 

@@ -94,6 +94,9 @@ func (h *Host) restoreAll(ctx context.Context, ps []*Plugin, recs []store.Plugin
 	started := make([]bool, len(ps))
 	for _, level := range restoreOrder(ps, opened) {
 		h.each(ctx, level, func(ctx context.Context, i int) {
+			if opened[i] == nil && errs[i] == nil {
+				return // never opened: the host is closing
+			}
 			started[i] = true
 			defer h.restoring.Add(-1)
 			err := errs[i]
