@@ -241,33 +241,57 @@ func (r *depRuntime) order() []string {
 	return slices.Clone(r.started)
 }
 
-// TestRestoreOrder restores plugins that depend on each other, stored in
-// an order that is not theirs: each starts after what it depends on.
-func TestRestoreOrder(t *testing.T) {
-	ctx := context.Background()
-	rt := &depRuntime{}
-	h := newTestHost(t, func(o *Options) { o.Runtimes = []runtime.Runtime{rt} })
+// storeDepPlugins records a depRuntime artifact for each id, whose
+// content is "version requires...", as another server would have.
+func storeDepPlugins(t *testing.T, h *Host, plugins map[string]string) {
+	t.Helper()
 	dir := t.TempDir()
-	for _, a := range []struct{ id, content string }{
-		{"a-app", "1.0.0 m-mid@^1 z-base"},
-		{"m-mid", "1.1.0 z-base@>=1"},
-		{"z-base", "1.0.0"},
-		{"b-other", "1.0.0"},
-		{"c-orphan", "1.0.0 gone"},
-	} {
-		path := filepath.Join(dir, a.id+".bin")
-		if err := os.WriteFile(path, []byte(a.content), 0o600); err != nil {
+	for id, content := range plugins {
+		path := filepath.Join(dir, id+".bin")
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		digest, err := build.FileDigest(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := h.store.PutPlugin(ctx, store.Plugin{ID: a.id, SourceKind: string(apiv1.SourceFile), SourceLocation: path,
+		if err := h.store.PutPlugin(context.Background(), store.Plugin{ID: id, SourceKind: string(apiv1.SourceFile), SourceLocation: path,
 			Tier: string(fakeTier), ArtifactPath: path, ArtifactDigest: digest, Enabled: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestAdoptOrder: a replica that follows plugins another server installed
+// starts each after the plugins it depends on, though it adopts them in
+// the order of their ids.
+func TestAdoptOrder(t *testing.T) {
+	rt := &depRuntime{}
+	h := newTestHost(t, func(o *Options) { o.Runtimes = []runtime.Runtime{rt} })
+	storeDepPlugins(t, h, map[string]string{"a-app": "1.0.0 z-base@^1", "z-base": "1.2.0"})
+	if err := h.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, h, "a-app", apiv1.StateActive)
+	waitState(t, h, "z-base", apiv1.StateActive)
+	if order := rt.order(); !slices.Equal(order, []string{"z-base", "a-app"}) {
+		t.Errorf("start order = %v, want z-base first", order)
+	}
+}
+
+// TestRestoreOrder restores plugins that depend on each other, stored in
+// an order that is not theirs: each starts after what it depends on.
+func TestRestoreOrder(t *testing.T) {
+	ctx := context.Background()
+	rt := &depRuntime{}
+	h := newTestHost(t, func(o *Options) { o.Runtimes = []runtime.Runtime{rt} })
+	storeDepPlugins(t, h, map[string]string{
+		"a-app":    "1.0.0 m-mid@^1 z-base",
+		"m-mid":    "1.1.0 z-base@>=1",
+		"z-base":   "1.0.0",
+		"b-other":  "1.0.0",
+		"c-orphan": "1.0.0 gone",
+	})
 	if _, err := h.Restore(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -40,9 +40,17 @@ func (h *Host) Reconcile(ctx context.Context) error {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	stored := make(map[string]bool, len(recs))
+	var adopted []func()
 	for _, rec := range recs {
 		stored[rec.ID] = true
-		h.reconcileOne(ctx, rec.ID, &rec)
+		if start := h.reconcileOne(ctx, rec.ID, &rec); start != nil {
+			adopted = append(adopted, start)
+		}
+	}
+	// Every plugin adopted is registered before any starts, so that each
+	// finds the plugins it depends on and waits for them to start first.
+	for _, start := range adopted {
+		start()
 	}
 	for _, p := range h.all() {
 		if !stored[p.id] {
@@ -62,7 +70,9 @@ func (h *Host) ReconcilePlugin(ctx context.Context, id string) error {
 	case err != nil:
 		return fmt.Errorf("reconcile %s: %w", id, err)
 	default:
-		h.reconcileOne(ctx, id, &rec)
+		if start := h.reconcileOne(ctx, id, &rec); start != nil {
+			start()
+		}
 	}
 	return nil
 }
@@ -75,20 +85,23 @@ func (h *Host) ReconcilePlugin(ctx context.Context, id string) error {
 // very change being followed) deregisters itself. The id is looked up
 // again then, so that the other server's plugin is adopted now rather
 // than at the next periodic pass.
-func (h *Host) reconcileOne(ctx context.Context, id string, rec *store.Plugin) {
+//
+// A plugin adopted is registered, and the function that starts it in the
+// background is returned for the caller to call; otherwise it returns nil.
+func (h *Host) reconcileOne(ctx context.Context, id string, rec *store.Plugin) (start func()) {
 	for {
 		p := h.lookup(id)
 		if p == nil {
 			if rec != nil {
-				h.adopt(*rec)
+				return h.adopt(*rec)
 			}
-			return
+			return nil
 		}
 		if h.follow(ctx, p) {
-			return
+			return nil
 		}
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 	}
 }
@@ -98,40 +111,50 @@ func (h *Host) reconcileOne(ctx context.Context, id string, rec *store.Plugin) {
 // 503 plugin_restoring. The record is read again once the registration is
 // in place, since rec may be older than an unload made here: from then on
 // every change to the plugin here goes through the registration.
-func (h *Host) adopt(rec store.Plugin) {
+//
+// adopt registers the plugin and returns the function that starts its
+// restore, or nil when the id was taken here meanwhile: a caller adopting
+// several registers them all first, so that each finds the plugins it
+// depends on being restored and starts after them.
+func (h *Host) adopt(rec store.Plugin) (start func()) {
 	p := restoring(rec)
 	h.mu.Lock()
 	if _, taken := h.plugins[rec.ID]; taken {
 		h.mu.Unlock()
-		return // loaded here meanwhile
+		return nil // loaded here meanwhile
 	}
 	h.plugins[rec.ID] = p
 	h.mu.Unlock()
-	h.goBackground(func(ctx context.Context) {
-		rec, err := h.store.Plugin(ctx, p.id)
-		if err != nil {
-			if !errors.Is(err, store.ErrNotFound) {
-				h.log.Warn("reconcile: read the record", "plugin_id", p.id, "err", err)
-			}
-			p.op.Lock()
-			h.deregister(p)
-			p.op.Unlock()
+	return func() { h.goBackground(func(ctx context.Context) { h.restoreAdopted(ctx, p) }) }
+}
+
+// restoreAdopted restores p, a plugin adopted from another server's
+// record, reading the record again first.
+func (h *Host) restoreAdopted(ctx context.Context, p *Plugin) {
+	rec, err := h.store.Plugin(ctx, p.id)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			h.log.Warn("reconcile: read the record", "plugin_id", p.id, "err", err)
+		}
+		p.op.Lock()
+		h.deregister(p)
+		p.op.Unlock()
+		p.settle()
+		return
+	}
+	h.log.Info("following a plugin another server installed", "plugin_id", rec.ID, "digest", rec.ArtifactDigest)
+	if err := h.restoreOnce(ctx, p, rec); err != nil {
+		if ctx.Err() != nil {
 			return
 		}
-		h.log.Info("following a plugin another server installed", "plugin_id", rec.ID, "digest", rec.ArtifactDigest)
-		if err := h.restoreOnce(ctx, p, rec); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			p.mu.Lock()
-			p.followed = rec.ArtifactDigest
-			p.mu.Unlock()
-			h.failed(ctx, p, err)
-			h.retryRestore(ctx, p, rec)
-			return
-		}
-		h.watch(p, false)
-	})
+		p.mu.Lock()
+		p.followed = rec.ArtifactDigest
+		p.mu.Unlock()
+		h.failed(ctx, p, err)
+		h.retryRestore(ctx, p, rec)
+		return
+	}
+	h.watch(p, false)
 }
 
 // follow brings p to its stored record, read under p's operation lock, or
