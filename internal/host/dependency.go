@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -51,7 +50,7 @@ type DependencyError struct {
 }
 
 func (e *DependencyError) Error() string {
-	rng := cmpRange(e.Requires.Version)
+	rng := rangeText(e.Requires.Version)
 	switch e.Reason {
 	case DependencyMissing:
 		if e.State != "" {
@@ -63,13 +62,17 @@ func (e *DependencyError) Error() string {
 	case DependencyCycle:
 		return fmt.Sprintf("%s %s: its dependencies would form a cycle: %s", e.Op, e.Plugin, dependency.String(e.Cycle))
 	default:
-		return fmt.Sprintf("%s %s: %s depend%s on it; unload or disable %s first, or force the change (the dependants are then degraded)",
-			e.Op, e.Plugin, strings.Join(e.Dependants, ", "), map[bool]string{true: "s", false: ""}[len(e.Dependants) == 1], map[bool]string{true: "it", false: "them"}[len(e.Dependants) == 1])
+		verb, them := "depend", "them"
+		if len(e.Dependants) == 1 {
+			verb, them = "depends", "it"
+		}
+		return fmt.Sprintf("%s %s: %s %s on it; unload or disable %s first, or force the change (the dependants are then degraded)",
+			e.Op, e.Plugin, strings.Join(e.Dependants, ", "), verb, them)
 	}
 }
 
-// cmpRange names a version range for people.
-func cmpRange(r string) string {
+// rangeText names a version range for people.
+func rangeText(r string) string {
 	if strings.TrimSpace(r) == "" {
 		return "any version"
 	}
@@ -169,7 +172,7 @@ func (h *Host) unmetOf(p *Plugin) string {
 	var why []string
 	for _, d := range h.dependencies(reqs) {
 		if !d.Satisfied {
-			why = append(why, fmt.Sprintf("dependency %s (%s) is %s", d.Plugin, cmpRange(d.Range), d.Reason))
+			why = append(why, fmt.Sprintf("dependency %s (%s) is %s", d.Plugin, rangeText(d.Range), d.Reason))
 		}
 	}
 	return strings.Join(why, "; ")
@@ -244,6 +247,9 @@ func (h *Host) info(p *Plugin) apiv1.Plugin {
 		p.mu.RUnlock()
 	}
 	info.Dependencies = h.dependencies(reqs)
-	info.Dependants = slices.Clip(append([]string{}, h.graphOf().Dependants(p.id)...))
+	info.Dependants = h.graphOf().Dependants(p.id)
+	if info.Dependants == nil {
+		info.Dependants = []string{}
+	}
 	return info
 }

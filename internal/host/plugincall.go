@@ -39,7 +39,7 @@ func (c pluginCaller) CallPlugin(ctx context.Context, id, method, path string, b
 		return nil, fmt.Errorf("plugin %s calls plugin %s: %w: add {plugin: %s} to the dependencies of its plugin.yaml", c.from, id, sdk.ErrUndeclaredDependency, id)
 	}
 	if d := c.h.dependencies(c.declared[i : i+1])[0]; !d.Satisfied {
-		return nil, fmt.Errorf("plugin %s calls plugin %s (%s): %w: %s", c.from, id, cmpRange(d.Range), sdk.ErrDependencyUnavailable, d.Reason)
+		return nil, fmt.Errorf("plugin %s calls plugin %s (%s): %w: %s", c.from, id, rangeText(d.Range), sdk.ErrDependencyUnavailable, d.Reason)
 	}
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
