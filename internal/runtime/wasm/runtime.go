@@ -422,3 +422,17 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin,
 	r.mu.Unlock()
 	return p, nil
 }
+
+// Reserve holds the most memory a plugin of another WebAssembly tier (the
+// http-wasm tier) may take, PoolSize × Memory of limits, against the same
+// budget as the sandboxed plugins, so that one setting bounds every
+// instance the server runs. The returned function gives it back; a
+// reservation the budget refuses is a *BudgetError.
+func (r *Runtime) Reserve(id string, limits Limits) (release func(), err error) {
+	held, err := r.reserve(id, limits.withDefaults())
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { r.unreserve(held) }) }, nil
+}

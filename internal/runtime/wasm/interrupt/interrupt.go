@@ -63,6 +63,11 @@ const (
 // error.
 var ErrInterrupted = errors.New("interrupted")
 
+// ErrNoYield marks a module Instrument refused only because it does not
+// import sched_yield: a well-formed module that a host may still run with
+// another way of stopping it.
+var ErrNoYield = errors.New("no yield import")
+
 // Check is the body of the host's sched_yield for an instrumented module:
 // it ends the call in progress, whose context is ctx, once ctx is done.
 // The guest's state is then whatever it was mid-call, so its instance
@@ -130,7 +135,7 @@ type section struct {
 
 // Instrument returns a copy of module whose loops spend fuel and yield
 // when it runs out. It refuses a module that does not import sched_yield
-// (every Go module for wasip1 does).
+// (every Go module for wasip1 does) with an error that is ErrNoYield.
 func Instrument(module []byte) ([]byte, error) {
 	header := []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 	if !bytes.HasPrefix(module, header) {
@@ -154,7 +159,7 @@ func Instrument(module []byte) ([]byte, error) {
 		}
 	}
 	if !counts.yields {
-		return nil, &FormatError{0, fmt.Sprintf("the module does not import %s.%s, through which the host stops it", yieldModule, yieldName)}
+		return nil, fmt.Errorf("%w: %w", ErrNoYield, &FormatError{0, fmt.Sprintf("the module does not import %s.%s, through which the host stops it", yieldModule, yieldName)})
 	}
 	fuel := counts.importedGlobals + counts.globals
 	// Spend first, then test what was stored: in one basic block the
