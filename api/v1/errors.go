@@ -21,7 +21,8 @@ type Error struct {
 	// BuildFailure for build_failed; ArchiveRefusal for invalid_archive;
 	// PolicyRefusal for policy_refused; FieldError for invalid_source and
 	// version_not_found; Incompatibility for incompatible_plugin;
-	// PluginFailure for plugin_failed; RoleRefusal for forbidden. Absent
+	// PluginFailure for plugin_failed; RoleRefusal for forbidden;
+	// UnsupportedModule for unsupported_module. Absent
 	// for the other codes.
 	Details any `json:"details,omitempty"`
 }
@@ -72,6 +73,15 @@ type PluginFailure struct {
 	// Step is the plugin call that failed: "Validate", "Initialize",
 	// "OnLoad", "NewPlugin", ...
 	Step string `json:"step"`
+}
+
+// UnsupportedModule details an unsupported_module error: a WebAssembly
+// module that exports none of the interfaces the host runs.
+type UnsupportedModule struct {
+	// Found are the module's exports, each "name (kind)".
+	Found []string `json:"found"`
+	// Expected are the exports each tier's interface needs, by tier.
+	Expected map[Tier][]string `json:"expected"`
 }
 
 // RoleRefusal details a forbidden error.

@@ -43,6 +43,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/policy"
 	pluginrt "github.com/kubestellar/ksplugins/internal/runtime"
+	"github.com/kubestellar/ksplugins/internal/runtime/wasmmodule"
 	"github.com/kubestellar/ksplugins/internal/source"
 	"github.com/kubestellar/ksplugins/internal/source/archive"
 	"github.com/kubestellar/ksplugins/internal/source/git"
@@ -296,6 +297,7 @@ func (s *Server) classify(path string, err error) (status int, code string, deta
 		notFound *git.NotFoundError
 		authErr  *git.AuthError
 		fetchErr *source.FetchError
+		abiErr   *wasmmodule.ABIError
 	)
 	switch {
 	case errors.Is(err, host.ErrInvalidConfig):
@@ -327,6 +329,8 @@ func (s *Server) classify(path string, err error) (status int, code string, deta
 		return http.StatusUnprocessableEntity, "incompatible_plugin", apiv1.Incompatibility{What: mismatch.What, Plugin: mismatch.Plugin, Host: mismatch.Host}
 	case errors.As(err, &perr):
 		return http.StatusUnprocessableEntity, "plugin_failed", apiv1.PluginFailure{Step: perr.Step}
+	case errors.As(err, &abiErr):
+		return http.StatusBadRequest, "unsupported_module", abiErr.Details()
 	case errors.As(err, &oerr):
 		return http.StatusUnprocessableEntity, "invalid_plugin", nil
 	case errors.Is(err, host.ErrNotFound):

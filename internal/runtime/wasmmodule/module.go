@@ -156,6 +156,20 @@ func (e *ABIError) Error() string {
 		strings.Join(found, ", "), strings.Join(want, "; "))
 }
 
+// Details are e's found and expected exports for the API.
+func (e *ABIError) Details() apiv1.UnsupportedModule {
+	d := apiv1.UnsupportedModule{Found: []string{}, Expected: map[apiv1.Tier][]string{}}
+	for _, x := range e.Found {
+		d.Found = append(d.Found, x.String())
+	}
+	for _, a := range e.Expected {
+		for _, x := range a.Exports {
+			d.Expected[a.Tier] = append(d.Expected[a.Tier], x.String())
+		}
+	}
+	return d
+}
+
 // Classify is the tier whose interface m exports, the first of ABIs that
 // it exports whole; a module that exports none is an *ABIError.
 func (m *Module) Classify() (apiv1.Tier, error) {
