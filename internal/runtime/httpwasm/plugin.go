@@ -69,9 +69,6 @@ type Plugin struct {
 	output  *pluginlog.Gate
 	fault   func(error)
 	release func() // gives back the memory budget; nil: none held
-	// instrumented: the module yields through WASI's sched_yield;
-	// otherwise wazero's termination checks stop it.
-	instrumented bool
 
 	rt  wazero.Runtime
 	mod wazero.CompiledModule
@@ -146,18 +143,17 @@ func Load(ctx context.Context, code []byte, opts Options) (_ *Plugin, err error)
 	if p.output == nil {
 		p.output = pluginlog.NewGate(pluginlog.DefaultLimits(), nil)
 	}
-	// A module that imports sched_yield is instrumented as the sandboxed
-	// tier's are; any other is left as it is and stopped by wazero.
-	if instrumented, err := interrupt.Instrument(code); err == nil {
-		code, p.instrumented = instrumented, true
-	} else if !errors.Is(err, interrupt.ErrNoYield) {
+	// Calls are bounded by the fuel the rewrite adds, as the sandboxed
+	// tier's are; a guest that does not import sched_yield, through
+	// which the fuel yields, gets the import.
+	code, err = interrupt.InstrumentAddingYield(code)
+	if err != nil {
 		return nil, fmt.Errorf("load %s: %w: %w", opts.ID, errNotAModule, err)
 	}
 	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	pages := max(1, min(limits.Memory/65536, 65536))
 	p.rt = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(uint32(pages)).
-		WithCloseOnContextDone(!p.instrumented).
 		WithDebugInfoEnabled(false))
 	defer func() {
 		if err != nil {

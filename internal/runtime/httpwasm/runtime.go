@@ -18,12 +18,12 @@
 // handle_response at once, and the answer is whatever the guest set (a
 // status of 200 and an empty body unless it set others).
 //
-// A spinning guest is stopped at its loops: a module that imports WASI's
-// sched_yield is instrumented as the sandboxed tier's are (package
-// interrupt); one that does not, as most http-wasm guests do not, is
-// compiled with wazero's termination checks, which leave the compiled code
-// for Go at every loop iteration, so that the guest can be stopped and the
-// host's garbage collector can stop the world.
+// A spinning guest is stopped at its loops, as the sandboxed tier's are
+// (package interrupt): each loop spends fuel and, when it runs out, calls
+// WASI's sched_yield, where a call past its time ends and where the host's
+// garbage collector can stop the world. Most http-wasm guests import
+// nothing from WASI, so the rewrite adds the import
+// (interrupt.InstrumentAddingYield).
 package httpwasm
 
 import (
