@@ -98,6 +98,8 @@ type instance struct {
 	handleResponse api.Function
 	callCtx        context.Context // the call in progress, for the yield check
 	closeOnce      sync.Once
+	// stdout and stderr log what a guest that imports WASI writes.
+	stdout, stderr *pluginlog.Writer
 }
 
 // Load compiles the module and starts Limits.PoolSize instances of it, so
@@ -142,6 +144,11 @@ func Load(ctx context.Context, code []byte, opts Options) (_ *Plugin, err error)
 	}
 	if p.output == nil {
 		p.output = pluginlog.NewGate(pluginlog.DefaultLimits(), nil)
+	}
+	// Guests commonly read their configuration in their start function,
+	// before the host's Initialize: they get the manifest's.
+	if err := p.setConfig(opts.Meta.Configuration); err != nil {
+		return nil, fmt.Errorf("load %s: %w", opts.ID, err)
 	}
 	// Calls are bounded by the fuel the rewrite adds, as the sandboxed
 	// tier's are; a guest that does not import sched_yield, through
@@ -223,8 +230,11 @@ func same(a, b []api.ValueType) bool {
 
 // start instantiates the module once.
 func (p *Plugin) start(ctx context.Context) (*instance, error) {
-	in := &instance{}
+	in := &instance{stdout: p.output.Writer(p.log, "stdout", nil), stderr: p.output.Writer(p.log, "stderr", nil)}
+	// The guest has no file system, environment or arguments; what it
+	// writes to standard output and error is logged.
 	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions().
+		WithStdout(in.stdout).WithStderr(in.stderr).
 		WithOsyield(func() { interrupt.Check(in.callCtx) })
 	if _, ok := p.mod.ExportedFunctions()[exportInitialize]; ok {
 		cfg = cfg.WithStartFunctions(exportInitialize)
@@ -244,7 +254,11 @@ func (p *Plugin) start(ctx context.Context) (*instance, error) {
 }
 
 func (in *instance) close() {
-	in.closeOnce.Do(func() { _ = in.mod.Close(context.Background()) })
+	in.closeOnce.Do(func() {
+		_ = in.mod.Close(context.Background())
+		in.stdout.Flush()
+		in.stderr.Flush()
+	})
 }
 
 // acquire takes an idle instance, waiting in the bounded queue.
@@ -347,10 +361,18 @@ func (p *Plugin) Close(ctx context.Context) error {
 		return nil
 	}
 	p.closed = true
+	live := make([]*instance, 0, len(p.live))
+	for in := range p.live {
+		live = append(live, in)
+	}
 	p.mu.Unlock()
 	p.cancel()
 	p.wg.Wait()
 	err := p.rt.Close(ctx)
+	for _, in := range live {
+		in.stdout.Flush()
+		in.stderr.Flush()
+	}
 	if p.release != nil {
 		p.release()
 	}

@@ -125,6 +125,22 @@ func TestGuests(t *testing.T) {
 	}
 }
 
+// TestConfiguration: the guest reads the manifest's configuration until
+// the host gives it one, then the latest the host gave.
+func TestConfiguration(t *testing.T) {
+	p := open(t, httpwasmtest.HelloAS(t), "http-wasm-hello-as")
+	e := router(p)
+	if w := serve(e, "GET", "/config", "", nil); w.Body.String() != `{"greeting":"hi"}` {
+		t.Errorf("before Initialize: %q", w.Body.String())
+	}
+	if err := p.OnConfigChange(map[string]any{"greeting": "ho", "n": 2}); err != nil {
+		t.Fatal(err)
+	}
+	if w := serve(e, "GET", "/config", "", nil); w.Body.String() != `{"greeting":"ho","n":2}` {
+		t.Errorf("after OnConfigChange: %q", w.Body.String())
+	}
+}
+
 // TestSpinningGuest: a guest in an endless loop, which does not import
 // sched_yield (the rewrite adds it), is stopped at its timeout with a 504, its instance is
 // replaced, and the next request is served.
