@@ -21,6 +21,8 @@ import (
 //     URI, headers, body and status round-tripping;
 //   - a guest in an endless loop gets a 504 within its timeout, the
 //     server stays up and the guest's next request is served;
+//   - a module loaded as a file alone carries its manifest in a custom
+//     section;
 //   - a module that exports neither interface is refused with a 400 that
 //     lists what it exports and what was expected, from a folder and as a
 //     file alone.
@@ -90,6 +92,23 @@ func TestHTTPWasmGuests(t *testing.T) {
 				t.Fatalf("the guest did not come back after the spin: %d %q", status, body)
 			}
 			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
+	t.Run("manifest in the module", func(t *testing.T) {
+		b, err := os.ReadFile(httpwasmtest.EchoWAT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		yaml := "id: embedded-echo\nname: Embedded\nversion: 1.0.0\ndescription: d\nauthor: e2e\n" +
+			"endpoints:\n  - {path: /echo, method: GET, handler: guest}\n"
+		lone := filepath.Join(t.TempDir(), "echo.wasm")
+		if err := os.WriteFile(lone, withCustomSection(b, "ksplugins.manifest", yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want(t, "load a lone module", s.api("POST", "/api/plugins/load", map[string]any{"source": lone}), 201, "")
+		if status, _, body := s.raw(t, "GET", "/api/plugin-endpoints/embedded-echo/echo", "", nil); status != 200 || body != "wat GET /echo\n" {
+			t.Errorf("GET /echo: %d %q", status, body)
 		}
 	})
 
@@ -172,4 +191,23 @@ func (s *server) raw(t *testing.T, method, path, body string, header http.Header
 		t.Fatal(err)
 	}
 	return resp.StatusCode, resp.Header, string(data)
+}
+
+// withCustomSection appends a custom section to a module.
+func withCustomSection(module []byte, name, content string) []byte {
+	leb := func(v uint32) []byte {
+		var b []byte
+		for {
+			c := byte(v & 0x7f)
+			if v >>= 7; v == 0 {
+				return append(b, c)
+			}
+			b = append(b, c|0x80)
+		}
+	}
+	body := append(leb(uint32(len(name))), name...)
+	body = append(body, content...)
+	out := append(append([]byte(nil), module...), 0)
+	out = append(out, leb(uint32(len(body)))...)
+	return append(out, body...)
 }
