@@ -102,7 +102,7 @@ fuzz:
 
 ## bench: the benchmarks whose figures docs/performance.md reports
 bench:
-	$(GO) test -trimpath -run='^$$' -bench=. -benchtime=2s ./internal/runtime/wasm ./test/bench
+	$(GO) test -trimpath -run='^$$' -bench=. -benchtime=2s ./internal/runtime/wasm ./internal/runtime/httpwasm ./test/bench
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
