@@ -21,6 +21,7 @@ import (
 //     URI, headers, body and status round-tripping;
 //   - a guest in an endless loop gets a 504 within its timeout, the
 //     server stays up and the guest's next request is served;
+//   - a reload and a restart bring them back from their folders;
 //   - a module loaded as a file alone carries its manifest in a custom
 //     section;
 //   - a module that exports neither interface is refused with a 400 that
@@ -30,7 +31,8 @@ func TestHTTPWasmGuests(t *testing.T) {
 	f := setup(t)
 	as := guestFolder(t, f, "http-wasm-hello-as", httpwasmtest.HelloAS(t))
 	wat := guestFolder(t, f, "http-wasm-wat", httpwasmtest.EchoWAT(t))
-	s := startServer(t, f)
+	addr, data, keep := freeAddr(t), t.TempDir(), t.TempDir()
+	s := startServerOn(t, f, addr, data, f.cacheDir)
 
 	want(t, "load the AssemblyScript guest", s.api("POST", "/api/plugins/load", map[string]any{"source": as}), 201, "")
 	want(t, "load the WAT guest", s.api("POST", "/api/plugins/load", map[string]any{"source": wat}), 201, "")
@@ -102,7 +104,8 @@ func TestHTTPWasmGuests(t *testing.T) {
 		}
 		yaml := "id: embedded-echo\nname: Embedded\nversion: 1.0.0\ndescription: d\nauthor: e2e\n" +
 			"endpoints:\n  - {path: /echo, method: GET, handler: guest}\n"
-		lone := filepath.Join(t.TempDir(), "echo.wasm")
+		// Kept for the restart below, beyond the subtest.
+		lone := filepath.Join(keep, "echo.wasm")
 		if err := os.WriteFile(lone, withCustomSection(b, "ksplugins.manifest", yaml), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -149,6 +152,19 @@ func TestHTTPWasmGuests(t *testing.T) {
 		}
 		want(t, "nothing was loaded", s.api("GET", "/api/plugins/wrong-exports", nil), 404, "")
 	})
+	// The plugins come back from their folders after a reload and a
+	// restart (the server's own, not a subtest's, so that it outlives one).
+	want(t, "reload", s.api("POST", "/api/plugins/http-wasm-hello-as/reload", nil), 200, "")
+	s.kill()
+	s = startServerOn(t, f, addr, data, f.cacheDir)
+	for _, id := range []string{"http-wasm-hello-as", "http-wasm-wat", "embedded-echo"} {
+		if state := s.pluginState(id); state != "active" {
+			t.Fatalf("after the restart %s is %q; want active", id, state)
+		}
+	}
+	if status, _, body := s.raw(t, "GET", "/api/plugin-endpoints/http-wasm-hello-as/hello", "", nil); status != 200 || body != "hello, world" {
+		t.Errorf("after the restart: %d %q", status, body)
+	}
 }
 
 // guestFolder copies an example guest's folder, whose module is built
