@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero/api"
 )
@@ -171,11 +172,13 @@ func (p *Plugin) hostFuncs() []hostFunc {
 		}},
 		{"log", []api.ValueType{i32, i32, i32}, nil, func(ctx context.Context, m api.Module, s []uint64) {
 			msg, ok := m.Memory().Read(u32(s[1]), u32(s[2]))
-			if !ok || !p.output.Admit() {
+			if !ok {
 				return // a failed log is ignored, as the interface asks
 			}
-			line, _, ok := p.output.Line(string(msg))
-			if ok {
+			// Copy no more than the gate keeps, and enough past it for
+			// the gate to see the line was cut.
+			msg = msg[:min(len(msg), p.output.Limits().MaxLineBytes+utf8.UTFMax)]
+			if line, _, ok := p.output.Line(string(msg)); ok {
 				p.log.Log(ctx, slogLevel(int32(u32(s[0]))), line, "stream", "guest")
 			}
 		}},

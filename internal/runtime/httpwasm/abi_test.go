@@ -221,6 +221,20 @@ func TestHostFunctions(t *testing.T) {
 		}
 		// A message outside memory is ignored, not a trap.
 		fns["log"](context.Background(), m, []uint64{logInfo, 65535, 14})
+
+		// A line longer than the gate keeps is cut, and counted.
+		var cut bytes.Buffer
+		limits := pluginlog.DefaultLimits()
+		limits.MaxLineBytes = 8
+		q := &Plugin{id: "t", log: slog.New(slog.NewTextHandler(&cut, nil)), output: pluginlog.NewGate(limits, nil)}
+		for _, f := range q.hostFuncs() {
+			if f.name == "log" {
+				f.fn(context.Background(), m, []uint64{logInfo, in, 14})
+			}
+		}
+		if !bytes.Contains(cut.Bytes(), []byte(`msg="from the"`)) || q.output.Stats().Truncated != 1 {
+			t.Errorf("cut line: %s (truncated %d)", cut.String(), q.output.Stats().Truncated)
+		}
 	})
 }
 

@@ -109,26 +109,7 @@ func Load(ctx context.Context, code []byte, opts Options) (_ *Plugin, err error)
 	if opts.ID == "" {
 		return nil, errors.New("an ID is required")
 	}
-	limits := opts.Limits
-	d := wasm.DefaultLimits()
-	if limits.PoolSize <= 0 {
-		limits.PoolSize = d.PoolSize
-	}
-	if limits.QueueSize <= 0 {
-		limits.QueueSize = d.QueueSize
-	}
-	if limits.Memory <= 0 {
-		limits.Memory = d.Memory
-	}
-	if limits.Timeout <= 0 {
-		limits.Timeout = d.Timeout
-	}
-	if limits.MaxRequestBytes <= 0 {
-		limits.MaxRequestBytes = d.MaxRequestBytes
-	}
-	if limits.MaxResponseBytes <= 0 {
-		limits.MaxResponseBytes = d.MaxResponseBytes
-	}
+	limits := opts.Limits.WithDefaults()
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()

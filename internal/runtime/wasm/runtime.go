@@ -347,7 +347,8 @@ func DefaultLimits() Limits {
 	}
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults is l with DefaultLimits' values in its zero fields.
+func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits()
 	if l.PoolSize <= 0 {
 		l.PoolSize = d.PoolSize
@@ -399,7 +400,7 @@ type Grants struct {
 // (PoolSize × Memory) is reserved against the runtime's budget; a load that
 // would pass it fails with a *BudgetError (ErrMemoryBudget).
 func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin, error) {
-	held, err := r.reserve(opts.ID, opts.Limits.withDefaults())
+	held, err := r.reserve(opts.ID, opts.Limits.WithDefaults())
 	if err != nil {
 		return nil, fmt.Errorf("wasm: load %s: %w", opts.ID, err)
 	}
@@ -429,7 +430,7 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin,
 // instance the server runs. The returned function gives it back; a
 // reservation the budget refuses is a *BudgetError.
 func (r *Runtime) Reserve(id string, limits Limits) (release func(), err error) {
-	held, err := r.reserve(id, limits.withDefaults())
+	held, err := r.reserve(id, limits.WithDefaults())
 	if err != nil {
 		return nil, err
 	}
