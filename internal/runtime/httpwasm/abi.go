@@ -276,9 +276,10 @@ func (p *Plugin) hostFuncs() []hostFunc {
 			s[0] = uint64(request(ctx, "get_status_code").status)
 		}},
 		{"set_status_code", []api.ValueType{i32}, nil, func(ctx context.Context, _ api.Module, s []uint64) {
+			// No informational status: the guest's answer is final.
 			code := int32(u32(s[0]))
-			if code < 100 || code > 999 {
-				fail("status code %d is not an HTTP status", code)
+			if code < 200 || code > 999 {
+				fail("status code %d is not the status of a final response", code)
 			}
 			request(ctx, "set_status_code").status = int(code)
 		}},

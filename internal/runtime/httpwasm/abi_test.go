@@ -144,6 +144,7 @@ func TestHostFunctions(t *testing.T) {
 				}
 			}},
 		{name: "set_status_code out of range traps", fn: "set_status_code", x: &exchange{}, stack: []uint64{42}, traps: true},
+		{name: "set_status_code informational traps", fn: "set_status_code", x: &exchange{}, stack: []uint64{101}, traps: true},
 		{name: "get_status_code", fn: "get_status_code", x: &exchange{status: 201}, stack: []uint64{0}, want: 201},
 		{name: "enable_features has no trailers", fn: "enable_features", x: &exchange{}, stack: []uint64{7}, want: 3,
 			check: func(t *testing.T, x *exchange) {

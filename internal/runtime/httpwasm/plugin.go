@@ -76,6 +76,10 @@ type Plugin struct {
 	ctx    context.Context // canceled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // replacements
+	// calls is held for reading by every call into a guest, so that Close
+	// can wait for those in progress, which its cancel ends within a
+	// loop's fuel: wazero must not close a module under a call.
+	calls sync.RWMutex
 
 	free  chan *instance
 	queue chan struct{}
@@ -349,6 +353,8 @@ func (p *Plugin) Close(ctx context.Context) error {
 	p.mu.Unlock()
 	p.cancel()
 	p.wg.Wait()
+	p.calls.Lock()
+	defer p.calls.Unlock()
 	err := p.rt.Close(ctx)
 	for _, in := range live {
 		in.stdout.Flush()

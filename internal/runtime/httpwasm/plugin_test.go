@@ -172,6 +172,29 @@ func TestSpinningGuest(t *testing.T) {
 	}
 }
 
+// TestCloseDuringACall: Close interrupts a spinning call and waits for it
+// to end before it frees the instances; the request fails as unavailable.
+func TestCloseDuringACall(t *testing.T) {
+	p := open(t, httpwasmtest.EchoWAT(t), "http-wasm-wat")
+	e := router(p)
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- serve(e, "GET", "/spin", "", nil) }()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > p.limits.Timeout/2 {
+		t.Errorf("Close took %s", took)
+	}
+	if w := <-done; w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "plugin_unavailable") {
+		t.Errorf("the interrupted request: %d %s", w.Code, w.Body.String())
+	}
+	if w := serve(e, "GET", "/echo", "", nil); w.Code != http.StatusServiceUnavailable {
+		t.Errorf("after Close: %d %s", w.Code, w.Body.String())
+	}
+}
+
 // TestSpinDoesNotHoldUpTheCollector: a collection that must stop the
 // world while a guest spins finishes long before the guest's timeout.
 func TestSpinDoesNotHoldUpTheCollector(t *testing.T) {

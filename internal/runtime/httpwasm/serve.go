@@ -97,6 +97,11 @@ func (p *Plugin) serveHTTP(c *gin.Context) {
 // wraps wasm.ErrTimeout, wasm.ErrClosed or wasm.ErrCrashed; the instance
 // is then unusable.
 func (p *Plugin) handle(in *instance, x *exchange) error {
+	p.calls.RLock()
+	defer p.calls.RUnlock()
+	if p.ctx.Err() != nil {
+		return fmt.Errorf("plugin %s: %w", p.id, wasm.ErrClosed)
+	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.limits.Timeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, exchangeKey{}, x)
