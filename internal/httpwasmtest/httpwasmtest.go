@@ -1,6 +1,6 @@
 // Package httpwasmtest builds the example http-wasm guests from their
 // source for tests, with the compilers scripts/test-deps.sh installs from
-// npm: AssemblyScript's asc and wabt's wat2wasm.
+// npm, AssemblyScript's asc and wabt's wat2wasm, and with the go command.
 //
 // The tools are looked for in KSPLUGINS_NODE_TOOLS (a folder holding
 // node_modules), else in the cache folder test-deps.sh installs them to.
@@ -107,6 +107,24 @@ func run(t testing.TB, name string, args ...string) {
 		}
 		t.Fatalf("%s %v: %v\n%s", filepath.Base(name), args, err, out.String())
 	}
+}
+
+// Go builds the package in dir (a path from the repository's root) with
+// the go command, GOOS=wasip1 GOARCH=wasm -buildmode=c-shared, into a
+// module in t's temporary folder and returns its path. It needs nothing
+// from npm.
+func Go(t testing.TB, dir string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "guest.wasm")
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, "./"+filepath.ToSlash(dir))
+	cmd.Dir = Root(t)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", dir, err, b)
+	}
+	return out
 }
 
 // Root is the repository's root, found from the working directory up.

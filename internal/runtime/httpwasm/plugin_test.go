@@ -24,6 +24,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/runtime"
 	"github.com/kubestellar/ksplugins/internal/runtime/wasm"
 	"github.com/kubestellar/ksplugins/internal/runtime/wasmmodule"
+	"github.com/kubestellar/ksplugins/sdk"
 )
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -32,11 +33,18 @@ func init() { gin.SetMode(gin.ReleaseMode) }
 // folder dir, under the default sandbox policy.
 func open(t testing.TB, path, dir string) *Plugin {
 	t.Helper()
-	ctx := context.Background()
 	md, _, err := manifest.ParseFile(filepath.Join(httpwasmtest.Root(t), "plugins", "examples", dir, "plugin.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return openWith(t, path, md)
+}
+
+// openWith opens the module at path with the manifest md, under the
+// default sandbox policy.
+func openWith(t testing.TB, path string, md *sdk.PluginMetadata) *Plugin {
+	t.Helper()
+	ctx := context.Background()
 	sandbox, err := wasm.NewRuntime(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +130,37 @@ func TestGuests(t *testing.T) {
 	}
 	if got := as.GetMetrics()["requests"]; got != int64(6) {
 		t.Errorf("requests counted %v, want 6", got)
+	}
+}
+
+// TestGoGuest: a guest in standard Go (//go:wasmexport), which imports
+// WASI's sched_yield itself, answers and is stopped when it spins.
+func TestGoGuest(t *testing.T) {
+	p := openWith(t, httpwasmtest.Go(t, "internal/runtime/httpwasm/testdata/goguest"), &sdk.PluginMetadata{
+		ID: "goguest", Sandbox: &sdk.SandboxConfig{TimeoutMs: 1000},
+		Endpoints: []sdk.EndpointConfig{{Path: "/*any", Method: "GET", Handler: "g"}, {Path: "/*any", Method: "POST", Handler: "g"}},
+	})
+	e := router(p)
+	if w := serve(e, "POST", "/a?b=c", "", nil); w.Code != 201 || w.Body.String() != "go POST /a?b=c" || w.Header().Get("X-Guest") != "go" {
+		t.Fatalf("POST: %d %q %v", w.Code, w.Body.String(), w.Header())
+	}
+	start := time.Now()
+	if w := serve(e, "GET", "/spin", "", nil); w.Code != http.StatusGatewayTimeout {
+		t.Fatalf("spin: %d %s", w.Code, w.Body.String())
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("spin answered after %s; the timeout is 1s", took)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w := serve(e, "GET", "/x", "", nil)
+		if w.Code == 200 && w.Body.String() == "go GET /x" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the spin: %d %q", w.Code, w.Body.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
