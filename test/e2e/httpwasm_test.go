@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 //   - a guest in an endless loop gets a 504 within its timeout, the
 //     server stays up and the guest's next request is served;
 //   - a reload and a restart bring them back from their folders;
+//   - an uploaded archive of the two files installs too;
 //   - a module loaded as a file alone carries its manifest in a custom
 //     section;
 //   - a module that exports neither interface is refused with a 400 that
@@ -97,6 +99,19 @@ func TestHTTPWasmGuests(t *testing.T) {
 		}
 	})
 
+	t.Run("uploaded archive", func(t *testing.T) {
+		yaml := readFile(t, filepath.Join(as, "plugin.yaml"))
+		yaml = bytes.Replace(yaml, []byte("id: http-wasm-hello-as"), []byte("id: uploaded-as"), 1)
+		archive := makeZip(t, []archiveEntry{
+			{name: "guest/plugin.yaml", body: yaml},
+			{name: "guest/guest.wasm", body: readFile(t, filepath.Join(as, "guest.wasm"))},
+		})
+		want(t, "upload", s.upload(archive, "guest.zip", "", nil), 201, "")
+		if status, _, body := s.raw(t, "GET", "/api/plugin-endpoints/uploaded-as/hello?name=zip", "", nil); status != 200 || body != "hello, zip" {
+			t.Errorf("GET /hello: %d %q", status, body)
+		}
+	})
+
 	t.Run("manifest in the module", func(t *testing.T) {
 		b, err := os.ReadFile(httpwasmtest.EchoWAT(t))
 		if err != nil {
@@ -157,7 +172,7 @@ func TestHTTPWasmGuests(t *testing.T) {
 	want(t, "reload", s.api("POST", "/api/plugins/http-wasm-hello-as/reload", nil), 200, "")
 	s.kill()
 	s = startServerOn(t, f, addr, data, f.cacheDir)
-	for _, id := range []string{"http-wasm-hello-as", "http-wasm-wat", "embedded-echo"} {
+	for _, id := range []string{"http-wasm-hello-as", "http-wasm-wat", "embedded-echo", "uploaded-as"} {
 		if state := s.pluginState(id); state != "active" {
 			t.Fatalf("after the restart %s is %q; want active", id, state)
 		}
