@@ -204,6 +204,9 @@ func (i *Installer) Install(ctx context.Context, pr Progress, req Request, admit
 		art = apiv1.Artifact{Tier: tier, Path: f.file, Digest: f.evidence.Digest}
 	} else {
 		tier := i.tierFor(declared, v.signedBy)
+		if t, ok := prebuiltTier(f.dir); ok {
+			tier = t
+		}
 		done = pr.Step(ctx, apiv1.StepBuilding, string(tier))
 		var a *build.Artifact
 		a, err = i.build(ctx, f.dir, tier, i.buildTrust(f.src.Kind))

@@ -44,6 +44,18 @@ func prebuiltModule(dir string) (path string, ok bool, err error) {
 		ErrBadSource, dir, len(modules), strings.Join(modules, ", "))
 }
 
+// prebuiltTier is the tier of the module of a folder that holds one
+// (prebuiltModule), for the building step to name; build reports any
+// failure to read it.
+func prebuiltTier(dir string) (apiv1.Tier, bool) {
+	path, ok, err := prebuiltModule(dir)
+	if err != nil || !ok {
+		return "", false
+	}
+	tier, err := moduleTier(path)
+	return tier, err == nil
+}
+
 // moduleTier is the tier whose interface the module at path exports; a
 // module that exports none is a *wasmmodule.ABIError.
 func moduleTier(path string) (apiv1.Tier, error) {

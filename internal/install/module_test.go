@@ -86,6 +86,9 @@ func TestPrebuiltFolder(t *testing.T) {
 			if ok != tt.prebuilt || !errors.Is(err, tt.wantErr) {
 				t.Fatalf("prebuiltModule = %v, %v; want %v, %v", ok, err, tt.prebuilt, tt.wantErr)
 			}
+			if tier, ok := prebuiltTier(dir); tier != tt.tier || ok != tt.prebuilt {
+				t.Errorf("prebuiltTier = %q, %v; want %q, %v", tier, ok, tt.tier, tt.prebuilt)
+			}
 			if !ok {
 				return
 			}
