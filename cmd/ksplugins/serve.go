@@ -221,7 +221,7 @@ func serve(ctx context.Context, s config.Settings) error {
 		Runtimes: []runtime.Runtime{
 			native.NewRuntime(native.NewLoader(filepath.Join(s.CacheDir, "loaded"), target)),
 			sandbox,
-			httpwasm.NewRuntime(sandbox),
+			httpwasm.NewRuntime(sandbox, filepath.Join(s.CacheDir, "http-wasm")),
 		},
 		Watch:    s.Watch,
 		DataDir:  s.DataDir,

@@ -22,7 +22,8 @@ import (
 //     URI, headers, body and status round-tripping;
 //   - a guest in an endless loop gets a 504 within its timeout, the
 //     server stays up and the guest's next request is served;
-//   - a reload and a restart bring them back from their folders;
+//   - a reload and a restart bring them back, a lone module whose file
+//     is gone from the server's copy of it;
 //   - an uploaded archive of the two files installs too;
 //   - a module loaded as a file alone carries its manifest in a custom
 //     section;
@@ -33,7 +34,7 @@ func TestHTTPWasmGuests(t *testing.T) {
 	f := setup(t)
 	as := guestFolder(t, f, "http-wasm-hello-as", httpwasmtest.HelloAS(t))
 	wat := guestFolder(t, f, "http-wasm-wat", httpwasmtest.EchoWAT(t))
-	addr, data, keep := freeAddr(t), t.TempDir(), t.TempDir()
+	addr, data := freeAddr(t), t.TempDir()
 	s := startServerOn(t, f, addr, data, f.cacheDir)
 
 	want(t, "load the AssemblyScript guest", s.api("POST", "/api/plugins/load", map[string]any{"source": as}), 201, "")
@@ -119,8 +120,9 @@ func TestHTTPWasmGuests(t *testing.T) {
 		}
 		yaml := "id: embedded-echo\nname: Embedded\nversion: 1.0.0\ndescription: d\nauthor: e2e\n" +
 			"endpoints:\n  - {path: /echo, method: GET, handler: guest}\n"
-		// Kept for the restart below, beyond the subtest.
-		lone := filepath.Join(keep, "echo.wasm")
+		// Removed with the subtest: the restart below finds the server's
+		// own copy.
+		lone := filepath.Join(t.TempDir(), "echo.wasm")
 		if err := os.WriteFile(lone, withCustomSection(b, "ksplugins.manifest", yaml), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -167,8 +169,10 @@ func TestHTTPWasmGuests(t *testing.T) {
 		}
 		want(t, "nothing was loaded", s.api("GET", "/api/plugins/wrong-exports", nil), 404, "")
 	})
-	// The plugins come back from their folders after a reload and a
-	// restart (the server's own, not a subtest's, so that it outlives one).
+	// The plugins come back after a reload and a restart, from their
+	// folders or, the lone module's file gone, from the server's own copy
+	// (a restart of the test's server, not a subtest's, so that it
+	// outlives one).
 	want(t, "reload", s.api("POST", "/api/plugins/http-wasm-hello-as/reload", nil), 200, "")
 	s.kill()
 	s = startServerOn(t, f, addr, data, f.cacheDir)
@@ -179,6 +183,9 @@ func TestHTTPWasmGuests(t *testing.T) {
 	}
 	if status, _, body := s.raw(t, "GET", "/api/plugin-endpoints/http-wasm-hello-as/hello", "", nil); status != 200 || body != "hello, world" {
 		t.Errorf("after the restart: %d %q", status, body)
+	}
+	if status, _, body := s.raw(t, "GET", "/api/plugin-endpoints/embedded-echo/echo", "", nil); status != 200 || body != "wat GET /echo\n" {
+		t.Errorf("after the restart, its file gone: %d %q", status, body)
 	}
 }
 

@@ -2,6 +2,7 @@ package httpwasm
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -50,7 +51,7 @@ func openWith(t testing.TB, path string, md *sdk.PluginMetadata) *Plugin {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sandbox.Close(ctx) })
-	inst, err := NewRuntime(sandbox).Open(ctx, apiv1.Artifact{Tier: apiv1.TierHTTPWasm, Path: path},
+	inst, err := NewRuntime(sandbox, "").Open(ctx, apiv1.Artifact{Tier: apiv1.TierHTTPWasm, Path: path},
 		runtime.Spec{ID: md.ID, Declared: md, Sandbox: config.DefaultSystem().Sandbox, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +299,7 @@ func TestOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sandbox.Close(ctx)
-	rt := NewRuntime(sandbox)
+	rt := NewRuntime(sandbox, t.TempDir())
 	spec := runtime.Spec{Sandbox: config.DefaultSystem().Sandbox, Logger: slog.New(slog.DiscardHandler)}
 
 	embedded := customSection(wat, ManifestSection, "id: embedded\nname: Embedded\nversion: 1.0.0\ndescription: d\nauthor: a\nendpoints:\n  - {path: /echo, method: GET, handler: guest}\n")
@@ -352,6 +353,71 @@ func TestOpen(t *testing.T) {
 			}
 			if w := serve(router(inst.(*Plugin)), "GET", "/echo", "", nil); w.Code != http.StatusOK {
 				t.Errorf("GET /echo: %d %s", w.Code, w.Body.String())
+			}
+		})
+	}
+}
+
+// TestPinned: a module that carries its manifest is kept by digest, and
+// the copy opens after the file is gone; one whose manifest is a
+// plugin.yaml beside it is not kept, since its digest does not say which
+// manifest.
+func TestPinned(t *testing.T) {
+	ctx := context.Background()
+	sandbox, err := wasm.NewRuntime(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sandbox.Close(ctx)
+	rt := NewRuntime(sandbox, t.TempDir())
+	spec := runtime.Spec{Sandbox: config.DefaultSystem().Sandbox, Logger: slog.New(slog.DiscardHandler)}
+	code, err := os.ReadFile(httpwasmtest.EchoWAT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml, err := os.ReadFile(filepath.Join(httpwasmtest.Root(t), "plugins", "examples", "http-wasm-wat", "plugin.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	embedded := customSection(code, ManifestSection, string(yaml))
+	tests := []struct {
+		name   string
+		files  map[string][]byte
+		pinned bool
+	}{
+		{"manifest in the module", map[string][]byte{"guest.wasm": embedded}, true},
+		{"manifest beside", map[string][]byte{"guest.wasm": code, "plugin.yaml": yaml}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, b := range tt.files {
+				if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			inst, err := rt.Open(ctx, apiv1.Artifact{Path: filepath.Join(dir, "guest.wasm")}, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = inst.Close(ctx)
+			pinned, ok := rt.Pinned(fmt.Sprintf("sha256:%x", sha256.Sum256(tt.files["guest.wasm"])))
+			if ok != tt.pinned {
+				t.Fatalf("pinned %v, want %v", ok, tt.pinned)
+			}
+			if !ok {
+				return
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			inst, err = rt.Open(ctx, apiv1.Artifact{Path: pinned}, spec)
+			if err != nil {
+				t.Fatalf("opening the pinned copy: %v", err)
+			}
+			defer inst.Close(ctx)
+			if id := inst.Plugin().GetMetadata().ID; id != "http-wasm-wat" {
+				t.Errorf("the pinned copy is plugin %q", id)
 			}
 		})
 	}

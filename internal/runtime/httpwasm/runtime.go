@@ -27,14 +27,18 @@
 package httpwasm
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
+	"github.com/kubestellar/ksplugins/internal/fsatomic"
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/policy"
 	"github.com/kubestellar/ksplugins/internal/runtime"
@@ -49,6 +53,7 @@ const ManifestSection = "ksplugins.manifest"
 
 var (
 	_ runtime.Runtime   = (*Runtime)(nil)
+	_ runtime.Pinner    = (*Runtime)(nil)
 	_ runtime.Instance  = (*Plugin)(nil)
 	_ runtime.Describer = (*Plugin)(nil)
 )
@@ -56,12 +61,59 @@ var (
 // Runtime opens http-wasm modules. It is safe for concurrent use.
 type Runtime struct {
 	budget *wasm.Runtime
+	// pins holds a copy of every self-contained module opened (one that
+	// carries its manifest), by digest; "" keeps none.
+	pins string
 }
 
 // NewRuntime returns a runtime whose plugins' memory counts against
 // sandbox's budget (wasm.Runtime.SetMemoryBudget), with the sandboxed
-// plugins'.
-func NewRuntime(sandbox *wasm.Runtime) *Runtime { return &Runtime{budget: sandbox} }
+// plugins', and that keeps a copy of each module it opens that carries
+// its own manifest under pinDir ("" for none), so that a restart finds
+// the exact plugin again even if its file changed. A module whose
+// manifest is a plugin.yaml beside it is not copied: one module may be
+// several plugins, each with its own manifest, so its digest alone does
+// not say which; such a plugin comes back from its folder, which the
+// server keeps for uploads and repositories.
+func NewRuntime(sandbox *wasm.Runtime, pinDir string) *Runtime {
+	return &Runtime{budget: sandbox, pins: pinDir}
+}
+
+// Pinned is the runtime's own copy of the module with digest, if it
+// opened one.
+func (r *Runtime) Pinned(digest string) (string, bool) {
+	if r.pins == "" {
+		return "", false
+	}
+	path := r.pinnedPath(digest)
+	if _, err := os.Stat(path); err != nil {
+		return "", false
+	}
+	return path, true
+}
+
+func (r *Runtime) pinnedPath(digest string) string {
+	return filepath.Join(r.pins, strings.TrimPrefix(digest, "sha256:")+".wasm")
+}
+
+// pin keeps a copy of code, read from path, unless path is the copy.
+func (r *Runtime) pin(path string, code []byte) error {
+	if r.pins == "" {
+		return nil
+	}
+	digest := fmt.Sprintf("sha256:%x", sha256.Sum256(code))
+	dst := r.pinnedPath(digest)
+	if path == dst {
+		return nil
+	}
+	if _, err := os.Stat(dst); err == nil {
+		return nil
+	}
+	if err := fsatomic.Write(dst, bytes.NewReader(code)); err != nil {
+		return fmt.Errorf("pinning %s: %w", path, err)
+	}
+	return nil
+}
 
 // Tier is apiv1.TierHTTPWasm.
 func (r *Runtime) Tier() apiv1.Tier { return apiv1.TierHTTPWasm }
@@ -88,9 +140,9 @@ func (r *Runtime) Open(ctx context.Context, a apiv1.Artifact, spec runtime.Spec)
 	if err != nil {
 		return nil, &runtime.OpenError{Path: a.Path, Err: err}
 	}
-	md := spec.Declared
+	md, selfContained := spec.Declared, false
 	if md == nil {
-		if md, err = moduleManifest(a.Path, mod); err != nil {
+		if md, selfContained, err = moduleManifest(a.Path, mod); err != nil {
 			return nil, err
 		}
 		spec.Declared = md
@@ -123,24 +175,32 @@ func (r *Runtime) Open(ctx context.Context, a apiv1.Artifact, spec runtime.Spec)
 		return nil, err
 	}
 	p.release = release
+	if selfContained {
+		if err := r.pin(a.Path, code); err != nil {
+			// The plugin runs; only a restart after its file changes
+			// would miss the copy.
+			p.log.Warn("the module was not pinned", "err", err)
+		}
+	}
 	return p, nil
 }
 
 // moduleManifest reads the manifest of a module opened without one: the
-// plugin.yaml beside it, else the one it carries in ManifestSection.
-func moduleManifest(path string, mod *wasmmodule.Module) (*sdk.PluginMetadata, error) {
+// plugin.yaml beside it, else the one it carries in ManifestSection, when
+// it is selfContained.
+func moduleManifest(path string, mod *wasmmodule.Module) (md *sdk.PluginMetadata, selfContained bool, err error) {
 	beside := filepath.Join(filepath.Dir(path), "plugin.yaml")
 	if _, err := os.Stat(beside); err == nil {
 		md, _, err := manifest.ParseFile(beside)
-		return md, err
+		return md, false, err
 	}
 	b, ok := mod.Custom[ManifestSection]
 	if !ok {
-		return nil, &runtime.OpenError{Path: path, Err: fmt.Errorf("an http-wasm module needs its manifest: a plugin.yaml beside it, or one in its %q custom section", ManifestSection)}
+		return nil, false, &runtime.OpenError{Path: path, Err: fmt.Errorf("an http-wasm module needs its manifest: a plugin.yaml beside it, or one in its %q custom section", ManifestSection)}
 	}
-	md, _, err := manifest.Parse(b)
+	md, _, err = manifest.Parse(b)
 	if err != nil {
-		return nil, fmt.Errorf("the manifest in the module's %s section: %w", ManifestSection, err)
+		return nil, false, fmt.Errorf("the manifest in the module's %s section: %w", ManifestSection, err)
 	}
-	return md, nil
+	return md, true, nil
 }
