@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -245,7 +246,7 @@ func TestSpinDoesNotHoldUpTheCollector(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	start := time.Now()
 	gcDone := make(chan struct{})
-	go func() { goruntimeGC(); close(gcDone) }()
+	go func() { goruntime.GC(); close(gcDone) }()
 	select {
 	case <-gcDone:
 		if took := time.Since(start); took > p.limits.Timeout/2 {
