@@ -66,7 +66,7 @@ test: test-deps vet lint unit fuzz
 unit:
 	@set -e; assets="$$(./scripts/kube-binaries.sh)"; \
 	echo "KSPLUGINS_KUBE_ASSETS=$$assets"; \
-	export KSPLUGINS_REQUIRE_POSTGRES=1; \
+	export KSPLUGINS_REQUIRE_POSTGRES=1 KSPLUGINS_REQUIRE_NODE_TOOLS=1; \
 	KSPLUGINS_KUBE_ASSETS="$$assets" $(GO) test $(TEST_FLAGS) ./...; \
 	for m in $(TEST_MODULES); do \
 		echo "test $$m"; (cd $$m && KSPLUGINS_KUBE_ASSETS="$$assets" $(GO) test $(TEST_FLAGS) ./...); \
@@ -102,7 +102,7 @@ fuzz:
 
 ## bench: the benchmarks whose figures docs/performance.md reports
 bench:
-	$(GO) test -trimpath -run='^$$' -bench=. -benchtime=2s ./internal/runtime/wasm ./test/bench
+	$(GO) test -trimpath -run='^$$' -bench=. -benchtime=2s ./internal/runtime/wasm ./internal/runtime/httpwasm ./test/bench
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

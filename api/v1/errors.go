@@ -23,7 +23,8 @@ type Error struct {
 	// version_not_found; Incompatibility for incompatible_plugin;
 	// PluginFailure for plugin_failed; RoleRefusal for forbidden;
 	// DependencyRefusal for dependency_missing, dependency_version,
-	// dependency_cycle and has_dependants. Absent for the other codes.
+	// dependency_cycle and has_dependants; UnsupportedModule for
+	// unsupported_module. Absent for the other codes.
 	Details any `json:"details,omitempty"`
 }
 
@@ -73,6 +74,15 @@ type PluginFailure struct {
 	// Step is the plugin call that failed: "Validate", "Initialize",
 	// "OnLoad", "NewPlugin", ...
 	Step string `json:"step"`
+}
+
+// UnsupportedModule details an unsupported_module error: a WebAssembly
+// module that exports none of the interfaces the host runs.
+type UnsupportedModule struct {
+	// Found are the module's exports, each "name (kind)".
+	Found []string `json:"found"`
+	// Expected are the exports each tier's interface needs, by tier.
+	Expected map[Tier][]string `json:"expected"`
 }
 
 // RoleRefusal details a forbidden error.

@@ -204,6 +204,11 @@ const (
 	// TierSandboxed is GOOS=wasip1 GOARCH=wasm -buildmode=c-shared, run by
 	// the WebAssembly runtime.
 	TierSandboxed Tier = "sandboxed"
+	// TierHTTPWasm is a prebuilt WebAssembly module that exports the
+	// http-wasm handler interface (handle_request, handle_response), in
+	// any language, run by the WebAssembly runtime under the sandbox's
+	// limits.
+	TierHTTPWasm Tier = "http-wasm"
 )
 
 // SourceKind says where a plugin comes from.

@@ -23,6 +23,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/host"
 	"github.com/kubestellar/ksplugins/internal/metrics"
 	"github.com/kubestellar/ksplugins/internal/runtime"
+	"github.com/kubestellar/ksplugins/internal/runtime/httpwasm"
 	"github.com/kubestellar/ksplugins/internal/runtime/native"
 	"github.com/kubestellar/ksplugins/internal/runtime/wasm"
 	"github.com/kubestellar/ksplugins/internal/source"
@@ -220,6 +221,7 @@ func serve(ctx context.Context, s config.Settings) error {
 		Runtimes: []runtime.Runtime{
 			native.NewRuntime(native.NewLoader(filepath.Join(s.CacheDir, "loaded"), target)),
 			sandbox,
+			httpwasm.NewRuntime(sandbox, filepath.Join(s.CacheDir, "http-wasm")),
 		},
 		Watch:    s.Watch,
 		DataDir:  s.DataDir,

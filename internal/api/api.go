@@ -43,6 +43,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/manifest"
 	"github.com/kubestellar/ksplugins/internal/policy"
 	pluginrt "github.com/kubestellar/ksplugins/internal/runtime"
+	"github.com/kubestellar/ksplugins/internal/runtime/wasmmodule"
 	"github.com/kubestellar/ksplugins/internal/source"
 	"github.com/kubestellar/ksplugins/internal/source/archive"
 	"github.com/kubestellar/ksplugins/internal/source/git"
@@ -297,6 +298,7 @@ func (s *Server) classify(path string, err error) (status int, code string, deta
 		authErr  *git.AuthError
 		fetchErr *source.FetchError
 		derr     *host.DependencyError
+		abiErr   *wasmmodule.ABIError
 	)
 	switch {
 	case errors.Is(err, host.ErrInvalidConfig):
@@ -335,6 +337,8 @@ func (s *Server) classify(path string, err error) (status int, code string, deta
 			Installed: derr.Installed, Cycle: derr.Cycle, Dependants: derr.Dependants}
 	case errors.As(err, &perr):
 		return http.StatusUnprocessableEntity, "plugin_failed", apiv1.PluginFailure{Step: perr.Step}
+	case errors.As(err, &abiErr):
+		return http.StatusBadRequest, "unsupported_module", abiErr.Details()
 	case errors.As(err, &oerr):
 		return http.StatusUnprocessableEntity, "invalid_plugin", nil
 	case errors.Is(err, host.ErrNotFound):

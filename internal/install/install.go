@@ -195,12 +195,21 @@ func (i *Installer) Install(ctx context.Context, pr Progress, req Request, admit
 	}
 	declared, warnings := v.md, v.warnings
 
-	art := apiv1.Artifact{Tier: fileTier(f.file), Path: f.file, Digest: f.evidence.Digest}
-	if f.dir != "" {
+	var art apiv1.Artifact
+	if f.dir == "" {
+		tier, err := fileTier(f.file)
+		if err != nil {
+			return nil, err
+		}
+		art = apiv1.Artifact{Tier: tier, Path: f.file, Digest: f.evidence.Digest}
+	} else {
 		tier := i.tierFor(declared, v.signedBy)
+		if t, ok := prebuiltTier(f.dir); ok {
+			tier = t
+		}
 		done = pr.Step(ctx, apiv1.StepBuilding, string(tier))
 		var a *build.Artifact
-		a, err = i.opts.Builder.Build(ctx, f.dir, tier, i.buildTrust(f.src.Kind))
+		a, err = i.build(ctx, f.dir, tier, i.buildTrust(f.src.Kind))
 		if err == nil {
 			art, declared, warnings = artifactOf(a), a.Manifest, a.Warnings
 			err = i.checkArtifactSize(pr, art.Path)

@@ -60,7 +60,7 @@ func (i *Installer) buildSource(ctx context.Context, src apiv1.Source, tier apiv
 	default:
 		return nil, fmt.Errorf("%w: unknown source kind %q", ErrBadSource, src.Kind)
 	}
-	return i.opts.Builder.Build(ctx, dir, tier, i.buildTrust(src.Kind))
+	return i.build(ctx, dir, tier, i.buildTrust(src.Kind))
 }
 
 // Update checks out another version of a repository source and builds it
@@ -182,14 +182,6 @@ func tierFor(sys *config.System, md *sdk.PluginMetadata, signedBy string) apiv1.
 
 func (i *Installer) tierFor(md *sdk.PluginMetadata, signedBy string) apiv1.Tier {
 	return tierFor(i.opts.System(), md, signedBy)
-}
-
-// fileTier is the tier of a prebuilt file, by its extension.
-func fileTier(path string) apiv1.Tier {
-	if strings.HasSuffix(path, ".wasm") {
-		return apiv1.TierSandboxed
-	}
-	return apiv1.TierNative
 }
 
 func artifactOf(a *build.Artifact) apiv1.Artifact {

@@ -111,3 +111,30 @@ func TestMemoryBudgetFailedLoad(t *testing.T) {
 		t.Fatalf("after the runtime closed %s, %d bytes stay reserved", p.ID(), got)
 	}
 }
+
+// TestReserve: another tier's reservation counts against the same budget
+// as sandboxed plugins, is refused past it, and is given back once however
+// often its release is called.
+func TestReserve(t *testing.T) {
+	const mib = 1 << 20
+	r := newRuntime(t)
+	r.SetMemoryBudget(100 * mib)
+	release, err := r.Reserve("a", Limits{Memory: 30 * mib, PoolSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reserved, _ := r.Memory(); reserved != 60*mib {
+		t.Fatalf("reserved %d MiB, want 60", reserved/mib)
+	}
+	if _, err := r.Reserve("b", Limits{Memory: 50 * mib}); !errors.Is(err, ErrMemoryBudget) {
+		t.Fatalf("a reservation past the budget: %v, want ErrMemoryBudget", err)
+	}
+	release()
+	release()
+	if reserved, _ := r.Memory(); reserved != 0 {
+		t.Fatalf("reserved %d MiB after the release, want 0", reserved/mib)
+	}
+	if _, err := r.Reserve("b", Limits{Memory: 50 * mib}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -113,7 +113,7 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errNotAPlugin, err)
 	}
-	limits := opts.Limits.withDefaults()
+	limits := opts.Limits.WithDefaults()
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()

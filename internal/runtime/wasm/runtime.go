@@ -347,7 +347,8 @@ func DefaultLimits() Limits {
 	}
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults is l with DefaultLimits' values in its zero fields.
+func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits()
 	if l.PoolSize <= 0 {
 		l.PoolSize = d.PoolSize
@@ -399,7 +400,7 @@ type Grants struct {
 // (PoolSize × Memory) is reserved against the runtime's budget; a load that
 // would pass it fails with a *BudgetError (ErrMemoryBudget).
 func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin, error) {
-	held, err := r.reserve(opts.ID, opts.Limits.withDefaults())
+	held, err := r.reserve(opts.ID, opts.Limits.WithDefaults())
 	if err != nil {
 		return nil, fmt.Errorf("wasm: load %s: %w", opts.ID, err)
 	}
@@ -421,4 +422,18 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin,
 	r.plugins[p] = struct{}{}
 	r.mu.Unlock()
 	return p, nil
+}
+
+// Reserve holds the most memory a plugin of another WebAssembly tier (the
+// http-wasm tier) may take, PoolSize × Memory of limits, against the same
+// budget as the sandboxed plugins, so that one setting bounds every
+// instance the server runs. The returned function gives it back; a
+// reservation the budget refuses is a *BudgetError.
+func (r *Runtime) Reserve(id string, limits Limits) (release func(), err error) {
+	held, err := r.reserve(id, limits.WithDefaults())
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { r.unreserve(held) }) }, nil
 }

@@ -25,6 +25,12 @@ const (
 // code, each read whole so that its counts are checked.
 type counts struct {
 	importedGlobals, globals uint32
+	// types and imports are the counts of those sections, whose entries
+	// start at typeItems and importItems; funcImports counts the
+	// imported functions.
+	types, imports         uint32
+	typeItems, importItems int
+	funcImports            uint32
 	// globalItems is where the global section's entries start, after
 	// their count, in the section's body.
 	globalItems int
@@ -40,7 +46,9 @@ func (c *counts) read(s *section) error {
 	case secCustom:
 		readCustom(r)
 	case secType:
-		for n := r.count(); n > 0 && r.err == nil; n-- {
+		c.types = r.count()
+		c.typeItems = r.off
+		for n := c.types; n > 0 && r.err == nil; n-- {
 			if form := r.byte(); form != 0x60 && r.err == nil {
 				r.fail(fmt.Sprintf("unknown type form 0x%02x", form))
 			}
@@ -52,7 +60,10 @@ func (c *counts) read(s *section) error {
 		}
 	case secImport:
 		var funcs uint32
-		for n := r.count(); n > 0 && r.err == nil; n-- {
+		c.imports = r.count()
+		c.importItems = r.off
+		defer func() { c.funcImports = funcs }()
+		for n := c.imports; n > 0 && r.err == nil; n-- {
 			module, name := r.name(), r.name()
 			switch kind := r.byte(); kind {
 			case 0x00: // function: type index

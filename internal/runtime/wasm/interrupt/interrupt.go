@@ -63,6 +63,11 @@ const (
 // error.
 var ErrInterrupted = errors.New("interrupted")
 
+// ErrNoYield marks a module Instrument refused only because it does not
+// import sched_yield: a well-formed module that a host may still run with
+// another way of stopping it.
+var ErrNoYield = errors.New("no yield import")
+
 // Check is the body of the host's sched_yield for an instrumented module:
 // it ends the call in progress, whose context is ctx, once ctx is done.
 // The guest's state is then whatever it was mid-call, so its instance
@@ -130,8 +135,19 @@ type section struct {
 
 // Instrument returns a copy of module whose loops spend fuel and yield
 // when it runs out. It refuses a module that does not import sched_yield
-// (every Go module for wasip1 does).
-func Instrument(module []byte) ([]byte, error) {
+// (every Go module for wasip1 does) with an error that is ErrNoYield.
+func Instrument(module []byte) ([]byte, error) { return instrument(module, false) }
+
+// InstrumentAddingYield is Instrument for a module that may not import
+// sched_yield, as a guest of an interface other than WASI need not: the
+// import is added when it is missing, at the end of the module's imports,
+// and every index of the module's own functions moves up by one (in
+// calls, references, exports, the start function and element segments;
+// the "name" section, which only names them for debugging, is dropped).
+// The host must then provide wasi_snapshot_preview1.sched_yield.
+func InstrumentAddingYield(module []byte) ([]byte, error) { return instrument(module, true) }
+
+func instrument(module []byte, addYield bool) ([]byte, error) {
 	header := []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 	if !bytes.HasPrefix(module, header) {
 		return nil, &FormatError{0, "not a WebAssembly module (version 1)"}
@@ -153,8 +169,16 @@ func Instrument(module []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
+	// shift, when adding the import, is where the module's own functions
+	// start: their indices move up by one.
+	var shift *uint32
 	if !counts.yields {
-		return nil, &FormatError{0, fmt.Sprintf("the module does not import %s.%s, through which the host stops it", yieldModule, yieldName)}
+		if !addYield {
+			return nil, fmt.Errorf("%w: %w", ErrNoYield, &FormatError{0, fmt.Sprintf("the module does not import %s.%s, through which the host stops it", yieldModule, yieldName)})
+		}
+		from := counts.funcImports
+		shift = &from
+		counts.yield, counts.yields = from, true
 	}
 	fuel := counts.importedGlobals + counts.globals
 	// Spend first, then test what was stored: in one basic block the
@@ -175,17 +199,50 @@ func Instrument(module []byte) ([]byte, error) {
 	out := make([]byte, 0, len(module)+len(module)/8)
 	out = append(out, header...)
 	wroteGlobal := false
+	// Without the import, the type and import sections are written with
+	// it, or inserted where they belong.
+	wroteType, wroteImport := shift == nil, shift == nil
 	for _, s := range sections {
+		if !wroteType && s.id != secCustom && sectionRank(s.id) > sectionRank(secType) {
+			out = appendSection(out, secType, appendU32(nil, 1), yieldType)
+			counts.types, wroteType = 1, true
+		}
+		if !wroteImport && s.id != secCustom && sectionRank(s.id) > sectionRank(secImport) {
+			out = appendSection(out, secImport, appendU32(nil, 1), yieldImportEntry(counts.types-1))
+			wroteImport = true
+		}
 		if !wroteGlobal && s.id != secCustom && sectionRank(s.id) > sectionRank(secGlobal) {
 			out = appendSection(out, secGlobal, appendU32(nil, 1), newGlobal)
 			wroteGlobal = true
+		}
+		if shift != nil {
+			var err error
+			switch s.id {
+			case secType:
+				out = appendSection(out, secType, appendU32(nil, counts.types+1), s.body[counts.typeItems:], yieldType)
+				counts.types++
+				wroteType = true
+				continue
+			case secImport:
+				out = appendSection(out, secImport, appendU32(nil, counts.imports+1), s.body[counts.importItems:], yieldImportEntry(counts.types-1))
+				wroteImport = true
+				continue
+			case secCustom:
+				if isNameSection(s.body) {
+					continue
+				}
+			case secGlobal, secExport, secStart, secElement:
+				if s.body, err = shiftFunctions(&s, *shift, counts.globalItems); err != nil {
+					return nil, err
+				}
+			}
 		}
 		switch s.id {
 		case secGlobal:
 			out = appendSection(out, secGlobal, appendU32(nil, counts.globals+1), s.body[counts.globalItems:], newGlobal)
 			wroteGlobal = true
 		case secCode:
-			body, err := instrumentCode(&s, check)
+			body, err := instrumentCode(&s, check, shift)
 			if err != nil {
 				return nil, err
 			}
@@ -193,6 +250,13 @@ func Instrument(module []byte) ([]byte, error) {
 		default:
 			out = appendSection(out, s.id, s.body)
 		}
+	}
+	if !wroteType {
+		out = appendSection(out, secType, appendU32(nil, 1), yieldType)
+		counts.types = 1
+	}
+	if !wroteImport {
+		out = appendSection(out, secImport, appendU32(nil, 1), yieldImportEntry(counts.types-1))
 	}
 	if !wroteGlobal {
 		out = appendSection(out, secGlobal, appendU32(nil, 1), newGlobal)
@@ -245,7 +309,7 @@ func appendSection(out []byte, id byte, parts ...[]byte) []byte {
 
 // instrumentCode returns the code section's contents with check inserted
 // after every loop instruction's block type.
-func instrumentCode(s *section, check []byte) ([]byte, error) {
+func instrumentCode(s *section, check []byte, shift *uint32) ([]byte, error) {
 	r := reader{b: s.body, base: s.at}
 	n := r.count()
 	out := make([]byte, 0, len(s.body)+len(s.body)/32)
@@ -258,7 +322,7 @@ func instrumentCode(s *section, check []byte) ([]byte, error) {
 			break
 		}
 		var err error
-		fn, err = instrumentFunction(fn[:0], body, r.base+r.off-len(body), check)
+		fn, err = instrumentFunction(fn[:0], body, r.base+r.off-len(body), check, shift)
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
@@ -275,8 +339,9 @@ func instrumentCode(s *section, check []byte) ([]byte, error) {
 }
 
 // instrumentFunction appends body to out with check after each loop
-// header, copying runs of instructions without a loop whole.
-func instrumentFunction(out, body []byte, at int, check []byte) ([]byte, error) {
+// header, copying runs of instructions without a loop whole. With shift,
+// function indices at or above *shift move up by one.
+func instrumentFunction(out, body []byte, at int, check []byte, shift *uint32) ([]byte, error) {
 	r := reader{b: body, base: at}
 	var locals uint64
 	for n := r.count(); n > 0 && r.err == nil; n-- {
@@ -290,6 +355,12 @@ func instrumentFunction(out, body []byte, at int, check []byte) ([]byte, error) 
 	for r.off < len(r.b) && r.err == nil {
 		op := r.b[r.off]
 		r.off++
+		if shift != nil && (op == opCall || op == opReturnCall || op == opRefFunc) {
+			out = append(out, body[copied:r.off]...)
+			out = appendU32(out, shifted(r.u32(), *shift))
+			copied = r.off
+			continue
+		}
 		// Most instructions have no immediates or one or two LEB128
 		// integers: skipped here without the reader's checks, the module
 		// being tens of MB; an integer running past the body is caught

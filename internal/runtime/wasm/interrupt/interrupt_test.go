@@ -270,13 +270,18 @@ func TestInstrumentRefuses(t *testing.T) {
 	}
 }
 
-// FuzzInstrument: whatever the input, Instrument does not panic, and what
-// wazero accepts stays acceptable once instrumented.
+// FuzzInstrument: whatever the input, Instrument and InstrumentAddingYield
+// do not panic, and what wazero accepts stays acceptable once
+// instrumented.
 func FuzzInstrument(f *testing.F) {
 	f.Add(loops())
 	f.Add(env)
+	f.Add(calls())
 	f.Fuzz(func(t *testing.T, wasm []byte) {
 		out, err := Instrument(wasm)
+		if errors.Is(err, ErrNoYield) {
+			out, err = InstrumentAddingYield(wasm)
+		}
 		if err != nil {
 			return
 		}
