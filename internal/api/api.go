@@ -588,6 +588,7 @@ func (s *Server) putConfiguration(c *gin.Context) {
 	next := current
 	next.AllowedRepos = slices.Clone(next.AllowedRepos)
 	next.TrustedKeys = slices.Clone(next.TrustedKeys)
+	next.Catalogs = slices.Clone(next.Catalogs)
 	next.GrantedPermissions = slices.Clone(next.GrantedPermissions)
 	next.Kubernetes.AllowedContexts = slices.Clone(next.Kubernetes.AllowedContexts)
 	next.Kubernetes.Impersonate = slices.Clone(next.Kubernetes.Impersonate)

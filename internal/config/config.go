@@ -181,6 +181,7 @@ func DefaultSystem() System {
 		Health:             HealthDefaults{IntervalSeconds: 30, TimeoutSeconds: 5, FailureThreshold: 3, RecoveryThreshold: 1, OnUnhealthy: "flag"},
 		RepositoryBaseURL:  "https://github.com",
 		TrustedKeys:        []string{},
+		Catalogs:           []apiv1.CatalogConfig{},
 		MaxCacheBytes:      2 << 30,
 		GrantedPermissions: []string{},
 		Kubernetes: apiv1.KubernetesSettings{AllowedContexts: []string{}, Granted: map[string]*sdk.KubernetesAccess{}, Impersonate: []string{},
@@ -219,6 +220,7 @@ func Validate(s System) []manifest.Problem {
 			bad(fmt.Sprintf("trusted_keys[%d]", i), "must be an ed25519 public key as ed25519:<base64 of 32 bytes>: %v", err)
 		}
 	}
+	ps = append(ps, validateCatalogs(s.Catalogs)...)
 	if sb := s.Sandbox; sb.MaxMemoryMB < 16 || sb.MaxMemoryMB > 4096 {
 		bad("sandbox.max_memory_mb", "must be between 16 and 4096; got %d", sb.MaxMemoryMB)
 	}
