@@ -129,6 +129,9 @@ type Request struct {
 	// for an archive uploaded by the same request, so that a failed install
 	// leaves no trace.
 	DiscardUploadOnFailure bool
+	// Pin, when set, is the catalog's record of the version: a source
+	// whose digest differs is refused.
+	Pin *Pin
 }
 
 // Describe names what req installs, for an operation's record.
@@ -310,7 +313,11 @@ func (i *Installer) validate(pr Progress, f fetched, req Request) (validated, er
 		}
 		f.evidence.Checksum = sum
 	}
-	signedBy, warnings, err := i.policy().CheckIntegrity(f.evidence)
+	evidence, pol, err := req.Pin.check(f.evidence, i.policy())
+	if err != nil {
+		return v, err
+	}
+	signedBy, warnings, err := pol.CheckIntegrity(evidence)
 	pr.Warn(warnings...)
 	if err != nil {
 		return v, err
