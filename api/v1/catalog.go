@@ -41,6 +41,13 @@ type CatalogList struct {
 	Catalogs []CatalogStatus `json:"catalogs"`
 }
 
+// CatalogRefresh answers POST /api/plugins/catalog/refresh.
+type CatalogRefresh struct {
+	// Catalogs are every configured catalog, in the configuration's
+	// order, as just read.
+	Catalogs []CatalogStatus `json:"catalogs"`
+}
+
 // CatalogStatus is one configured catalog as last read.
 type CatalogStatus struct {
 	// Name, Location and Ref are as configured.

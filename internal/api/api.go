@@ -36,6 +36,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/apierr"
 	"github.com/kubestellar/ksplugins/internal/auth"
 	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/catalog"
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/extension"
@@ -85,6 +86,9 @@ type Options struct {
 	// as refreshing JWT keys from a provider, stops when it ends. Nil
 	// means context.Background().
 	Context context.Context
+	// CatalogRefresh is how often the configured catalogs are read again
+	// while Context lasts; 0 reads them only when asked.
+	CatalogRefresh time.Duration
 }
 
 // Server serves the HTTP API.
@@ -111,6 +115,8 @@ type Server struct {
 	page http.Handler
 	// openapi is the OpenAPI document of the routes, as served.
 	openapi []byte
+	// catalogs reads the plugin catalogs the configuration lists.
+	catalogs *catalog.Service
 
 	mu  sync.RWMutex
 	sys config.System
@@ -159,7 +165,11 @@ func New(opts Options) (*Server, error) {
 	if s.openapi, err = marshalOpenAPI(s.routes()); err != nil {
 		return nil, err
 	}
+	s.catalogs = catalog.NewService(s.system, s.log)
 	s.applySystem(opts.System)
+	if opts.CatalogRefresh > 0 {
+		go s.catalogs.Run(s.ctx, opts.CatalogRefresh)
+	}
 	return s, nil
 }
 
@@ -296,8 +306,11 @@ func (s *Server) classify(path string, err error) (status int, code string, deta
 		notFound *git.NotFoundError
 		authErr  *git.AuthError
 		fetchErr *source.FetchError
+		digest   *host.DigestMismatchError
 	)
 	switch {
+	case errors.As(err, &digest):
+		return http.StatusUnprocessableEntity, "catalog_digest_mismatch", nil
 	case errors.Is(err, host.ErrInvalidConfig):
 		var problems any
 		if errors.As(err, &merr) {
@@ -626,6 +639,9 @@ func (s *Server) putConfiguration(c *gin.Context) {
 		return
 	}
 	s.applySystem(next)
+	if !slices.EqualFunc(current.Catalogs, next.Catalogs, sameCatalog) {
+		s.catalogs.Kick()
+	}
 	s.events.Publish(events.Event{Type: events.ConfigChanged, Actor: "admin", Message: "system configuration changed",
 		Details: map[string]any{"security_mode": next.SecurityMode, "debug": next.Debug}})
 	c.JSON(http.StatusOK, config.Redact(next))

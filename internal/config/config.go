@@ -78,6 +78,10 @@ type Settings struct {
 	// following each change it is told of (--reconcile-interval,
 	// KSPLUGINS_RECONCILE_INTERVAL, default 30s).
 	ReconcileInterval time.Duration
+	// CatalogRefresh is how often the configured plugin catalogs are
+	// read again (--catalog-refresh, KSPLUGINS_CATALOG_REFRESH, default
+	// 10m); 0 reads them only when asked.
+	CatalogRefresh time.Duration
 	// ShutdownDelay is how long a stopping server keeps serving after its
 	// readiness turned to "draining", so that a load balancer stops
 	// sending it requests first (--shutdown-delay,
@@ -118,6 +122,7 @@ func FromEnv() Settings {
 		s.WarmUp = v
 	}
 	s.ReconcileInterval = durationEnv("KSPLUGINS_RECONCILE_INTERVAL", 30*time.Second)
+	s.CatalogRefresh = durationEnv("KSPLUGINS_CATALOG_REFRESH", 10*time.Minute)
 	s.ShutdownDelay = durationEnv("KSPLUGINS_SHUTDOWN_DELAY", 0)
 	s.ShutdownGrace = durationEnv("KSPLUGINS_SHUTDOWN_GRACE", 15*time.Second)
 	return s
