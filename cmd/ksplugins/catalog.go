@@ -104,8 +104,8 @@ func outdatedCommand(f *clientFlags) *cobra.Command {
 		Use:   "outdated",
 		Short: "List the installed plugins their catalog has a newer version of",
 		Long: `List the installed plugins their catalog has a newer version of: those
-installed from the repository the catalog names. Update one with the
-plugin manager page or POST /api/plugins/catalog/<id>/update.`,
+installed from the repository the catalog names. Update one with
+ksplugins update <id> --catalog.`,
 		Args: cobra.NoArgs,
 		RunE: run(f, func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
 			var outdated []apiv1.CatalogEntry

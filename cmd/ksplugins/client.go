@@ -476,11 +476,26 @@ func enableCommand(f *clientFlags, on bool) *cobra.Command {
 
 func updateCommand(f *clientFlags) *cobra.Command {
 	var version string
+	var fromCatalog bool
 	cmd := &cobra.Command{
-		Use:   "update <id> --version V",
-		Short: "Install another version of a plugin from its source",
-		Args:  cobra.ExactArgs(1),
+		Use:   "update <id> (--version V | --catalog [--version V])",
+		Short: "Install another version of a plugin from its source, or its catalog's",
+		Long: `Install another version of a repository plugin beside the running one and
+switch once it is healthy. --version names a tag, branch or commit; with
+--catalog, a version of the plugin's catalog entry (the latest by default),
+exactly as its publisher signed it.`,
+		Args: cobra.ExactArgs(1),
 		RunE: run(f, func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
+			if fromCatalog {
+				op, err := c.CatalogUpdateAsync(ctx, args[0], version)
+				if err != nil {
+					return installError(err)
+				}
+				return follow(ctx, c, cmd.OutOrStdout(), cmd.ErrOrStderr(), op, "update", "catalog entry "+args[0])
+			}
+			if version == "" {
+				return errors.New("--version is required: a tag, branch or commit (or --catalog for the catalog's latest)")
+			}
 			res, err := c.Update(ctx, args[0], version)
 			if err != nil {
 				return installError(err)
@@ -489,8 +504,8 @@ func updateCommand(f *clientFlags) *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.Flags().StringVar(&version, "version", "", "the version to install: a tag, branch or commit")
-	_ = cmd.MarkFlagRequired("version")
+	cmd.Flags().StringVar(&version, "version", "", "the version to install: a tag, branch or commit; with --catalog, a catalog version")
+	cmd.Flags().BoolVar(&fromCatalog, "catalog", false, "update to a version of the plugin's catalog entry")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -260,4 +261,57 @@ func findDir(t *testing.T, root, name string) string {
 		return nil
 	})
 	return found
+}
+
+// TestCatalogCLI publishes a catalog with the publisher's tool, verifies
+// it, then searches it, installs from it by id and finds the plugin
+// outdated once the catalog lists a newer version, all from the command
+// line.
+func TestCatalogCLI(t *testing.T) {
+	f := setup(t)
+	w := newCatalogWorld(t, f)
+	data, sig := w.sign(t, w.draft([2]string{"1.0.0", w.v1}))
+	w.publish(t, data, sig)
+	path := filepath.Join(w.dir, "catalog.yaml")
+	out, err := exec.Command(f.bin, "catalog", "verify", "--key", w.key+".pub", "--sources", "--repository-base-url", w.git.URL, path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "2 entries, 2 versions") {
+		t.Fatalf("catalog verify: %v\n%s", err, out)
+	}
+	s := startServer(t, f)
+	w.configure(s)
+	refreshCatalogs(t, s)
+
+	got, err := s.cli(f, "search", "--category", "networking")
+	if err != nil || !strings.Contains(got, "netcheck") || strings.Contains(got, helloID) {
+		t.Fatalf("search --category networking: %v\n%s", err, got)
+	}
+	if got, err = s.cli(f, "search", "hello", "--tier", "native"); err != nil || !strings.Contains(got, helloID) || strings.Contains(got, "netcheck") {
+		t.Fatalf("search hello: %v\n%s", err, got)
+	}
+	got, err = s.cli(f, "install", helloID+"@1.0.0")
+	if err != nil || !strings.Contains(got, "building") || !strings.Contains(got, "installed my-plugin 1.0.0") {
+		t.Fatalf("install by catalog id: %v\n%s", err, got)
+	}
+	if got, err = s.cli(f, "outdated"); err != nil || !strings.Contains(got, "at its latest version") {
+		t.Fatalf("outdated with nothing to update: %v\n%s", err, got)
+	}
+	data, sig = w.sign(t, w.draft([2]string{"1.0.0", w.v1}, [2]string{"1.1.0", w.v2}))
+	w.publish(t, data, sig)
+	refreshCatalogs(t, s)
+	got, err = s.cli(f, "outdated")
+	if err != nil || !regexp.MustCompile(`my-plugin\s+1\.0\.0\s+1\.1\.0\s+main`).MatchString(got) {
+		t.Fatalf("outdated: %v\n%s", err, got)
+	}
+	if got, err = s.cli(f, "search"); err != nil || !strings.Contains(got, "1.0.0 (update)") {
+		t.Fatalf("search shows the update: %v\n%s", err, got)
+	}
+	if got, err = s.cli(f, "update", helloID, "--catalog"); err != nil || !strings.Contains(got, "updated my-plugin 1.1.0") {
+		t.Fatalf("update --catalog: %v\n%s", err, got)
+	}
+	if r := s.endpoint("GET", helloID, "/hello"); r.body["message"] != "Hello from 1.1!" {
+		t.Fatalf("after update --catalog: %s", r)
+	}
+	if got, err = s.cli(f, "install", "no-such-plugin"); err == nil || !strings.Contains(got, "no-such-plugin") {
+		t.Fatalf("install of an id no catalog lists: %v\n%s", err, got)
+	}
 }
