@@ -197,9 +197,7 @@ func checkVersion(at string, v apiv1.CatalogVersion, signed bool, keys []ed25519
 			bad(fmt.Sprintf("permissions[%d]", i), "must not be empty")
 		}
 	}
-	for _, p := range manifest.ValidateKubernetes(at+".kubernetes", v.Kubernetes) {
-		ps = append(ps, p)
-	}
+	ps = append(ps, manifest.ValidateKubernetes(at+".kubernetes", v.Kubernetes)...)
 	if v.HostVersions != "" {
 		if _, err := semver.NewConstraint(v.HostVersions); err != nil {
 			bad("host_versions", "must be a version range such as >=0.1.0: %v", err)
@@ -287,5 +285,6 @@ func isLoopbackHTTP(s string) bool {
 	return h == "localhost" || h == "127.0.0.1" || h == "::1"
 }
 
-// errNoEntry is an id no catalog lists.
-var errNoEntry = errors.New("no catalog lists this plugin")
+// ErrNotFound is an id that no catalog lists, or a version its entry does
+// not have.
+var ErrNotFound = errors.New("not in the catalogs")

@@ -25,9 +25,9 @@ import (
 // DefaultPath is a catalog's file in its repository when none is set.
 const DefaultPath = "catalog.yaml"
 
-// ErrNotFound is an id that no catalog lists, or a version its entry does
-// not have.
-var ErrNotFound = errNoEntry
+// readTimeout bounds reading one catalog, so that a server that does not
+// answer holds up neither the others nor a refresh an admin asked for.
+const readTimeout = 2 * time.Minute
 
 // Service keeps the configured catalogs read and verified. It is safe for
 // concurrent use.
@@ -96,7 +96,9 @@ func (s *Service) Refresh(ctx context.Context) []apiv1.CatalogStatus {
 	next := map[string]*state{}
 	for _, c := range sys.Catalogs {
 		st := &state{conf: c, at: time.Now().UTC()}
-		file, err := read(ctx, f, c)
+		rctx, cancel := context.WithTimeout(ctx, readTimeout)
+		file, err := read(rctx, f, c)
+		cancel()
 		var refused *SignatureError
 		var invalid *Error
 		switch {
