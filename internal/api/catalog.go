@@ -74,7 +74,7 @@ func (s *Server) catalogVersion(c *gin.Context) (catalog.Listed, apiv1.CatalogVe
 		apierr.Write(c.Writer, http.StatusNotFound, "version_not_found", err.Error(), apiv1.FieldError{Field: "version"})
 		return l, v, nil, false
 	}
-	return l, v, &host.Pin{Catalog: l.Entry.Catalog, Digest: v.Digest, Signature: v.Signature, Keys: l.Keys}, true
+	return l, v, &host.Pin{Catalog: l.Entry.Catalog, ID: l.Entry.ID, Digest: v.Digest, Signature: v.Signature, Keys: l.Keys}, true
 }
 
 // catalogInstall installs a catalog entry's version through the install

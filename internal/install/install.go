@@ -339,6 +339,9 @@ func (i *Installer) validate(pr Progress, f fetched, req Request) (validated, er
 		return v, err
 	}
 	pr.SetPlugin(md.ID)
+	if req.Pin != nil && req.Pin.ID != "" && md.ID != req.Pin.ID {
+		return v, fmt.Errorf("%w: catalog %s lists this source as %s, but its plugin.yaml says %s", ErrBadSource, req.Pin.Catalog, req.Pin.ID, md.ID)
+	}
 	if md.Security.Checksum != "" && f.src.Kind != apiv1.SourceFile {
 		pr.Warn("security.checksum in plugin.yaml cannot cover the files that contain it; pass checksum with the request instead")
 	}

@@ -14,6 +14,8 @@ import (
 type Pin struct {
 	// Catalog names the catalog, for messages.
 	Catalog string
+	// ID is the catalog entry's id: the plugin's manifest must say it.
+	ID string
 	// Digest is "sha256:<hex>" of the source, as the catalog lists it.
 	Digest string
 	// Signature is the base64 ed25519 signature of Digest.
