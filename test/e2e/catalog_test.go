@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kubestellar/ksplugins/internal/gitserver"
@@ -27,10 +28,13 @@ type catalogWorld struct {
 	plugin  *gitserver.Repo
 	catalog *gitserver.Repo
 	archive string // the archive's URL
-	dir     string // the publisher's folder: key and catalog.yaml
-	key     string // the private key's file
-	pub     string // the public key, ed25519:<base64>
-	v1, v2  string // the plugin's commits at 1.0.0 and 1.1.0
+	// served is what the archive's URL answers: the hello example zipped,
+	// until a test changes it.
+	served atomic.Pointer[[]byte]
+	dir    string // the publisher's folder: key and catalog.yaml
+	key    string // the private key's file
+	pub    string // the public key, ed25519:<base64>
+	v1, v2 string // the plugin's commits at 1.0.0 and 1.1.0
 }
 
 const (
@@ -52,9 +56,11 @@ func newCatalogWorld(t *testing.T, f fixture) *catalogWorld {
 			[]byte(`Version:     "1.0.0"`), []byte(`Version:     "1.1.0"`), 1),
 	}, "hello 1.1.0")
 	w.catalog = w.git.Repo(t, "kubestellar", "plugin-catalog")
-	web := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.Write([]byte("netcheck's archive")) }))
+	zipped := makeZip(t, pluginFiles(t, f, "hello/"))
+	w.served.Store(&zipped)
+	web := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.Write(*w.served.Load()) }))
 	t.Cleanup(web.Close)
-	w.archive = web.URL + "/netcheck-0.3.0.tar.gz"
+	w.archive = web.URL + "/hello-1.0.0.zip"
 	w.key = filepath.Join(w.dir, "publisher.key")
 	if out, err := exec.Command(f.bin, "catalog", "keygen", "--out", w.key).CombinedOutput(); err != nil {
 		t.Fatalf("catalog keygen: %v\n%s", err, out)
@@ -64,12 +70,17 @@ func newCatalogWorld(t *testing.T, f fixture) *catalogWorld {
 }
 
 // draft is a catalog.yaml before signing: the hello plugin at each
-// version (version -> commit, in order) and an archive entry.
+// version (version -> commit, or "archive" for the archive, in order) and
+// another entry.
 func (w *catalogWorld) draft(versions ...[2]string) string {
 	var b strings.Builder
 	b.WriteString("entries:\n- id: " + helloID + "\n  name: Hello\n  summary: Says hello\n  description: \"# Hello\\nAnswers a greeting.\"\n")
 	b.WriteString("  categories: [examples]\n  publisher: KubeStellar\n  versions:\n")
 	for _, v := range versions {
+		if v[1] == "archive" {
+			fmt.Fprintf(&b, "  - version: %s\n    tier: native\n    source: {archive: %q}\n", v[0], w.archive)
+			continue
+		}
 		fmt.Fprintf(&b, "  - version: %s\n    tier: native\n    source: {repository: %q, commit: %s}\n", v[0], pluginRepoURL, v[1])
 	}
 	b.WriteString("- id: netcheck\n  name: Network check\n  summary: Checks cluster endpoints\n  categories: [networking]\n  publisher: Net Folk\n")
@@ -140,7 +151,8 @@ func entryIDs(r reply) []string {
 // TestCatalog searches a signed catalog served from a repository, installs
 // from it by id, sees an update once the catalog lists a new version and
 // installs it, then refuses a version whose source does not match its
-// signed digest and a catalog changed after signing.
+// signed digest (a repository commit, an archive) and a catalog changed
+// after signing.
 func TestCatalog(t *testing.T) {
 	f := setup(t)
 	w := newCatalogWorld(t, f)
@@ -232,6 +244,33 @@ func TestCatalog(t *testing.T) {
 	}
 	if left := findDir(t, s.data, v3); left != "" {
 		t.Fatalf("a refused install left its checkout at %s", left)
+	}
+
+	// An archive version installs as an upload, and is refused once the
+	// archive at its URL is not the one signed, leaving no upload behind.
+	data, sig = w.sign(t, w.draft([2]string{"1.0.0", "archive"}))
+	w.publish(t, data, sig)
+	refreshCatalogs(t, s)
+	r = s.api("POST", "/api/plugins/catalog/"+helloID+"/install?async=true", nil)
+	want(t, "install an archive version", r, 202, "")
+	if op := waitOperation(t, s, r.body["id"].(string)); op.body["state"] != "succeeded" {
+		t.Fatalf("install an archive version: %s", op)
+	}
+	if r := s.endpoint("GET", helloID, "/hello"); r.body["message"] != "Hello from plugin!" {
+		t.Fatalf("the archive's plugin: %s", r)
+	}
+	want(t, "unload", s.api("DELETE", "/api/plugins/"+helloID, nil), 200, "")
+	changed := makeZip(t, append(pluginFiles(t, f, "hello/"), archiveEntry{name: "hello/NOTES.md", body: []byte("added after signing")}))
+	w.served.Store(&changed)
+	uploads := func() int { entries, _ := os.ReadDir(filepath.Join(s.data, "plugins", "uploads")); return len(entries) }
+	before := uploads()
+	r = s.api("POST", "/api/plugins/catalog/"+helloID+"/install", nil)
+	want(t, "install of an archive changed after signing", r, 422, "catalog_digest_mismatch")
+	if list := s.api("GET", "/api/plugins", nil); list.body["count"] != 0.0 {
+		t.Fatalf("a refused install left a plugin: %s", list)
+	}
+	if after := uploads(); after != before {
+		t.Fatalf("a refused install left an upload: %d uploads, %d before", after, before)
 	}
 
 	// The catalog's bytes change after signing: refused whole, with the
