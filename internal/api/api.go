@@ -165,8 +165,8 @@ func New(opts Options) (*Server, error) {
 	if s.openapi, err = marshalOpenAPI(s.routes()); err != nil {
 		return nil, err
 	}
-	s.catalogs = catalog.NewService(s.system, s.log)
 	s.applySystem(opts.System)
+	s.catalogs = catalog.NewService(s.system, s.log)
 	if opts.CatalogRefresh > 0 {
 		go s.catalogs.Run(s.ctx, opts.CatalogRefresh)
 	}
@@ -500,8 +500,13 @@ func (s *Server) system() config.System {
 
 func (s *Server) applySystem(sys config.System) {
 	s.mu.Lock()
+	prev := s.sys
 	s.sys = sys
 	s.mu.Unlock()
+	if s.catalogs != nil && !slices.EqualFunc(prev.Catalogs, sys.Catalogs, sameCatalog) {
+		// Read the catalogs as now configured soon, whoever changed them.
+		s.catalogs.Kick()
+	}
 	if s.auth != nil {
 		cfg, err := auth.LoadJWT(sys.JWT)
 		if err != nil {
@@ -639,9 +644,6 @@ func (s *Server) putConfiguration(c *gin.Context) {
 		return
 	}
 	s.applySystem(next)
-	if !slices.EqualFunc(current.Catalogs, next.Catalogs, sameCatalog) {
-		s.catalogs.Kick()
-	}
 	s.events.Publish(events.Event{Type: events.ConfigChanged, Actor: "admin", Message: "system configuration changed",
 		Details: map[string]any{"security_mode": next.SecurityMode, "debug": next.Debug}})
 	c.JSON(http.StatusOK, config.Redact(next))

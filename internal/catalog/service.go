@@ -97,7 +97,7 @@ func (s *Service) Refresh(ctx context.Context) []apiv1.CatalogStatus {
 	for _, c := range sys.Catalogs {
 		st := &state{conf: c, at: time.Now().UTC()}
 		rctx, cancel := context.WithTimeout(ctx, readTimeout)
-		file, err := read(rctx, f, c)
+		file, err := readCatalog(rctx, f, c)
 		cancel()
 		var refused *SignatureError
 		var invalid *Error
@@ -133,8 +133,8 @@ func (s *Service) current(c apiv1.CatalogConfig) *state {
 	return st
 }
 
-// read fetches a catalog's file and signature and verifies them.
-func read(ctx context.Context, f Fetch, c apiv1.CatalogConfig) (*File, error) {
+// readCatalog fetches a catalog's file and signature and verifies them.
+func readCatalog(ctx context.Context, f Fetch, c apiv1.CatalogConfig) (*File, error) {
 	keys, err := ParseKeys(c.Keys)
 	if err != nil {
 		return nil, &SignatureError{Reason: err.Error()}

@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 	"github.com/kubestellar/ksplugins/internal/build"
@@ -199,5 +201,35 @@ func TestDigest(t *testing.T) {
 				t.Fatalf("Digest = %s, %v; want %s", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestRunRefreshesUntilCanceled: Run reads at once, again when kicked,
+// and returns when its context ends.
+func TestRunRefreshesUntilCanceled(t *testing.T) {
+	var reads atomic.Int64
+	s := NewService(func() config.System { reads.Add(1); return config.DefaultSystem() }, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx, time.Hour); close(done) }()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not happen", what)
+			}
+		}
+	}
+	// A refresh asks for the configuration twice: to read, and for the
+	// statuses it answers.
+	waitFor("the first read", func() bool { return reads.Load() >= 2 })
+	first := reads.Load()
+	s.Kick()
+	waitFor("a read after Kick", func() bool { return reads.Load() > first })
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return once its context ended")
 	}
 }
