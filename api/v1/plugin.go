@@ -25,7 +25,7 @@ type Plugin struct {
 	// Enabled is the desired state the operator set, kept across reloads
 	// and restarts; State says whether the plugin serves now.
 	Enabled bool `json:"enabled"`
-	// Tier is native or sandboxed: the running artifact's, else the tier
+	// Tier is native, sandboxed or http-wasm: the running artifact's, else the tier
 	// recorded at install.
 	Tier Tier `json:"tier"`
 	// Source is where the plugin was installed from.
@@ -210,6 +210,15 @@ const (
 	// limits.
 	TierHTTPWasm Tier = "http-wasm"
 )
+
+// Known reports whether t is one of the tiers above.
+func (t Tier) Known() bool {
+	switch t {
+	case TierNative, TierSandboxed, TierHTTPWasm:
+		return true
+	}
+	return false
+}
 
 // SourceKind says where a plugin comes from.
 type SourceKind string

@@ -55,6 +55,9 @@ type SystemConfig struct {
 	// MaxCacheBytes bounds the build cache; the least recently used
 	// artifacts no installed plugin needs are evicted beyond it.
 	MaxCacheBytes int64 `json:"max_cache_bytes"`
+	// Catalogs are the plugin catalogs the server reads, each with the
+	// publisher keys that must sign it.
+	Catalogs []CatalogConfig `json:"catalogs"`
 }
 
 // SandboxPolicy caps the limits and grants of sandboxed plugins: a

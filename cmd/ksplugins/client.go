@@ -92,6 +92,8 @@ func clientCommands() []*cobra.Command {
 	f := &clientFlags{}
 	cmds := []*cobra.Command{
 		installCommand(f),
+		searchCommand(f),
+		outdatedCommand(f),
 		listCommand(f),
 		getCommand(f),
 		statusCommand(f),
@@ -147,17 +149,29 @@ func explain(err error, server string) error {
 func installCommand(f *clientFlags) *cobra.Command {
 	var req apiv1.LoadRequest
 	cmd := &cobra.Command{
-		Use:   "install <url|folder|file.so|archive.zip|archive.tar.gz>",
+		Use:   "install <catalog-id[@version]|url|folder|file.so|archive.zip|archive.tar.gz>",
 		Short: "Install a plugin into a running server",
 		Long: `Install a plugin into a running server and follow the install step by step.
 
-Archives (.zip, .tar.gz, .tgz) are uploaded from this machine. Anything else
-is loaded by the server itself: a repository URL (https://github.com/owner/repo,
-optionally .../tree/<ref>/<path>; --version picks a tag, branch or commit and
---path the plugin's folder), or a plugin folder or .so file, sent as an
-absolute path on the server's disk.`,
+A plain id, such as primes or primes@1.2.0, installs that entry of the
+server's catalogs (see ksplugins search): the version named, or the latest,
+exactly as the catalog's publisher signed it. Archives (.zip, .tar.gz, .tgz)
+are uploaded from this machine. Anything else is loaded by the server
+itself: a repository URL (https://github.com/owner/repo, optionally
+.../tree/<ref>/<path>; --version picks a tag, branch or commit and --path
+the plugin's folder), or a plugin folder or .so file, sent as an absolute
+path on the server's disk.`,
 		Args: cobra.ExactArgs(1),
 		RunE: run(f, func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
+			if id, version, ok := catalogRef(args[0]); ok {
+				if req.Path != "" || req.Checksum != "" || req.Signature != "" {
+					return errors.New("--path, --checksum and --signature do not apply to a catalog entry: its catalog pins and signs each version")
+				}
+				if version == "" {
+					version = req.Version
+				}
+				return installFromCatalog(ctx, c, cmd.OutOrStdout(), cmd.ErrOrStderr(), id, version)
+			}
 			return install(ctx, c, cmd.OutOrStdout(), cmd.ErrOrStderr(), args[0], req)
 		}),
 	}
@@ -220,7 +234,13 @@ func install(ctx context.Context, c *client.Client, out, errOut io.Writer, src s
 			return installError(err)
 		}
 	}
+	return follow(ctx, c, out, errOut, op, "install", from)
+}
 
+// follow prints an install's or update's steps as they go and its
+// warnings, and returns its failure; from names the source, "" for the
+// plugin's own.
+func follow(ctx context.Context, c *client.Client, out, errOut io.Writer, op *apiv1.Operation, what, from string) error {
 	steps := &stepPrinter{w: out}
 	final, err := c.WaitOperation(ctx, op.ID, steps.report)
 	steps.close()
@@ -236,18 +256,22 @@ func install(ctx context.Context, c *client.Client, out, errOut io.Writer, src s
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("stopped following install %s; the server carries on (see `ksplugins list`): %w", op.ID, err)
+			return fmt.Errorf("stopped following %s %s; the server carries on (see `ksplugins list`): %w", what, op.ID, err)
 		}
 		return installError(err)
 	}
 	res := final.Result
 	if res == nil {
-		return fmt.Errorf("install %s succeeded without the plugin's record", op.ID)
+		return fmt.Errorf("%s %s succeeded without the plugin's record", what, op.ID)
 	}
 	if from == "" {
 		from = sourceText(res.Source)
 	}
-	fmt.Fprintf(out, "installed %s %s (%s) from %s\n", orDash(res.ID), orDash(res.Version), orDash(string(res.State)), from)
+	done := "installed"
+	if what == "update" {
+		done = "updated"
+	}
+	fmt.Fprintf(out, "%s %s %s (%s) from %s\n", done, orDash(res.ID), orDash(res.Version), orDash(string(res.State)), from)
 	return nil
 }
 
@@ -467,11 +491,26 @@ func enableCommand(f *clientFlags, on bool) *cobra.Command {
 
 func updateCommand(f *clientFlags) *cobra.Command {
 	var version string
+	var fromCatalog bool
 	cmd := &cobra.Command{
-		Use:   "update <id> --version V",
-		Short: "Install another version of a plugin from its source",
-		Args:  cobra.ExactArgs(1),
+		Use:   "update <id> (--version V | --catalog [--version V])",
+		Short: "Install another version of a plugin from its source, or its catalog's",
+		Long: `Install another version of a repository plugin beside the running one and
+switch once it is healthy. --version names a tag, branch or commit; with
+--catalog, a version of the plugin's catalog entry (the latest by default),
+exactly as its publisher signed it.`,
+		Args: cobra.ExactArgs(1),
 		RunE: run(f, func(ctx context.Context, c *client.Client, cmd *cobra.Command, args []string) error {
+			if fromCatalog {
+				op, err := c.CatalogUpdateAsync(ctx, args[0], version)
+				if err != nil {
+					return installError(err)
+				}
+				return follow(ctx, c, cmd.OutOrStdout(), cmd.ErrOrStderr(), op, "update", "catalog entry "+args[0])
+			}
+			if version == "" {
+				return errors.New("--version is required: a tag, branch or commit (or --catalog for the catalog's latest)")
+			}
 			res, err := c.Update(ctx, args[0], version)
 			if err != nil {
 				return installError(err)
@@ -480,8 +519,8 @@ func updateCommand(f *clientFlags) *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.Flags().StringVar(&version, "version", "", "the version to install: a tag, branch or commit")
-	_ = cmd.MarkFlagRequired("version")
+	cmd.Flags().StringVar(&version, "version", "", "the version to install: a tag, branch or commit; with --catalog, a catalog version")
+	cmd.Flags().BoolVar(&fromCatalog, "catalog", false, "update to a version of the plugin's catalog entry")
 	return cmd
 }
 

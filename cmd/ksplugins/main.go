@@ -31,5 +31,6 @@ func rootCommand() *cobra.Command {
 	root.AddCommand(serveCommand(), buildCommand())
 	root.AddCommand(clientCommands()...)
 	root.AddCommand(authorCommands()...)
+	root.AddCommand(catalogCommand())
 	return root
 }

@@ -62,6 +62,7 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&s.Kubeconfig, "kubeconfig", s.Kubeconfig, "the host's kubeconfig, whose contexts plugins are granted access to through the host (KUBECONFIG); without one, in a pod, its service account")
 	f.StringVar(&s.InClusterContext, "in-cluster-context", s.InClusterContext, "the context name plugins are granted the pod's service account by, without a kubeconfig (KSPLUGINS_IN_CLUSTER_CONTEXT)")
 	f.BoolVar(&s.WarmUp, "warm-up", s.WarmUp, "after a start, compile Go's standard library, gin and the SDK for the sandboxed tier in the background, so that the first sandboxed install is not minutes slower (KSPLUGINS_WARM_UP)")
+	f.DurationVar(&s.CatalogRefresh, "catalog-refresh", s.CatalogRefresh, "how often the plugin catalogs of the system configuration are read again; 0 reads them only when asked (KSPLUGINS_CATALOG_REFRESH)")
 	f.DurationVar(&s.ReconcileInterval, "reconcile-interval", s.ReconcileInterval, "with a PostgreSQL store shared by several servers, how often each compares all its plugins with the store, beside following every change it is told of (KSPLUGINS_RECONCILE_INTERVAL)")
 	f.StringVar(&s.ReplicaName, "replica-name", s.ReplicaName, "this server's name among those sharing a PostgreSQL database, in each plugin's per-replica status; default the host name and the listen port (KSPLUGINS_REPLICA_NAME)")
 	f.DurationVar(&s.ShutdownDelay, "shutdown-delay", s.ShutdownDelay, "on SIGTERM, how long to keep serving with /readyz answering 503 draining before the port closes, so that a load balancer stops sending requests first (KSPLUGINS_SHUTDOWN_DELAY)")
@@ -236,7 +237,7 @@ func serve(ctx context.Context, s config.Settings) error {
 	srv, err := api.New(api.Options{
 		Host: h, Store: db, Events: bus, Builder: b, Metrics: metrics.NewRegistry(h, b),
 		Auth: authn, InsecureLocal: s.InsecureLocal, System: s.System, LogLevel: level, Logger: log,
-		Context: ctx,
+		Context: ctx, CatalogRefresh: s.CatalogRefresh,
 	})
 	if err != nil {
 		return err

@@ -36,6 +36,7 @@ import (
 	"github.com/kubestellar/ksplugins/internal/apierr"
 	"github.com/kubestellar/ksplugins/internal/auth"
 	"github.com/kubestellar/ksplugins/internal/build"
+	"github.com/kubestellar/ksplugins/internal/catalog"
 	"github.com/kubestellar/ksplugins/internal/config"
 	"github.com/kubestellar/ksplugins/internal/events"
 	"github.com/kubestellar/ksplugins/internal/extension"
@@ -86,6 +87,9 @@ type Options struct {
 	// as refreshing JWT keys from a provider, stops when it ends. Nil
 	// means context.Background().
 	Context context.Context
+	// CatalogRefresh is how often the configured catalogs are read again
+	// while Context lasts; 0 reads them only when asked.
+	CatalogRefresh time.Duration
 }
 
 // Server serves the HTTP API.
@@ -112,6 +116,8 @@ type Server struct {
 	page http.Handler
 	// openapi is the OpenAPI document of the routes, as served.
 	openapi []byte
+	// catalogs reads the plugin catalogs the configuration lists.
+	catalogs *catalog.Service
 
 	mu  sync.RWMutex
 	sys config.System
@@ -161,6 +167,10 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.applySystem(opts.System)
+	s.catalogs = catalog.NewService(s.system, s.log)
+	if opts.CatalogRefresh > 0 {
+		go s.catalogs.Run(s.ctx, opts.CatalogRefresh)
+	}
 	return s, nil
 }
 
@@ -299,8 +309,11 @@ func (s *Server) classify(path string, err error) (status int, code string, deta
 		fetchErr *source.FetchError
 		derr     *host.DependencyError
 		abiErr   *wasmmodule.ABIError
+		digest   *host.DigestMismatchError
 	)
 	switch {
+	case errors.As(err, &digest):
+		return http.StatusUnprocessableEntity, "catalog_digest_mismatch", nil
 	case errors.Is(err, host.ErrInvalidConfig):
 		var problems any
 		if errors.As(err, &merr) {
@@ -511,8 +524,13 @@ func (s *Server) system() config.System {
 
 func (s *Server) applySystem(sys config.System) {
 	s.mu.Lock()
+	prev := s.sys
 	s.sys = sys
 	s.mu.Unlock()
+	if s.catalogs != nil && !slices.EqualFunc(prev.Catalogs, sys.Catalogs, sameCatalog) {
+		// Read the catalogs as now configured soon, whoever changed them.
+		s.catalogs.Kick()
+	}
 	if s.auth != nil {
 		cfg, err := auth.LoadJWT(sys.JWT)
 		if err != nil {
@@ -612,6 +630,7 @@ func (s *Server) putConfiguration(c *gin.Context) {
 	next := current
 	next.AllowedRepos = slices.Clone(next.AllowedRepos)
 	next.TrustedKeys = slices.Clone(next.TrustedKeys)
+	next.Catalogs = slices.Clone(next.Catalogs)
 	next.GrantedPermissions = slices.Clone(next.GrantedPermissions)
 	next.Kubernetes.AllowedContexts = slices.Clone(next.Kubernetes.AllowedContexts)
 	next.Kubernetes.Impersonate = slices.Clone(next.Kubernetes.Impersonate)

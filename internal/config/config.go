@@ -78,6 +78,10 @@ type Settings struct {
 	// following each change it is told of (--reconcile-interval,
 	// KSPLUGINS_RECONCILE_INTERVAL, default 30s).
 	ReconcileInterval time.Duration
+	// CatalogRefresh is how often the configured plugin catalogs are
+	// read again (--catalog-refresh, KSPLUGINS_CATALOG_REFRESH, default
+	// 10m); 0 reads them only when asked.
+	CatalogRefresh time.Duration
 	// ShutdownDelay is how long a stopping server keeps serving after its
 	// readiness turned to "draining", so that a load balancer stops
 	// sending it requests first (--shutdown-delay,
@@ -118,6 +122,7 @@ func FromEnv() Settings {
 		s.WarmUp = v
 	}
 	s.ReconcileInterval = durationEnv("KSPLUGINS_RECONCILE_INTERVAL", 30*time.Second)
+	s.CatalogRefresh = durationEnv("KSPLUGINS_CATALOG_REFRESH", 10*time.Minute)
 	s.ShutdownDelay = durationEnv("KSPLUGINS_SHUTDOWN_DELAY", 0)
 	s.ShutdownGrace = durationEnv("KSPLUGINS_SHUTDOWN_GRACE", 15*time.Second)
 	return s
@@ -181,6 +186,7 @@ func DefaultSystem() System {
 		Health:             HealthDefaults{IntervalSeconds: 30, TimeoutSeconds: 5, FailureThreshold: 3, RecoveryThreshold: 1, OnUnhealthy: "flag"},
 		RepositoryBaseURL:  "https://github.com",
 		TrustedKeys:        []string{},
+		Catalogs:           []apiv1.CatalogConfig{},
 		MaxCacheBytes:      2 << 30,
 		GrantedPermissions: []string{},
 		Kubernetes: apiv1.KubernetesSettings{AllowedContexts: []string{}, Granted: map[string]*sdk.KubernetesAccess{}, Impersonate: []string{},
@@ -219,6 +225,7 @@ func Validate(s System) []manifest.Problem {
 			bad(fmt.Sprintf("trusted_keys[%d]", i), "must be an ed25519 public key as ed25519:<base64 of 32 bytes>: %v", err)
 		}
 	}
+	ps = append(ps, validateCatalogs(s.Catalogs)...)
 	if sb := s.Sandbox; sb.MaxMemoryMB < 16 || sb.MaxMemoryMB > 4096 {
 		bad("sandbox.max_memory_mb", "must be between 16 and 4096; got %d", sb.MaxMemoryMB)
 	}

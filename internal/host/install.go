@@ -19,6 +19,13 @@ import (
 // for, and what the server adds to it.
 type LoadRequest = install.Request
 
+// Pin is a catalog's record of the version an install or update brings:
+// a source whose digest differs is refused.
+type Pin = install.Pin
+
+// DigestMismatchError is a source whose digest is not its catalog's.
+type DigestMismatchError = install.DigestMismatchError
+
 // Load installs a plugin and returns when it serves or has failed. An
 // install either completes or leaves no trace.
 func (h *Host) Load(ctx context.Context, req LoadRequest) (apiv1.Plugin, error) {
@@ -67,18 +74,50 @@ func (h *Host) install(ctx context.Context, op *operation.Op, req LoadRequest) (
 // running one and switches to it only once it has started and passed a
 // health check; otherwise the running version keeps serving.
 func (h *Host) Update(ctx context.Context, id, version string) (apiv1.Plugin, error) {
-	p, err := h.get(id)
+	return h.UpdatePinned(ctx, id, version, nil)
+}
+
+// UpdatePinned is Update to a catalog's version: a source whose digest is
+// not pin's is refused. A nil pin is Update.
+func (h *Host) UpdatePinned(ctx context.Context, id, version string, pin *install.Pin) (apiv1.Plugin, error) {
+	p, op, err := h.newUpdate(ctx, id, version)
 	if err != nil {
 		return apiv1.Plugin{}, err
+	}
+	return h.runUpdate(ctx, op, p, version, pin)
+}
+
+// StartUpdate is UpdatePinned in the background: it returns the update's
+// operation at once; follow it with Operation or on the event stream.
+func (h *Host) StartUpdate(ctx context.Context, id, version string, pin *install.Pin) (apiv1.Operation, error) {
+	p, op, err := h.newUpdate(ctx, id, version)
+	if err != nil {
+		return apiv1.Operation{}, err
+	}
+	actor := actorOf(ctx)
+	h.goBackground(func(bg context.Context) { _, _ = h.runUpdate(WithActor(bg, actor), op, p, version, pin) })
+	o, _, _ := h.Operation(op.ID())
+	return o, nil
+}
+
+// newUpdate finds the plugin an update is about and opens its operation.
+func (h *Host) newUpdate(ctx context.Context, id, version string) (*Plugin, *operation.Op, error) {
+	p, err := h.get(id)
+	if err != nil {
+		return nil, nil, err
 	}
 	p.mu.RLock()
 	src := p.source
 	p.mu.RUnlock()
-	op := h.newOp(ctx, "update", src.Location+"@"+version, id)
-	info, err := h.update(ctx, op, p, version)
+	return p, h.newOp(ctx, "update", src.Location+"@"+version, id), nil
+}
+
+// runUpdate runs an update operation to its end.
+func (h *Host) runUpdate(ctx context.Context, op *operation.Op, p *Plugin, version string, pin *install.Pin) (apiv1.Plugin, error) {
+	info, err := h.update(ctx, op, p, version, pin)
 	if err != nil {
 		op.Finish(nil, err)
-		h.publish(ctx, events.Event{Type: events.Error, PluginID: id, Message: "update failed; the running version keeps serving: " + err.Error(),
+		h.publish(ctx, events.Event{Type: events.Error, PluginID: p.id, Message: "update failed; the running version keeps serving: " + err.Error(),
 			Details: map[string]any{"operation_id": op.ID(), "version": version}})
 		return info, err
 	}
@@ -88,7 +127,7 @@ func (h *Host) Update(ctx context.Context, id, version string) (apiv1.Plugin, er
 
 // update is Update for the registration p. It reads p's source under p's
 // lock, so that it builds on the version the previous change left.
-func (h *Host) update(ctx context.Context, op *operation.Op, p *Plugin, version string) (apiv1.Plugin, error) {
+func (h *Host) update(ctx context.Context, op *operation.Op, p *Plugin, version string, pin *install.Pin) (apiv1.Plugin, error) {
 	if strings.TrimSpace(version) == "" {
 		return apiv1.Plugin{}, fmt.Errorf("%w: version: is required", ErrBadSource)
 	}
@@ -100,7 +139,7 @@ func (h *Host) update(ctx context.Context, op *operation.Op, p *Plugin, version 
 	src, tier := p.source, p.tier
 	p.mu.RUnlock()
 	start := time.Now()
-	o, err := h.installer.Update(ctx, op, src, tier, version, func(ctx context.Context, o *install.Opened) error {
+	o, err := h.installer.Update(ctx, op, src, tier, version, pin, func(ctx context.Context, o *install.Opened) error {
 		return h.swap(ctx, p, newInstance(o), change{source: &o.Source, grants: o.Grants, kube: o.Kubernetes, warnings: o.Warnings, probe: true})
 	})
 	if err != nil {

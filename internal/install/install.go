@@ -129,6 +129,9 @@ type Request struct {
 	// for an archive uploaded by the same request, so that a failed install
 	// leaves no trace.
 	DiscardUploadOnFailure bool
+	// Pin, when set, is the catalog's record of the version: a source
+	// whose digest differs is refused.
+	Pin *Pin
 }
 
 // Describe names what req installs, for an operation's record.
@@ -319,7 +322,11 @@ func (i *Installer) validate(pr Progress, f fetched, req Request) (validated, er
 		}
 		f.evidence.Checksum = sum
 	}
-	signedBy, warnings, err := i.policy().CheckIntegrity(f.evidence)
+	evidence, pol, err := req.Pin.check(f.evidence, i.policy())
+	if err != nil {
+		return v, err
+	}
+	signedBy, warnings, err := pol.CheckIntegrity(evidence)
 	pr.Warn(warnings...)
 	if err != nil {
 		return v, err
@@ -341,6 +348,9 @@ func (i *Installer) validate(pr Progress, f fetched, req Request) (validated, er
 		return v, err
 	}
 	pr.SetPlugin(md.ID)
+	if req.Pin != nil && req.Pin.ID != "" && md.ID != req.Pin.ID {
+		return v, fmt.Errorf("%w: catalog %s lists this source as %s, but its plugin.yaml says %s", ErrBadSource, req.Pin.Catalog, req.Pin.ID, md.ID)
+	}
 	if md.Security.Checksum != "" && f.src.Kind != apiv1.SourceFile {
 		pr.Warn("security.checksum in plugin.yaml cannot cover the files that contain it; pass checksum with the request instead")
 	}

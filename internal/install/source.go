@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/config"
+	"github.com/kubestellar/ksplugins/internal/policy"
 	"github.com/kubestellar/ksplugins/internal/source"
 	"github.com/kubestellar/ksplugins/sdk"
 )
@@ -67,8 +68,9 @@ func (i *Installer) buildSource(ctx context.Context, src apiv1.Source, tier apiv
 // for tier, each a step of pr, then opens it with the permissions and
 // Kubernetes access its manifest is granted now and hands it to admit
 // within the loading step.
-// admit owns the instance it was handed.
-func (i *Installer) Update(ctx context.Context, pr Progress, src apiv1.Source, tier apiv1.Tier, version string, admit func(context.Context, *Opened) error) (*Opened, error) {
+// admit owns the instance it was handed. A pin, when not nil, refuses a
+// source whose digest differs from the catalog's.
+func (i *Installer) Update(ctx context.Context, pr Progress, src apiv1.Source, tier apiv1.Tier, version string, pin *Pin, admit func(context.Context, *Opened) error) (*Opened, error) {
 	if src.Kind != apiv1.SourceGit {
 		return nil, fmt.Errorf("%w: only repository plugins have versions to update to; reload a %s plugin instead", ErrBadSource, src.Kind)
 	}
@@ -80,6 +82,15 @@ func (i *Installer) Update(ctx context.Context, pr Progress, src apiv1.Source, t
 	}
 	next := src
 	next.Version, next.Pin = co.Version, co.Commit
+	if pin != nil {
+		done = pr.Step(ctx, apiv1.StepValidating, "")
+		err = i.checkPin(pr, co.Dir, pin)
+		done(err)
+		if err != nil {
+			_ = i.opts.Sources.Forget(co)
+			return nil, err
+		}
+	}
 	done = pr.Step(ctx, apiv1.StepBuilding, string(tier))
 	a, err := i.opts.Builder.Build(ctx, co.Dir, tier, i.buildTrust(src.Kind))
 	done(err)
@@ -104,6 +115,22 @@ func (i *Installer) Update(ctx context.Context, pr Progress, src apiv1.Source, t
 		return nil, err
 	}
 	return o, nil
+}
+
+// checkPin checks the plugin folder dir against a catalog's pin: its
+// digest, and the signature of it.
+func (i *Installer) checkPin(pr Progress, dir string, pin *Pin) error {
+	digest, err := build.TreeDigest(dir)
+	if err != nil {
+		return err
+	}
+	ev, pol, err := pin.check(policy.Evidence{Digest: digest}, i.policy())
+	if err != nil {
+		return err
+	}
+	_, warnings, err := pol.CheckIntegrity(ev)
+	pr.Warn(warnings...)
+	return err
 }
 
 // checkout brings a repository source to disk at version.

@@ -330,3 +330,25 @@ func (f *Fetcher) RemoveUpload(id string) error {
 	_ = os.Remove(filepath.Join(f.dir, "uploads")) // only if now empty
 	return nil
 }
+
+// Tree writes the files of the repository req.URL at req.Version to dest,
+// which must not exist, and returns the commit it resolved to. Unlike Git
+// it keeps nothing under a Fetcher and applies no allowed_repos policy: it
+// reads what an admin configured (a catalog) or what a publisher names.
+// req.Policy.MaxPluginSize, when positive, bounds the checkout.
+func Tree(ctx context.Context, req GitRequest, dest string) (string, error) {
+	repo, err := policy.ParseRepo(req.URL)
+	if err != nil {
+		return "", &Error{Field: "source", Err: err}
+	}
+	version := repo.Ref
+	if req.Version != "" {
+		version = req.Version
+	}
+	opts := git.FetchOptions{URL: cloneURL(repo, req.BaseURL), Ref: version, Token: req.Token, TokenBase: req.BaseURL, MaxBytes: req.Policy.MaxPluginSize}
+	res, err := git.Fetch(ctx, dest, opts)
+	if err != nil {
+		return "", &FetchError{Repo: repo.String(), Version: version, Err: err}
+	}
+	return res.Commit, nil
+}
