@@ -388,3 +388,26 @@ func TestCallPlugin(t *testing.T) {
 		t.Errorf("call to a disabled dependency = %d %q", r.status, r.body)
 	}
 }
+
+// TestCallDepth refuses a call at the end of a chain of maxCallDepth calls
+// and makes one just short of it.
+func TestCallDepth(t *testing.T) {
+	h := newTestHost(t)
+	add(t, h, &whoPlugin{needs("inventory", "1.5.0")})
+	app := needs("app", "1.0.0", "inventory@^1")
+	add(t, h, app)
+	c := pluginCaller{h: h, from: "app", declared: app.GetMetadata().PluginDependencies}
+	for _, tt := range []struct {
+		depth int
+		err   error
+	}{{0, nil}, {maxCallDepth - 1, nil}, {maxCallDepth, ErrCallDepth}} {
+		ctx := context.WithValue(context.Background(), callDepthKey{}, tt.depth)
+		res, err := c.CallPlugin(ctx, "inventory", "GET", "/who", nil)
+		if !errors.Is(err, tt.err) {
+			t.Errorf("a call after %d calls: %v, want %v", tt.depth, err, tt.err)
+		}
+		if err == nil && res.StatusCode != http.StatusOK {
+			t.Errorf("a call after %d calls answered %d", tt.depth, res.StatusCode)
+		}
+	}
+}

@@ -19,6 +19,20 @@ import (
 // is held in memory whole.
 const maxCallAnswer = 8 << 20
 
+// maxCallDepth bounds a chain of calls between plugins, each made while
+// serving the call before it. Dependencies cannot form a cycle, so a chain
+// is as long as the dependency graph is deep at most; the bound keeps a
+// plugin that finds a way around that from calling on without end.
+const maxCallDepth = 16
+
+// ErrCallDepth refuses a call between plugins made at the end of a chain
+// of maxCallDepth calls.
+var ErrCallDepth = fmt.Errorf("a chain of calls between plugins is limited to %d calls", maxCallDepth)
+
+// callDepthKey carries, in the context of a request one plugin's call made,
+// how many calls led to it.
+type callDepthKey struct{}
+
 // pluginCaller is the sdk.PluginCaller an instance of plugin from gets:
 // calls to the dependencies that instance's manifest declares, through
 // the request path an outside request takes.
@@ -41,9 +55,16 @@ func (c pluginCaller) CallPlugin(ctx context.Context, id, method, path string, b
 	if d := c.h.dependencies(c.declared[i : i+1])[0]; !d.Satisfied {
 		return nil, fmt.Errorf("plugin %s calls plugin %s (%s): %w: %s", c.from, id, rangeText(d.Range), sdk.ErrDependencyUnavailable, d.Reason)
 	}
+	depth, _ := ctx.Value(callDepthKey{}).(int)
+	if depth >= maxCallDepth {
+		return nil, fmt.Errorf("plugin %s calls plugin %s: %w", c.from, id, ErrCallDepth)
+	}
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
+	// The dependency's request is made under ctx, so a call it makes in
+	// turn finds the depth.
+	ctx = context.WithValue(ctx, callDepthKey{}, depth+1)
 	ctx, cancel := context.WithTimeout(ctx, c.h.opts.CallTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, EndpointPrefix+id+path, body)
