@@ -86,6 +86,9 @@ type guest struct {
 	// endpoints, when the host sent them, replace GetMetadata's.
 	endpoints []sdk.EndpointConfig
 	turns     turns
+	// calls: the plugin calls other plugins (sdk.PluginCallerUser), so
+	// each request's context carries the number the host gave it.
+	calls bool
 }
 
 func newGuest(p sdk.KubestellarPlugin) *guest {
@@ -190,6 +193,12 @@ func (g *guest) dispatch(op uint32, in []byte) (any, error) {
 			if err := json.Unmarshal(rest, &g.endpoints); err != nil {
 				return nil, fmt.Errorf("decoding the endpoints: %w", err)
 			}
+		}
+		// Before any lifecycle method, as the host does for a native
+		// plugin; the host decides at each call what the plugin may call.
+		if pc, ok := p.(sdk.PluginCallerUser); ok && !g.calls {
+			pc.SetPluginCaller(pluginCaller{})
+			g.calls = true
 		}
 		return nil, nil
 	case abi.OpMetadata:

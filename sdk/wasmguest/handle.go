@@ -4,6 +4,7 @@ package wasmguest
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -38,6 +39,10 @@ func (g *guest) handle(in []byte) {
 	clear(g.header)
 	g.header = d.Header(g.header)
 	body := d.Bytes()
+	var request uint32
+	if len(d.Rest()) >= 4 { // a host from before plugin calls ends at the body
+		request = d.U32()
+	}
 	if err := d.Err(); err != nil {
 		g.fail("decoding the request: " + err.Error())
 		return
@@ -57,7 +62,14 @@ func (g *guest) handle(in []byte) {
 		RequestURI:    requestURI(g.url.Path, g.url.RawQuery),
 	}
 	g.w.reset(g.out[:0], g.maxResp)
-	g.engine.ServeHTTP(&g.w, &g.req)
+	req := &g.req
+	if g.calls && request != 0 {
+		// A copy, which the plugin may keep: the context names this
+		// request, and a call made with it once the request is answered
+		// is refused rather than made for whichever request is current.
+		req = g.req.WithContext(context.WithValue(context.Background(), requestKey{}, request))
+	}
+	g.engine.ServeHTTP(&g.w, req)
 	g.out = g.w.finish()
 }
 

@@ -99,6 +99,17 @@ func roundTrip(req *http.Request, kube *kubeRoute, stream bool) (*http.Response,
 		}
 		return nil, errors.New(msg)
 	}
+	res, err := readResponse(d, stream)
+	if err != nil {
+		return nil, err
+	}
+	res.Request = req
+	return res, nil
+}
+
+// readResponse reads the rest of an ok outcome: status, header block and
+// the body, or, with stream, the id of the stream the host holds it in.
+func readResponse(d *abi.Decoder, stream bool) (*http.Response, error) {
 	status := int(d.U32())
 	header := d.Header(nil)
 	res := &http.Response{
@@ -108,7 +119,6 @@ func roundTrip(req *http.Request, kube *kubeRoute, stream bool) (*http.Response,
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     http.Header(header),
-		Request:    req,
 	}
 	if stream {
 		id := d.U32()

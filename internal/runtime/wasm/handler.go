@@ -66,7 +66,14 @@ func (p *Plugin) serveHTTP(c *gin.Context) {
 		apierr.Write(c.Writer, http.StatusServiceUnavailable, "sandbox_busy", err.Error(), nil)
 		return
 	}
+	// The request's number ends the frame; its context, with what the
+	// host learned of the caller, stays here for the guest's calls to
+	// other plugins.
+	id, done := in.serve(r.Context())
+	buf = abi.AppendU32(buf, id)
+	*bufp = buf
 	res, err := in.invoke(p.ctx, abi.OpHandle, buf)
+	done()
 	if err != nil {
 		p.lost(in, fmt.Errorf("serving %s %s: %w", r.Method, r.URL.Path, err))
 		switch {

@@ -47,7 +47,10 @@ type instance struct {
 	// streamCtx, during a background turn, ends with the turn's budget:
 	// streams opened in the turn are read within it. Nil otherwise.
 	streamCtx context.Context
-	dead      bool
+	// serving is the request in progress, if any; requests numbers them.
+	serving  serving
+	requests uint32
+	dead     bool
 	// background: the last call left goroutines beyond the guest's
 	// baseline, so the instance wants turns (see background.go).
 	background bool

@@ -24,7 +24,8 @@ import (
 const defaultHTTPTimeout = 10 * time.Second
 
 // instantiateHostModule provides the imports of package wasmguest: the
-// only way out of the sandbox is an HTTP request the host performs.
+// only ways out of the sandbox are an HTTP request the host performs and a
+// call to another plugin the host makes.
 func (p *Plugin) instantiateHostModule(ctx context.Context) error {
 	_, err := p.rt.NewHostModuleBuilder(abi.ImportModule).
 		NewFunctionBuilder().
@@ -52,6 +53,11 @@ func (p *Plugin) instantiateHostModule(ctx context.Context) error {
 			[]api.ValueType{api.ValueTypeI32}, nil).
 		WithParameterNames("stream").
 		Export(abi.ImportHTTPClose).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(p.hostPluginCall),
+			[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}).
+		WithParameterNames("ptr", "size").
+		Export(abi.ImportPluginCall).
 		Instantiate(ctx)
 	return err
 }

@@ -83,6 +83,9 @@ type Plugin struct {
 	// kube is the host's Kubernetes access for the plugin
 	// (SetKubernetes); nil until given. Guarded by mu.
 	kube sdk.Kubernetes
+	// caller serves the guest's calls to other plugins
+	// (SetPluginCaller); nil until given. Guarded by mu.
+	caller sdk.PluginCaller
 }
 
 // life is the lifecycle the host has driven the plugin through. Each

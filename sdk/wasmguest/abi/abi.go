@@ -68,13 +68,20 @@
 // ksp_call or ksp_background turn that opened it returns: a stream lives
 // within one call.
 //
+//	plugin_call(ptr u32, size u32) -> u64
+//
+// calls an endpoint of another plugin (sdk.PluginCaller) with the call
+// frame in guest memory and returns the length of its framed outcome,
+// fetched with http_result as http_do's is. See [CallOK].
+//
 // # Frames
 //
 // All integers are little-endian u32; a string or byte slice is its u32
 // length then its bytes; a header block is u32 key count, then per key the
 // key, u32 value count and the values.
 //
-//	request  (OpHandle input):  method, path, raw query, host, remote addr, header block, body
+//	request  (OpHandle input):  method, path, raw query, host, remote addr, header block, body,
+//	                            u32 request id (see [CallOK]; older hosts end the frame at the body)
 //	response (OpHandle result): u8 kind, then
 //	                            kind 1 (response): u32 status, header block, body
 //	                            kind 2 (too large): nothing; the body passed the limit set by OpSetup
@@ -82,6 +89,9 @@
 //	outbound (http_do input):   method, URL, header block, body
 //	outcome  (http_do result):  u8 ok, then ok 1: u32 status, header block, body; ok 0: message
 //	outcome  (http_open result): as http_do's, with u32 stream id in place of the body
+//	call     (plugin_call input): u32 request id, u32 timeout ms (0: none), plugin id, method, path, body
+//	outcome  (plugin_call result): u8 kind, then kind CallOK: u32 status, header block, body;
+//	                               any other kind: message
 //
 // # Kubernetes
 //
@@ -118,6 +128,7 @@ const (
 	ImportHTTPOpen   = "http_open"
 	ImportHTTPRead   = "http_read"
 	ImportHTTPClose  = "http_close"
+	ImportPluginCall = "plugin_call"
 )
 
 // HeaderKubeContext names the kubeconfig context of an http_do request to

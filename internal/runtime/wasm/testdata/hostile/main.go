@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,9 @@ type Hostile struct {
 	stop  chan struct{}
 	// watched is how the background watch (GET /kube?bg=1) ended.
 	watched string
+	plugins sdk.PluginCaller
+	// kept is the context of the request GET /call?keep=1 served.
+	kept context.Context
 }
 
 // msgpackRecord has fields of the kinds the msgpack codec has generated
@@ -52,7 +56,7 @@ func (p *Hostile) event(name string) { fmt.Println("lifecycle " + name) }
 // GetMetadata lists the misbehaviours.
 func (p *Hostile) GetMetadata() sdk.PluginMetadata {
 	eps := []sdk.EndpointConfig{}
-	for _, e := range []string{"loop", "alloc", "panic", "big", "readfile", "writefile", "fetch", "state", "sick", "spew", "args", "kube", "tick", "spin"} {
+	for _, e := range []string{"loop", "alloc", "panic", "big", "readfile", "writefile", "fetch", "state", "sick", "spew", "args", "kube", "tick", "spin", "call"} {
 		eps = append(eps, sdk.EndpointConfig{Path: "/" + e, Method: "GET", Handler: e})
 	}
 	eps = append(eps, sdk.EndpointConfig{Path: "/echo", Method: "POST", Handler: "echo"},
@@ -314,6 +318,45 @@ func (p *Hostile) GetHandlers() map[string]gin.HandlerFunc {
 				c.String(http.StatusOK, "other: %v", err)
 			}
 		},
+		// call calls plugin at path with method and, when size is given, a
+		// body of that many bytes, under the request's context, or with
+		// stale=1 under the one kept by an earlier keep=1, or with
+		// timeout_ms under a deadline of its own. It answers 200 and what
+		// the plugin answered, or 502 and which error the call returned.
+		"call": func(c *gin.Context) {
+			if p.plugins == nil {
+				c.String(http.StatusOK, "no plugin caller")
+				return
+			}
+			ctx := c.Request.Context()
+			switch {
+			case c.Query("keep") == "1":
+				p.kept = ctx
+			case c.Query("stale") == "1":
+				ctx = p.kept
+			}
+			if ms, _ := strconv.Atoi(c.Query("timeout_ms")); ms > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+				defer cancel()
+			}
+			var body io.Reader
+			if n, _ := strconv.Atoi(c.Query("size")); n > 0 {
+				body = strings.NewReader(strings.Repeat("b", n))
+			}
+			res, err := p.plugins.CallPlugin(ctx, c.Query("plugin"), c.DefaultQuery("method", http.MethodGet), c.Query("path"), body)
+			if err != nil {
+				c.JSON(http.StatusBadGateway, gin.H{"error": err.Error(),
+					"undeclared":  errors.Is(err, sdk.ErrUndeclaredDependency),
+					"unavailable": errors.Is(err, sdk.ErrDependencyUnavailable),
+					"timeout":     errors.Is(err, context.DeadlineExceeded),
+					"over":        errors.Is(err, context.Canceled)})
+				return
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			c.JSON(http.StatusOK, gin.H{"status": res.StatusCode, "answer": string(b), "header": res.Header.Get("X-Answer")})
+		},
 		"echo": func(c *gin.Context) {
 			b, err := io.ReadAll(c.Request.Body)
 			if err != nil {
@@ -339,6 +382,9 @@ func (p *Hostile) GetHandlers() map[string]gin.HandlerFunc {
 
 // SetKubernetes implements sdk.KubernetesUser.
 func (p *Hostile) SetKubernetes(k sdk.Kubernetes) { p.kube = k }
+
+// SetPluginCaller implements sdk.PluginCallerUser.
+func (p *Hostile) SetPluginCaller(c sdk.PluginCaller) { p.plugins = c }
 
 // ValidateRequest refuses requests carrying X-Refuse.
 func (p *Hostile) ValidateRequest(c *gin.Context) error {
