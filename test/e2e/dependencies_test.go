@@ -133,3 +133,53 @@ func TestPluginDependencies(t *testing.T) {
 	want(t, "the dependant's call after a restart", r, 200, "")
 	mentions("after a restart", r, `"version":"1.5.0"`)
 }
+
+// TestSandboxedDependencyCall has a sandboxed plugin call its native
+// dependency through the SDK: the call carries the rights of whoever called
+// the sandboxed plugin, whose token the guest never receives; a plugin it
+// does not declare is refused, and so is a dependency that is gone.
+func TestSandboxedDependencyCall(t *testing.T) {
+	f := shared
+	s := startServer(t, f)
+	const (
+		inventory = "cluster-inventory"
+		report    = "inventory-report"
+	)
+	reportDir := copyPlugin(t, filepath.Join(f.root, "test/e2e/testdata/plugins/inventoryreport"))
+	edit(t, filepath.Join(reportDir, "plugin.yaml"), "\nendpoints:", "\nsecurity:\n  sandboxed: true\nendpoints:")
+	load := func(dir string) reply {
+		t.Helper()
+		return s.api("POST", "/api/plugins/load", map[string]any{"source": dir})
+	}
+	want(t, "install the dependency", load(copyPlugin(t, filepath.Join(f.root, "test/e2e/testdata/plugins/inventory"))), 201, "")
+	want(t, "install the sandboxed dependant", load(reportDir), 201, "")
+	if r := s.api("GET", "/api/plugins/"+report, nil); r.body["tier"] != "sandboxed" {
+		t.Fatalf("the dependant runs in tier %v, want sandboxed", r.body["tier"])
+	}
+
+	r := s.endpoint("GET", report, "/report")
+	want(t, "an anonymous caller's call", r, 200, "")
+	for _, w := range []string{`"status":200`, `"clusters":["its1","wds1"]`, `"caller_plugin":"inventory-report"`, `"caller":""`} {
+		if !strings.Contains(r.raw, w) {
+			t.Errorf("an anonymous caller's call: %s; want %s", r, w)
+		}
+	}
+	r = s.endpointWithHeader("GET", report, "/report", "Authorization", "Bearer "+s.token)
+	want(t, "an authenticated caller's call", r, 200, "")
+	if !strings.Contains(r.raw, `"caller_plugin":"inventory-report"`) || strings.Contains(r.raw, `"caller":""`) || !strings.Contains(r.raw, `"caller":"`) {
+		t.Errorf("the dependency does not see the sandboxed plugin's caller: %s", r)
+	}
+
+	r = s.endpoint("GET", report, "/undeclared")
+	want(t, "a call to an undeclared plugin", r, 502, "")
+	if !strings.Contains(r.raw, "not a declared dependency") {
+		t.Errorf("a call to an undeclared plugin: %s", r)
+	}
+
+	want(t, "forced unload", s.api("DELETE", "/api/plugins/"+inventory+"?force=true", nil), 200, "")
+	r = s.endpoint("GET", report, "/report")
+	want(t, "a call to a dependency that is gone", r, 502, "")
+	if !strings.Contains(r.raw, "dependency unavailable") {
+		t.Errorf("a call to a dependency that is gone: %s", r)
+	}
+}

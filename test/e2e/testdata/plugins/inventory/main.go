@@ -1,5 +1,6 @@
 // A plugin other plugins depend on: GET /clusters lists clusters, and says
-// which plugin asked, for the plugin that calls it through the host.
+// which plugin asked, and for whom, for the plugin that calls it through
+// the host.
 package main
 
 import (
@@ -28,6 +29,7 @@ func (p *inventory) GetHandlers() map[string]gin.HandlerFunc {
 				"clusters":      []string{"its1", "wds1"},
 				"version":       version,
 				"caller_plugin": c.GetHeader(sdk.CallerPluginHeader),
+				"caller":        c.GetHeader(sdk.CallerSubjectHeader),
 			})
 		},
 	}
