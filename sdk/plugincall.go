@@ -35,9 +35,13 @@ type PluginCaller interface {
 }
 
 // PluginCallerUser is implemented by plugins that call their
-// dependencies. The host calls SetPluginCaller once, before Initialize;
-// a reload or update calls it again on the new instance. Only native
-// plugins receive one today; the sandboxed tier has no call for it yet.
+// dependencies, in either tier. The host calls SetPluginCaller once,
+// before Initialize; a reload or update calls it again on the new
+// instance. A sandboxed plugin's caller sends each call to the host, which
+// makes it as for a native plugin, within the sandbox's body limits and
+// timeout; the caller's credentials stay in the host, which knows the
+// request served by the context passed (a call with the context of a
+// request already answered fails with context.Canceled).
 type PluginCallerUser interface {
 	SetPluginCaller(c PluginCaller)
 }
