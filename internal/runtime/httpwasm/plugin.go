@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -190,7 +191,7 @@ func checkSignatures(m wazero.CompiledModule) error {
 		if !ok {
 			return fmt.Errorf("the module does not export %s", name)
 		}
-		if !same(f.ParamTypes(), sig[0]) || !same(f.ResultTypes(), sig[1]) {
+		if !slices.Equal(f.ParamTypes(), sig[0]) || !slices.Equal(f.ResultTypes(), sig[1]) {
 			return fmt.Errorf("the module's %s has the type (%v) -> (%v), not (%v) -> (%v)",
 				name, f.ParamTypes(), f.ResultTypes(), sig[0], sig[1])
 		}
@@ -199,18 +200,6 @@ func checkSignatures(m wazero.CompiledModule) error {
 		return errors.New("the module does not export its memory")
 	}
 	return nil
-}
-
-func same(a, b []api.ValueType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // start instantiates the module once.
@@ -371,9 +360,7 @@ func (p *Plugin) Plugin() sdk.KubestellarPlugin { return p }
 
 // Describe reports the limits p runs with; the tier grants nothing.
 func (p *Plugin) Describe() *apiv1.Sandbox {
-	l := p.limits
-	return &apiv1.Sandbox{Limits: apiv1.SandboxLimits{PoolSize: l.PoolSize, QueueSize: l.QueueSize, MemoryBytes: l.Memory,
-		TimeoutMs: l.Timeout.Milliseconds(), MaxRequestBytes: l.MaxRequestBytes, MaxResponseBytes: l.MaxResponseBytes}}
+	return &apiv1.Sandbox{Limits: p.limits.SandboxLimits()}
 }
 
 // The sdk.KubestellarPlugin methods. The http-wasm interface has no
@@ -443,14 +430,9 @@ func (p *Plugin) GetMetrics() map[string]interface{} {
 // GetPermissions are the manifest's.
 func (p *Plugin) GetPermissions() []string { return append([]string(nil), p.meta.Permissions...) }
 
-// HandleError wraps err as the plugin's.
+// HandleError is answered by the host (see wasm.PluginError).
 func (p *Plugin) HandleError(err error) sdk.PluginError {
-	pe := sdk.PluginError{Code: sdk.ErrorCodeRuntime, Timestamp: time.Now().UTC().Format(time.RFC3339),
-		Context: map[string]interface{}{"plugin_id": p.id, "tier": string(apiv1.TierHTTPWasm)}}
-	if err != nil {
-		pe.Message = err.Error()
-	}
-	return pe
+	return wasm.PluginError(p.id, apiv1.TierHTTPWasm, err)
 }
 
 // ValidateRequest accepts: the guest sees every request.
@@ -458,9 +440,5 @@ func (p *Plugin) ValidateRequest(*gin.Context) error { return nil }
 
 // GetHandlers maps every endpoint's handler name to the guest.
 func (p *Plugin) GetHandlers() map[string]gin.HandlerFunc {
-	m := make(map[string]gin.HandlerFunc, len(p.meta.Endpoints))
-	for _, ep := range p.meta.Endpoints {
-		m[ep.Handler] = p.serveHTTP
-	}
-	return m
+	return wasm.Handlers(p.meta.Endpoints, p.serveHTTP)
 }

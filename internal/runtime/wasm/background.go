@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -136,6 +137,6 @@ func (in *instance) arm(ctx context.Context) error {
 // signature this host calls.
 func hasBackground(fns map[string]api.FunctionDefinition) bool {
 	f, ok := fns[abi.ExportBackground]
-	return ok && sameTypes(f.ParamTypes(), []api.ValueType{api.ValueTypeI32}) &&
-		sameTypes(f.ResultTypes(), []api.ValueType{api.ValueTypeI32})
+	return ok && slices.Equal(f.ParamTypes(), []api.ValueType{api.ValueTypeI32}) &&
+		slices.Equal(f.ResultTypes(), []api.ValueType{api.ValueTypeI32})
 }

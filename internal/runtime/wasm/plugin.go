@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
 	"github.com/kubestellar/ksplugins/internal/pluginlog"
 	"github.com/kubestellar/ksplugins/internal/runtime/wasm/interrupt"
@@ -238,7 +241,7 @@ func checkExports(m wazero.CompiledModule) error {
 		if !ok {
 			return fmt.Errorf("the module does not export %s: it is not a plugin built for the sandboxed tier (GOOS=wasip1 -buildmode=c-shared with sdk/wasmguest)", w.name)
 		}
-		if !sameTypes(f.ParamTypes(), w.params) || !sameTypes(f.ResultTypes(), w.results) {
+		if !slices.Equal(f.ParamTypes(), w.params) || !slices.Equal(f.ResultTypes(), w.results) {
 			return fmt.Errorf("the module's %s has the wrong signature: its sdk/wasmguest does not match this host", w.name)
 		}
 	}
@@ -246,18 +249,6 @@ func checkExports(m wazero.CompiledModule) error {
 		return errors.New("the module does not export its memory")
 	}
 	return nil
-}
-
-func sameTypes(a, b []api.ValueType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // ID is the plugin's id, as given to Load.
@@ -743,18 +734,9 @@ func (p *Plugin) GetPermissions() []string {
 	return perms
 }
 
-// HandleError is answered by the host: crossing into the guest to wrap an
-// error would cost a call and could fail for the very reason being reported.
+// HandleError is answered by the host (see PluginError).
 func (p *Plugin) HandleError(err error) sdk.PluginError {
-	pe := sdk.PluginError{
-		Code:      sdk.ErrorCodeRuntime,
-		Timestamp: time.Now().UTC().Format(time.RFC3339),
-		Context:   map[string]interface{}{"plugin_id": p.id, "tier": "sandboxed"},
-	}
-	if err != nil {
-		pe.Message = err.Error()
-	}
-	return pe
+	return PluginError(p.id, apiv1.TierSandboxed, err)
 }
 
 // ValidateRequest accepts: the guest runs the plugin's own ValidateRequest
@@ -765,9 +747,5 @@ func (p *Plugin) ValidateRequest(*gin.Context) error { return nil }
 // forwards a request to the sandbox; the guest routes it to the plugin's
 // handler by method and path.
 func (p *Plugin) GetHandlers() map[string]gin.HandlerFunc {
-	m := make(map[string]gin.HandlerFunc, len(p.meta.Endpoints))
-	for _, ep := range p.meta.Endpoints {
-		m[ep.Handler] = p.serveHTTP
-	}
-	return m
+	return Handlers(p.meta.Endpoints, p.serveHTTP)
 }

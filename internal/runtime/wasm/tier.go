@@ -132,8 +132,7 @@ func (p *Plugin) Plugin() sdk.KubestellarPlugin { return p }
 func (p *Plugin) Describe() *apiv1.Sandbox {
 	l, g := p.Limits(), p.Grants()
 	return &apiv1.Sandbox{
-		Limits: apiv1.SandboxLimits{PoolSize: l.PoolSize, QueueSize: l.QueueSize, MemoryBytes: l.Memory,
-			TimeoutMs: l.Timeout.Milliseconds(), MaxRequestBytes: l.MaxRequestBytes, MaxResponseBytes: l.MaxResponseBytes},
+		Limits: l.SandboxLimits(),
 		Grants: apiv1.SandboxGrants{FileSystem: g.DataDir != "", Network: g.Network, AllowedHosts: g.AllowedHosts},
 	}
 }
