@@ -287,6 +287,19 @@ func TestResponseTooLarge(t *testing.T) {
 	}
 }
 
+// newTier is a tier with a directory of its own for pinned modules, over a
+// sandboxed runtime closed when the test ends, and a spec to open with.
+func newTier(t *testing.T) (*Runtime, runtime.Spec) {
+	t.Helper()
+	ctx := context.Background()
+	sandbox, err := wasm.NewRuntime(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sandbox.Close(ctx) })
+	return NewRuntime(sandbox, t.TempDir()), runtime.Spec{Sandbox: config.DefaultSystem().Sandbox, Logger: slog.New(slog.DiscardHandler)}
+}
+
 // TestOpen covers how Open finds a manifest and refuses what is not an
 // http-wasm module.
 func TestOpen(t *testing.T) {
@@ -295,13 +308,7 @@ func TestOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sandbox, err := wasm.NewRuntime(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sandbox.Close(ctx)
-	rt := NewRuntime(sandbox, t.TempDir())
-	spec := runtime.Spec{Sandbox: config.DefaultSystem().Sandbox, Logger: slog.New(slog.DiscardHandler)}
+	rt, spec := newTier(t)
 
 	embedded := customSection(wat, ManifestSection, "id: embedded\nname: Embedded\nversion: 1.0.0\ndescription: d\nauthor: a\nendpoints:\n  - {path: /echo, method: GET, handler: guest}\n")
 	tests := []struct {
@@ -365,13 +372,7 @@ func TestOpen(t *testing.T) {
 // manifest.
 func TestPinned(t *testing.T) {
 	ctx := context.Background()
-	sandbox, err := wasm.NewRuntime(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sandbox.Close(ctx)
-	rt := NewRuntime(sandbox, t.TempDir())
-	spec := runtime.Spec{Sandbox: config.DefaultSystem().Sandbox, Logger: slog.New(slog.DiscardHandler)}
+	rt, spec := newTier(t)
 	code, err := os.ReadFile(httpwasmtest.EchoWAT(t))
 	if err != nil {
 		t.Fatal(err)
