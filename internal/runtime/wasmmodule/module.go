@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
+
+	"github.com/kubestellar/ksplugins/internal/leb128"
 )
 
 // Kind is the kind of an export.
@@ -204,19 +206,16 @@ func (r *reader) byte() byte {
 
 // u32 reads an unsigned LEB128 integer of at most 32 bits.
 func (r *reader) u32() uint32 {
-	var v uint32
-	for shift := 0; shift < 35; shift += 7 {
-		c := r.byte()
-		if r.err != nil {
-			return 0
-		}
-		v |= uint32(c&0x7f) << shift
-		if c&0x80 == 0 {
-			return v
-		}
+	if r.err != nil {
+		return 0
 	}
-	r.err = fmt.Errorf("integer too long at byte %d", r.off)
-	return 0
+	v, n, err := leb128.U32(r.b[r.off:])
+	r.off += n
+	if err != nil {
+		r.err = fmt.Errorf("%v at byte %d", err, r.off)
+		return 0
+	}
+	return v
 }
 
 func (r *reader) bytes(n uint32) []byte {

@@ -1,6 +1,10 @@
 package interrupt
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/kubestellar/ksplugins/internal/leb128"
+)
 
 // reader reads the binary format. The first failure sticks: later reads
 // return zero values, so a caller checks err once after a run of reads.
@@ -40,19 +44,13 @@ func (r *reader) bytes(n int) []byte {
 
 // u32 reads an unsigned LEB128 of at most five bytes.
 func (r *reader) u32() uint32 {
-	var v uint32
-	for shift := 0; shift < 35; shift += 7 {
-		c := r.byte()
-		if r.err != nil {
-			return 0
-		}
-		v |= uint32(c&0x7f) << shift
-		if c&0x80 == 0 {
-			return v
-		}
+	v, n, err := leb128.U32(r.b[r.off:])
+	r.off += n
+	if err != nil {
+		r.fail(err.Error())
+		return 0
 	}
-	r.fail("integer too long")
-	return 0
+	return v
 }
 
 // leb skips a signed or unsigned LEB128 of at most ten bytes: constants and
@@ -226,13 +224,4 @@ func skipLEB(b []byte, off int) int {
 		off++
 	}
 	return len(b) + 1
-}
-
-// appendU32 appends v as an unsigned LEB128.
-func appendU32(b []byte, v uint32) []byte {
-	for v >= 0x80 {
-		b = append(b, byte(v)|0x80)
-		v >>= 7
-	}
-	return append(b, byte(v))
 }

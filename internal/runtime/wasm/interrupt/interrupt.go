@@ -46,6 +46,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/kubestellar/ksplugins/internal/leb128"
 )
 
 // Fuel is how many loop iterations an instrumented module runs between two
@@ -183,15 +185,15 @@ func instrument(module []byte, addYield bool) ([]byte, error) {
 	fuel := counts.importedGlobals + counts.globals
 	// Spend first, then test what was stored: in one basic block the
 	// compiler reuses the stored value instead of loading it again.
-	check := appendU32([]byte{opGlobalGet}, fuel)
+	check := leb128.AppendU32([]byte{opGlobalGet}, fuel)
 	check = appendI32Const(check, 1)
 	check = append(check, opI32Sub)
-	check = appendU32(append(check, opGlobalSet), fuel)
-	check = appendU32(append(check, opGlobalGet), fuel)
+	check = leb128.AppendU32(append(check, opGlobalSet), fuel)
+	check = leb128.AppendU32(append(check, opGlobalGet), fuel)
 	check = append(check, opI32Eqz, opIf, blockEmpty)
 	check = appendI32Const(check, Fuel)
-	check = appendU32(append(check, opGlobalSet), fuel)
-	check = appendU32(append(check, opCall), counts.yield)
+	check = leb128.AppendU32(append(check, opGlobalSet), fuel)
+	check = leb128.AppendU32(append(check, opCall), counts.yield)
 	check = append(check, opDrop, opEnd)
 
 	newGlobal := appendI32Const([]byte{valI32, 0x01}, Fuel)
@@ -204,27 +206,27 @@ func instrument(module []byte, addYield bool) ([]byte, error) {
 	wroteType, wroteImport := shift == nil, shift == nil
 	for _, s := range sections {
 		if !wroteType && s.id != secCustom && sectionRank(s.id) > sectionRank(secType) {
-			out = appendSection(out, secType, appendU32(nil, 1), yieldType)
+			out = appendSection(out, secType, leb128.AppendU32(nil, 1), yieldType)
 			counts.types, wroteType = 1, true
 		}
 		if !wroteImport && s.id != secCustom && sectionRank(s.id) > sectionRank(secImport) {
-			out = appendSection(out, secImport, appendU32(nil, 1), yieldImportEntry(counts.types-1))
+			out = appendSection(out, secImport, leb128.AppendU32(nil, 1), yieldImportEntry(counts.types-1))
 			wroteImport = true
 		}
 		if !wroteGlobal && s.id != secCustom && sectionRank(s.id) > sectionRank(secGlobal) {
-			out = appendSection(out, secGlobal, appendU32(nil, 1), newGlobal)
+			out = appendSection(out, secGlobal, leb128.AppendU32(nil, 1), newGlobal)
 			wroteGlobal = true
 		}
 		if shift != nil {
 			var err error
 			switch s.id {
 			case secType:
-				out = appendSection(out, secType, appendU32(nil, counts.types+1), s.body[counts.typeItems:], yieldType)
+				out = appendSection(out, secType, leb128.AppendU32(nil, counts.types+1), s.body[counts.typeItems:], yieldType)
 				counts.types++
 				wroteType = true
 				continue
 			case secImport:
-				out = appendSection(out, secImport, appendU32(nil, counts.imports+1), s.body[counts.importItems:], yieldImportEntry(counts.types-1))
+				out = appendSection(out, secImport, leb128.AppendU32(nil, counts.imports+1), s.body[counts.importItems:], yieldImportEntry(counts.types-1))
 				wroteImport = true
 				continue
 			case secCustom:
@@ -239,7 +241,7 @@ func instrument(module []byte, addYield bool) ([]byte, error) {
 		}
 		switch s.id {
 		case secGlobal:
-			out = appendSection(out, secGlobal, appendU32(nil, counts.globals+1), s.body[counts.globalItems:], newGlobal)
+			out = appendSection(out, secGlobal, leb128.AppendU32(nil, counts.globals+1), s.body[counts.globalItems:], newGlobal)
 			wroteGlobal = true
 		case secCode:
 			body, err := instrumentCode(&s, check, shift)
@@ -252,14 +254,14 @@ func instrument(module []byte, addYield bool) ([]byte, error) {
 		}
 	}
 	if !wroteType {
-		out = appendSection(out, secType, appendU32(nil, 1), yieldType)
+		out = appendSection(out, secType, leb128.AppendU32(nil, 1), yieldType)
 		counts.types = 1
 	}
 	if !wroteImport {
-		out = appendSection(out, secImport, appendU32(nil, 1), yieldImportEntry(counts.types-1))
+		out = appendSection(out, secImport, leb128.AppendU32(nil, 1), yieldImportEntry(counts.types-1))
 	}
 	if !wroteGlobal {
-		out = appendSection(out, secGlobal, appendU32(nil, 1), newGlobal)
+		out = appendSection(out, secGlobal, leb128.AppendU32(nil, 1), newGlobal)
 	}
 	return out, nil
 }
@@ -300,7 +302,7 @@ func appendSection(out []byte, id byte, parts ...[]byte) []byte {
 		size += len(p)
 	}
 	out = append(out, id)
-	out = appendU32(out, uint32(size))
+	out = leb128.AppendU32(out, uint32(size))
 	for _, p := range parts {
 		out = append(out, p...)
 	}
@@ -313,7 +315,7 @@ func instrumentCode(s *section, check []byte, shift *uint32) ([]byte, error) {
 	r := reader{b: s.body, base: s.at}
 	n := r.count()
 	out := make([]byte, 0, len(s.body)+len(s.body)/32)
-	out = appendU32(out, n)
+	out = leb128.AppendU32(out, n)
 	var fn []byte
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		size := r.u32()
@@ -326,7 +328,7 @@ func instrumentCode(s *section, check []byte, shift *uint32) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
-		out = appendU32(out, uint32(len(fn)))
+		out = leb128.AppendU32(out, uint32(len(fn)))
 		out = append(out, fn...)
 	}
 	if r.err != nil {
@@ -357,7 +359,7 @@ func instrumentFunction(out, body []byte, at int, check []byte, shift *uint32) (
 		r.off++
 		if shift != nil && (op == opCall || op == opReturnCall || op == opRefFunc) {
 			out = append(out, body[copied:r.off]...)
-			out = appendU32(out, shifted(r.u32(), *shift))
+			out = leb128.AppendU32(out, shifted(r.u32(), *shift))
 			copied = r.off
 			continue
 		}

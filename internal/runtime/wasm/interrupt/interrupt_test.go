@@ -10,6 +10,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/kubestellar/ksplugins/internal/leb128"
 )
 
 // module assembles a module from sections, each an id and its contents.
@@ -30,18 +32,18 @@ func sec(id byte, parts ...[]byte) []byte {
 }
 
 func vec(items ...[]byte) []byte {
-	v := appendU32(nil, uint32(len(items)))
+	v := leb128.AppendU32(nil, uint32(len(items)))
 	for _, it := range items {
 		v = append(v, it...)
 	}
 	return v
 }
 
-func name(s string) []byte { return append(appendU32(nil, uint32(len(s))), s...) }
+func name(s string) []byte { return append(leb128.AppendU32(nil, uint32(len(s))), s...) }
 
 func body(locals []byte, code ...byte) []byte {
 	b := append(append([]byte(nil), locals...), code...)
-	return append(appendU32(nil, uint32(len(b))), b...)
+	return append(leb128.AppendU32(nil, uint32(len(b))), b...)
 }
 
 // Function types: 0 is () -> (), 1 is (i32) -> (i32), 2 is () -> (i32).
@@ -238,19 +240,19 @@ func TestInstrumentRefuses(t *testing.T) {
 		// tens of GiB and end the process.
 		{"a count beyond the section", []byte("\x00asm\x01\x00\x00\x00\x03\x05\xff\xff\xff\xff\x0f"), "more than the 0 bytes"},
 		{"a data segment beyond the section", module(
-			sec(secData, vec(append([]byte{1}, appendU32(nil, 1<<31)...))),
+			sec(secData, vec(append([]byte{1}, leb128.AppendU32(nil, 1<<31)...))),
 		), "a count of 2147483648"},
 		{"four billion locals", module(
 			types,
 			sec(secImport, vec(yieldImport)),
 			sec(secFunction, vec([]byte{0})),
-			sec(secCode, vec(body(vec(append(appendU32(nil, 1<<32-1), valI32)), opEnd))),
+			sec(secCode, vec(body(vec(append(leb128.AppendU32(nil, 1<<32-1), valI32)), opEnd))),
 		), "4294967295 locals"},
 		{"a huge table", module(
-			sec(secTable, vec(append([]byte{0x70, 0x00}, appendU32(nil, 1<<27)...))),
+			sec(secTable, vec(append([]byte{0x70, 0x00}, leb128.AppendU32(nil, 1<<27)...))),
 		), "a table of 134217728 elements"},
 		{"a huge name map", module(
-			sec(secCustom, name("name"), []byte{1, 5}, appendU32(nil, 1<<30)),
+			sec(secCustom, name("name"), []byte{1, 5}, leb128.AppendU32(nil, 1<<30)),
 		), "a count of 1073741824"},
 		{"unknown section", module(sec(42)), "unknown section id 42"},
 		{"function overruns its body", module(

@@ -1,6 +1,10 @@
 package interrupt
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/kubestellar/ksplugins/internal/leb128"
+)
 
 // Opcodes whose immediate is a function index.
 const (
@@ -15,11 +19,11 @@ var yieldType = []byte{0x60, 0x00, 0x01, valI32}
 // yieldImportEntry is the import of sched_yield, of type typeIndex, as an
 // import section entry.
 func yieldImportEntry(typeIndex uint32) []byte {
-	b := appendU32(nil, uint32(len(yieldModule)))
+	b := leb128.AppendU32(nil, uint32(len(yieldModule)))
 	b = append(b, yieldModule...)
-	b = appendU32(b, uint32(len(yieldName)))
+	b = leb128.AppendU32(b, uint32(len(yieldName)))
 	b = append(b, yieldName...)
-	return appendU32(append(b, 0x00), typeIndex)
+	return leb128.AppendU32(append(b, 0x00), typeIndex)
 }
 
 // shifted is function index i once an import is added at index from.
@@ -59,7 +63,7 @@ func (s *shifter) funcIndex() {
 	if s.r.err != nil {
 		return
 	}
-	s.out = appendU32(s.out, shifted(i, s.from))
+	s.out = leb128.AppendU32(s.out, shifted(i, s.from))
 	s.copied = s.r.off
 }
 
