@@ -310,24 +310,36 @@ func TestRestoreOrder(t *testing.T) {
 	}
 }
 
-// callingPlugin calls, at GET /call/:id/*path, the plugin id through its
-// PluginCaller and answers what it got.
-type callingPlugin struct {
+// routePlugin is a depPlugin with one more endpoint: handler, named name,
+// at GET path.
+type routePlugin struct {
 	*depPlugin
-	calls sdk.PluginCaller
+	name, path string
+	handler    gin.HandlerFunc
 }
 
-func (p *callingPlugin) SetPluginCaller(c sdk.PluginCaller) { p.calls = c }
-
-func (p *callingPlugin) GetMetadata() sdk.PluginMetadata {
+func (p *routePlugin) GetMetadata() sdk.PluginMetadata {
 	md := p.depPlugin.GetMetadata()
-	md.Endpoints = append(md.Endpoints, sdk.EndpointConfig{Path: "/call/:id/*path", Method: "GET", Handler: "Call"})
+	md.Endpoints = append(md.Endpoints, sdk.EndpointConfig{Path: p.path, Method: "GET", Handler: p.name})
 	return md
 }
 
-func (p *callingPlugin) GetHandlers() map[string]gin.HandlerFunc {
+func (p *routePlugin) GetHandlers() map[string]gin.HandlerFunc {
 	hs := p.depPlugin.GetHandlers()
-	hs["Call"] = func(c *gin.Context) {
+	hs[p.name] = p.handler
+	return hs
+}
+
+// callingPlugin calls, at GET /call/:id/*path, the plugin id through its
+// PluginCaller and answers what it got.
+type callingPlugin struct {
+	*routePlugin
+	calls sdk.PluginCaller
+}
+
+func calling(d *depPlugin) *callingPlugin {
+	p := &callingPlugin{}
+	p.routePlugin = &routePlugin{depPlugin: d, name: "Call", path: "/call/:id/*path", handler: func(c *gin.Context) {
 		res, err := p.calls.CallPlugin(c.Request.Context(), c.Param("id"), "GET", c.Param("path"), nil)
 		if err != nil {
 			c.String(http.StatusBadGateway, err.Error())
@@ -335,34 +347,26 @@ func (p *callingPlugin) GetHandlers() map[string]gin.HandlerFunc {
 		}
 		body, _ := io.ReadAll(res.Body)
 		c.String(res.StatusCode, "%s|%s", body, res.Header.Get("X-Seen-Caller"))
-	}
-	return hs
+	}}
+	return p
 }
 
-// whoPlugin answers at /who which plugin called it.
-type whoPlugin struct{ *depPlugin }
+func (p *callingPlugin) SetPluginCaller(c sdk.PluginCaller) { p.calls = c }
 
-func (p *whoPlugin) GetMetadata() sdk.PluginMetadata {
-	md := p.depPlugin.GetMetadata()
-	md.Endpoints = append(md.Endpoints, sdk.EndpointConfig{Path: "/who", Method: "GET", Handler: "Who"})
-	return md
-}
-
-func (p *whoPlugin) GetHandlers() map[string]gin.HandlerFunc {
-	hs := p.depPlugin.GetHandlers()
-	hs["Who"] = func(c *gin.Context) {
+// who answers at /who which plugin called it.
+func who(d *depPlugin) *routePlugin {
+	return &routePlugin{depPlugin: d, name: "Who", path: "/who", handler: func(c *gin.Context) {
 		c.Header("X-Seen-Caller", c.GetHeader(sdk.CallerPluginHeader))
 		c.String(http.StatusOK, "who")
-	}
-	return hs
+	}}
 }
 
 func TestCallPlugin(t *testing.T) {
 	ctx := context.Background()
 	h := newTestHost(t)
-	add(t, h, &whoPlugin{needs("inventory", "1.5.0")})
+	add(t, h, who(needs("inventory", "1.5.0")))
 	add(t, h, needs("other", "1.0.0"))
-	add(t, h, &callingPlugin{depPlugin: needs("app", "1.0.0", "inventory@^1")})
+	add(t, h, calling(needs("app", "1.0.0", "inventory@^1")))
 
 	tests := []struct {
 		name, path string
@@ -393,7 +397,7 @@ func TestCallPlugin(t *testing.T) {
 // and makes one just short of it.
 func TestCallDepth(t *testing.T) {
 	h := newTestHost(t)
-	add(t, h, &whoPlugin{needs("inventory", "1.5.0")})
+	add(t, h, who(needs("inventory", "1.5.0")))
 	app := needs("app", "1.0.0", "inventory@^1")
 	add(t, h, app)
 	c := pluginCaller{h: h, from: "app", declared: app.GetMetadata().PluginDependencies}
