@@ -29,7 +29,7 @@ const defaultHTTPTimeout = 10 * time.Second
 func (p *Plugin) instantiateHostModule(ctx context.Context) error {
 	_, err := p.rt.NewHostModuleBuilder(abi.ImportModule).
 		NewFunctionBuilder().
-		WithGoModuleFunction(api.GoModuleFunc(p.hostHTTPDo),
+		WithGoModuleFunction(framed(abi.ImportHTTPDo, p.doHTTP),
 			[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}).
 		WithParameterNames("ptr", "size").
 		Export(abi.ImportHTTPDo).
@@ -39,7 +39,7 @@ func (p *Plugin) instantiateHostModule(ctx context.Context) error {
 		WithParameterNames("ptr").
 		Export(abi.ImportHTTPResult).
 		NewFunctionBuilder().
-		WithGoModuleFunction(api.GoModuleFunc(p.hostHTTPOpen),
+		WithGoModuleFunction(framed(abi.ImportHTTPOpen, p.openHTTP),
 			[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}).
 		WithParameterNames("ptr", "size").
 		Export(abi.ImportHTTPOpen).
@@ -54,7 +54,7 @@ func (p *Plugin) instantiateHostModule(ctx context.Context) error {
 		WithParameterNames("stream").
 		Export(abi.ImportHTTPClose).
 		NewFunctionBuilder().
-		WithGoModuleFunction(api.GoModuleFunc(p.hostPluginCall),
+		WithGoModuleFunction(framed(abi.ImportPluginCall, p.callPlugin),
 			[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}).
 		WithParameterNames("ptr", "size").
 		Export(abi.ImportPluginCall).
@@ -81,14 +81,16 @@ func requestFrame(mod api.Module, stack []uint64, fn string) []byte {
 	return frame
 }
 
-// hostHTTPDo performs the request framed in guest memory and keeps the framed
-// outcome for hostHTTPResult. A refusal is an outcome, not a trap: the
-// plugin's http.Get returns it as an error.
-func (p *Plugin) hostHTTPDo(ctx context.Context, mod api.Module, stack []uint64) {
-	in := callingInstance(ctx, "http_do")
-	frame := requestFrame(mod, stack, "http_do")
-	in.pending = p.doHTTP(ctx, frame)
-	stack[0] = uint64(len(in.pending))
+// framed makes serve the host function fn, which the guest calls with a
+// request frame in its memory as (ptr, size): serve answers the frame for
+// the calling instance with an outcome frame, which the host keeps for
+// http_result, returning its length.
+func framed(fn string, serve func(ctx context.Context, in *instance, frame []byte) []byte) api.GoModuleFunc {
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		in := callingInstance(ctx, fn)
+		in.pending = serve(ctx, in, requestFrame(mod, stack, fn))
+		stack[0] = uint64(len(in.pending))
+	}
 }
 
 // hostHTTPResult copies the pending outcome into the guest's buffer.
@@ -153,10 +155,11 @@ func (o outbound) request(ctx context.Context) (*http.Request, error) {
 	return req, nil
 }
 
-// doHTTP performs one outbound request: through the host's Kubernetes
-// mediation when it is addressed to sdk.KubernetesHost, otherwise over the
-// network if the grants allow it.
-func (p *Plugin) doHTTP(ctx context.Context, frame []byte) []byte {
+// doHTTP performs one outbound request (http_do): through the host's
+// Kubernetes mediation when it is addressed to sdk.KubernetesHost,
+// otherwise over the network if the grants allow it. A refusal is an
+// outcome, not a trap: the plugin's http.Get returns it as an error.
+func (p *Plugin) doHTTP(ctx context.Context, _ *instance, frame []byte) []byte {
 	o, refused := p.decodeRequest(frame)
 	if refused != nil {
 		return refused

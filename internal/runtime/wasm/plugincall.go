@@ -8,8 +8,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/tetratelabs/wazero/api"
-
 	"github.com/kubestellar/ksplugins/sdk"
 	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
@@ -53,19 +51,11 @@ func (in *instance) serve(ctx context.Context) (id uint32, done func()) {
 	return in.requests, func() { in.serving = serving{} }
 }
 
-// hostPluginCall makes the call framed in guest memory and keeps the framed
-// outcome for hostHTTPResult. The whole instance waits meanwhile, so an
-// instance has at most one call out at a time: a plugin's calls in flight
-// are bounded by its pool size, and each by the call timeout.
-func (p *Plugin) hostPluginCall(ctx context.Context, mod api.Module, stack []uint64) {
-	in := callingInstance(ctx, "plugin_call")
-	frame := requestFrame(mod, stack, "plugin_call")
-	in.pending = p.callPlugin(ctx, in, frame)
-	stack[0] = uint64(len(in.pending))
-}
-
-// callPlugin makes one call for in, whose call into the guest is ctx's,
-// and frames its outcome.
+// callPlugin makes one call (plugin_call) for in, whose call into the
+// guest is ctx's, and frames its outcome. The whole instance waits
+// meanwhile, so an instance has at most one call out at a time: a plugin's
+// calls in flight are bounded by its pool size, and each by the call
+// timeout.
 func (p *Plugin) callPlugin(ctx context.Context, in *instance, frame []byte) []byte {
 	d := abi.NewDecoder(frame)
 	request := d.U32()

@@ -60,16 +60,9 @@ func (s *streams) closeAll() {
 	}
 }
 
-// hostHTTPOpen is http_do for a response the guest reads as it arrives:
-// the outcome carries a stream id instead of the body. Only Kubernetes
-// requests stream (a watch); the body is read with http_read.
-func (p *Plugin) hostHTTPOpen(ctx context.Context, mod api.Module, stack []uint64) {
-	in := callingInstance(ctx, "http_open")
-	frame := requestFrame(mod, stack, "http_open")
-	in.pending = p.openHTTP(ctx, in, frame)
-	stack[0] = uint64(len(in.pending))
-}
-
+// openHTTP is http_open, http_do for a response the guest reads as it
+// arrives: the outcome carries a stream id instead of the body. Only
+// Kubernetes requests stream (a watch); the body is read with http_read.
 func (p *Plugin) openHTTP(ctx context.Context, in *instance, frame []byte) []byte {
 	req, refused := p.decodeRequest(frame)
 	if refused != nil {
