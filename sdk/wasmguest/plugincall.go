@@ -59,18 +59,12 @@ func (pluginCaller) CallPlugin(ctx context.Context, id, method, path string, bod
 	frame = abi.AppendString(frame, path)
 	frame = abi.AppendBytes(frame, b)
 	n := hostPluginCall(unsafe.Pointer(unsafe.SliceData(frame)), uint32(len(frame)))
-	if n == 0 {
-		return nil, fmt.Errorf("call plugin %s: the host returned no outcome", id)
+	d, kind, err := takeOutcome(n)
+	if err != nil {
+		return nil, fmt.Errorf("call plugin %s: %w", id, err)
 	}
-	out := make([]byte, n)
-	hostHTTPResult(unsafe.Pointer(unsafe.SliceData(out)))
-	d := abi.NewDecoder(out)
-	if kind := d.Byte(); kind != abi.CallOK {
-		msg := d.String()
-		if d.Err() != nil {
-			msg = "the host's outcome is malformed"
-		}
-		return nil, &callError{kind: kind, msg: msg}
+	if kind != abi.CallOK {
+		return nil, &callError{kind: kind, msg: failure(d)}
 	}
 	res, err := readResponse(d, false)
 	if err != nil {

@@ -85,19 +85,12 @@ func roundTrip(req *http.Request, kube *kubeRoute, stream bool) (*http.Response,
 	} else {
 		n = hostHTTPDo(unsafe.Pointer(unsafe.SliceData(frame)), uint32(len(frame)))
 	}
-	if n == 0 {
-		return nil, errors.New("the host returned no outcome")
+	d, ok, err := takeOutcome(n)
+	if err != nil {
+		return nil, err
 	}
-	out := make([]byte, n)
-	hostHTTPResult(unsafe.Pointer(unsafe.SliceData(out)))
-
-	d := abi.NewDecoder(out)
-	if d.Byte() == 0 {
-		msg := d.String()
-		if d.Err() != nil {
-			msg = "the host's outcome is malformed"
-		}
-		return nil, errors.New(msg)
+	if ok == 0 {
+		return nil, errors.New(failure(d))
 	}
 	res, err := readResponse(d, stream)
 	if err != nil {
@@ -105,6 +98,31 @@ func roundTrip(req *http.Request, kube *kubeRoute, stream bool) (*http.Response,
 	}
 	res.Request = req
 	return res, nil
+}
+
+// errNoOutcome is a host call that framed no outcome.
+var errNoOutcome = errors.New("the host returned no outcome")
+
+// takeOutcome fetches with http_result the outcome a host call framed in n
+// bytes (http_do, http_open and plugin_call leave theirs alike) and reads
+// its first byte, which says whether the call succeeded.
+func takeOutcome(n uint64) (d *abi.Decoder, kind byte, err error) {
+	if n == 0 {
+		return nil, 0, errNoOutcome
+	}
+	out := make([]byte, n)
+	hostHTTPResult(unsafe.Pointer(unsafe.SliceData(out)))
+	d = abi.NewDecoder(out)
+	return d, d.Byte(), nil
+}
+
+// failure reads the message of an outcome that says the call failed.
+func failure(d *abi.Decoder) string {
+	msg := d.String()
+	if d.Err() != nil {
+		return "the host's outcome is malformed"
+	}
+	return msg
 }
 
 // readResponse reads the rest of an ok outcome: status, header block and
