@@ -298,31 +298,22 @@ func (p *Plugin) lost(in *instance, cause error) {
 // backoff until it succeeds or the plugin closes.
 func (p *Plugin) replace() {
 	defer p.wg.Done()
-	delay := 100 * time.Millisecond
-	for {
+	wasm.Retry(p.ctx, p.log, "http-wasm instance failed to start; retrying", func() error {
 		in, err := p.start(p.ctx)
-		if err == nil {
-			p.mu.Lock()
-			if p.closed || p.stopping {
-				p.mu.Unlock()
-				in.close()
-				return
-			}
-			p.live[in] = struct{}{}
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		if p.closed || p.stopping {
 			p.mu.Unlock()
-			p.put(in)
-			return
+			in.close()
+			return nil
 		}
-		p.log.Error("http-wasm instance failed to start; retrying", "err", err, "retry_in", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-p.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		delay = min(2*delay, 10*time.Second)
-	}
+		p.live[in] = struct{}{}
+		p.mu.Unlock()
+		p.put(in)
+		return nil
+	})
 }
 
 // Close stops the plugin: waiting requests fail, calls in progress are

@@ -402,28 +402,19 @@ func (p *Plugin) lost(in *instance, cause error) {
 // retrying with backoff until it succeeds or the plugin closes or unloads.
 func (p *Plugin) replace() {
 	defer p.wg.Done()
-	delay := 100 * time.Millisecond
-	for {
+	Retry(p.ctx, p.log, "sandboxed instance failed to start; retrying", func() error {
 		in, err := p.startInstance(p.ctx)
 		if err == nil {
 			err = p.admit(in)
 			if err == nil {
-				return
+				return nil
 			}
 		}
 		if p.ctx.Err() != nil || errors.Is(err, errStopping) {
-			return
+			return nil
 		}
-		p.log.Error("sandboxed instance failed to start; retrying", "err", err, "retry_in", delay)
-		t := time.NewTimer(delay)
-		select {
-		case <-p.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		delay = min(2*delay, 10*time.Second)
-	}
+		return err
+	})
 }
 
 var errStopping = errors.New("plugin is unloading")
