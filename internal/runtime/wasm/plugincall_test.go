@@ -153,8 +153,11 @@ func TestPluginCall(t *testing.T) {
 		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		if f.ended != context.DeadlineExceeded {
-			t.Errorf("the caller's context ended with %v, want the deadline", f.ended)
+		// The call's context ends with its deadline, or is canceled as the
+		// stopped guest's request is abandoned, whichever comes first on a
+		// busy machine: either way it does not outlive the timeout.
+		if f.ended != context.DeadlineExceeded && f.ended != context.Canceled {
+			t.Errorf("the caller's context ended with %v, want it ended by the timeout", f.ended)
 		}
 	})
 }
