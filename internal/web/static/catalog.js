@@ -204,10 +204,11 @@ export class CatalogView {
     button.disabled = true;
     button.setAttribute('aria-busy', 'true');
     try {
-      const catalogs = await this.app.api.post(`${CATALOG}/refresh`);
-      const refused = (catalogs ?? []).filter((c) => c.error);
+      const catalogs = (await this.app.api.post(`${CATALOG}/refresh`))?.catalogs ?? [];
+      const refused = catalogs.filter((c) => c.error);
       notify(refused.length ? 'bad' : 'ok', 'Catalogs refreshed',
-        refused.length ? `Refused: ${refused.map((c) => `${c.name} (${c.error})`).join('; ')}` : `${(catalogs ?? []).length} read.`);
+        refused.length ? `Refused: ${refused.map((c) => `${c.name} (${c.error})`).join('; ')}` : `${catalogs.length} read.`);
+      if (this.open) this.renderCatalogs(catalogs);
       this.loadUpdates();
       if (this.open) this.load();
     } catch (err) {
@@ -225,8 +226,11 @@ export class CatalogView {
     return sys.catalogs ?? [];
   }
 
+  // saveCatalogs writes the list, then reads the catalogs at once where
+  // the role may, so that the list shows how each went.
   async saveCatalogs(catalogs) {
     await this.app.api.put('/api/plugins/system/configuration', {catalogs});
+    if (this.app.can(CAN.refresh)) await this.app.api.post(`${CATALOG}/refresh`);
   }
 
   async addCatalog() {
