@@ -73,8 +73,6 @@ export class CatalogView {
 
   show() {
     this.open = true;
-    $('#catalog-refresh').hidden = !this.app.can(CAN.refresh);
-    $('#catalog-add').hidden = !this.app.can(CAN.configure);
     this.load();
   }
 
@@ -172,10 +170,10 @@ export class CatalogView {
   }
 
   card(e) {
-    return h('article', {class: 'card entry-card', dataset: {entryId: e.id}, 'aria-labelledby': `entry-${e.id}`},
+    return h('article', {class: 'card entry-card', dataset: {entryId: e.id}, 'aria-labelledby': `catalog-entry-${e.id}`},
       h('div', {class: 'entry-card-head'},
         icon(e),
-        h('h2', {id: `entry-${e.id}`}, h('a', {href: `#/catalog/${encodeURIComponent(e.id)}`, dataset: {key: `catalog:${e.id}:open`}}, e.name || e.id))),
+        h('h2', {id: `catalog-entry-${e.id}`}, h('a', {href: `#/catalog/${encodeURIComponent(e.id)}`, dataset: {key: `catalog:${e.id}:open`}}, e.name || e.id))),
       e.summary ? h('p', {class: 'entry-summary'}, e.summary) : null,
       h('p', {class: 'muted entry-by'}, [e.publisher ? `by ${e.publisher}` : null, e.latest ? `latest ${e.latest}` : null, `from ${e.catalog}`].filter(Boolean).join(' · ')),
       e.categories?.length ? h('ul', {class: 'tags', 'aria-label': 'Categories'}, e.categories.map((c) => h('li', null, c))) : null,

@@ -21,6 +21,7 @@ export class CatalogEntry {
     this.id = null;
     this.entry = null;
     this.queued = null; // an update asked for from the plugins list: {id, version}
+    this.running = false; // an install or update is being followed
     this.els = progressCard('entry-progress-title');
     this.progress = new OperationProgress(app, this.els, {onBusy: (on) => this.busy(on)});
   }
@@ -35,7 +36,9 @@ export class CatalogEntry {
     this.id = id;
     this.entry = null;
     this.chosen = null;
-    this.running = false;
+    // The last install's outcome is about another entry; one still
+    // running goes on showing, with what it installs.
+    if (!this.running) this.els.card.hidden = true;
     replace(this.el, h('p', null, h('a', {href: '#/catalog'}, '← Catalog')), h('h1', {id: 'entry-title'}, id), h('p', null, 'Loading…'));
     this.load();
   }
