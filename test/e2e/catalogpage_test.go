@@ -233,5 +233,23 @@ func TestCatalogPage(t *testing.T) {
 		t.Fatal("the description's script ran")
 	}
 	b.liveThroughout()
+
+	// A viewer browses the catalog but changes nothing.
+	r := s.api("POST", "/api/plugins/tokens", map[string]any{"name": "catalog-viewer", "role": "viewer"})
+	want(t, "viewer token", r, 201, "")
+	b.click("#sign-out")
+	b.signIn(s.url+"/", r.body["secret"].(string))
+	b.goTo("#/catalog", "#view-catalog")
+	b.waitFor("the catalog's entries", card(helloID)+" && "+card("netcheck"))
+	if got := eval[string](b, `[!document.querySelector("#catalog-refresh").hidden, !document.querySelector("#catalog-add").hidden,
+		document.querySelectorAll("[data-remove-catalog]").length].join()`); got != "false,false,0" {
+		b.fail("a viewer sees refresh, add, remove: %s", got)
+	}
+	b.goTo("#/catalog/"+helloID, "#view-entry")
+	b.waitText("the entry", "#entry-title", "^Hello")
+	if n := eval[int](b, `document.querySelectorAll("#view-entry [data-entry-action]").length`); n != 0 {
+		b.fail("a viewer is offered %d install or update buttons", n)
+	}
+	b.accessible("viewer")
 	b.noProblems()
 }
