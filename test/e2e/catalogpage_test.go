@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/kubestellar/ksplugins/internal/gitserver"
 )
 
@@ -251,5 +253,19 @@ func TestCatalogPage(t *testing.T) {
 		b.fail("a viewer is offered %d install or update buttons", n)
 	}
 	b.accessible("viewer")
+
+	// A narrow window: the entry and the catalog fit it.
+	b.step("narrow the window", chromedp.EmulateViewport(narrowWidth, narrowHeight))
+	for _, view := range [][3]string{
+		{"#/catalog/" + helloID, "#view-entry", "#view-entry [data-readme]"},
+		{"#/catalog", "#view-catalog", "#catalog-entries [data-entry-id]"},
+	} {
+		b.goTo(view[0], view[1])
+		b.waitFor("the view drawn", fmt.Sprintf(`document.querySelector('%s')`, view[2]))
+		if over := eval[bool](b, `document.documentElement.scrollWidth > window.innerWidth`); over {
+			b.fail("%s is wider than a %d px window", view[0], narrowWidth)
+		}
+	}
+	b.shot("narrow")
 	b.noProblems()
 }
