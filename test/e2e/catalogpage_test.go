@@ -72,8 +72,13 @@ func newPageCatalog(t *testing.T, f fixture) *pageCatalog {
 	return c
 }
 
+// pageSamples is how many more entries the catalog lists, so that it
+// takes two of the page's pages.
+const pageSamples = 11
+
 // publish signs a catalog of the hello plugin at versions (version and
-// commit, newest last) and a sandboxed archive entry, and commits it.
+// commit, newest last), a sandboxed archive entry and pageSamples more
+// like it, and commits it.
 func (c *pageCatalog) publish(t *testing.T, versions ...[2]string) {
 	t.Helper()
 	var b strings.Builder
@@ -84,6 +89,10 @@ func (c *pageCatalog) publish(t *testing.T, versions ...[2]string) {
 	}
 	b.WriteString("- id: netcheck\n  name: Network check\n  summary: Checks cluster endpoints\n  categories: [networking]\n  publisher: Net Folk\n")
 	fmt.Fprintf(&b, "  versions:\n  - version: 0.3.0\n    tier: sandboxed\n    source: {archive: %q}\n", c.archive)
+	for i := 1; i <= pageSamples; i++ {
+		fmt.Fprintf(&b, "- id: sample-%02d\n  name: Sample %02d\n  categories: [samples]\n", i, i)
+		fmt.Fprintf(&b, "  versions:\n  - version: 1.0.0\n    tier: sandboxed\n    source: {archive: %q}\n", c.archive)
+	}
 	path := filepath.Join(c.dir, "catalog.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -126,7 +135,7 @@ func TestCatalogPage(t *testing.T) {
 		return fmt.Sprintf(`document.querySelector('#catalog-entries [data-entry-id="%s"]')`, id)
 	}
 	b.waitFor("the catalog's entries", card(helloID)+" && "+card("netcheck"))
-	b.waitText("the catalog read", `[data-catalog="main"]`, "2 plugins")
+	b.waitText("the catalog read", `[data-catalog="main"]`, fmt.Sprintf("%d plugins", 2+pageSamples))
 
 	// A catalog whose key did not sign it is refused whole, saying why.
 	other, _, err := ed25519.GenerateKey(nil)
@@ -145,10 +154,15 @@ func TestCatalogPage(t *testing.T) {
 		t.Fatalf("catalogs configured: %s", r)
 	}
 
-	// Search, a category, a tier.
+	// Pages, search, a category, a tier.
 	only := func(what, id string) {
 		b.waitFor(what, fmt.Sprintf(`[...document.querySelectorAll("#catalog-entries [data-entry-id]")].map((e) => e.dataset.entryId).join() === %q`, id))
 	}
+	b.waitText("the first of two pages", "#catalog-count", fmt.Sprintf("%d plugins · page 1 of 2", 2+pageSamples))
+	b.click(`#catalog-pages button[data-page="next"]`)
+	only("the second page", fmt.Sprintf("sample-%02d", pageSamples))
+	b.click(`#catalog-pages button[data-page="previous"]`)
+	b.waitFor("the first page again", card(helloID))
 	b.typeInto("#catalog-q", "network")
 	only("the search's match", "netcheck")
 	b.setValue("#catalog-q", "")
@@ -156,8 +170,8 @@ func TestCatalogPage(t *testing.T) {
 	only("the category's entries", helloID)
 	b.waitFor("the chip pressed", `document.querySelector('#catalog-chips [data-category="examples"]').getAttribute("aria-pressed") === "true"`)
 	b.click(`#catalog-chips button[data-category=""]`)
-	b.setValue("#catalog-tier", "sandboxed")
-	only("the tier's entries", "netcheck")
+	b.setValue("#catalog-tier", "native")
+	only("the tier's entries", helloID)
 	b.setValue("#catalog-tier", "")
 	b.waitFor("every entry again", card(helloID)+" && "+card("netcheck"))
 	b.shot("searched")
