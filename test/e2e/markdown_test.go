@@ -9,13 +9,13 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// awaitEval runs a JavaScript expression whose value is a promise of a
-// string, and answers the string.
-func (b *browser) awaitEval(expr string) string {
+// awaitEval runs a JavaScript expression whose value is a promise, and
+// decodes what it resolves to into T.
+func awaitEval[T any](b *browser, expr string) T {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
 		b.fail("evaluate %s: %v", expr, err)
 	}
@@ -74,10 +74,22 @@ func TestPageMarkdown(t *testing.T) {
 	}
 	for _, c := range cases {
 		in, _ := json.Marshal(c.in)
-		got := b.awaitEval(fmt.Sprintf(renderMarkdown, in))
+		got := awaitEval[string](b, fmt.Sprintf(renderMarkdown, in))
 		if got != c.want {
 			t.Errorf("%s: %q rendered\n%s\nwant\n%s", c.name, c.in, got, c.want)
 		}
+	}
+	// Emphasis that never closes and brackets that never end, as long as a
+	// description may be: rendered in linear time, not by the square.
+	took := awaitEval[float64](b, `(async () => {
+		const md = await import('./markdown.js');
+		const start = performance.now();
+		md.render('*a '.repeat(md.MAX_CHARS / 3));
+		md.render('['.repeat(md.MAX_CHARS));
+		return performance.now() - start;
+	})()`)
+	if took > 3000 {
+		t.Errorf("a hostile description took %.0f ms to render", took)
 	}
 	if pwned := eval[bool](b, `"pwned" in window || document.querySelector("#markdown-probe img, #markdown-probe script") !== null`); pwned {
 		t.Fatal("markup in a description ran or became elements")

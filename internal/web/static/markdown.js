@@ -14,6 +14,9 @@ import {h} from './dom.js';
 export const MAX_CHARS = 64 * 1024;
 // Block quotes and lists nest at most this deep; inline emphasis too.
 const MAX_DEPTH = 8;
+// A link's text and address are looked for this far at most, so that a
+// text of many brackets does not take time by the square of its length.
+const MAX_LINK = 2048;
 
 const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)/;
 const HEADING = /^ {0,3}(#{1,6})(?:\s+(.*?))?(?:\s+#+)?\s*$/;
@@ -142,6 +145,9 @@ function list(lines, i, depth, base, out) {
 function inline(text, depth, links = true) {
   const out = [];
   let buf = '';
+  // Where each emphasis mark was last found unclosed: no mark after it
+  // closes either, and it is not looked for again.
+  const unclosed = new Map();
   const flush = () => {
     if (buf) out.push(buf);
     buf = '';
@@ -193,7 +199,11 @@ function inline(text, depth, links = true) {
       // "_" inside a word (snake_case) is not emphasis.
       const opens = text[i + mark.length] !== undefined && !/\s/.test(text[i + mark.length]) &&
         !(c === '_' && i > 0 && /[\p{L}\p{N}]/u.test(text[i - 1]));
-      const end = opens ? closing(text, i + mark.length, mark) : -1;
+      let end = -1;
+      if (opens && !(i >= (unclosed.get(mark) ?? Infinity))) {
+        end = closing(text, i + mark.length, mark);
+        if (end < 0) unclosed.set(mark, i);
+      }
       if (end > 0) {
         flush();
         out.push(h(strong ? 'strong' : 'em', null, inline(text.slice(i + mark.length, end), depth + 1, links)));
@@ -230,13 +240,14 @@ function closing(text, from, mark) {
 function linkAt(text, i) {
   let level = 0;
   let j = i;
-  for (; j < text.length; j++) {
+  const last = Math.min(text.length, i + MAX_LINK);
+  for (; j < last; j++) {
     if (text[j] === '\\') j++;
     else if (text[j] === '[') level++;
     else if (text[j] === ']' && --level === 0) break;
   }
-  if (j >= text.length || text[j + 1] !== '(') return null;
-  const m = text.slice(j + 2).match(/^\s*<?((?:[^\s()<>]|\([^\s()<>]*\))*)>?(?:\s+("[^"]*"|'[^']*'))?\s*\)/);
+  if (j >= last || text[j + 1] !== '(') return null;
+  const m = text.slice(j + 2, j + 2 + MAX_LINK).match(/^\s*<?((?:[^\s()<>]|\([^\s()<>]*\))*)>?(?:\s+("[^"]*"|'[^']*'))?\s*\)/);
   if (!m) return null;
   return {label: text.slice(i + 1, j), url: m[1], end: j + 2 + m[0].length};
 }
