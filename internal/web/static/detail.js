@@ -216,12 +216,6 @@ export class PluginDetail {
   // contexts, each rule as "verbs on group/resources in namespaces", and
   // what was asked for but withheld.
   kubernetes(k) {
-    const rule = (r) => {
-      const targets = r.apiGroups.flatMap((g) => r.resources.map((res) => (g ? `${g}/${res}` : res)));
-      const names = r.resourceNames?.length ? ` named ${r.resourceNames.join(', ')}` : '';
-      const where = r.namespaces?.length ? `in ${r.namespaces.join(', ')}` : 'in every namespace';
-      return `${r.verbs.join(', ')} on ${targets.join(', ')}${names} ${where}`;
-    };
     const contexts = k.contexts ?? [];
     const rules = k.rules ?? [];
     return h('div', {dataset: {kubernetes: ''}},
@@ -229,7 +223,7 @@ export class PluginDetail {
       h('dl', {class: 'facts'},
         h('dt', null, 'Contexts'), h('dd', {dataset: {kubeContexts: ''}}, contexts.length ? contexts.map((c, i) => [i ? ', ' : '', h('code', null, c)]) : 'none'),
         h('dt', null, 'Clusters callers bring'), h('dd', {dataset: {kubeExternal: ''}}, k.external_clusters ? 'yes' : 'no')),
-      rules.length ? h('ul', {dataset: {kubeRules: ''}}, rules.map((r) => h('li', null, rule(r)))) : h('p', {class: 'muted'}, 'No rules.'),
+      rules.length ? h('ul', {dataset: {kubeRules: ''}}, rules.map((r) => h('li', null, fmt.kubeRule(r)))) : h('p', {class: 'muted'}, 'No rules.'),
       k.withheld?.length ? [h('h3', null, 'Kubernetes access withheld'), h('ul', {dataset: {kubeWithheld: ''}}, k.withheld.map((w) => h('li', null, w)))] : null);
   }
 

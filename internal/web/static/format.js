@@ -67,3 +67,12 @@ export function sourceText(src) {
       return `${src.kind} ${src.location}`;
   }
 }
+
+// kubeRule says what one Kubernetes access rule allows: "verbs on
+// group/resources in namespaces".
+export function kubeRule(r) {
+  const targets = (r.apiGroups ?? []).flatMap((g) => (r.resources ?? []).map((res) => (g ? `${g}/${res}` : res)));
+  const names = r.resourceNames?.length ? ` named ${r.resourceNames.join(', ')}` : '';
+  const where = r.namespaces?.length ? `in ${r.namespaces.join(', ')}` : 'in every namespace';
+  return `${(r.verbs ?? []).join(', ')} on ${targets.join(', ')}${names} ${where}`;
+}

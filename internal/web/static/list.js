@@ -4,6 +4,7 @@
 import {h, $, patch, replace, syncChildren} from './dom.js';
 import * as fmt from './format.js';
 import {actionButtons} from './actions.js';
+import {updateButton} from './catalog.js';
 
 const stateKinds = {active: 'ok', degraded: 'warn', disabled: '', loading: 'warn', restoring: 'warn', unloading: 'warn', failed: 'bad', crash_loop: 'bad'};
 const healthKinds = {healthy: 'ok', degraded: 'warn', unhealthy: 'bad', unknown: ''};
@@ -122,14 +123,23 @@ export class PluginList {
     switch (col) {
       case 'id': return [p.id, () => h('a', {href: `#/plugins/${encodeURIComponent(p.id)}`, dataset: {key: `list:${p.id}:open`}}, p.id)];
       case 'name': return text(p.name || '—');
-      case 'version': return text(p.version || '—');
+      case 'version': {
+        // A catalog's newer version is said beside the running one.
+        const update = this.app.updates.get(p.id);
+        return [`${p.version}|${update?.latest ?? ''}`, () => [p.version || '—', update
+          ? [' ', h('span', {class: 'badge warn', dataset: {badge: 'update'}}, `update available: ${update.latest}`)] : null]];
+      }
       case 'tier': return text(p.tier);
       case 'state': return [p.state, () => stateBadge(p.state)];
       case 'health': return [p.health?.status ?? 'unknown', () => healthBadge(p.health?.status ?? 'unknown')];
       case 'requests': return text(fmt.number(p.stats?.requests ?? 0));
       case 'error_rate': return text(fmt.percent(p.stats?.error_rate ?? 0));
       case 'source': return text(fmt.sourceText(p.source));
-      default: return [`${p.enabled}:${p.source?.kind}:${p.dependants?.join()}`, () => h('div', {class: 'row-actions'}, actionButtons(this.app, p, 'list'))];
+      default: {
+        const update = this.app.updates.get(p.id);
+        return [`${p.enabled}:${p.source?.kind}:${p.dependants?.join()}:${update?.latest ?? ''}`, () => h('div', {class: 'row-actions'},
+          updateButton(this.app, p, update, 'list'), actionButtons(this.app, p, 'list'))];
+      }
     }
   }
 }

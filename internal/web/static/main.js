@@ -1,6 +1,7 @@
 // The plugin manager page: signs in with a token, keeps the list of
 // plugins current from the event stream, and routes between the views
-// (#/plugins, #/plugins/<id>, #/install, #/system).
+// (#/plugins, #/plugins/<id>, #/catalog, #/catalog/<id>, #/install,
+// #/system).
 
 import {$, showOnly} from './dom.js';
 import {Api, pluginPath} from './api.js';
@@ -10,6 +11,8 @@ import {PluginDetail} from './detail.js';
 import {Bridge, ExtensionPoints} from './extensions.js';
 import {Installer} from './install.js';
 import {SystemView} from './system.js';
+import {CatalogView, CAN} from './catalog.js';
+import {CatalogEntry} from './entry.js';
 import {notifyError} from './notices.js';
 
 // The token lives in sessionStorage: this tab only, gone when it closes.
@@ -28,6 +31,9 @@ class App {
     this.api = null;
     this.stream = null;
     this.pendingRefresh = new Map();
+    // updates: the catalog entries of installed plugins that have a newer
+    // version, by plugin id.
+    this.updates = new Map();
     this.views = [...document.querySelectorAll('main > .view')];
     this.list = new PluginList(this);
     this.bridge = new Bridge(this);
@@ -35,6 +41,8 @@ class App {
     this.detail = new PluginDetail(this);
     this.installer = new Installer(this);
     this.system = new SystemView(this);
+    this.catalog = new CatalogView(this);
+    this.entry = new CatalogEntry(this);
   }
 
   // can says whether the signed-in caller may take an API action.
@@ -98,9 +106,12 @@ class App {
     this.me = null;
     this.plugins.clear();
     this.loaded = false;
+    this.updates = new Map();
     this.extensions.render();
     this.detail.close();
     this.system.hide();
+    this.catalog.hide();
+    this.entry.close();
   }
 
   showLogin(message) {
@@ -143,6 +154,8 @@ class App {
     this.installer.sync();
     if (this.detail.id) this.detail.loadEvents();
     if (this.system.open) this.system.show();
+    this.catalog.sync();
+    if (this.entry.id) this.entry.sync();
   }
 
   async loadPlugins() {
@@ -162,6 +175,8 @@ class App {
     this.installer.onEvent(e);
     this.detail.onEvent(e);
     this.system.onEvent(e);
+    this.catalog.onEvent(e);
+    this.entry.onEvent(e);
     if (!e.plugin_id || e.type === 'progress') return;
     // A failed install's error is about a plugin that never arrived.
     if (e.type === 'error' && !this.plugins.has(e.plugin_id)) return;
@@ -209,6 +224,8 @@ class App {
     const [, section = 'plugins', rest = ''] = (location.hash || '#/plugins').match(/^#\/([^/]*)\/?(.*)$/) ?? [];
     this.detail.close();
     this.system.hide();
+    this.catalog.hide();
+    this.entry.close();
     this.extensions.close();
     let view;
     let title = 'Plugins';
@@ -224,6 +241,14 @@ class App {
       const [id, name] = rest.split('/').map(decodeURIComponent);
       title = name;
       this.extensions.open(id, name);
+    } else if (section === 'catalog' && rest && this.can(CAN.list)) {
+      view = $('#view-entry');
+      title = decodeURIComponent(rest);
+      this.entry.open(title);
+    } else if (section === 'catalog' && this.can(CAN.list)) {
+      view = $('#view-catalog');
+      title = 'Catalog';
+      this.catalog.show();
     } else if (section === 'plugins' && rest) {
       view = $('#view-detail');
       title = decodeURIComponent(rest);
@@ -234,7 +259,7 @@ class App {
     }
     showOnly(this.views, view);
     const nav = section === 'ext' ? `ext/${rest.split('/').map(decodeURIComponent).join('/')}`
-      : section === 'plugins' || !['install', 'system'].includes(section) ? 'plugins' : section;
+      : section === 'plugins' || !['install', 'system', 'catalog'].includes(section) ? 'plugins' : section;
     for (const a of document.querySelectorAll('#nav a')) {
       if (a.dataset.nav === nav) a.setAttribute('aria-current', 'page');
       else a.removeAttribute('aria-current');
