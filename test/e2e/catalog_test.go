@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -35,6 +36,11 @@ type catalogWorld struct {
 	key    string // the private key's file
 	pub    string // the public key, ed25519:<base64>
 	v1, v2 string // the plugin's commits at 1.0.0 and 1.1.0
+	// description is the hello entry's README, and samples how many
+	// entries like netcheck's the catalog lists besides, for a test that
+	// needs more (the page's, with a hostile README and two pages).
+	description string
+	samples     int
 }
 
 const (
@@ -44,7 +50,7 @@ const (
 
 func newCatalogWorld(t *testing.T, f fixture) *catalogWorld {
 	t.Helper()
-	w := &catalogWorld{f: f, git: gitserver.Start(t), dir: t.TempDir()}
+	w := &catalogWorld{f: f, git: gitserver.Start(t), dir: t.TempDir(), description: "# Hello\nAnswers a greeting."}
 	w.plugin = w.git.Repo(t, "kubestellar", "hello-plugin")
 	hello := filepath.Join(f.root, "plugins/examples/hello")
 	w.v1 = w.plugin.CopyDir(t, hello, "", "hello 1.0.0")
@@ -70,12 +76,12 @@ func newCatalogWorld(t *testing.T, f fixture) *catalogWorld {
 }
 
 // draft is a catalog.yaml before signing: the hello plugin at each
-// version (version -> commit, or "archive" for the archive, in order) and
-// another entry.
+// version (version -> commit, or "archive" for the archive, in order),
+// another entry and w.samples more like it.
 func (w *catalogWorld) draft(versions ...[2]string) string {
 	var b strings.Builder
-	b.WriteString("entries:\n- id: " + helloID + "\n  name: Hello\n  summary: Says hello\n  description: \"# Hello\\nAnswers a greeting.\"\n")
-	b.WriteString("  categories: [examples]\n  publisher: KubeStellar\n  versions:\n")
+	fmt.Fprintf(&b, "entries:\n- id: %s\n  name: Hello\n  summary: Says hello\n  description: %s\n", helloID, strconv.Quote(w.description))
+	b.WriteString("  categories: [examples]\n  publisher: KubeStellar\n  homepage: https://example.com/hello\n  versions:\n")
 	for _, v := range versions {
 		if v[1] == "archive" {
 			fmt.Fprintf(&b, "  - version: %s\n    tier: native\n    source: {archive: %q}\n", v[0], w.archive)
@@ -85,6 +91,10 @@ func (w *catalogWorld) draft(versions ...[2]string) string {
 	}
 	b.WriteString("- id: netcheck\n  name: Network check\n  summary: Checks cluster endpoints\n  categories: [networking]\n  publisher: Net Folk\n")
 	fmt.Fprintf(&b, "  versions:\n  - version: 0.3.0\n    tier: sandboxed\n    source: {archive: %q}\n", w.archive)
+	for i := 1; i <= w.samples; i++ {
+		fmt.Fprintf(&b, "- id: sample-%02d\n  name: Sample %02d\n  categories: [samples]\n", i, i)
+		fmt.Fprintf(&b, "  versions:\n  - version: 1.0.0\n    tier: sandboxed\n    source: {archive: %q}\n", w.archive)
+	}
 	return b.String()
 }
 
@@ -107,6 +117,14 @@ func (w *catalogWorld) sign(t *testing.T, draft string) (data, sig []byte) {
 func (w *catalogWorld) publish(t *testing.T, data, sig []byte) {
 	t.Helper()
 	w.catalog.Commit(t, map[string][]byte{"catalog.yaml": data, "catalog.yaml.sig": sig}, "catalog")
+}
+
+// release signs a catalog of the hello plugin at versions, as draft
+// takes them, and publishes it.
+func (w *catalogWorld) release(t *testing.T, versions ...[2]string) {
+	t.Helper()
+	data, sig := w.sign(t, w.draft(versions...))
+	w.publish(t, data, sig)
 }
 
 // resign signs data with the publisher's key, as catalog sign would

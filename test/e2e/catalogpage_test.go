@@ -1,29 +1,13 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/kubestellar/ksplugins/internal/gitserver"
-)
-
-// The catalog of the page's test lives at these addresses, which the
-// server reads from the loopback git server (its repository_base_url).
-const (
-	pageCatalogRepo = "https://github.com/kubestellar/page-catalog"
-	pagePluginRepo  = "https://github.com/kubestellar/page-hello"
 )
 
 // hostileDescription is an entry's README that would run script if the
@@ -33,76 +17,9 @@ const hostileDescription = "# Hello\n\nAnswers a **greeting**.\n\n" +
 	"<img src=x onerror=\"window.pwned = 'img'\">\n\n" +
 	"- [the docs](https://example.com/docs)\n- [a trap](javascript:window.pwned='link')\n"
 
-// pageCatalog is a publisher on loopback servers: the hello example at
-// 1.0.0 and 1.1.0 in a repository, an archive on a web server, and a
-// catalog repository listing them, signed with the publisher's tool.
-type pageCatalog struct {
-	f       fixture
-	git     *gitserver.Server
-	catalog *gitserver.Repo
-	archive string // the archive's URL
-	dir     string // the publisher's folder: key and catalog.yaml
-	key     string // the private key's file
-	pub     string // the public key, ed25519:<base64>
-	v1, v2  string // the plugin's commits at 1.0.0 and 1.1.0
-}
-
-func newPageCatalog(t *testing.T, f fixture) *pageCatalog {
-	t.Helper()
-	c := &pageCatalog{f: f, git: gitserver.Start(t), dir: t.TempDir()}
-	plugin := c.git.Repo(t, "kubestellar", "page-hello")
-	hello := filepath.Join(f.root, "plugins/examples/hello")
-	c.v1 = plugin.CopyDir(t, hello, "", "hello 1.0.0")
-	manifest := readFile(t, filepath.Join(hello, "plugin.yaml"))
-	main := readFile(t, filepath.Join(hello, "main.go"))
-	c.v2 = plugin.Commit(t, map[string][]byte{
-		"plugin.yaml": bytes.Replace(manifest, []byte("version: 1.0.0"), []byte("version: 1.1.0"), 1),
-		"main.go": bytes.Replace(bytes.Replace(main, []byte("Hello from plugin!"), []byte("Hello from 1.1!"), 1),
-			[]byte(`Version:     "1.0.0"`), []byte(`Version:     "1.1.0"`), 1),
-	}, "hello 1.1.0")
-	c.catalog = c.git.Repo(t, "kubestellar", "page-catalog")
-	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("an archive")) }))
-	t.Cleanup(web.Close)
-	c.archive = web.URL + "/netcheck-0.3.0.tar.gz"
-	c.key = filepath.Join(c.dir, "publisher.key")
-	if out, err := exec.Command(f.bin, "catalog", "keygen", "--out", c.key).CombinedOutput(); err != nil {
-		t.Fatalf("catalog keygen: %v\n%s", err, out)
-	}
-	c.pub = strings.TrimSpace(string(readFile(t, c.key+".pub")))
-	return c
-}
-
-// pageSamples is how many more entries the catalog lists, so that it
-// takes two of the page's pages.
+// pageSamples is how many more entries the page's catalog lists, so that
+// it takes two of the page's pages.
 const pageSamples = 11
-
-// publish signs a catalog of the hello plugin at versions (version and
-// commit, newest last), a sandboxed archive entry and pageSamples more
-// like it, and commits it.
-func (c *pageCatalog) publish(t *testing.T, versions ...[2]string) {
-	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "entries:\n- id: %s\n  name: Hello\n  summary: Says hello\n  description: %s\n", helloID, strconv.Quote(hostileDescription))
-	b.WriteString("  categories: [examples]\n  publisher: KubeStellar\n  homepage: https://example.com/hello\n  versions:\n")
-	for _, v := range versions {
-		fmt.Fprintf(&b, "  - version: %s\n    tier: native\n    source: {repository: %q, commit: %s}\n", v[0], pagePluginRepo, v[1])
-	}
-	b.WriteString("- id: netcheck\n  name: Network check\n  summary: Checks cluster endpoints\n  categories: [networking]\n  publisher: Net Folk\n")
-	fmt.Fprintf(&b, "  versions:\n  - version: 0.3.0\n    tier: sandboxed\n    source: {archive: %q}\n", c.archive)
-	for i := 1; i <= pageSamples; i++ {
-		fmt.Fprintf(&b, "- id: sample-%02d\n  name: Sample %02d\n  categories: [samples]\n", i, i)
-		fmt.Fprintf(&b, "  versions:\n  - version: 1.0.0\n    tier: sandboxed\n    source: {archive: %q}\n", c.archive)
-	}
-	path := filepath.Join(c.dir, "catalog.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(c.f.bin, "catalog", "sign", "--key", c.key, "--repository-base-url", c.git.URL, path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("catalog sign: %v\n%s", err, out)
-	}
-	c.catalog.Commit(t, map[string][]byte{"catalog.yaml": readFile(t, path), "catalog.yaml.sig": readFile(t, path+".sig")}, "catalog")
-}
 
 // TestCatalogPage: an admin adds a signed catalog on the page (and a
 // catalog with the wrong key, refused with the reason, then removed),
@@ -112,8 +29,9 @@ func (c *pageCatalog) publish(t *testing.T, versions ...[2]string) {
 // refreshed, sees the update offered in the list and installs it.
 func TestCatalogPage(t *testing.T) {
 	f := setup(t)
-	c := newPageCatalog(t, f)
-	c.publish(t, [2]string{"1.0.0", c.v1})
+	c := newCatalogWorld(t, f)
+	c.description, c.samples = hostileDescription, pageSamples
+	c.release(t, [2]string{"1.0.0", c.v1})
 	s := startServer(t, f)
 	s.configure(map[string]any{"repository_base_url": c.git.URL})
 	b := newBrowser(t, wideWidth, wideHeight)
@@ -124,7 +42,7 @@ func TestCatalogPage(t *testing.T) {
 	b.waitText("the empty catalog", "#catalog-entries", "No catalog is configured")
 	addCatalog := func(name, key string) {
 		b.setValue("#catalog-name", name)
-		b.setValue("#catalog-location", pageCatalogRepo)
+		b.setValue("#catalog-location", catalogRepoURL)
 		b.setValue("#catalog-ref", "main")
 		b.setValue("#catalog-keys", key)
 		b.click(`#catalog-add button[type="submit"]`)
@@ -223,7 +141,7 @@ func TestCatalogPage(t *testing.T) {
 	b.waitText("its version", row+` [data-col="version"]`, "^1\\.0\\.0$")
 
 	// The publisher adds 1.1.0; a refresh shows the update in the list.
-	c.publish(t, [2]string{"1.0.0", c.v1}, [2]string{"1.1.0", c.v2})
+	c.release(t, [2]string{"1.0.0", c.v1}, [2]string{"1.1.0", c.v2})
 	b.click(`a[data-nav="catalog"]`)
 	b.click("#catalog-refresh")
 	b.waitText("the refresh said", "#notices", "Catalogs refreshed")
