@@ -160,7 +160,7 @@ func Load(ctx context.Context, code []byte, opts Options) (_ *Plugin, err error)
 	if err := p.instantiateHost(ctx); err != nil {
 		return nil, fmt.Errorf("load %s: instantiating %s: %w", opts.ID, hostModule, err)
 	}
-	p.mod, err = p.rt.CompileModule(ctx, code)
+	p.mod, err = wasm.Compile(ctx, p.rt, code)
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w: compiling: %w", opts.ID, errNotAModule, err)
 	}

@@ -178,7 +178,7 @@ func newPlugin(ctx context.Context, r *Runtime, wasmBytes []byte, opts Options) 
 	if err := p.instantiateHostModule(ctx); err != nil {
 		return nil, fmt.Errorf("instantiating the host module: %w", err)
 	}
-	p.mod, err = p.rt.CompileModule(ctx, wasmBytes)
+	p.mod, err = Compile(ctx, p.rt, wasmBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: compiling: %w", errNotAPlugin, err)
 	}
