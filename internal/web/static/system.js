@@ -10,6 +10,11 @@ import {errorBox, notify, notifyError} from './notices.js';
 // events within this window are taken together.
 const REFRESH_MS = 500;
 
+// While the warm-up runs, the view asks for its state this often as well as
+// on its events: an event sent before the page's stream was connected, or an
+// answer overtaken by an older one, would otherwise leave it saying running.
+const WARM_UP_POLL_MS = 1000;
+
 export class SystemView {
   constructor(app) {
     this.app = app;
@@ -46,6 +51,7 @@ export class SystemView {
 
   hide() {
     this.open = false;
+    clearTimeout(this.warmUpPoll);
   }
 
   onEvent(e) {
@@ -99,12 +105,19 @@ export class SystemView {
   // after its start (GET /api/plugins/system/warm-up).
   async loadWarmUp() {
     const box = $('#warm-up');
+    const asked = this.warmUpAsked = (this.warmUpAsked ?? 0) + 1;
+    clearTimeout(this.warmUpPoll);
     let w;
     try {
       w = await this.app.api.get('/api/plugins/system/warm-up');
     } catch (err) {
-      replace(box, errorBox(err));
+      if (asked === this.warmUpAsked) replace(box, errorBox(err));
       return;
+    }
+    // Only the latest question's answer is shown: an earlier one may arrive last.
+    if (asked !== this.warmUpAsked) return;
+    if (this.open && (w.state === 'running' || w.state === 'waiting')) {
+      this.warmUpPoll = setTimeout(() => this.loadWarmUp(), WARM_UP_POLL_MS);
     }
     const op = w.operation;
     const step = op?.steps[op.steps.length - 1];
