@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/kubestellar/ksplugins/internal/toolchain"
 )
 
@@ -31,6 +34,10 @@ type fixture struct {
 var shared fixture
 
 func TestMain(m *testing.M) {
+	// The kube-apiserver's test environment logs through controller-runtime,
+	// which prints a stack trace into the tests' output when no logger was
+	// ever set; its start and stop errors reach the tests as errors anyway.
+	ctrllog.SetLogger(logr.Discard())
 	dir, err := os.MkdirTemp("", "ksplugins-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

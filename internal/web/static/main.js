@@ -31,6 +31,10 @@ class App {
     this.api = null;
     this.stream = null;
     this.pendingRefresh = new Map();
+    // asked numbers the questions asked about plugins, and answered holds,
+    // by plugin id, the number of the newest one whose answer is shown.
+    this.asked = 0;
+    this.answered = new Map();
     // updates: the catalog entries of installed plugins that have a newer
     // version, by plugin id.
     this.updates = new Map();
@@ -159,9 +163,16 @@ class App {
   }
 
   async loadPlugins() {
+    const n = ++this.asked;
     try {
       const res = await this.api.get('/api/plugins');
-      this.plugins = new Map(res.plugins.map((p) => [p.id, p]));
+      const listed = new Map(res.plugins.map((p) => [p.id, p]));
+      for (const id of [...this.plugins.keys()]) {
+        if (!listed.has(id) && this.newest(id, n)) this.plugins.delete(id);
+      }
+      for (const [id, p] of listed) {
+        if (this.newest(id, n)) this.plugins.set(id, p);
+      }
       this.loaded = true;
       this.list.render();
       this.extensions.render();
@@ -169,6 +180,16 @@ class App {
     } catch (err) {
       if (err.status !== 401) notifyError('Could not list the plugins', err);
     }
+  }
+
+  // newest says whether the answer to question n is the newest word on the
+  // plugin id, and makes it so. Answers can arrive out of order: a list asked
+  // before an event can come back after the refetch that event caused, and
+  // must not undo it.
+  newest(id, n) {
+    if ((this.answered.get(id) ?? 0) > n) return false;
+    this.answered.set(id, n);
+    return true;
   }
 
   onEvent(e) {
@@ -194,22 +215,26 @@ class App {
   // refresh fetches one plugin as it is now.
   async refresh(id) {
     if (!this.api) return;
+    const n = ++this.asked;
     try {
-      this.remember(await this.api.get(pluginPath(id)));
+      this.remember(await this.api.get(pluginPath(id)), n);
     } catch (err) {
-      if (err.status === 404) this.forget(id);
+      if (err.status === 404) this.forget(id, n);
     }
   }
 
-  remember(info) {
-    if (!this.api) return;
+  // remember shows what an answer says of a plugin; n numbers the question
+  // it answers, when it was asked before now.
+  remember(info, n = ++this.asked) {
+    if (!this.api || !this.newest(info.id, n)) return;
     this.plugins.set(info.id, info);
     this.list.render();
     this.extensions.render();
     if (this.detail.id === info.id) this.detail.update();
   }
 
-  forget(id) {
+  forget(id, n = ++this.asked) {
+    if (!this.newest(id, n)) return;
     this.plugins.delete(id);
     this.list.render();
     this.extensions.render();
