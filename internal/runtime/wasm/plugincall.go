@@ -101,13 +101,14 @@ func (p *Plugin) callPlugin(ctx context.Context, in *instance, frame []byte) []b
 	}
 	res, err := c.CallPlugin(cctx, id, method, path, rd)
 	if err != nil {
-		return callRefusal(callKind(err), err.Error())
+		return callRefusal(callKind(cctx, err), err.Error())
 	}
 	return p.outcome(res)
 }
 
-// callKind is the outcome kind of a failed call.
-func callKind(err error) byte {
+// callKind is the outcome kind of a call that failed with err; ctx is the
+// call's context.
+func callKind(ctx context.Context, err error) byte {
 	switch {
 	case errors.Is(err, sdk.ErrUndeclaredDependency):
 		return abi.CallUndeclared
@@ -116,6 +117,12 @@ func callKind(err error) byte {
 	case errors.Is(err, context.DeadlineExceeded):
 		return abi.CallTimeout
 	case errors.Is(err, context.Canceled):
+		// The guest's deadline ends a call by two timers, the guest's call's
+		// and the call's own, and the first to fire says canceled: a call
+		// canceled once its deadline has passed timed out all the same.
+		if deadline, ok := ctx.Deadline(); ok && !time.Now().Before(deadline) {
+			return abi.CallTimeout
+		}
 		return abi.CallOver
 	}
 	return abi.CallFailed

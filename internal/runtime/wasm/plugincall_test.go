@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kubestellar/ksplugins/sdk"
+	"github.com/kubestellar/ksplugins/sdk/wasmguest/abi"
 )
 
 // callerKey marks the context of a request served in the tests, standing
@@ -172,5 +174,33 @@ func TestPluginCallWithoutCaller(t *testing.T) {
 	var a callAnswer
 	if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil || w.Code != 502 || !a.Unavailable {
 		t.Errorf("GET /call = %d %s", w.Code, w.Body)
+	}
+}
+
+// TestCallKind: a failed call's outcome kind, including a call canceled as
+// its deadline passed, which timed out whichever timer ended it.
+func TestCallKind(t *testing.T) {
+	past, cancelPast := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancelPast()
+	future, cancelFuture := context.WithTimeout(context.Background(), time.Hour)
+	defer cancelFuture()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want byte
+	}{
+		{"undeclared", future, fmt.Errorf("call: %w", sdk.ErrUndeclaredDependency), abi.CallUndeclared},
+		{"unavailable", future, fmt.Errorf("call: %w", sdk.ErrDependencyUnavailable), abi.CallUnavailable},
+		{"its deadline", past, fmt.Errorf("call: %w", context.DeadlineExceeded), abi.CallTimeout},
+		{"canceled as its deadline passed", past, fmt.Errorf("call: %w", context.Canceled), abi.CallTimeout},
+		{"canceled before its deadline", future, fmt.Errorf("call: %w", context.Canceled), abi.CallOver},
+		{"canceled without a deadline", context.Background(), context.Canceled, abi.CallOver},
+		{"any other error", future, errors.New("refused"), abi.CallFailed},
+	}
+	for _, tt := range tests {
+		if got := callKind(tt.ctx, tt.err); got != tt.want {
+			t.Errorf("%s: callKind = %d, want %d", tt.name, got, tt.want)
+		}
 	}
 }
