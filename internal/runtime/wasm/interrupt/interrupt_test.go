@@ -110,17 +110,24 @@ func instantiate(t testing.TB, wasm []byte) api.Module {
 	if _, err := rt.InstantiateWithConfig(ctx, env, wazero.NewModuleConfig().WithName("env")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := rt.NewHostModuleBuilder(yieldModule).NewFunctionBuilder().
-		WithFunc(func(ctx context.Context) int32 { Check(ctx); return 0 }).Export(yieldName).
-		Instantiate(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	exportYield(t, rt)
 	m, err := rt.Instantiate(ctx, wasm)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// exportYield gives rt the sched_yield the instrumented code calls, as
+// Check.
+func exportYield(t testing.TB, rt wazero.Runtime) {
+	t.Helper()
+	_, err := rt.NewHostModuleBuilder(yieldModule).NewFunctionBuilder().
+		WithFunc(func(ctx context.Context) int32 { Check(ctx); return 0 }).Export(yieldName).
+		Instantiate(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func call(t testing.TB, m api.Module, fn string, args ...uint64) uint64 {

@@ -64,12 +64,7 @@ func instantiateCalls(t testing.TB, wasm []byte, yields bool) api.Module {
 		t.Fatal(err)
 	}
 	if yields {
-		_, err = rt.NewHostModuleBuilder(yieldModule).NewFunctionBuilder().
-			WithFunc(func(ctx context.Context) int32 { Check(ctx); return 0 }).Export(yieldName).
-			Instantiate(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		exportYield(t, rt)
 	}
 	m, err := rt.Instantiate(ctx, wasm)
 	if err != nil {
