@@ -27,19 +27,17 @@
 package httpwasm
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	apiv1 "github.com/kubestellar/ksplugins/api/v1"
 
-	"github.com/kubestellar/ksplugins/internal/fsatomic"
 	"github.com/kubestellar/ksplugins/internal/manifest"
+	"github.com/kubestellar/ksplugins/internal/pinned"
 	"github.com/kubestellar/ksplugins/internal/policy"
 	"github.com/kubestellar/ksplugins/internal/runtime"
 	"github.com/kubestellar/ksplugins/internal/runtime/wasm"
@@ -62,8 +60,8 @@ var (
 type Runtime struct {
 	budget *wasm.Runtime
 	// pins holds a copy of every self-contained module opened (one that
-	// carries its manifest), by digest; "" keeps none.
-	pins string
+	// carries its manifest), by digest; nil keeps none.
+	pins *pinned.Dir
 }
 
 // NewRuntime returns a runtime whose plugins' memory counts against
@@ -76,40 +74,29 @@ type Runtime struct {
 // not say which; such a plugin comes back from its folder, which the
 // server keeps for uploads and repositories.
 func NewRuntime(sandbox *wasm.Runtime, pinDir string) *Runtime {
-	return &Runtime{budget: sandbox, pins: pinDir}
+	r := &Runtime{budget: sandbox}
+	if pinDir != "" {
+		pins := pinned.New(pinDir, ".wasm")
+		r.pins = &pins
+	}
+	return r
 }
 
 // Pinned is the runtime's own copy of the module with digest, if it
 // opened one.
 func (r *Runtime) Pinned(digest string) (string, bool) {
-	if r.pins == "" {
+	if r.pins == nil {
 		return "", false
 	}
-	path := r.pinnedPath(digest)
-	if _, err := os.Stat(path); err != nil {
-		return "", false
-	}
-	return path, true
-}
-
-func (r *Runtime) pinnedPath(digest string) string {
-	return filepath.Join(r.pins, strings.TrimPrefix(digest, "sha256:")+".wasm")
+	return r.pins.Lookup(digest)
 }
 
 // pin keeps a copy of code, read from path, unless path is the copy.
 func (r *Runtime) pin(path string, code []byte) error {
-	if r.pins == "" {
+	if r.pins == nil {
 		return nil
 	}
-	digest := fmt.Sprintf("sha256:%x", sha256.Sum256(code))
-	dst := r.pinnedPath(digest)
-	if path == dst {
-		return nil
-	}
-	if _, err := os.Stat(dst); err == nil {
-		return nil
-	}
-	if err := fsatomic.Write(dst, bytes.NewReader(code)); err != nil {
+	if _, err := r.pins.KeepBytes(path, fmt.Sprintf("sha256:%x", sha256.Sum256(code)), code); err != nil {
 		return fmt.Errorf("pinning %s: %w", path, err)
 	}
 	return nil

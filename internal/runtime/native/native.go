@@ -26,9 +26,6 @@ package native
 import (
 	"context"
 	"fmt"
-	"github.com/kubestellar/ksplugins/internal/runtime"
-	"os"
-	"path/filepath"
 	"plugin"
 	"reflect"
 	"runtime/debug"
@@ -36,8 +33,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kubestellar/ksplugins/internal/build"
-	"github.com/kubestellar/ksplugins/internal/fsatomic"
+	"github.com/kubestellar/ksplugins/internal/pinned"
+	"github.com/kubestellar/ksplugins/internal/runtime"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
 	"github.com/kubestellar/ksplugins/sdk"
 )
@@ -53,7 +50,7 @@ type symbols interface {
 
 // Loader opens native plugin files. It is safe for concurrent use.
 type Loader struct {
-	dir     string
+	pins    pinned.Dir
 	target  toolchain.Target
 	timeout time.Duration
 	// open and check are plugin.Open and the target's file check; tests
@@ -76,9 +73,8 @@ type opening struct {
 // named by its digest, and checks them against target. It removes copies
 // left half-written by a process that was killed while making one.
 func NewLoader(dir string, target toolchain.Target) *Loader {
-	removeLeftovers(dir)
 	return &Loader{
-		dir:     dir,
+		pins:    pinned.New(dir, ".so"),
 		target:  target,
 		timeout: DefaultOpenTimeout,
 		open:    func(path string) (symbols, error) { return plugin.Open(path) },
@@ -106,7 +102,7 @@ func (l *Loader) Open(ctx context.Context, path, digest string) (sdk.NewPluginFu
 		// Go remembers plugins by file name and by plugin path: a file
 		// changed in place would come back as the old plugin. A copy named
 		// by digest keeps "same name" meaning "same content".
-		pinned, err := l.pin(path, digest)
+		file, err := l.pins.KeepFile(path, digest)
 		if err != nil {
 			return nil, &runtime.OpenError{Path: path, Err: err}
 		}
@@ -114,7 +110,7 @@ func (l *Loader) Open(ctx context.Context, path, digest string) (sdk.NewPluginFu
 		if o, ok = l.opened[digest]; !ok {
 			o = &opening{done: make(chan struct{})}
 			l.opened[digest] = o
-			go l.run(o, pinned, digest)
+			go l.run(o, file, digest)
 		}
 		l.mu.Unlock()
 	}
@@ -171,51 +167,10 @@ func (l *Loader) openFile(path string) (sdk.NewPluginFunc, error) {
 	return constructor(sym)
 }
 
-// removeLeftovers removes the temporary files of copies that a killed
-// process left in dir. Best effort: the loader works without it.
-func removeLeftovers(dir string) {
-	tmps, _ := filepath.Glob(filepath.Join(dir, ".tmp-*"))
-	for _, t := range tmps {
-		if fi, err := os.Stat(t); err == nil && time.Since(fi.ModTime()) > time.Minute {
-			_ = os.Remove(t)
-		}
-	}
-}
-
 // Pinned returns the loader's own copy of the plugin file with digest, if it
 // has one: the copy outlives the file it was made from, so a restart can
 // load the same code again without its source.
-func (l *Loader) Pinned(digest string) (string, bool) {
-	path := l.pinnedPath(digest)
-	if _, err := os.Stat(path); err != nil {
-		return "", false
-	}
-	return path, true
-}
-
-func (l *Loader) pinnedPath(digest string) string {
-	return filepath.Join(l.dir, strings.TrimPrefix(digest, "sha256:")+".so")
-}
-
-// pin returns the pinned copy of the artifact at path, whose digest the
-// caller checked, making it if there is none. Another existing copy is
-// used only if it still has the digest its name says: a copy changed on
-// disk is replaced, never opened. When path is the copy itself (a restore
-// from it), the caller's check is the one that counts, and it is not
-// hashed again.
-func (l *Loader) pin(path, digest string) (string, error) {
-	dst := l.pinnedPath(digest)
-	if path == dst {
-		return dst, nil
-	}
-	if got, err := build.FileDigest(dst); err == nil && got == digest {
-		return dst, nil
-	}
-	if err := fsatomic.CopyFile(path, dst); err != nil {
-		return "", err
-	}
-	return dst, nil
-}
+func (l *Loader) Pinned(digest string) (string, bool) { return l.pins.Lookup(digest) }
 
 // constructor accepts the shapes NewPlugin takes in the wild: the SDK's
 // func() KubestellarPlugin (as a func or a variable), and the seed-era

@@ -12,7 +12,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/kubestellar/ksplugins/internal/build"
 	"github.com/kubestellar/ksplugins/internal/toolchain"
 	"github.com/kubestellar/ksplugins/sdk"
 )
@@ -136,32 +135,4 @@ func TestOpenWhileAnotherHangs(t *testing.T) {
 		default:
 		}
 	})
-}
-
-// TestPinReplacesAChangedCopy: a pinned copy that no longer has the digest
-// its name says is made again from the artifact, never used.
-func TestPinReplacesAChangedCopy(t *testing.T) {
-	l := NewLoader(t.TempDir(), toolchain.Target{})
-	art := filepath.Join(t.TempDir(), "plugin.so")
-	if err := os.WriteFile(art, []byte("the installed code"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	digest, err := build.FileDigest(art)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pinned, err := l.pin(art, digest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(pinned, []byte("tampered"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	again, err := l.pin(art, digest)
-	if err != nil || again != pinned {
-		t.Fatalf("pin = %s, %v; want %s", again, err, pinned)
-	}
-	if got, err := os.ReadFile(again); err != nil || string(got) != "the installed code" {
-		t.Fatalf("the pinned copy holds %q, %v; want the artifact's content again", got, err)
-	}
 }
